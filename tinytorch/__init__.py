@@ -1,0 +1,14 @@
+"""TinyTorch: the deep-learning library you build yourself, module by module.
+
+Skeleton (not generated): exposes everything exported so far, e.g.
+``from tinytorch import Tensor, Linear, SGD`` once modules 01–03 are complete.
+"""
+
+from tinytorch._exports import gather, missing_name
+
+__version__ = "0.1.0"
+__all__ = gather(__name__, globals(), ["core", "nn", "optim", "data", "text", "models"])
+
+
+def __getattr__(name):
+    raise missing_name(__name__, name)

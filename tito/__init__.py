@@ -1,0 +1,1 @@
+"""tito: the TinyTorch course CLI (module workflow, milestones, releases, demo)."""
