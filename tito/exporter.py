@@ -142,7 +142,8 @@ def _title(cells, info):
         for line in cell.lines[1:]:
             heading = re.match(r"^#\s+#+\s+(.*\S)", line)
             if heading:
-                return heading.group(1).strip()
+                title = re.sub(r"^(?:module\s+)?\d+\s*[—–:.-]?\s*", "", heading.group(1), flags=re.I)
+                return title.strip() or heading.group(1).strip()
     return info.name.replace("_", " ").title()
 
 

@@ -1,5 +1,433 @@
-"""tito module list | status | test | complete | reset | start | check (being built)."""
+"""tito module list | status | test | complete | check.
+
+Thin commands over the exporter (:mod:`tito.exporter`), the test runner
+(:mod:`tito.runner`), the project's module progress (:mod:`tito.module_progress`) and
+the milestone tracker (loaded with :func:`tito.tracker.load_tracker`; milestone logic
+lives only there). ``NN`` is anything :func:`tito.project.resolve_module` accepts:
+``1``, ``01``, ``tensor`` or ``01_tensor``.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Optional
 
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tito import exporter
+from tito.console import console, err_console, icon, next_step
+from tito.exporter import ExportError
+from tito.module_progress import ModuleProgress
+from tito.project import ProjectError, discover_modules, find_project_root, resolve_module
+from tito.runner import run_module_tests
 
 app = typer.Typer(no_args_is_help=True)
+
+MODULE_ARG = typer.Argument(..., metavar="NN", help="Module: 1, 01, tensor or 01_tensor")
+JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON (for programs, e.g. an autograder)")
+
+
+# ---------------------------------------------------------------------------------------
+# Shared helpers (also for `reset` and `start`, which live in this file too)
+
+
+def warn(message):
+    """One visible warning line on stderr (never a silent swallow)."""
+    err_console.print(f"{icon('⚠️')} [yellow]Warning:[/yellow] {escape(str(message))}")
+
+
+def project_progress(root):
+    return ModuleProgress(root, warn=warn)
+
+
+@dataclass
+class ModuleRow:
+    info: object  # ModuleInfo
+    title: str
+    requires: list
+    error: str = ""  # the source cannot be read (syntax, directives)
+
+
+def module_rows(root):
+    """Every module with its title and prerequisites; a broken source is reported, not fatal."""
+    rows = []
+    for info in discover_modules(root):
+        try:
+            parsed = exporter.parse_module(root, info, check_syntax=False)
+            rows.append(ModuleRow(info, parsed.title, parsed.requires))
+        except ExportError as err:
+            rows.append(ModuleRow(info, info.name.replace("_", " ").title(), [], str(err)))
+    return rows
+
+
+def checked_requires(root, parsed):
+    """The module's prerequisites; an id that is not a module of this project is an error."""
+    known = {info.id for info in discover_modules(root)}
+    unknown = [module_id for module_id in parsed.requires if module_id not in known]
+    if unknown:
+        raise ProjectError(
+            f"{parsed.relpath}: `#| requires` names {', '.join(unknown)}, which "
+            f"{'is' if len(unknown) == 1 else 'are'} not a module of this project "
+            f"(modules: {', '.join(sorted(known))})."
+        )
+    return parsed.requires
+
+
+def number_of(module_id):
+    return module_id.split("_", 1)[0]
+
+
+def work_on_step(row_or_info):
+    """The next step for a module the student has not completed yet."""
+    info = getattr(row_or_info, "info", row_or_info)
+    next_step(f"tito module complete {info.number}", f"when modules/{info.source.parent.name}/{info.source.name} is done")
+
+
+def next_module(rows, completed):
+    """The first incomplete module whose prerequisites are complete (else the first incomplete)."""
+    pending = [row for row in rows if row.info.id not in completed]
+    ready = [row for row in pending if all(req in completed for req in row.requires)]
+    return (ready or pending or [None])[0]
+
+
+def status_of(module_id, data):
+    if module_id in data["completed"]:
+        return "complete"
+    if module_id in data["started"]:
+        return "started"
+    return "not started"
+
+
+_STATUS_STYLE = {"complete": "green", "started": "yellow", "not started": "dim"}
+
+
+def _status_cell(status):
+    mark = {"complete": icon("✅") + " ", "started": "… ", "not started": ""}[status]
+    style = _STATUS_STYLE[status]
+    return f"[{style}]{mark}{status}[/{style}]"
+
+
+def load_tracker_module(root):
+    """The project's milestone tracker module; raises whatever went wrong loading it."""
+    from tito.tracker import load_tracker
+
+    return load_tracker(root)
+
+
+def tracker_failed(err, what):
+    warn(
+        f"milestone tracker unavailable ({err.__class__.__name__}: {err}); {what} "
+        "Milestones were not updated."
+    )
+
+
+def sync_tracker(root, completed_ids):
+    """Tell the tracker exactly which modules are complete (after `check`)."""
+    try:
+        tracker = load_tracker_module(root).MilestoneTracker()
+        if hasattr(tracker, "set_completed_modules"):
+            return tracker.set_completed_modules(list(completed_ids))
+        for module_id in completed_ids:  # older trackers can only add
+            tracker.mark_module_complete(module_id)
+    except (Exception, SystemExit) as err:  # the tracker must never take tito down
+        tracker_failed(err, "module progress was saved.")
+    return None
+
+
+def import_hint(root, text):
+    """For 'No module named tinytorch.x' / 'cannot import name X': which module exports it."""
+    parsed, _ = exporter.parse_all(root, strict=False)
+    match = re.search(r"No module named '(tinytorch(?:\.[\w.]+)?)'", text)
+    if match:
+        wanted = match.group(1)
+        for module in parsed:
+            for target in module.targets:
+                full = f"{exporter.PACKAGE}.{target}"
+                if full == wanted or full.startswith(wanted + "."):
+                    return f"{wanted} is exported by {module.info.id}: run `tito module complete {module.info.number}` first."
+    match = re.search(r"cannot import name '(\w+)' from '(tinytorch[\w.]*)'", text)
+    if match:
+        entry = exporter.build_catalog(parsed).get(match.group(1))
+        if entry:
+            return f"{match.group(1)} is exported by {entry['module']}: run `tito module complete {number_of(entry['module'])}` first."
+    return ""
+
+
+def show_run(root, run, show_cases=True):
+    """Per-test results, the counts line, and every failure with its message."""
+    if show_cases and run.cases:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("")
+        table.add_column("test")
+        table.add_column("time", justify="right")
+        marks = {"passed": icon("✅"), "failed": icon("❌"), "error": icon("❌"), "skipped": "-"}
+        for case in run.cases:
+            table.add_row(marks.get(case.outcome, "?"), escape(case.name), f"{case.duration:.3f}s")
+        console.print(table)
+    style = "green" if run.ok else "red"
+    console.print(f"[bold {style}]{escape(run.summary())}[/bold {style}]")
+    for case in run.failures:
+        where = f"  [dim]{escape(case.location)}[/dim]" if case.location else ""
+        console.print(f"\n{icon('❌')} [bold red]{escape(case.name)}[/bold red] {case.outcome}{where}")
+        console.print(_indent(case.message or case.details or "(no message)"), markup=False)
+        hint = import_hint(root, case.message + "\n" + case.details)
+        if hint:
+            console.print(f"  {icon('👉')} {escape(hint)}")
+    if run.problem:
+        console.print(f"\n{icon('❌')} [bold red]Not a pass:[/bold red] {escape(run.problem)}")
+
+
+def _indent(text, prefix="    "):
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def run_tests(root, info, quiet=False):
+    """Run a module's inline tests with a live status (none when ``quiet``)."""
+    return run_module_tests(root, info, console=None if quiet else console)
+
+
+def print_json(data):
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+# ---------------------------------------------------------------------------------------
+# Commands
+
+
+@app.command("list")
+def list_modules(json_output: bool = JSON_OPTION):
+    """Every module: title, status and prerequisites."""
+    root = find_project_root()
+    rows, data = module_rows(root), project_progress(root).read()
+    if json_output:
+        print_json([_row_dict(row, data) for row in rows])
+        return
+    table = Table(title="TinyTorch modules", header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("module")
+    table.add_column("title")
+    table.add_column("status")
+    table.add_column("requires")
+    for row in rows:
+        status = "error" if row.error else status_of(row.info.id, data)
+        shown = "[red]source error[/red]" if row.error else _status_cell(status)
+        table.add_row(row.info.number, row.info.id, escape(row.title), shown, ", ".join(row.requires) or "-")
+    console.print(table)
+    for row in rows:
+        if row.error:
+            console.print(f"{icon('❌')} {escape(row.error)}")
+    _end_with_next(rows, data)
+
+
+def _row_dict(row, data):
+    return {
+        "id": row.info.id,
+        "title": row.title,
+        "status": status_of(row.info.id, data),
+        "requires": row.requires,
+        "error": row.error or None,
+    }
+
+
+def _end_with_next(rows, data):
+    upcoming = next_module(rows, data["completed"])
+    if upcoming is None:
+        next_step("tito milestone progress", "every module is complete")
+    else:
+        work_on_step(upcoming)
+
+
+@app.command("status")
+def status(json_output: bool = JSON_OPTION):
+    """How far you are, and the next module to do."""
+    root = find_project_root()
+    rows, data = module_rows(root), project_progress(root).read()
+    done = [row for row in rows if row.info.id in data["completed"]]
+    upcoming = next_module(rows, data["completed"])
+    if json_output:
+        print_json({
+            "modules": [_row_dict(row, data) for row in rows],
+            "completed": [row.info.id for row in done],
+            "last_module": data["last_module"],
+            "next_module": upcoming.info.id if upcoming else None,
+        })
+        return
+    console.print(f"[bold]{len(done)} of {len(rows)} modules complete[/bold]")
+    for row in rows:
+        state = status_of(row.info.id, data)
+        console.print(f"  {_status_cell(state)}  {row.info.id}  [dim]{escape(row.title)}[/dim]")
+    if data["last_module"]:
+        console.print(f"Last worked on: [bold]{escape(data['last_module'])}[/bold]")
+    if upcoming is not None:
+        missing = [req for req in upcoming.requires if req not in data["completed"]]
+        after = f" (after {', '.join(missing)})" if missing else ""
+        console.print(f"Next module: [bold cyan]{upcoming.info.id}[/bold cyan] — {escape(upcoming.title)}{after}")
+    _end_with_next(rows, data)
+
+
+@app.command("test")
+def test(module: str = MODULE_ARG, json_output: bool = JSON_OPTION):
+    """Run a module's inline tests (its test_unit_* functions)."""
+    root = find_project_root()
+    info = resolve_module(root, module)
+    parsed = exporter.parse_module(root, info)  # a syntax error is reported as file:line here
+    project_progress(root).mark_started(info.id)
+    if not json_output:
+        console.print(f"Testing [bold]{info.id}[/bold] — {escape(parsed.title)}  [dim]({parsed.relpath})[/dim]")
+    run = run_tests(root, info, quiet=json_output)
+    if json_output:
+        print_json(run.to_dict())
+        raise typer.Exit(0 if run.ok else 1)
+    show_run(root, run)
+    if not run.ok:
+        next_step(f"tito module test {info.number}", f"after fixing {parsed.relpath}")
+        raise typer.Exit(1)
+    next_step(f"tito module complete {info.number}", "export it into tinytorch/ and record it")
+
+
+@app.command("complete")
+def complete(module: str = MODULE_ARG):
+    """Test a module, export it into tinytorch/, record it, and check milestone unlocks."""
+    root = find_project_root()
+    info = resolve_module(root, module)
+    parsed = exporter.parse_module(root, info)
+    progress = project_progress(root)
+    rows = module_rows(root)
+    order = [row.info.id for row in rows]
+
+    # 1. prerequisites
+    completed = progress.completed(order)
+    missing = [req for req in checked_requires(root, parsed) if req not in completed]
+    if missing:
+        console.print(
+            f"{icon('🔒')} [bold]{info.id}[/bold] builds on {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not complete yet. Do {missing[0]} first."
+        )
+        next_step(f"tito module complete {number_of(missing[0])}")
+        raise typer.Exit(1)
+
+    # 2. inline tests: a failure stops everything before the export
+    console.print(f"Completing [bold]{info.id}[/bold] — {escape(parsed.title)}")
+    run = run_tests(root, info)
+    show_run(root, run, show_cases=not run.ok)
+    if not run.ok:
+        console.print(f"\n{info.id} is not complete: nothing was exported and your progress is unchanged.")
+        next_step(f"tito module test {info.number}", f"after fixing {parsed.relpath}")
+        raise typer.Exit(1)
+
+    # 3. export
+    written = exporter.export_module(root, info, warn=warn)
+    console.print("Exported:")
+    for path in written:
+        console.print(f"  {path.relative_to(root).as_posix()}")
+
+    # 4. project progress
+    progress.mark_completed(info.id)
+    completed = progress.completed(order)
+    console.print(f"{icon('✅')} [bold green]{info.id} complete[/bold green] ({len(completed)} of {len(order)} modules).")
+
+    # 5. milestones (the tracker decides and prints the unlock panel)
+    unlocked = []
+    try:
+        result = load_tracker_module(root).check_module_export(info.id, console)
+        if isinstance(result, dict):
+            unlocked = list(result.get("newly_unlocked") or [])
+    except (Exception, SystemExit) as err:  # the tracker must never take tito down
+        tracker_failed(err, f"{info.id} was still exported and recorded.")
+
+    # 6. the one next thing to do
+    if unlocked:
+        next_step(f"tito milestone run {unlocked[0]}", "train a network on your own code")
+        return
+    upcoming = next_module(rows, completed)
+    if upcoming is None:
+        next_step("tito milestone progress", "every module is complete")
+    else:
+        work_on_step(upcoming)
+
+
+@app.command("check")
+def check(
+    module: Optional[str] = typer.Argument(None, metavar="[NN]", help="One module to check"),
+    all_modules: bool = typer.Option(False, "--all", help="Check every module and rebuild progress.json"),
+    json_output: bool = JSON_OPTION,
+):
+    """Re-run module tests and rewrite what is complete (rebuilds a lost progress.json)."""
+    root = find_project_root()
+    if all_modules == (module is not None):
+        raise typer.BadParameter("give one module (NN) or --all", param_hint="NN / --all")
+    rows = module_rows(root)
+    order = [row.info.id for row in rows]
+    progress = project_progress(root)
+    if all_modules:
+        targets, passing = rows, set()
+    else:
+        info = resolve_module(root, module)
+        targets = [row for row in rows if row.info.id == info.id]
+        passing = set(progress.completed(order)) - {info.id}
+
+    results = []
+    for row in targets:
+        results.append(_check_one(root, row, passing, quiet=json_output))
+        if results[-1]["complete"]:
+            passing.add(row.info.id)
+
+    completed = [module_id for module_id in order if module_id in passing]
+    progress.rebuild(completed)
+    sync_tracker(root, completed)
+
+    if json_output:
+        print_json({"completed": completed, "modules": results})
+        raise typer.Exit(0 if all(r["complete"] for r in results) else 1)
+    table = Table(title="Module check", header_style="bold")
+    for column in ("module", "tests", "result", "note"):
+        table.add_column(column)
+    for result in results:
+        mark = icon("✅") if result["complete"] else icon("❌")
+        table.add_row(result["module"], escape(result["summary"]), f"{mark} {result['verdict']}", escape(result["note"]))
+    console.print(table)
+    console.print(f"progress.json rebuilt: {len(completed)} of {len(order)} modules complete.")
+    failing = [r for r in results if not r["complete"]]
+    if failing:
+        first = failing[0]["module"]
+        next_step(f"tito module test {number_of(first)}", f"see what fails in {first}")
+        raise typer.Exit(1)
+    upcoming = next_module(rows, set(completed))
+    if upcoming is None:
+        next_step("tito milestone progress", "every module is complete")
+    else:
+        work_on_step(upcoming)
+
+
+def _check_one(root, row, passing, quiet):
+    """Test one module; complete = it passes and all its prerequisites passed."""
+    result = {"module": row.info.id, "complete": False, "summary": "-", "verdict": "", "note": "", "tests": None}
+    if row.error:
+        result.update(verdict="source error", note=row.error)
+        return result
+    run = run_tests(root, row.info, quiet=quiet)
+    result["tests"] = run.to_dict()
+    result["summary"] = run.summary()
+    missing = [req for req in row.requires if req not in passing]
+    if not run.ok:
+        first = run.failures[0] if run.failures else None
+        result.update(verdict="failed", note=run.problem or (f"{first.name}: {first.message.splitlines()[0]}" if first and first.message else ""))
+    elif missing:
+        result.update(verdict="blocked", note=f"needs {', '.join(missing)}")
+    else:
+        result.update(complete=True, verdict="complete", note=_export_note(root, row.info))
+    return result
+
+
+def _export_note(root, info):
+    """Whether tinytorch/ holds this module's current export."""
+    try:
+        fresh = exporter.render_module(exporter.parse_module(root, info))
+    except ExportError as err:
+        return str(err)
+    stale = [rel for rel, text in fresh.items() if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != text]
+    if stale:
+        return f"export out of date ({', '.join(stale)}): run `tito module complete {info.number}`"
+    return ""
