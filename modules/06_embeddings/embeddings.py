@@ -1,0 +1,398 @@
+# %% [markdown]
+# # Module 06 — Embeddings: from text to vectors
+#
+# Every network so far took numbers in: pixel intensities, coordinates. Language comes
+# as *text*. Before a transformer can read a sentence, three things must happen:
+#
+# 1. **Tokenize** — cut the text into pieces (here: characters) and give each piece an
+#    integer id. `"hello"` becomes `[3, 2, 4, 4, 5]`.
+# 2. **Embed** — turn each id into a vector the network can compute with. An id is a
+#    *name*, not a quantity: token 4 is not "twice" token 2, so we cannot feed ids in as
+#    numbers. Instead each id owns a row of a learnable table, and training moves
+#    similar tokens' rows close together.
+# 3. **Add positions** — attention (module 07) treats its input as a *set*: shuffle the
+#    tokens and every token still sees the same neighbours. "dog bites man" and "man
+#    bites dog" would look alike. We add a vector that says *where* each token is.
+#
+# | you build | what it does |
+# |---|---|
+# | `CharTokenizer` | text ↔ list of ids |
+# | `EmbeddingOp`, `Embedding` | ids `(B, T)` → vectors `(B, T, D)`, with a backward that adds up repeated ids |
+# | `PositionalEncoding` | adds fixed sine/cosine waves: position information without parameters |
+# | `LearnedPositionalEmbedding` | adds a learned vector per position |
+
+# %%
+#| default_exp text.embeddings
+#| requires 00_setup 01_tensor 02_autograd 03_nn 04_training
+#| export
+import math
+
+import numpy as np
+
+from tinytorch.core.autograd import Function
+from tinytorch.core.tensor import Tensor
+from tinytorch.nn.modules import Module, Parameter
+
+# %% [markdown]
+# ## A character tokenizer
+#
+# The simplest tokenizer maps every distinct character to an id. Its vocabulary is tiny
+# (a few dozen symbols for English text), it never meets a word it cannot spell, and
+# `decode(encode(text)) == text` exactly. The price: sequences are long (one token per
+# character), so a model needs more steps of attention to see a whole word. Real systems
+# (GPT's byte-pair encoding) merge frequent character pairs into bigger tokens to
+# shorten sequences; the interface — `encode`, `decode`, `vocab_size` — stays the same.
+#
+# Built from a text, the vocabulary is its characters in sorted order, so the same text
+# always gives the same ids. Built from a list of characters, the list's order is kept.
+# A character the tokenizer has never seen is an error that names it, rather than a
+# silent "unknown" id that would make the model quietly wrong.
+
+# %%
+#| export
+class CharTokenizer:
+    """Characters ↔ integer ids. ``CharTokenizer("hello")`` or ``CharTokenizer(["a", "b"])``."""
+
+    def __init__(self, text_or_chars):
+        ### BEGIN SOLUTION
+        if isinstance(text_or_chars, str):
+            chars = sorted(set(text_or_chars))
+        else:
+            chars = list(dict.fromkeys(text_or_chars))  # keep order, drop repeats
+            bad = [c for c in chars if not (isinstance(c, str) and len(c) == 1)]
+            if bad:
+                raise ValueError(f"CharTokenizer: the vocabulary must be single characters, got {bad[:5]!r}")
+        if not chars:
+            raise ValueError("CharTokenizer: the vocabulary is empty; build it from some text")
+        self.chars = chars
+        self.char_to_id = {c: i for i, c in enumerate(chars)}
+        ### END SOLUTION
+
+    @property
+    def vocab_size(self):
+        return len(self.chars)
+
+    def __len__(self):
+        return self.vocab_size
+
+    def encode(self, text):
+        """The ids of the characters of ``text``, as a list of ints."""
+        ### BEGIN SOLUTION
+        unknown = sorted(set(text) - self.char_to_id.keys())
+        if unknown:
+            raise ValueError(
+                f"CharTokenizer.encode: characters not in the vocabulary: {unknown!r}. "
+                "Build the tokenizer from text that contains them."
+            )
+        return [self.char_to_id[c] for c in text]
+        ### END SOLUTION
+
+    def decode(self, ids):
+        """The text for a sequence of ids (a list, a NumPy array or a Tensor)."""
+        ### BEGIN SOLUTION
+        ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids).reshape(-1)
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            if not np.all(ids == np.round(ids)):
+                raise ValueError("CharTokenizer.decode: ids must be whole numbers")
+            ids = ids.astype(np.int64)
+        bad = ids[(ids < 0) | (ids >= self.vocab_size)]
+        if bad.size:
+            raise ValueError(
+                f"CharTokenizer.decode: ids {sorted(set(bad.tolist()))[:5]} are outside "
+                f"the vocabulary [0, {self.vocab_size - 1}]"
+            )
+        return "".join(self.chars[i] for i in ids.tolist())
+        ### END SOLUTION
+
+    def __repr__(self):
+        return f"CharTokenizer(vocab_size={self.vocab_size})"
+
+
+# %%
+def test_unit_char_tokenizer():
+    tok = CharTokenizer("hello world")
+    assert tok.vocab_size == 8 and len(tok) == 8
+    assert tok.chars == sorted(set("hello world")), "sorted characters: the same text, the same ids"
+    ids = tok.encode("hello")
+    assert ids == [tok.char_to_id[c] for c in "hello"] and all(isinstance(i, int) for i in ids)
+    assert ids[2] == ids[3], "the same character always gets the same id"
+    assert tok.decode(ids) == "hello"
+    assert tok.decode(np.array(ids)) == "hello"
+    assert tok.decode(Tensor(ids, dtype=np.int64)) == "hello"
+    assert CharTokenizer(["b", "a", "b"]).encode("ab") == [1, 0], "a list keeps its order"
+    try:
+        tok.encode("help!")
+    except ValueError as err:
+        assert "'!'" in str(err) and "'p'" in str(err), "the error names the unknown characters"
+    else:
+        raise AssertionError("unknown characters must raise ValueError")
+    try:
+        tok.decode([0, 99])
+    except ValueError as err:
+        assert "99" in str(err)
+    else:
+        raise AssertionError("an id outside the vocabulary must raise ValueError")
+
+
+if __name__ == "__main__":
+    test_unit_char_tokenizer()
+
+# %% [markdown]
+# ## Embedding: a lookup table that learns
+#
+# An embedding is a matrix `W` of shape `(num_embeddings, embedding_dim)`: row `i` is
+# the vector of token `i`. The forward pass is a **gather** — `W[ids]` — which for ids of
+# shape `(B, T)` gives vectors of shape `(B, T, D)`.
+#
+# Mathematically this is `one_hot(ids) @ W`: a linear layer on one-hot vectors. That
+# view tells us the backward pass: the gradient of `W` is `one_hot(ids).T @ grad`, i.e.
+# row `i` of `∂L/∂W` is the **sum** of the output gradients at every place where token
+# `i` appeared. Rows of tokens that did not appear get zero.
+#
+# Building the one-hot matrix would waste `vocab × tokens` memory, so we **scatter-add**
+# instead. The trap: `grad_W[ids] += grad` looks right but is wrong whenever an id
+# repeats — NumPy's fancy-index assignment writes each row once, so "the" appearing
+# three times would get one gradient instead of three. `np.add.at(grad_W, ids, grad)`
+# is the unbuffered version that really adds every occurrence.
+#
+# Ids are integers, not something to differentiate, so they reach `forward` as a
+# keyword argument and get no gradient.
+
+# %%
+#| export
+def _token_ids(ids, num_embeddings):
+    """ids (a Tensor, an array or a list) as an integer array, checked against the table size."""
+    ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+    if not np.issubdtype(ids.dtype, np.integer):
+        if ids.size and not np.all(ids == np.round(ids)):
+            raise TypeError(f"Embedding: ids must be integers, got dtype {ids.dtype}")
+        ids = ids.astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= num_embeddings):
+        raise IndexError(
+            f"Embedding: ids must lie in [0, {num_embeddings - 1}], got values from "
+            f"{ids.min()} to {ids.max()}"
+        )
+    return ids
+
+
+class EmbeddingOp(Function):
+    """Row lookup ``weight[ids]``; backward scatter-adds the gradient into the rows used."""
+
+    @staticmethod
+    def forward(ctx, weight, ids):
+        ### BEGIN SOLUTION
+        ctx.save_for_backward(ids)
+        ctx.weight_shape = weight.shape
+        return weight[ids]
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        (ids,) = ctx.saved_tensors
+        grad_weight = np.zeros(ctx.weight_shape, dtype=grad.dtype)
+        np.add.at(grad_weight, ids.reshape(-1), grad.reshape(-1, ctx.weight_shape[-1]))
+        return grad_weight
+        ### END SOLUTION
+
+
+class Embedding(Module):
+    """A learnable table of ``num_embeddings`` vectors of size ``embedding_dim``; ids in, vectors out."""
+
+    def __init__(self, num_embeddings, embedding_dim):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        ### BEGIN SOLUTION
+        self.weight = Parameter(np.random.normal(0.0, 1.0, (num_embeddings, embedding_dim)))
+        ### END SOLUTION
+
+    def forward(self, ids):
+        ### BEGIN SOLUTION
+        return EmbeddingOp.apply(self.weight, ids=_token_ids(ids, self.num_embeddings))
+        ### END SOLUTION
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+# %%
+def test_unit_embedding():
+    np.random.seed(0)
+    emb = Embedding(5, 3)
+    assert emb.weight.shape == (5, 3) and [n for n, _ in emb.named_parameters()] == ["weight"]
+    ids = np.array([[0, 2, 2], [4, 2, 1]])
+    out = emb(Tensor(ids, dtype=np.int64))
+    assert out.shape == (2, 3, 3)
+    assert np.array_equal(out.data[1, 0], emb.weight.data[4]), "row 4 of the table"
+    assert emb([3]).shape == (1, 3), "a plain list of ids works too"
+    upstream = np.arange(18.0).reshape(2, 3, 3)
+    (out * Tensor(upstream)).sum().backward()
+    grad = emb.weight.grad.data
+    # id 2 appears three times: its row receives the sum of three gradients
+    assert np.allclose(grad[2], upstream[0, 1] + upstream[0, 2] + upstream[1, 1])
+    assert np.allclose(grad[3], 0.0), "a token that never appeared gets no gradient"
+    assert np.allclose(grad[0], upstream[0, 0])
+    for bad in ([5], [-1]):
+        try:
+            emb(bad)
+        except IndexError as err:
+            assert "[0, 4]" in str(err)
+        else:
+            raise AssertionError("an id outside the table must raise IndexError")
+    assert repr(emb) == "Embedding(5, 3)"
+
+
+if __name__ == "__main__":
+    test_unit_embedding()
+
+# %% [markdown]
+# ## Positions, the fixed way: sinusoidal encoding
+#
+# Attention compares every token with every other token, and the comparison ignores
+# where they stand: permute the input and the output is permuted the same way. A
+# language model must know that "not" came *before* "good". So we add to each token's
+# vector a vector that depends only on its position `pos`.
+#
+# The original transformer (Vaswani et al., 2017) uses waves of different wavelengths:
+#
+# $$PE(pos, 2i) = \sin\!\bigl(pos / 10000^{2i/D}\bigr), \qquad PE(pos, 2i+1) = \cos\!\bigl(pos / 10000^{2i/D}\bigr)$$
+#
+# Why waves? Low dimensions oscillate quickly (they tell neighbours apart), high ones
+# slowly (they tell the beginning from the end) — like the digits of a clock. Every
+# value lies in [-1, 1], the same scale as the embeddings, whatever the position. And
+# because `sin(a + k)` and `cos(a + k)` are a *rotation* of `sin(a)` and `cos(a)`, "k
+# steps further" is the same linear map at every position, which makes relative
+# offsets easy for attention to learn. The table is computed once, has no parameters,
+# and works for any position up to `max_len`.
+
+# %%
+#| export
+def _check_positions(x, max_len, embed_dim, who):
+    """The sequence length T of ``x`` (..., T, embed_dim), with clear errors for bad shapes."""
+    if x.ndim < 2 or x.shape[-1] != embed_dim:
+        raise ValueError(f"{who}: expected input of shape (..., T, {embed_dim}), got {x.shape}")
+    if x.shape[-2] > max_len:
+        raise ValueError(f"{who}: sequence length {x.shape[-2]} is longer than max_len={max_len}")
+    return x.shape[-2]
+
+
+class PositionalEncoding(Module):
+    """Adds fixed sinusoidal position vectors to ``x`` of shape (..., T, embed_dim)."""
+
+    def __init__(self, max_len, embed_dim):
+        super().__init__()
+        self.max_len, self.embed_dim = max_len, embed_dim
+        ### BEGIN SOLUTION
+        pos = np.arange(max_len)[:, None]
+        freq = np.exp(-math.log(10000.0) * np.arange(0, embed_dim, 2) / embed_dim)
+        table = np.zeros((max_len, embed_dim))
+        table[:, 0::2] = np.sin(pos * freq)
+        table[:, 1::2] = np.cos(pos * freq[: embed_dim // 2])
+        self.pe = Tensor(table)  # a constant, not a Parameter: it never trains
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        length = _check_positions(x, self.max_len, self.embed_dim, "PositionalEncoding")
+        return x + self.pe.data[:length]
+        ### END SOLUTION
+
+    def extra_repr(self):
+        return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
+
+
+
+# %%
+def test_unit_positional_encoding():
+    pe = PositionalEncoding(50, 6)
+    assert pe.parameters() == [], "sinusoidal positions have no parameters"
+    table = pe.pe.data
+    assert table.shape == (50, 6) and np.all(np.abs(table) <= 1.0)
+    assert np.allclose(table[0], [0, 1, 0, 1, 0, 1]), "position 0: sin 0 = 0, cos 0 = 1"
+    assert np.isclose(table[3, 2], np.sin(3 / 10000 ** (2 / 6)))
+    assert np.isclose(table[3, 5], np.cos(3 / 10000 ** (4 / 6)))
+    assert len({tuple(np.round(row, 6)) for row in table}) == 50, "every position is distinct"
+    x = Tensor(np.zeros((2, 4, 6)), requires_grad=True)
+    y = pe(x)
+    assert y.shape == (2, 4, 6) and np.allclose(y.data[1], table[:4])
+    y.sum().backward()
+    assert np.allclose(x.grad.data, 1.0), "adding a constant passes the gradient through"
+    assert PositionalEncoding(10, 5).pe.shape == (10, 5), "an odd dimension works"
+    try:
+        pe(Tensor(np.zeros((1, 51, 6))))
+    except ValueError as err:
+        assert "max_len=50" in str(err)
+    else:
+        raise AssertionError("a sequence longer than max_len must raise")
+
+
+if __name__ == "__main__":
+    test_unit_positional_encoding()
+
+# %% [markdown]
+# ## Positions, the learned way
+#
+# GPT and BERT simply *learn* a vector per position: a second embedding table, indexed
+# by the positions `0, 1, ..., T-1` instead of token ids. It is the same `EmbeddingOp`
+# — positions are just ids. It can learn whatever position signal the task needs, at
+# the cost of `max_len × D` parameters and no knowledge of positions beyond `max_len`.
+#
+# Like `PositionalEncoding`, it takes the token vectors `(..., T, D)` and returns them
+# with positions added, so the two are interchangeable in a model.
+
+# %%
+#| export
+class LearnedPositionalEmbedding(Module):
+    """Adds a learned vector per position to ``x`` of shape (..., T, embed_dim)."""
+
+    def __init__(self, max_len, embed_dim):
+        super().__init__()
+        self.max_len, self.embed_dim = max_len, embed_dim
+        ### BEGIN SOLUTION
+        self.weight = Parameter(np.random.normal(0.0, 1.0, (max_len, embed_dim)))
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        length = _check_positions(x, self.max_len, self.embed_dim, "LearnedPositionalEmbedding")
+        return x + EmbeddingOp.apply(self.weight, ids=np.arange(length))
+        ### END SOLUTION
+
+    def extra_repr(self):
+        return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
+
+
+# %%
+def test_unit_learned_positional_embedding():
+    np.random.seed(0)
+    pos = LearnedPositionalEmbedding(8, 4)
+    assert [n for n, _ in pos.named_parameters()] == ["weight"]
+    x = Tensor(np.zeros((3, 5, 4)))
+    y = pos(x)
+    assert y.shape == (3, 5, 4) and np.allclose(y.data[2], pos.weight.data[:5])
+    y.sum().backward()
+    grad = pos.weight.grad.data
+    assert np.allclose(grad[:5], 3.0), "each used position collects the gradient of the whole batch"
+    assert np.allclose(grad[5:], 0.0), "positions beyond T get none"
+    tokens = Embedding(10, 4)(np.array([[1, 2, 3]]))
+    assert pos(tokens).shape == (1, 3, 4), "token vectors in, token + position vectors out"
+
+
+if __name__ == "__main__":
+    test_unit_learned_positional_embedding()
+
+# %% [markdown]
+# ## Done
+#
+# `tito module complete 06` exports the tokenizer, `Embedding` and both positional
+# encodings into `tinytorch/text/embeddings.py`:
+#
+# ```python
+# from tinytorch.text import CharTokenizer, Embedding, LearnedPositionalEmbedding
+# tok = CharTokenizer("to be or not to be")
+# ids = np.array([tok.encode("to be")])           # (1, 5)
+# x = LearnedPositionalEmbedding(32, 16)(Embedding(tok.vocab_size, 16)(ids))  # (1, 5, 16)
+# ```
+#
+# The vectors know *what* each token is and *where* it stands. Next, module 07 lets
+# them look at each other: attention.

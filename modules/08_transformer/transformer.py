@@ -1,0 +1,365 @@
+# %% [markdown]
+# # Module 08 — The Transformer
+#
+# Module 07 gave tokens a way to read each other. A transformer is attention plus three
+# pieces of engineering that make a *deep stack* of it trainable, and a language model
+# is that stack between an embedding and a classifier over the vocabulary:
+#
+# | you build | why |
+# |---|---|
+# | `LayerNorm` | keeps every token's activations at mean 0, variance 1, so layers deep in the stack see inputs of a steady scale |
+# | `FeedForward` | attention *moves* information between tokens; this per-token MLP *computes* with it |
+# | `TransformerBlock` | attention + feed-forward, each wrapped as `x + f(norm(x))` (pre-norm residual) |
+# | `GPT` | token + position embeddings → N causal blocks → LayerNorm → logits over the vocabulary, and `generate()` |
+#
+# It is the architecture of GPT-2 (Radford et al., 2019), at toy scale.
+
+# %%
+#| default_exp models.transformer
+#| requires 00_setup 01_tensor 02_autograd 03_nn 04_training 06_embeddings 07_attention
+#| export
+import numpy as np
+
+from tinytorch.core.autograd import Function, no_grad
+from tinytorch.core.tensor import Tensor
+from tinytorch.nn.attention import MultiHeadAttention, _as_mask, causal_mask
+from tinytorch.nn.modules import GELU, Linear, Module, Parameter, Sequential, SoftmaxOp
+from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
+
+# %% [markdown]
+# ## LayerNorm
+#
+# Each layer's output feeds the next. If one layer's activations drift to a larger
+# scale during training, every layer after it sees inputs it was not tuned for — and in
+# a stack of residual blocks, where outputs are *added* up, scales grow with depth.
+# **Layer normalization** (Ba et al., 2016) re-centres and re-scales each token's
+# feature vector on its own:
+#
+# $$\hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad y = \gamma \odot \hat x + \beta$$
+#
+# with `μ`, `σ²` the mean and variance over the last dimension(s) — the features of
+# *one* token, so unlike batch norm it does not depend on the other examples in the
+# batch and works the same in training and generation. `ε` keeps the division safe for
+# a constant vector; the learned `γ` (ones) and `β` (zeros) let the network undo the
+# normalization where it helps.
+#
+# **The backward pass**, as one `Function`. Written with ops, LayerNorm would be a chain
+# of ten (mean, subtract, square, mean, add, sqrt, divide, multiply, add). Deriving it by
+# hand gives, with `g = ∂L/∂y · γ` and means over the normalized dimension(s):
+#
+# $$\frac{\partial L}{\partial x} = \frac{1}{\sqrt{\sigma^2+\epsilon}}\Bigl(g - \mathrm{mean}(g) - \hat x\,\mathrm{mean}(g \odot \hat x)\Bigr)$$
+#
+# The two means remove the directions that normalization itself cancels: shifting all
+# features (the mean) or scaling them (the variance) does not change `x̂`. `∂L/∂γ` is
+# `∂L/∂y · x̂` and `∂L/∂β` is `∂L/∂y`, summed over every token — `Function.apply` does
+# that sum for us, since `γ` was broadcast across the leading dimensions.
+
+# %%
+#| export
+class LayerNormOp(Function):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias over the last ``len(weight.shape)`` dims."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps=1e-5):
+        ### BEGIN SOLUTION
+        axes = tuple(range(-weight.ndim, 0))
+        centred = x - x.mean(axis=axes, keepdims=True)
+        inv_std = 1.0 / np.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
+        x_hat = centred * inv_std
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        ctx.axes = axes
+        return x_hat * weight + bias
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        x_hat, inv_std, weight = ctx.saved_tensors
+        g = grad * weight
+        mean_g = g.mean(axis=ctx.axes, keepdims=True)
+        mean_gx = (g * x_hat).mean(axis=ctx.axes, keepdims=True)
+        grad_x = inv_std * (g - mean_g - x_hat * mean_gx)
+        return grad_x, grad * x_hat, grad  # weight and bias grads are summed by apply()
+        ### END SOLUTION
+
+
+class LayerNorm(Module):
+    """Layer normalization over the last dimension(s) ``normalized_shape``, with learned scale and shift."""
+
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        ### BEGIN SOLUTION
+        self.weight = Parameter(np.ones(self.normalized_shape))
+        self.bias = Parameter(np.zeros(self.normalized_shape))
+        ### END SOLUTION
+
+    def forward(self, x):
+        if x.shape[x.ndim - len(self.normalized_shape):] != self.normalized_shape:
+            raise ValueError(
+                f"LayerNorm: input of shape {x.shape} does not end with normalized_shape {self.normalized_shape}"
+            )
+        ### BEGIN SOLUTION
+        return LayerNormOp.apply(x, self.weight, self.bias, eps=self.eps)
+        ### END SOLUTION
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}"
+
+
+# %%
+def test_unit_layer_norm():
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(3.0, 5.0, size=(2, 3, 6))
+    ln = LayerNorm(6)
+    y = ln(Tensor(x0))
+    assert y.shape == (2, 3, 6)
+    assert np.allclose(y.data.mean(-1), 0.0, atol=1e-5) and np.allclose(y.data.std(-1), 1.0, atol=1e-3)
+    assert np.all(np.isfinite(ln(Tensor(np.full((1, 6), 7.0))).data)), "a constant row stays finite"
+    # the backward pass, against a finite difference (float64)
+    x = Tensor(x0, dtype=np.float64, requires_grad=True)
+    w, b = (Tensor(rng.normal(size=6), dtype=np.float64, requires_grad=True) for _ in range(2))
+    upstream = rng.normal(size=x0.shape)
+    (LayerNormOp.apply(x, w, b) * Tensor(upstream, dtype=np.float64)).sum().backward()
+    assert w.grad.shape == (6,) and b.grad.shape == (6,)
+    assert np.allclose(b.grad.data, upstream.sum(axis=(0, 1)))
+
+    def loss(x_array):
+        return (LayerNormOp.apply(Tensor(x_array, dtype=np.float64), w, b).data * upstream).sum()
+
+    eps, bumped = 1e-6, x0.copy()
+    bumped[1, 2, 4] += eps
+    assert np.isclose(x.grad.data[1, 2, 4], (loss(bumped) - loss(x0)) / eps, atol=1e-4)
+    wide = LayerNorm((3, 6))(Tensor(x0)).data.reshape(2, -1)  # normalize over the last two dims
+    assert np.allclose(wide.mean(-1), 0.0, atol=1e-5) and np.allclose(wide.std(-1), 1.0, atol=1e-3)
+
+
+if __name__ == "__main__":
+    test_unit_layer_norm()
+
+# %% [markdown]
+# ## The feed-forward network
+#
+# Attention is a weighted *average*: it routes information between tokens but does
+# little computing on it (apart from the softmax, it is linear in the values). Each
+# block therefore also has a two-layer MLP applied to every token separately:
+# `Linear(E → H) → GELU → Linear(H → E)`, with the hidden size `H` usually `4·E`. About
+# two thirds of a GPT's parameters live here; it is where the model stores most of what
+# it "knows". `Linear` acts on the last dimension, so `(B, T, E)` needs no reshaping.
+
+# %%
+#| export
+class FeedForward(Module):
+    """Position-wise MLP: Linear(embed_dim, hidden_dim) -> GELU -> Linear(hidden_dim, embed_dim)."""
+
+    def __init__(self, embed_dim, hidden_dim):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.fc1 = Linear(embed_dim, hidden_dim)
+        self.act = GELU()
+        self.fc2 = Linear(hidden_dim, embed_dim, init="xavier")
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        return self.fc2(self.act(self.fc1(x)))
+        ### END SOLUTION
+
+
+# %%
+def test_unit_feed_forward():
+    np.random.seed(0)
+    ff = FeedForward(4, 16)
+    assert [n for n, _ in ff.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    x = Tensor(np.random.normal(size=(2, 3, 4)))
+    y = ff(x)
+    assert y.shape == (2, 3, 4)
+    one = ff(x[:, 1:2])  # each token on its own gives the same answer: no mixing across tokens
+    assert np.allclose(one.data[:, 0], y.data[:, 1], atol=1e-6)
+
+
+if __name__ == "__main__":
+    test_unit_feed_forward()
+
+# %% [markdown]
+# ## The transformer block: pre-norm residuals
+#
+# ```
+# x = x + Attention(LayerNorm(x))
+# x = x + FeedForward(LayerNorm(x))
+# ```
+#
+# **Why residuals?** `x + f(x)` makes each block compute a *correction* to its input.
+# The gradient of the sum has a direct path, `∂(x + f(x))/∂x = 1 + ∂f/∂x`: however deep
+# the stack, the loss's gradient reaches the first layers undiminished through the
+# additions. Without them, deep stacks barely train.
+#
+# **Why pre-norm?** The original transformer normalized *after* each addition
+# (`LayerNorm(x + f(x))`), which puts a normalization on the residual path itself; it
+# needs a careful learning-rate warm-up to train. GPT-2 and nearly every model since
+# normalize the *input of each branch* instead, leaving the residual stream a clean
+# sum. It trains stably with plain Adam — which is what we use.
+#
+# With `causal=True` the block applies a causal mask itself (combined with any mask
+# passed in), so a stack of causal blocks can never leak the future.
+
+# %%
+#| export
+class TransformerBlock(Module):
+    """Pre-norm block: x + MHA(LN(x)), then x + FF(LN(x)). ``causal=True`` masks the future."""
+
+    def __init__(self, embed_dim, num_heads, ff_dim, causal=False):
+        super().__init__()
+        self.causal = causal
+        ### BEGIN SOLUTION
+        self.ln1 = LayerNorm(embed_dim)
+        self.attn = MultiHeadAttention(embed_dim, num_heads)
+        self.ln2 = LayerNorm(embed_dim)
+        self.ff = FeedForward(embed_dim, ff_dim)
+        ### END SOLUTION
+
+    def forward(self, x, mask=None):
+        ### BEGIN SOLUTION
+        if self.causal:
+            causal = causal_mask(x.shape[-2]).data
+            mask = causal if mask is None else causal & _as_mask(mask)
+        x = x + self.attn(self.ln1(x), mask=mask)
+        return x + self.ff(self.ln2(x))
+        ### END SOLUTION
+
+    def extra_repr(self):
+        return f"causal={self.causal}"
+
+
+# %%
+def test_unit_transformer_block():
+    np.random.seed(0)
+    block = TransformerBlock(8, 2, 32, causal=True)
+    x = Tensor(np.random.normal(size=(2, 5, 8)))
+    y = block(x)
+    assert y.shape == (2, 5, 8)
+    x2 = Tensor(x.data.copy())
+    x2.data[:, 3:] = 0.0  # change the future...
+    assert np.allclose(block(x2).data[:, :3], y.data[:, :3], atol=1e-6), "...the past's output is unchanged"
+    open_block = TransformerBlock(8, 2, 32)
+    assert not np.allclose(open_block(x2).data[:, :3], open_block(x).data[:, :3]), "non-causal blocks see it"
+    y.sum().backward()
+    assert all(p.grad is not None and np.any(p.grad.data) for p in block.parameters())
+    # a zero branch leaves the input untouched: the residual path
+    for p in (block.attn.out_proj.weight, block.attn.out_proj.bias, block.ff.fc2.weight, block.ff.fc2.bias):
+        p.data[...] = 0.0
+    assert np.allclose(block(x).data, x.data)
+
+
+if __name__ == "__main__":
+    test_unit_transformer_block()
+
+# %% [markdown]
+# ## GPT: a language model
+#
+# ```
+# ids (B, T) → Embedding + LearnedPositionalEmbedding → (B, T, E)
+#            → TransformerBlock(causal) × num_layers
+#            → LayerNorm → Linear(E → vocab) → logits (B, T, vocab)
+# ```
+#
+# The logits at position `t` are the model's prediction of token `t+1`, made from
+# tokens `0..t` only (the causal mask). Training on a text therefore teaches every
+# position at once: the targets are the inputs shifted by one, and
+# `CrossEntropyLoss` takes the `(B, T, vocab)` logits directly.
+#
+# **Generation** is the same model in a loop: feed the sequence, take the logits of
+# the last position, turn them into probabilities (softmax of `logits / temperature`),
+# pick a token, append it, repeat. `greedy=True` always picks the most likely token
+# (deterministic, often repetitive); sampling picks at random by probability — a low
+# temperature sharpens the distribution towards greedy, a high one flattens it.
+# The model only knows `max_len` positions, so it reads the last `max_len` tokens.
+
+# %%
+#| export
+class GPT(Module):
+    """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
+
+    def __init__(self, vocab_size, embed_dim, num_heads, num_layers, max_len, ff_dim=None):
+        super().__init__()
+        self.vocab_size, self.max_len = vocab_size, max_len
+        ff_dim = 4 * embed_dim if ff_dim is None else ff_dim
+        ### BEGIN SOLUTION
+        self.token_embedding = Embedding(vocab_size, embed_dim)
+        self.position_embedding = LearnedPositionalEmbedding(max_len, embed_dim)
+        self.blocks = Sequential(*[TransformerBlock(embed_dim, num_heads, ff_dim, causal=True) for _ in range(num_layers)])
+        self.ln_f = LayerNorm(embed_dim)
+        self.head = Linear(embed_dim, vocab_size, init="xavier")
+        ### END SOLUTION
+
+    def forward(self, idx):
+        ### BEGIN SOLUTION
+        x = self.position_embedding(self.token_embedding(idx))
+        return self.head(self.ln_f(self.blocks(x)))
+        ### END SOLUTION
+
+    def generate(self, idx, max_new_tokens, temperature=1.0, greedy=False, seed=None):
+        """Extend ``idx`` (B, T) — or one sequence (T,) — by ``max_new_tokens`` tokens."""
+        if not greedy and temperature <= 0:
+            raise ValueError("generate: temperature must be > 0 (use greedy=True for the most likely token)")
+        ids = np.asarray(idx.data if isinstance(idx, Tensor) else idx, dtype=np.int64)
+        single = ids.ndim == 1
+        ids = ids[None] if single else ids
+        rng = np.random.default_rng(seed)
+        ### BEGIN SOLUTION
+        with no_grad():
+            for _ in range(max_new_tokens):
+                logits = self(ids[:, -self.max_len:]).data[:, -1, :]
+                if greedy:
+                    nxt = logits.argmax(axis=-1)
+                else:
+                    probs = SoftmaxOp.apply(Tensor(logits / temperature, dtype=np.float64), dim=-1).data
+                    draws = rng.random((len(ids), 1))
+                    nxt = np.minimum((probs.cumsum(axis=-1) < draws).sum(axis=-1), self.vocab_size - 1)
+                ids = np.concatenate([ids, nxt[:, None].astype(np.int64)], axis=1)
+        ### END SOLUTION
+        return Tensor(ids[0] if single else ids, dtype=np.int64)
+
+
+# %%
+def test_unit_gpt():
+    np.random.seed(0)
+    model = GPT(vocab_size=7, embed_dim=16, num_heads=2, num_layers=2, max_len=12)
+    ids = np.random.randint(0, 7, size=(3, 10))
+    logits = model(Tensor(ids, dtype=np.int64))
+    assert logits.shape == (3, 10, 7)
+    changed = ids.copy()
+    changed[:, 6:] = (changed[:, 6:] + 1) % 7
+    assert np.allclose(model(changed).data[:, :6], logits.data[:, :6], atol=1e-5), "causal: no peeking"
+    names = [n for n, _ in model.named_parameters()]
+    assert names[0] == "token_embedding.weight" and "blocks.1.attn.q_proj.weight" in names
+    logits.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    out = model.generate(ids[:, :4], max_new_tokens=10, seed=0)
+    assert out.shape == (3, 14) and np.array_equal(out.data[:, :4], ids[:, :4])
+    assert out.dtype == np.int64 and out.data.min() >= 0 and out.data.max() < 7
+    assert np.array_equal(model.generate(ids[:, :4], 10, seed=0).data, out.data), "a seed makes it repeatable"
+    greedy = model.generate(ids[0, :4], 3, greedy=True)
+    assert greedy.shape == (7,), "one sequence in, one sequence out"
+    expected_next = model(ids[:1, :4]).data[0, -1].argmax()
+    assert greedy.data[4] == expected_next, "greedy picks the most likely token"
+
+
+if __name__ == "__main__":
+    test_unit_gpt()
+
+# %% [markdown]
+# ## Done
+#
+# `tito module complete 08` exports the transformer into `tinytorch/models/transformer.py`
+# and unlocks the last milestone, **2017 — Attention Is All You Need**:
+#
+# ```
+# tito milestone run transformer
+# ```
+#
+# It trains a small transformer, on your own `tinytorch`, to reverse sequences of
+# tokens — a task no per-token network can solve: the answer for position 0 sits at
+# position 7, and only attention can fetch it.
