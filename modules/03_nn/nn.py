@@ -251,9 +251,47 @@ if __name__ == "__main__":
 #
 # The weights come from NumPy's global random generator, so `np.random.seed(0)` makes
 # a model's initialization reproducible (as `torch.manual_seed` does in PyTorch).
+#
+# **Its own backward.** You could write the forward pass as `x @ self.weight.T + self.bias`
+# and let autograd chain three ops (transpose, matmul, add). Every library instead
+# makes the layer one operation, because its backward is short and worth knowing by
+# heart. With $y = xW^\top + b$ and upstream gradient $G = \partial L/\partial y$:
+#
+# $$\frac{\partial L}{\partial x} = G\,W, \qquad
+#   \frac{\partial L}{\partial W} = G^\top x, \qquad
+#   \frac{\partial L}{\partial b} = \textstyle\sum_{\text{rows}} G$$
+#
+# (check the shapes: $G$ is `(N, out)`, $W$ is `(out, in)`, $x$ is `(N, in)`). For
+# `(N, T, in)` inputs, every position is just another row, so we fold the leading
+# dimensions into one before the two reductions.
 
 # %%
 #| export
+class LinearOp(Function):
+    """y = x @ w.T + b in one step; x may be (..., in)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ### BEGIN SOLUTION
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        y = x @ w.T
+        if b is not None:
+            y += b  # in place: y is a fresh array, so this saves allocating another
+        return y
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        x, w = ctx.saved_tensors
+        rows = grad.reshape(-1, grad.shape[-1])  # (N·T, out)
+        grad_w = rows.T @ x.reshape(-1, x.shape[-1])
+        grad_b = rows.sum(axis=0) if ctx.has_bias else None
+        return grad @ w, grad_w, grad_b
+        ### END SOLUTION
+
+
 class Linear(Module):
     """y = x @ W.T + b, W of shape (out_features, in_features); init 'kaiming' or 'xavier'."""
 
@@ -272,10 +310,9 @@ class Linear(Module):
         ### END SOLUTION
 
     def forward(self, x):
-        ### BEGIN SOLUTION
-        y = x @ self.weight.T
-        return y + self.bias if self.bias is not None else y
-        ### END SOLUTION
+        if self.bias is None:
+            return LinearOp.apply(x, self.weight)
+        return LinearOp.apply(x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -295,9 +332,15 @@ def test_unit_linear():
     assert np.all(np.abs(Linear(100, 50).weight.data) <= math.sqrt(6 / 100))
     assert np.all(np.abs(Linear(100, 50, init="xavier").weight.data) <= math.sqrt(6 / 150))
     assert [n for n, _ in Linear(3, 2, bias=False).named_parameters()] == ["weight"]
-    y.sum().backward()
+    y.sum().backward()  # dL/dy = 1 everywhere
     assert np.allclose(layer.bias.grad.data, [4.0, 4.0])
     assert np.allclose(layer.weight.grad.data, np.tile(x.data.sum(0), (2, 1)))
+    layer.zero_grad()
+    x3 = Tensor(np.random.rand(5, 7, 3), requires_grad=True)
+    layer(x3).sum().backward()  # a sequence batch: every position is one more row
+    assert np.allclose(layer.weight.grad.data, np.tile(x3.data.sum((0, 1)), (2, 1)), atol=1e-4)
+    assert np.allclose(layer.bias.grad.data, [35.0, 35.0])
+    assert np.allclose(x3.grad.data, np.broadcast_to(layer.weight.data.sum(0), (5, 7, 3)))
     assert repr(layer) == "Linear(in_features=3, out_features=2, bias=True)"
 
 
