@@ -176,6 +176,11 @@ def _now():
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+def when(timestamp):
+    """``2026-01-31T14:05:09+01:00`` -> ``2026-01-31 14:05`` (for tables)."""
+    return str(timestamp)[:16].replace("T", " ")
+
+
 class MilestoneTracker:
     """The user's milestone progress, read and written through a locked, atomic store."""
 
@@ -388,7 +393,7 @@ def progress_table(tracker=None):
             detail = ", ".join(row["missing"])
         elif row["last_run"]:
             last = row["last_run"]
-            detail = f"{'passed' if last['passed'] else 'failed'} {last['timestamp']}"
+            detail = f"last run {'passed' if last['passed'] else 'failed'} {when(last['timestamp'])}"
         else:
             detail = "ready to run"
         table.add_row(row["name"], status_label(row["status"]),

@@ -7,7 +7,6 @@ learning test of one milestone in a pytest subprocess against the project's own
 """
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from rich.text import Text
 
 from tito.console import console, err_console, icon, next_step
 from tito.project import ProjectError, find_project_root
+from tito.runner import subprocess_env
 from tito.tracker import load_tracker
 
 app = typer.Typer(no_args_is_help=True)
@@ -100,7 +100,7 @@ def info(milestone_id: str = typer.Argument(..., metavar="ID", help="e.g. percep
         for column in ("When", "Result", "Metrics", "Duration"):
             history.add_column(column)
         for run_entry in runs:
-            history.add_row(run_entry["timestamp"], "passed" if run_entry["passed"] else "failed",
+            history.add_row(module.when(run_entry["timestamp"]), "passed" if run_entry["passed"] else "failed",
                             _metrics_line(run_entry.get("metrics") or {}), _seconds(run_entry.get("duration")))
         console.print(history)
     else:
@@ -108,8 +108,10 @@ def info(milestone_id: str = typer.Argument(..., metavar="ID", help="e.g. percep
     if missing:
         first = next(name for name in entry["requires"] if name in missing)
         next_step(f"tito module complete {module.module_number(first)}", f"{milestone_id} needs {', '.join(sorted(missing))}")
-    else:
+    elif status == "unlocked":
         next_step(f"tito milestone run {milestone_id}")
+    else:
+        _next(tracker)
 
 
 @app.command("run")
@@ -165,20 +167,35 @@ def _emit(milestone_id, **fields):
     print(json.dumps({"milestone": milestone_id, **fields}, indent=2))
 
 
+def learning_test_command(nodeid):
+    """pytest on one learning test (run it with ``cwd`` = the project root)."""
+    return [sys.executable, "-m", "pytest", nodeid, "-q", "-p", "no:cacheprovider", "-p", "tito.runner",
+            "--tb=short", "--no-header"]
+
+
+def learning_test_env(root, progress_file=None, metrics_file=None):
+    """The project first on PYTHONPATH, UTF-8 output, and (through the ``tito.runner``
+    plugin) every ``tinytorch`` import from this project's ``tinytorch/`` — never an
+    installed copy. The learning test reports to the two files (see learning_checks.py)."""
+    env = subprocess_env(root)
+    for name, path in (("TINYTORCH_PROGRESS_FILE", progress_file), ("TINYTORCH_METRICS_FILE", metrics_file)):
+        if path is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(path)
+    return env
+
+
 def _run_learning_test(root, nodeid, out):
     """Run one learning test in pytest; live bar from its progress file. Returns
     ``(exit code, seconds, metrics, pytest output)``."""
     with tempfile.TemporaryDirectory(prefix="tito-milestone-") as tmp:
         tmp = Path(tmp)
         progress_file, metrics_file, log_file = tmp / "progress.jsonl", tmp / "metrics.json", tmp / "pytest.log"
-        env = dict(os.environ, PYTHONIOENCODING="utf-8",
-                   TINYTORCH_PROGRESS_FILE=str(progress_file), TINYTORCH_METRICS_FILE=str(metrics_file))
-        # The project's own tinytorch first — never an installed copy.
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p)
-        command = [sys.executable, "-m", "pytest", nodeid, "-q", "-p", "no:cacheprovider", "--tb=short", "--no-header"]
         start = time.perf_counter()
         with open(log_file, "w", encoding="utf-8") as log:
-            process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(learning_test_command(nodeid), cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                                       env=learning_test_env(root, progress_file, metrics_file))
             try:
                 _follow(process, progress_file, out)
             except KeyboardInterrupt:
