@@ -246,8 +246,10 @@ if __name__ == "__main__":
 # A uniform distribution on $[-a, a]$ has variance $a^2/3$, so
 # $a = \sqrt{6/\text{fan\_in}}$. For tanh or sigmoid networks, Glorot and Bengio's
 # *Xavier* init, $a = \sqrt{6/(\text{fan\_in}+\text{fan\_out})}$, balances the forward
-# and the backward pass instead. Biases start at zero: the random weights already break
-# the symmetry between units.
+# and the backward pass instead. Biases start small and random, uniform on
+# $\pm 1/\sqrt{\text{fan\_in}}$ as in PyTorch. (All-zero biases are common too, but then
+# an all-zero input puts every ReLU unit exactly at its kink, where the gradient is 0 —
+# XOR's input $(0, 0)$ is such an input.)
 #
 # The weights come from NumPy's global random generator, so `np.random.seed(0)` makes
 # a model's initialization reproducible (as `torch.manual_seed` does in PyTorch).
@@ -306,7 +308,11 @@ class Linear(Module):
         else:
             raise ValueError(f"init must be 'kaiming' or 'xavier', not {init!r}")
         self.weight = Parameter(np.random.uniform(-bound, bound, (out_features, in_features)))
-        self.bias = Parameter(np.zeros(out_features)) if bias else None
+        if bias:
+            b = 1.0 / math.sqrt(in_features)
+            self.bias = Parameter(np.random.uniform(-b, b, out_features))
+        else:
+            self.bias = None
         ### END SOLUTION
 
     def forward(self, x):

@@ -62,3 +62,91 @@ def test_perceptron_learning():
     run.finish(accuracy=acc, initial_accuracy=initial_accuracy, required={"accuracy": 0.95, "loss_drop": 0.5})
     assert_learned(run.losses, params, before, min_drop=0.5)
     assert acc >= 0.95, f"The perceptron separates only {acc:.0%} of the two clusters (95 % required)."
+
+
+def test_xor_learning():
+    """1969 — Minsky & Papert's XOR: no single line separates it; one hidden layer does.
+
+    Requires 00_setup … 03_nn: Linear, ReLU, Sigmoid, BinaryCrossEntropyLoss and SGD
+    from module 03 (no Adam, no DataLoader). Five networks with five seeds train side by
+    side on the 4 XOR points; every one must classify all four and reach loss < 0.1.
+    """
+    import numpy as np
+
+    from tinytorch.core.tensor import Tensor
+    from tinytorch.nn.modules import BinaryCrossEntropyLoss, Linear, ReLU, Sequential, Sigmoid
+    from tinytorch.optim.sgd import SGD
+
+    x = Tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]], dtype=np.float32)
+    seeds, epochs = (0, 1, 2, 3, 4), 100
+    loss_fn = BinaryCrossEntropyLoss()
+    nets = []
+    for seed in seeds:
+        np.random.seed(seed)
+        model = Sequential(Linear(2, 16), ReLU(), Linear(16, 1), Sigmoid())
+        params = dict(model.named_parameters())
+        nets.append((model, params, snapshot(params), SGD(model.parameters(), lr=0.5, momentum=0.9), []))
+
+    def accuracy(model):
+        return float(np.mean((model(x).data > 0.5) == (y > 0.5)))
+
+    run = LearningRun("xor", epochs)
+    for epoch in range(1, epochs + 1):
+        for model, _, _, optimizer, losses in nets:
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        latest = [losses[-1] for *_, losses in nets]
+        # The bar follows the worst of the five networks: all of them must learn.
+        run.step(epoch, max(latest), mean_loss=float(np.mean(latest)),
+                 accuracy=min(accuracy(model) for model, *_ in nets))
+
+    accuracies = [accuracy(model) for model, *_ in nets]
+    finals = [losses[-1] for *_, losses in nets]
+    run.finish(accuracy=min(accuracies), seeds=len(seeds),
+               required={"accuracy": 1.0, "final_loss": 0.1, "loss_drop": 0.5})
+    for seed, (model, params, before, _, losses), acc, final in zip(seeds, nets, accuracies, finals):
+        assert_learned(losses, params, before, min_drop=0.5)
+        assert acc == 1.0, f"seed {seed}: the network gets {acc:.0%} of the XOR points right (100 % required)."
+        assert final < 0.1, f"seed {seed}: final loss {final:.4f} (below 0.1 required)."
+
+
+def test_mlp_digits_learning():
+    """1986 — Rumelhart, Hinton & Williams: backpropagation trains a multi-layer perceptron.
+
+    Requires 00_setup … 04_training: an MLP 64-64-10 trained with Adam, mini-batches from
+    DataLoader and the Trainer loop on TinyDigits; judged on 359 held-out digits.
+    """
+    import numpy as np
+
+    from tinytorch.core.tensor import Tensor
+    from tinytorch.core.training import Trainer, accuracy
+    from tinytorch.data.loader import DataLoader, TensorDataset, load_tinydigits
+    from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential
+    from tinytorch.optim.adam import Adam
+
+    (x_train, y_train), (x_test, y_test) = load_tinydigits()
+    x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
+    np.random.seed(1986)
+    model = Sequential(Linear(64, 64), ReLU(), Linear(64, 10))
+    params = dict(model.named_parameters())
+    before = snapshot(params)
+    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, seed=1986)
+    trainer = Trainer(model, CrossEntropyLoss(), Adam(model.parameters(), lr=0.01))
+
+    epochs = 12
+    run = LearningRun("mlp_digits", epochs)
+    trainer.fit(train_loader, epochs,
+                callback=lambda epoch, stats: run.step(epoch, stats["loss"], train_accuracy=stats["accuracy"]))
+
+    model.eval()
+    test_accuracy = accuracy(model(Tensor(x_test)), y_test)
+    run.finish(accuracy=test_accuracy, train_accuracy=trainer.evaluate(train_loader)["accuracy"],
+               test_images=len(x_test), required={"accuracy": 0.90, "loss_drop": 0.5})
+    assert_learned(run.losses, params, before, min_drop=0.5)
+    assert test_accuracy >= 0.90, (
+        f"The MLP recognizes {test_accuracy:.1%} of the held-out digits (90 % required)."
+    )
