@@ -362,10 +362,11 @@ def _check_conflicts(root, parsed_modules):
         for target, cells in parsed.targets.items():
             rel = target_relpath(target)
             if rel in owners and owners[rel][0] is not parsed:
-                other, other_line = owners[rel]
+                both = sorted([owners[rel], (parsed, cells[0].line)], key=lambda owner: owner[0].info.id)
+                (first, first_line), (second, second_line) = both
                 raise ExportError(
-                    f"{parsed.relpath}:{cells[0].line}: exports to {rel}, which {other.relpath} "
-                    f"(line {other_line}) already exports to. Two modules cannot share a target file."
+                    f"{second.relpath}:{second_line}: exports to {rel}, and so does {first.relpath}:{first_line}. "
+                    "Two modules cannot share a target file; give one of them another target."
                 )
             owners.setdefault(rel, (parsed, cells[0].line))
     return owners

@@ -287,32 +287,47 @@ def _judge(run, info, root):
 
 
 class ProjectOnlyFinder:
-    """Meta-path finder: ``tinytorch`` and its submodules come from the project or not at all.
+    """Wraps a meta-path finder: it may not supply ``tinytorch`` from outside the project.
 
     Without it an editable install of another checkout (setuptools appends a finder that
     maps ``tinytorch.*`` to that checkout) would quietly supply any file the project has
-    not exported yet, and a test would pass on someone else's code.
+    not exported yet, and a test would pass on someone else's code. A spec from outside
+    is dropped (``None``), so probing with ``find_spec`` still works and importing a
+    file the project lacks is a plain ``ModuleNotFoundError``.
     """
 
-    def __init__(self, root):
+    def __init__(self, finder, root):
+        self.finder = finder
         self.package = Path(root).resolve() / "tinytorch"
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tinytorch" and not name.startswith("tinytorch."):
-            return None
-        from importlib.machinery import PathFinder
-
-        search = [str(self.package.parent)] if name == "tinytorch" else path
-        spec = PathFinder.find_spec(name, search)
-        if spec is None:
-            raise ModuleNotFoundError(f"No module named {name!r} in {self.package}", name=name)
+        find = getattr(self.finder, "find_spec", None)
+        spec = find(name, path, target) if find else None
+        if spec is not None and (name == "tinytorch" or name.startswith("tinytorch.")):
+            where = spec.origin if spec.has_location else next(iter(spec.submodule_search_locations or []), None)
+            if where is None or self.package not in Path(where).resolve().parents:
+                return None
         return spec
+
+    def __getattr__(self, attribute):
+        return getattr(self.finder, attribute)
 
 
 def install_project_guard(root):
-    """Put :class:`ProjectOnlyFinder` first on ``sys.meta_path`` (idempotent)."""
-    if not any(isinstance(finder, ProjectOnlyFinder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, ProjectOnlyFinder(root))
+    """Wrap every added meta-path finder in :class:`ProjectOnlyFinder` (idempotent).
+
+    The standard finders stay as they are: the path finder resolves ``tinytorch`` from
+    ``sys.path`` (project root first) and its submodules from the package's own folder.
+    """
+    from importlib.machinery import BuiltinImporter, FrozenImporter, PathFinder
+
+    standard = (BuiltinImporter, FrozenImporter, PathFinder)
+    for index, finder in enumerate(sys.meta_path):
+        if finder in standard or isinstance(finder, ProjectOnlyFinder):
+            continue
+        if type(finder).__name__ == "AssertionRewritingHook":  # pytest removes it by identity
+            continue
+        sys.meta_path[index] = ProjectOnlyFinder(finder, root)
 
 
 def pytest_configure(config):

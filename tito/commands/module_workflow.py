@@ -35,7 +35,7 @@ JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON (for 
 
 def warn(message):
     """One visible warning line on stderr (never a silent swallow)."""
-    err_console.print(f"{icon('⚠️')} [yellow]Warning:[/yellow] {escape(str(message))}")
+    err_console.print(f"{icon('⚠️')} [yellow]Warning:[/yellow] {escape(str(message))}", soft_wrap=True)
 
 
 def project_progress(root):
@@ -171,7 +171,7 @@ def show_run(root, run, show_cases=True):
     for case in run.failures:
         where = f"  [dim]{escape(case.location)}[/dim]" if case.location else ""
         console.print(f"\n{icon('❌')} [bold red]{escape(case.name)}[/bold red] {case.outcome}{where}")
-        console.print(_indent(case.message or case.details or "(no message)"), markup=False)
+        console.print(_indent(case.message or case.details or "(no message)"), markup=False, soft_wrap=True)
         hint = import_hint(root, case.message + "\n" + case.details)
         if hint:
             console.print(f"  {icon('👉')} {escape(hint)}")
