@@ -150,3 +150,86 @@ def test_mlp_digits_learning():
     assert test_accuracy >= 0.90, (
         f"The MLP recognizes {test_accuracy:.1%} of the held-out digits (90 % required)."
     )
+
+
+def test_transformer_learning():
+    """2017 — Attention Is All You Need: a transformer learns to reverse sequences.
+
+    Requires 00–04 and 06_embeddings, 07_attention, 08_transformer (not 05_spatial).
+    Reversal is a task only attention can solve: the answer at position i is the token at
+    position 7 - i, and attention is the one layer that moves information between
+    positions (embeddings, LayerNorm, the feed-forward network and the head all work on
+    each token alone). A non-causal encoder — token + learned position embeddings, one
+    TransformerBlock, LayerNorm, a linear head — predicts the reversed token at every
+    position; it is scored on held-out sequences it never saw.
+    """
+    import numpy as np
+
+    from tinytorch.core.autograd import no_grad
+    from tinytorch.models.transformer import LayerNorm, TransformerBlock
+    from tinytorch.nn.modules import CrossEntropyLoss, Linear, Module
+    from tinytorch.optim.adam import Adam
+    from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
+
+    vocab, length = 10, 8
+    rng = np.random.default_rng(2017)
+    codes = rng.choice(vocab**length, size=3000, replace=False)  # 3000 distinct sequences
+    sequences = codes[:, None] // vocab ** np.arange(length) % vocab
+    train, held_out = sequences[:2500], sequences[2500:]
+    assert not set(codes[:2500]) & set(codes[2500:]), "held-out sequences must be unseen"
+
+    class Reverser(Module):
+        def __init__(self, embed_dim=32, num_heads=4):
+            super().__init__()
+            self.tokens = Embedding(vocab, embed_dim)
+            self.positions = LearnedPositionalEmbedding(length, embed_dim)
+            self.block = TransformerBlock(embed_dim, num_heads, ff_dim=2 * embed_dim)
+            self.norm = LayerNorm(embed_dim)
+            self.head = Linear(embed_dim, vocab)
+
+        def forward(self, ids):
+            return self.head(self.norm(self.block(self.positions(self.tokens(ids)))))
+
+    np.random.seed(2017)  # the layers initialize from NumPy's global generator
+    model = Reverser()
+    params = dict(model.named_parameters())
+    before = snapshot(params)
+    optimizer = Adam(model.parameters(), lr=0.01)
+    loss_fn = CrossEntropyLoss()
+
+    def accuracy(batch):
+        with no_grad():
+            predicted = model(batch).data.argmax(axis=-1)
+        return float(np.mean(predicted == batch[:, ::-1]))
+
+    initial_accuracy = accuracy(held_out)
+    epochs, steps_per_epoch, batch_size = 10, 10, 32
+    run = LearningRun("transformer", epochs)
+    for epoch in range(1, epochs + 1):
+        total = 0.0
+        for _ in range(steps_per_epoch):
+            batch = train[rng.integers(0, len(train), batch_size)]
+            optimizer.zero_grad()
+            loss = loss_fn(model(batch), batch[:, ::-1])
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        run.step(epoch, total / steps_per_epoch, accuracy=accuracy(held_out))
+
+    acc = accuracy(held_out)
+    run.finish(
+        accuracy=acc, initial_accuracy=initial_accuracy, held_out_sequences=len(held_out),
+        required={"accuracy": 0.95, "loss_drop": 0.5},
+    )
+    attention = model.block.attn
+    for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+        grad = getattr(attention, name).weight.grad
+        assert grad is not None and np.any(grad.data), (
+            f"The attention's {name} weights received no gradient: the backward pass through "
+            "attention (softmax, batched @, transpose/reshape of the heads) is broken."
+        )
+    assert_learned(run.losses, params, before, min_drop=0.5)
+    assert acc >= 0.95, (
+        f"The transformer reverses only {acc:.1%} of held-out tokens (95 % required; "
+        f"chance is 10 %). Check attention and its mask."
+    )
