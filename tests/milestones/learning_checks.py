@@ -121,6 +121,7 @@ def snapshot(params):
 
 
 def _fail(message):
+    __tracebackhide__ = True  # pytest shows the test's line, not this helper's
     raise AssertionError(message)
 
 
@@ -131,6 +132,7 @@ def assert_learned(losses, params, before, min_drop=0.5):
     * every parameter has a gradient from the last ``backward`` that is not all zeros;
     * every parameter's data differs from its ``before`` snapshot.
     """
+    __tracebackhide__ = True
     losses = [_number(loss) for loss in losses]
     named = _named(params)
     if not losses:
