@@ -254,6 +254,13 @@ def test_broken_tracker_warns_but_completes(tito, toy):
 
 
 def test_check_all_rebuilds_progress(tito, toy):
+    # Passing tests are not enough: a module is complete once it is exported.
+    result = tito("module", "check", "--all", "--json", cwd=toy)
+    assert result.returncode == 1
+    verdicts = {m["module"]: m["verdict"] for m in json.loads(result.stdout)["modules"]}
+    assert verdicts == {"00_base": "not exported", "01_next": "failed"}
+    assert progress(toy)["completed"] == {}
+
     tito("module", "complete", "00", cwd=toy)
     tito("module", "complete", "01", cwd=toy)
     (toy / "progress.json").unlink()

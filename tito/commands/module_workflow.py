@@ -124,16 +124,26 @@ def tracker_failed(err, what):
 
 
 def sync_tracker(root, completed_ids):
-    """Tell the tracker exactly which modules are complete (after `check`)."""
+    """Tell the tracker exactly which modules are complete (after `check`).
+
+    Shows an unlock panel for each milestone this newly unlocks and returns their ids.
+    """
     try:
-        tracker = load_tracker_module(root).MilestoneTracker()
-        if hasattr(tracker, "set_completed_modules"):
-            return tracker.set_completed_modules(list(completed_ids))
-        for module_id in completed_ids:  # older trackers can only add
-            tracker.mark_module_complete(module_id)
+        tracker_module = load_tracker_module(root)
+        tracker = tracker_module.MilestoneTracker(warn=warn)
+        if not hasattr(tracker, "set_completed_modules"):  # an older tracker can only add
+            return [m for module_id in completed_ids for m in tracker.mark_module_complete(module_id) or []]
+        unlocked = list(tracker.set_completed_modules(list(completed_ids)) or [])
+        for milestone_id in unlocked:
+            message = tracker.unlock_message(milestone_id)
+            if hasattr(tracker_module, "print_panel"):
+                tracker_module.print_panel(message, console, style="yellow")
+            else:
+                console.print(message)
+        return unlocked
     except (Exception, SystemExit) as err:  # the tracker must never take tito down
         tracker_failed(err, "module progress was saved.")
-    return None
+    return []
 
 
 def import_hint(root, text):
@@ -376,11 +386,12 @@ def check(
 
     completed = [module_id for module_id in order if module_id in passing]
     progress.rebuild(completed)
-    sync_tracker(root, completed)
-
     if json_output:
-        print_json({"completed": completed, "modules": results})
+        with console.capture():  # only the JSON goes to stdout
+            unlocked = sync_tracker(root, completed)
+        print_json({"completed": completed, "newly_unlocked": unlocked, "modules": results})
         raise typer.Exit(0 if all(r["complete"] for r in results) else 1)
+
     table = Table(title="Module check", header_style="bold")
     for column in ("module", "tests", "result", "note"):
         table.add_column(column)
@@ -389,20 +400,26 @@ def check(
         table.add_row(result["module"], escape(result["summary"]), f"{mark} {result['verdict']}", escape(result["note"]))
     console.print(table)
     console.print(f"progress.json rebuilt: {len(completed)} of {len(order)} modules complete.")
+    unlocked = sync_tracker(root, completed)
     failing = [r for r in results if not r["complete"]]
     if failing:
-        first = failing[0]["module"]
-        next_step(f"tito module test {number_of(first)}", f"see what fails in {first}")
+        first = failing[0]
+        if first["verdict"] == "not exported":
+            next_step(f"tito module complete {number_of(first['module'])}", "export it into tinytorch/")
+        else:
+            next_step(f"tito module test {number_of(first['module'])}", f"see what fails in {first['module']}")
         raise typer.Exit(1)
     upcoming = next_module(rows, set(completed))
-    if upcoming is None:
+    if unlocked:
+        next_step(f"tito milestone run {unlocked[0]}", "train a network on your own code")
+    elif upcoming is None:
         next_step("tito milestone progress", "every module is complete")
     else:
         work_on_step(upcoming)
 
 
 def _check_one(root, row, passing, quiet):
-    """Test one module; complete = it passes and all its prerequisites passed."""
+    """Test one module; complete = it passes, its prerequisites passed, and it is exported."""
     result = {"module": row.info.id, "complete": False, "summary": "-", "verdict": "", "note": "", "tests": None}
     if row.error:
         result.update(verdict="source error", note=row.error)
@@ -413,21 +430,27 @@ def _check_one(root, row, passing, quiet):
     missing = [req for req in row.requires if req not in passing]
     if not run.ok:
         first = run.failures[0] if run.failures else None
-        result.update(verdict="failed", note=run.problem or (f"{first.name}: {first.message.splitlines()[0]}" if first and first.message else ""))
+        note = run.problem
+        if first is not None:
+            note = f"{first.name}: {(first.message or first.outcome).splitlines()[0]}"
+            hint = import_hint(root, first.message + "\n" + first.details)
+            note += f" ({hint})" if hint else ""
+        result.update(verdict="failed", note=note)
     elif missing:
         result.update(verdict="blocked", note=f"needs {', '.join(missing)}")
     else:
-        result.update(complete=True, verdict="complete", note=_export_note(root, row.info))
+        absent, stale = _export_state(root, row.info)
+        if absent:
+            result.update(verdict="not exported", note=f"tests pass; run `tito module complete {row.info.number}` to export it")
+        else:
+            note = f"export out of date: run `tito module complete {row.info.number}`" if stale else ""
+            result.update(complete=True, verdict="complete", note=note)
     return result
 
 
-def _export_note(root, info):
-    """Whether tinytorch/ holds this module's current export."""
-    try:
-        fresh = exporter.render_module(exporter.parse_module(root, info))
-    except ExportError as err:
-        return str(err)
-    stale = [rel for rel, text in fresh.items() if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != text]
-    if stale:
-        return f"export out of date ({', '.join(stale)}): run `tito module complete {info.number}`"
-    return ""
+def _export_state(root, info):
+    """Which of the module's export files are missing from tinytorch/, and which differ."""
+    fresh = exporter.render_module(exporter.parse_module(root, info))
+    absent = [rel for rel in fresh if not (root / rel).is_file()]
+    stale = [rel for rel in fresh if rel not in absent and (root / rel).read_text(encoding="utf-8") != fresh[rel]]
+    return absent, stale
