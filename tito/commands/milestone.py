@@ -27,7 +27,6 @@ from tito.tracker import load_tracker
 app = typer.Typer(no_args_is_help=True)
 
 _TAIL_LINES = 40
-_SHORT = {"accuracy": "acc", "test_accuracy": "test acc", "token_accuracy": "token acc"}
 
 
 def _open():
@@ -246,7 +245,7 @@ def _epoch_line(step):
     parts = [f"epoch {step.get('epoch')}/{step.get('epochs')}", f"loss {_number(step.get('loss'))}"]
     for key, value in step.items():
         if key not in ("epoch", "epochs", "loss") and isinstance(value, (int, float)):
-            parts.append(f"{_SHORT.get(key, key)} {_number(value)}")
+            parts.append(f"{key.replace('accuracy', 'acc').replace('_', ' ')} {_number(value)}")
     return "  ".join(parts)
 
 
