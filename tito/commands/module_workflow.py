@@ -404,7 +404,9 @@ def check(
     failing = [r for r in results if not r["complete"]]
     if failing:
         first = failing[0]
-        if first["verdict"] == "not exported":
+        if first["verdict"] == "blocked":
+            next_step(f"tito module complete {number_of(first['needs'][0])}", f"{first['module']} builds on it")
+        elif first["verdict"] == "not exported":
             next_step(f"tito module complete {number_of(first['module'])}", "export it into tinytorch/")
         else:
             next_step(f"tito module test {number_of(first['module'])}", f"see what fails in {first['module']}")
@@ -419,15 +421,18 @@ def check(
 
 
 def _check_one(root, row, passing, quiet):
-    """Test one module; complete = it passes, its prerequisites passed, and it is exported."""
-    result = {"module": row.info.id, "complete": False, "summary": "-", "verdict": "", "note": "", "tests": None}
+    """Test one module; complete = its prerequisites are complete, it passes, and it is exported."""
+    result = {"module": row.info.id, "complete": False, "summary": "-", "verdict": "", "note": "", "needs": [], "tests": None}
     if row.error:
         result.update(verdict="source error", note=row.error)
+        return result
+    missing = [req for req in row.requires if req not in passing]
+    if missing:  # it cannot be complete; its tests would only fail on missing imports
+        result.update(verdict="blocked", needs=missing, note=f"needs {', '.join(missing)} complete first")
         return result
     run = run_tests(root, row.info, quiet=quiet)
     result["tests"] = run.to_dict()
     result["summary"] = run.summary()
-    missing = [req for req in row.requires if req not in passing]
     if not run.ok:
         first = run.failures[0] if run.failures else None
         note = run.problem
@@ -436,8 +441,6 @@ def _check_one(root, row, passing, quiet):
             hint = import_hint(root, first.message + "\n" + first.details)
             note += f" ({hint})" if hint else ""
         result.update(verdict="failed", note=note)
-    elif missing:
-        result.update(verdict="blocked", note=f"needs {', '.join(missing)}")
     else:
         absent, stale = _export_state(root, row.info)
         if absent:
