@@ -397,9 +397,13 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Conv2d: the layer
 #
-# The layer owns the parameters and calls the operation. Weights follow the same Kaiming
-# rule as `Linear`, with the fan-in of one output being the size of one filter,
-# $C \cdot k_h \cdot k_w$: uniform on $\pm\sqrt{6/\text{fan\_in}}$. Biases start at zero.
+# The layer owns the parameters and calls the operation. Initialization follows the same
+# rules as `Linear`, with the fan-in of one output being the size of one filter,
+# $C \cdot k_h \cdot k_w$: weights uniform on $\pm\sqrt{6/\text{fan\_in}}$ (Kaiming),
+# biases uniform on $\pm 1/\sqrt{\text{fan\_in}}$ (as in PyTorch). The random biases
+# matter more here than you might think: a blank region of a digit is all zeros, and with
+# zero biases every filter would answer exactly 0 there — right at ReLU's kink, where no
+# gradient flows.
 
 # %%
 #| export
@@ -414,9 +418,14 @@ class Conv2d(Module):
         self.padding = _pair(padding, "padding", minimum=0)
         ### BEGIN SOLUTION
         kh, kw = self.kernel_size
-        bound = math.sqrt(6.0 / (in_channels * kh * kw))
+        fan_in = in_channels * kh * kw
+        bound = math.sqrt(6.0 / fan_in)
         self.weight = Parameter(np.random.uniform(-bound, bound, (out_channels, in_channels, kh, kw)))
-        self.bias = Parameter(np.zeros(out_channels)) if bias else None
+        if bias:
+            b = 1.0 / math.sqrt(fan_in)
+            self.bias = Parameter(np.random.uniform(-b, b, out_channels))
+        else:
+            self.bias = None
         ### END SOLUTION
 
     def forward(self, x):
@@ -438,6 +447,7 @@ def test_unit_conv2d():
     assert conv.weight.shape == (8, 1, 3, 3) and conv.bias.shape == (8,)
     assert conv.weight.dtype == np.float32
     assert np.all(np.abs(conv.weight.data) <= math.sqrt(6 / 9))
+    assert np.all(np.abs(conv.bias.data) <= 1 / 3) and np.any(conv.bias.data)
     assert [n for n, _ in conv.named_parameters()] == ["weight", "bias"]
     x = Tensor(np.random.rand(4, 1, 8, 8))
     y = conv(x)
