@@ -152,6 +152,52 @@ def test_mlp_digits_learning():
     )
 
 
+def test_cnn_learning():
+    """1998 — LeCun et al.'s convolutional networks: a small LeNet reads handwritten digits.
+
+    Requires 00_setup … 05_spatial: two Conv2d → ReLU → MaxPool2d stages, Flatten and a
+    Linear classifier, trained with Adam, DataLoader and the Trainer loop on TinyDigits;
+    judged on 359 held-out digits. Every parameter — both convolutions' filters included —
+    must receive a gradient and change.
+    """
+    import numpy as np
+
+    from tinytorch.core.tensor import Tensor
+    from tinytorch.core.training import Trainer, accuracy
+    from tinytorch.data.loader import DataLoader, TensorDataset, load_tinydigits
+    from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential
+    from tinytorch.nn.spatial import Conv2d, Flatten, MaxPool2d
+    from tinytorch.optim.adam import Adam
+
+    (x_train, y_train), (x_test, y_test) = load_tinydigits()
+    x_train, x_test = x_train[:, None], x_test[:, None]  # (N, 1, 8, 8): one channel
+    np.random.seed(1998)
+    model = Sequential(
+        Conv2d(1, 16, 3, padding=1), ReLU(), MaxPool2d(2),   # (N, 16, 4, 4)
+        Conv2d(16, 32, 3, padding=1), ReLU(), MaxPool2d(2),  # (N, 32, 2, 2)
+        Flatten(), Linear(128, 10),
+    )
+    params = dict(model.named_parameters())
+    before = snapshot(params)
+    train_loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True, seed=1998)
+    trainer = Trainer(model, CrossEntropyLoss(), Adam(model.parameters(), lr=0.01))
+
+    epochs = 10
+    run = LearningRun("cnn", epochs)
+    trainer.fit(train_loader, epochs,
+                callback=lambda epoch, stats: run.step(epoch, stats["loss"], train_accuracy=stats["accuracy"]))
+
+    model.eval()
+    test_accuracy = accuracy(model(Tensor(x_test)), y_test)
+    run.finish(accuracy=test_accuracy, train_accuracy=trainer.evaluate(train_loader)["accuracy"],
+               test_images=len(x_test), parameters=sum(p.size for p in params.values()),
+               required={"accuracy": 0.95, "loss_drop": 0.5})
+    assert_learned(run.losses, params, before, min_drop=0.5)
+    assert test_accuracy >= 0.95, (
+        f"The CNN recognizes {test_accuracy:.1%} of the held-out digits (95 % required)."
+    )
+
+
 def test_transformer_learning():
     """2017 — Attention Is All You Need: a transformer learns to reverse sequences.
 
