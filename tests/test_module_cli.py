@@ -315,3 +315,39 @@ def test_real_sequence_unlocks_the_perceptron(tito, project):
     data = json.loads(result.stdout)
     assert data["completed"][:3] == ["00_setup", "01_tensor", "02_autograd"]
     assert set(progress(project)["completed"]) == set(data["completed"])
+
+
+# ---------------------------------------------------------------------------------------
+# The runner: only this project's tinytorch, and no way to pass by crashing
+
+
+def test_tests_never_see_another_checkouts_tinytorch(tito, toy):
+    # An editable install maps `tinytorch.<child>` to the course checkout when the
+    # project lacks it: with tinytorch/optim/ gone from the toy copy, importing it must
+    # fail rather than borrow the checkout's package.
+    shutil.rmtree(toy / "tinytorch" / "optim")
+    write_module(toy, "00_base", BASE + "\n\ndef test_unit_borrow():\n    import tinytorch.optim\n")
+    result = tito("module", "test", "00", cwd=toy)
+    assert result.returncode == 1
+    assert "No module named 'tinytorch.optim'" in result.stdout
+    assert "1 failed, 1 passed in " in result.stdout
+
+
+def test_guard_refuses_a_tinytorch_outside_the_project(tmp_path, monkeypatch):
+    from tito import runner
+
+    monkeypatch.setenv("TITO_PROJECT_ROOT", str(tmp_path))  # a folder without tinytorch/
+    monkeypatch.setenv("TITO_PROGRESS_FILE", str(tmp_path / "progress.txt"))
+    with pytest.raises(BaseException, match="refusing to test against another copy"):
+        runner.pytest_sessionstart(None)
+    assert (tmp_path / "progress.txt").read_text(encoding="utf-8").startswith("guard\t")
+
+
+def test_a_crashing_test_run_is_a_failure(toy):
+    from tito.project import resolve_module
+    from tito.runner import run_module_tests
+
+    write_module(toy, "00_base", BASE + "\n\ndef test_unit_crash():\n    import os\n    os._exit(3)\n")
+    run = run_module_tests(toy, resolve_module(toy, "00"))
+    assert not run.ok
+    assert run.returncode == 3 and "exit code 3" in run.problem
