@@ -6,6 +6,7 @@ tiny ones), so each run costs one short pytest subprocess; the real sequence
 """
 
 import json
+import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -196,8 +197,13 @@ def test_failing_test_stops_before_export(tito, toy):
 
 def test_module_test_shows_each_test_and_json(tito, toy):
     tito("module", "complete", "00", cwd=toy)
+    source = toy / "modules/01_next/next.py"
+    notebook = source.with_suffix(".ipynb")
+    notebook.write_text("{}", encoding="utf-8")
+    os.utime(notebook, (source.stat().st_mtime + 60,) * 2)
     result = tito("module", "test", "1", cwd=toy)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "next.ipynb is newer" in result.stderr and "jupytext --sync" in result.stderr
     assert "test_unit_two" in result.stdout and "test_unit_two_is_int" in result.stdout
     assert "2 passed in " in result.stdout and "Next: tito module complete 01" in result.stdout
     assert progress(toy)["last_module"] == "01_next" and "01_next" in progress(toy)["started"]
@@ -351,3 +357,35 @@ def test_a_crashing_test_run_is_a_failure(toy):
     run = run_module_tests(toy, resolve_module(toy, "00"))
     assert not run.ok
     assert run.returncode == 3 and "exit code 3" in run.problem
+
+
+# ---------------------------------------------------------------------------------------
+# Module progress (in-process)
+
+
+def test_module_progress_records_and_rebuilds(tmp_path):
+    from tito.module_progress import ModuleProgress
+
+    progress = ModuleProgress(tmp_path, warn=pytest.fail)
+    progress.mark_started("01_tensor")
+    progress.mark_completed("00_setup")
+    data = progress.read()
+    assert data["last_module"] == "00_setup"
+    assert set(data["started"]) == {"00_setup", "01_tensor"}
+    assert progress.completed(["00_setup", "01_tensor"]) == ["00_setup"]
+
+    stamp = data["completed"]["00_setup"]
+    progress.rebuild(["00_setup", "01_tensor"])
+    assert progress.read()["completed"]["00_setup"] == stamp  # kept, not reset
+    progress.mark_incomplete("00_setup")
+    assert progress.completed() == ["01_tensor"] and progress.is_complete("01_tensor")
+
+
+def test_module_progress_wrong_shape_starts_clean(tmp_path):
+    from tito.module_progress import ModuleProgress
+
+    (tmp_path / "progress.json").write_text('{"completed": {"00_setup": 3}, "last_module": 1}')
+    messages = []
+    assert ModuleProgress(tmp_path, warn=messages.append).completed() == []
+    assert len(messages) == 1 and "'completed' must map module ids" in messages[0]
+    assert len(list(tmp_path.glob("progress.json.corrupt-*"))) == 1

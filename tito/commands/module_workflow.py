@@ -33,9 +33,22 @@ JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON (for 
 # Shared helpers (also for `reset` and `start`, which live in this file too)
 
 
+_warned = set()
+
+
 def warn(message):
-    """One visible warning line on stderr (never a silent swallow)."""
+    """One visible warning line on stderr (never a silent swallow; each message once)."""
+    if message in _warned:
+        return
+    _warned.add(message)
     err_console.print(f"{icon('⚠️')} [yellow]Warning:[/yellow] {escape(str(message))}", soft_wrap=True)
+
+
+def notebook_check(root, info):
+    """Warn first thing when the paired notebook holds changes the .py does not have."""
+    message = exporter.notebook_warning(root, info)
+    if message:
+        warn(message)
 
 
 def project_progress(root):
@@ -283,6 +296,7 @@ def test(module: str = MODULE_ARG, json_output: bool = JSON_OPTION):
     root = find_project_root()
     info = resolve_module(root, module)
     parsed = exporter.parse_module(root, info)  # a syntax error is reported as file:line here
+    notebook_check(root, info)
     project_progress(root).mark_started(info.id)
     if not json_output:
         console.print(f"Testing [bold]{info.id}[/bold] — {escape(parsed.title)}  [dim]({parsed.relpath})[/dim]")
@@ -303,6 +317,7 @@ def complete(module: str = MODULE_ARG):
     root = find_project_root()
     info = resolve_module(root, module)
     parsed = exporter.parse_module(root, info)
+    notebook_check(root, info)
     progress = project_progress(root)
     rows = module_rows(root)
     order = [row.info.id for row in rows]
