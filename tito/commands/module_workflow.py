@@ -8,7 +8,11 @@ lives only there). ``NN`` is anything :func:`tito.project.resolve_module` accept
 """
 
 import json
+import os
 import re
+import shutil
+import sys
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -22,6 +26,7 @@ from tito.exporter import ExportError
 from tito.module_progress import ModuleProgress
 from tito.project import ProjectError, discover_modules, find_project_root, resolve_module
 from tito.runner import run_module_tests
+from tito.solutions import SolutionMarkerError, strip_solutions
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -472,3 +477,98 @@ def _export_state(root, info):
     absent = [rel for rel in fresh if not (root / rel).is_file()]
     stale = [rel for rel in fresh if rel not in absent and (root / rel).read_text(encoding="utf-8") != fresh[rel]]
     return absent, stale
+
+
+# ---------------------------------------------------------------------------------------
+# reset and start
+
+
+@app.command("reset")
+def reset(
+    module: str = MODULE_ARG,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Reset without asking (required when not interactive)"),
+):
+    """Turn a module back into its student form (the old file is backed up) and remove its exports."""
+    root = find_project_root()
+    info = resolve_module(root, module)
+    relpath = info.source.relative_to(root).as_posix()
+    text = info.source.read_text(encoding="utf-8")
+    try:
+        student_form = strip_solutions(text, info.id)
+    except SolutionMarkerError as err:
+        raise ProjectError(f"{relpath}: {err}") from None
+    if not yes:
+        if not sys.stdin.isatty():
+            console.print(
+                f"Refusing to reset {info.id} without confirmation: this replaces the code in your "
+                f"solution blocks of {relpath} (a backup is kept). Run it again with --yes."
+            )
+            next_step(f"tito module reset {info.number} --yes")
+            raise typer.Exit(1)
+        if not typer.confirm(f"Reset {relpath} to its student form? (a backup is kept)"):
+            console.print("Nothing was changed.")
+            raise typer.Exit(1)
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backups = [_backup(info.source, stamp)]
+    exporter.write_atomic(info.source, student_form)
+    if info.notebook.exists():
+        backups.append(_backup(info.notebook, stamp))
+        _write_notebook(info)
+    removed = exporter.remove_exports(root, info)
+    project_progress(root).mark_incomplete(info.id)
+    try:
+        load_tracker_module(root).MilestoneTracker(warn=warn).mark_module_incomplete(info.id)
+    except (Exception, SystemExit) as err:  # the tracker must never take tito down
+        tracker_failed(err, f"{info.id} was still reset.")
+
+    console.print(f"{icon('✅')} [bold]{info.id}[/bold] is back in its student form.")
+    for path in backups:
+        console.print(f"  backup: {path.relative_to(root).as_posix()}")
+    for path in removed:
+        console.print(f"  removed export: {path.relative_to(root).as_posix()}")
+    dependents = [row.info.id for row in module_rows(root) if info.id in row.requires]
+    if dependents:
+        console.print(f"  Modules that build on it ({', '.join(dependents)}) need it complete again before they run.")
+    next_step(f"tito module complete {info.number}", f"after writing the solution blocks in {relpath} again")
+
+
+@app.command("start")
+def start(module: str = MODULE_ARG):
+    """Start a module: create its paired Jupyter notebook if missing and record it as started."""
+    root = find_project_root()
+    info = resolve_module(root, module)
+    parsed = exporter.parse_module(root, info, check_syntax=False)
+    notebook = info.notebook.relative_to(root).as_posix()
+    if info.notebook.exists():
+        console.print(f"{notebook} already exists (paired with {info.source.name}).")
+    else:
+        _write_notebook(info)
+        console.print(f"{icon('✅')} Created {notebook}, paired with {info.source.name} (jupytext).")
+    project_progress(root).mark_started(info.id)
+    completed = project_progress(root).completed()
+    missing = [req for req in checked_requires(root, parsed) if req not in completed]
+    if missing:
+        console.print(f"{icon('⚠️')} It builds on {', '.join(missing)}: complete {'that' if len(missing) == 1 else 'those'} before you complete this one.")
+    console.print(
+        f"Open it in Jupyter:  [bold]jupyter lab {notebook}[/bold]\n"
+        f"or edit {info.source.relative_to(root).as_posix()} in your editor — both are the same module."
+    )
+    work_on_step(info)
+
+
+def _backup(path, stamp):
+    backup = path.with_name(f"{path.name}.bak-{stamp}")
+    shutil.copy2(path, backup)
+    return backup
+
+
+def _write_notebook(info):
+    """The notebook paired with the module's .py (same content), no newer than the .py."""
+    import jupytext
+
+    notebook = jupytext.read(info.source, fmt="py:percent")
+    notebook.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
+    jupytext.write(notebook, info.notebook, fmt="ipynb")
+    source_time = info.source.stat().st_mtime
+    os.utime(info.notebook, (source_time, source_time))
