@@ -47,6 +47,9 @@ from tinytorch.nn.modules import Module, Parameter
 # always gives the same ids. Built from a list of characters, the list's order is kept.
 # A character the tokenizer has never seen is an error that names it, rather than a
 # silent "unknown" id that would make the model quietly wrong.
+#
+# Store the vocabulary twice: `self.chars`, the list (id → character, for `decode`), and
+# `self.char_to_id`, a dict (character → id, for `encode`).
 
 # %%
 #| export
@@ -157,6 +160,11 @@ if __name__ == "__main__":
 #
 # Ids are integers, not something to differentiate, so they reach `forward` as a
 # keyword argument and get no gradient.
+#
+# The table, `self.weight`, starts as standard normal noise (PyTorch's default for
+# `nn.Embedding`). Unlike a `Linear` weight it multiplies no input, so there is no fan-in
+# to scale by: each row *is* the token's starting vector, and the LayerNorms of the
+# transformer take care of the overall scale.
 
 # %%
 #| export
@@ -264,6 +272,10 @@ if __name__ == "__main__":
 # steps further" is the same linear map at every position, which makes relative
 # offsets easy for attention to learn. The table is computed once, has no parameters,
 # and works for any position up to `max_len`.
+#
+# Keep the table as `self.pe`, a plain `Tensor` of shape `(max_len, embed_dim)` — not a
+# `Parameter`, so no optimizer ever changes it — and add its first `T` rows in `forward`.
+# With an odd `embed_dim` the last sine column has no cosine partner.
 
 # %%
 #| export
@@ -338,7 +350,8 @@ if __name__ == "__main__":
 # the cost of `max_len × D` parameters and no knowledge of positions beyond `max_len`.
 #
 # Like `PositionalEncoding`, it takes the token vectors `(..., T, D)` and returns them
-# with positions added, so the two are interchangeable in a model.
+# with positions added, so the two are interchangeable in a model. The table is
+# `self.weight`, standard normal like a token embedding.
 
 # %%
 #| export

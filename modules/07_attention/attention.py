@@ -220,8 +220,10 @@ if __name__ == "__main__":
 # With one argument, `forward(x)` is **self-attention** (queries, keys and values all
 # come from `x`). `forward(query, key, value)` is the general form — e.g. a translation
 # decoder's queries attending to the encoder's keys and values (cross-attention).
-# The projections use Xavier initialization (as PyTorch's `MultiheadAttention` does):
-# there is no ReLU after them, so the variance-preserving choice is Glorot's.
+# The projections are four `Linear(embed_dim, embed_dim)` layers named as in PyTorch:
+# `self.q_proj`, `self.k_proj`, `self.v_proj`, `self.out_proj`. They use Xavier
+# initialization (as PyTorch's `MultiheadAttention` does): there is no ReLU after them,
+# so the variance-preserving choice is Glorot's.
 
 # %%
 #| export

@@ -53,6 +53,9 @@ from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 # features (the mean) or scaling them (the variance) does not change `x̂`. `∂L/∂γ` is
 # `∂L/∂y · x̂` and `∂L/∂β` is `∂L/∂y`, summed over every token — `Function.apply` does
 # that sum for us, since `γ` was broadcast across the leading dimensions.
+#
+# `LayerNorm` holds `self.weight` (γ) and `self.bias` (β), each of shape
+# `normalized_shape`; the number of dimensions normalized is `weight.ndim`.
 
 # %%
 #| export
@@ -148,6 +151,10 @@ if __name__ == "__main__":
 # `Linear(E → H) → GELU → Linear(H → E)`, with the hidden size `H` usually `4·E`. About
 # two thirds of a GPT's parameters live here; it is where the model stores most of what
 # it "knows". `Linear` acts on the last dimension, so `(B, T, E)` needs no reshaping.
+#
+# Name the parts `self.fc1`, `self.act` and `self.fc2`. `fc1` feeds a GELU, so it keeps
+# `Linear`'s Kaiming initialization; `fc2` feeds the residual sum, with no non-linearity
+# after it, so it uses Xavier.
 
 # %%
 #| export
@@ -204,6 +211,9 @@ if __name__ == "__main__":
 #
 # With `causal=True` the block applies a causal mask itself (combined with any mask
 # passed in), so a stack of causal blocks can never leak the future.
+#
+# The parts are `self.ln1`, `self.attn` (a `MultiHeadAttention`), `self.ln2` and
+# `self.ff` (a `FeedForward`).
 
 # %%
 #| export
@@ -276,6 +286,11 @@ if __name__ == "__main__":
 # (deterministic, often repetitive); sampling picks at random by probability — a low
 # temperature sharpens the distribution towards greedy, a high one flattens it.
 # The model only knows `max_len` positions, so it reads the last `max_len` tokens.
+#
+# The parts: `self.token_embedding`, `self.position_embedding`, `self.blocks` (a
+# `Sequential` of causal `TransformerBlock`s), `self.ln_f` and `self.head`. Sampling is
+# vectorized over the batch: draw one uniform number `u` per sequence and pick the first
+# token whose cumulative probability exceeds `u`.
 
 # %%
 #| export

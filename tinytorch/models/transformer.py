@@ -14,7 +14,7 @@ from tinytorch.nn.modules import GELU, Linear, Module, Parameter, Sequential, So
 from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 
 
-# %% modules/08_transformer/transformer.py:57
+# %% modules/08_transformer/transformer.py:60
 class LayerNormOp(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias over the last ``len(weight.shape)`` dims."""
 
@@ -60,7 +60,7 @@ class LayerNorm(Module):
         return f"{self.normalized_shape}, eps={self.eps}"
 
 
-# %% modules/08_transformer/transformer.py:152
+# %% modules/08_transformer/transformer.py:159
 class FeedForward(Module):
     """Position-wise MLP: Linear(embed_dim, hidden_dim) -> GELU -> Linear(hidden_dim, embed_dim)."""
 
@@ -74,7 +74,7 @@ class FeedForward(Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-# %% modules/08_transformer/transformer.py:208
+# %% modules/08_transformer/transformer.py:218
 class TransformerBlock(Module):
     """Pre-norm block: x + MHA(LN(x)), then x + FF(LN(x)). ``causal=True`` masks the future."""
 
@@ -97,7 +97,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:280
+# %% modules/08_transformer/transformer.py:295
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 

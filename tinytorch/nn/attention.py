@@ -47,7 +47,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, return_weights=False):
     return (out, weights) if return_weights else out
 
 
-# %% modules/07_attention/attention.py:226
+# %% modules/07_attention/attention.py:228
 class MultiHeadAttention(Module):
     """Multi-head attention with learned q/k/v/out projections; inputs (B, T, embed_dim)."""
 

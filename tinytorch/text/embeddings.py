@@ -14,7 +14,7 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Module, Parameter
 
 
-# %% modules/06_embeddings/embeddings.py:51
+# %% modules/06_embeddings/embeddings.py:54
 class CharTokenizer:
     """Characters ↔ integer ids. ``CharTokenizer("hello")`` or ``CharTokenizer(["a", "b"])``."""
 
@@ -67,7 +67,7 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
 
-# %% modules/06_embeddings/embeddings.py:161
+# %% modules/06_embeddings/embeddings.py:169
 def _token_ids(ids, num_embeddings):
     """ids (a Tensor, an array or a list) as an integer array, checked against the table size."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
@@ -115,7 +115,7 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:268
+# %% modules/06_embeddings/embeddings.py:280
 def _check_positions(x, max_len, embed_dim, who):
     """The sequence length T of ``x`` (..., T, embed_dim), with clear errors for bad shapes."""
     if x.ndim < 2 or x.shape[-1] != embed_dim:
@@ -146,7 +146,7 @@ class PositionalEncoding(Module):
         return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:343
+# %% modules/06_embeddings/embeddings.py:356
 class LearnedPositionalEmbedding(Module):
     """Adds a learned vector per position to ``x`` of shape (..., T, embed_dim)."""
 
