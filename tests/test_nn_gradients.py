@@ -365,4 +365,5 @@ def test_parameter_is_a_trainable_tensor():
     p = Parameter(Tensor([1.0, 2.0]))
     assert isinstance(p, Tensor) and p.requires_grad and p.dtype == np.float32
     assert Parameter(np.zeros(2), dtype=np.float64).dtype == np.float64
+    assert not Parameter(np.zeros(2), requires_grad=False).requires_grad
     assert repr(p).startswith("Parameter containing:")

@@ -34,19 +34,20 @@ from tinytorch.core.tensor import Tensor
 #
 # Inside a layer there are two kinds of tensors: the *inputs* that flow through it, and
 # the *weights* that training should change. A `Parameter` is a `Tensor` that marks the
-# second kind. It always has `requires_grad=True`, and — more importantly — a `Module`
-# recognizes it when it searches its attributes for things to hand to an optimizer.
+# second kind. It has `requires_grad=True` (unless you freeze it), and — more
+# importantly — a `Module` recognizes it when it searches its attributes for things to
+# hand to an optimizer.
 
 # %%
 #| export
 class Parameter(Tensor):
-    """A Tensor that is a learnable weight of a Module (``requires_grad`` is always True)."""
+    """A Tensor that is a weight of a Module; ``requires_grad=False`` freezes it."""
 
-    def __init__(self, data, dtype=None):
+    def __init__(self, data, requires_grad=True, dtype=None):
         ### BEGIN SOLUTION
         if isinstance(data, Tensor):
             data = data.data
-        super().__init__(data, dtype=dtype, requires_grad=True)
+        super().__init__(data, dtype=dtype, requires_grad=requires_grad)
         ### END SOLUTION
 
     def __repr__(self):
@@ -61,6 +62,7 @@ def test_unit_parameter():
     q = Parameter(Tensor([1.0, 2.0]))
     assert q.requires_grad and q.data.tolist() == [1.0, 2.0]
     assert "Parameter" in repr(p)
+    assert not Parameter(np.ones(2), requires_grad=False).requires_grad  # frozen
 
 
 if __name__ == "__main__":

@@ -13,20 +13,20 @@ from tinytorch.core.autograd import Function
 from tinytorch.core.tensor import Tensor
 
 
-# %% modules/03_nn/nn.py:40
+# %% modules/03_nn/nn.py:41
 class Parameter(Tensor):
-    """A Tensor that is a learnable weight of a Module (``requires_grad`` is always True)."""
+    """A Tensor that is a weight of a Module; ``requires_grad=False`` freezes it."""
 
-    def __init__(self, data, dtype=None):
+    def __init__(self, data, requires_grad=True, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
-        super().__init__(data, dtype=dtype, requires_grad=True)
+        super().__init__(data, dtype=dtype, requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
 
-# %% modules/03_nn/nn.py:91
+# %% modules/03_nn/nn.py:93
 class Module:
     """Base class of every layer, loss and model: holds Parameters and sub-Modules."""
 
@@ -130,7 +130,7 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:270
+# %% modules/03_nn/nn.py:272
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -180,7 +180,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:363
+# %% modules/03_nn/nn.py:365
 class Sequential(Module):
     """Applies its layers in order: Sequential(Linear(2, 8), ReLU(), Linear(8, 1))."""
 
@@ -203,7 +203,7 @@ class Sequential(Module):
         return len(self.layers)
 
 
-# %% modules/03_nn/nn.py:405
+# %% modules/03_nn/nn.py:407
 class ReLU(Module):
     def forward(self, x):
         return x.relu()
@@ -219,7 +219,7 @@ class Tanh(Module):
         return x.tanh()
 
 
-# %% modules/03_nn/nn.py:456
+# %% modules/03_nn/nn.py:458
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -249,7 +249,7 @@ class Softmax(Module):
         return f"dim={self.dim}"
 
 
-# %% modules/03_nn/nn.py:524
+# %% modules/03_nn/nn.py:526
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -274,7 +274,7 @@ class GELU(Module):
         return GELUOp.apply(x)
 
 
-# %% modules/03_nn/nn.py:593
+# %% modules/03_nn/nn.py:595
 def _target_tensor(target):
     return target if isinstance(target, Tensor) else Tensor(target)
 
@@ -293,7 +293,7 @@ class MSELoss(Module):
         return (diff * diff).mean()
 
 
-# %% modules/03_nn/nn.py:623
+# %% modules/03_nn/nn.py:625
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target, eps=1e-7):
@@ -325,7 +325,7 @@ class BinaryCrossEntropyLoss(Module):
         return BinaryCrossEntropyOp.apply(pred, target=target, eps=self.eps)
 
 
-# %% modules/03_nn/nn.py:676
+# %% modules/03_nn/nn.py:678
 class CrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, logits, target):
