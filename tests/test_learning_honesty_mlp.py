@@ -90,6 +90,20 @@ def test_learning_tests_pass_on_the_intact_copy(exported_project):
     assert _run_milestones(exported_project) == {"xor": "passed", "mlp_digits": "passed"}
 
 
+def test_xor_needs_only_modules_00_to_03(exported_project):
+    """The honesty rule: xor imports nothing from 04 onwards, so it runs right after 03."""
+    from tito.exporter import remove_exports
+    from tito.project import discover_modules
+
+    for info in discover_modules(exported_project):
+        if int(info.number) >= 4:
+            remove_exports(exported_project, info)
+    assert not (exported_project / "tinytorch" / "optim" / "adam.py").exists()
+    outcome = _run_milestones(exported_project)
+    assert outcome["xor"] == "passed", outcome["xor"]
+    assert outcome["mlp_digits"] != "passed", "mlp_digits cannot run without module 04"
+
+
 @pytest.mark.parametrize("name", list(BREAKS))
 def test_learning_tests_fail_on_broken_code(exported_project, name):
     marker, patch, check, must_fail = BREAKS[name]
