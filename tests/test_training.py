@@ -286,3 +286,19 @@ def test_checkpoint_suffix_and_mismatch(tmp_path):
         load_state_dict(Linear(4, 2), tmp_path / "weights.npz")
     with pytest.raises(FileNotFoundError):
         load_state_dict(model, tmp_path / "missing.npz")
+
+
+def test_mlp_benchmark_runs_and_agrees_with_pytorch():
+    """A smoke run of benchmarks/bench_mlp.py (it checks that both frameworks compute the
+    same first loss from the same weights); no time is asserted."""
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mlp.py"
+    for optimizer in ("sgd", "adam"):
+        result = subprocess.run(
+            [sys.executable, str(script), "--optimizer", optimizer, "--repeat", "5", "--warmup", "1"],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"train step ({optimizer}): tinytorch" in result.stdout
