@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "tests" / "milestones" / "QUICKSTART.md"
-_FENCE = re.compile(r"^```bash[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(r"^[ \t]*```bash[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)  # indented too
 
 
 def bash_commands(markdown):
@@ -45,11 +45,13 @@ def test_bash_commands_parser():
         "Intro `tito demo`\n\n```bash\n# a comment\ntito module list  # trailing comment\n\n"
         "tito module complete 00\n```\n\n```text\nnot a command\n```\n\n"
         "```bash\ntito milestone run \\\n  perceptron\n```\n"
+        "1. In a list:\n\n   ```bash\n   tito module test 01\n   ```\n"
     )
     assert bash_commands(text) == [
         "tito module list  # trailing comment",
         "tito module complete 00",
         "tito milestone run   perceptron",
+        "tito module test 01",
     ]
     assert bash_commands("```python\nprint(1)\n```\n") == []
 
