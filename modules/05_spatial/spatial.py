@@ -482,11 +482,14 @@ if __name__ == "__main__":
 # `stride < kernel_size`, and then gradients must add up, exactly as for convolution).
 #
 # **The gradient of max** flows only to the element that *won* — the others did not
-# affect the output. The forward pass records, for every window, which of its kh·kw
-# offsets held the maximum (`argmax`); the backward pass builds a one-hot mask from it.
-# When several elements tie (a window of ReLU zeros), the first one takes the gradient,
-# as in PyTorch. **The gradient of the mean** is shared equally: each of the kh·kw
-# elements gets 1/(kh·kw) of it.
+# affect the output. The forward pass keeps the windows (one slab per kernel offset) and
+# their maxima; the backward pass marks, in every window, the element equal to the
+# maximum. When several elements tie (a window of ReLU zeros is common), only the first
+# one takes the gradient, as in PyTorch: a short loop over the kh·kw offsets clears every
+# mark after a window's first. (`argmax` would give the winner directly, but NumPy's
+# `argmax` over a middle axis is several times slower than all of this together — measure
+# it!) **The gradient of the mean** is shared equally: each of the kh·kw elements gets
+# 1/(kh·kw) of it.
 #
 # `stride` defaults to `kernel_size` (non-overlapping windows), as in PyTorch.
 
@@ -508,10 +511,9 @@ class MaxPool2dOp(Function):
         xt = _batch_last(x)
         patches = _patches(xt, kernel_size, stride)
         C, _, _, Ho, Wo, N = patches.shape
-        flat = patches.reshape(C, kh * kw, Ho, Wo, N)  # one slab per kernel offset
-        winner = flat.argmax(axis=1)  # (C, Ho, Wo, N): which offset held the max
-        out = np.take_along_axis(flat, winner[:, None], axis=1)[:, 0]
-        ctx.save_for_backward(winner)
+        flat = patches.reshape(C, kh * kw, Ho, Wo, N)  # one slab per kernel offset (a copy)
+        out = flat.max(axis=1)  # (C, Ho, Wo, N)
+        ctx.save_for_backward(flat, out)
         ctx.shape, ctx.kernel_size, ctx.stride = xt.shape, kernel_size, stride
         return out.transpose(3, 0, 1, 2)
         ### END SOLUTION
@@ -519,11 +521,15 @@ class MaxPool2dOp(Function):
     @staticmethod
     def backward(ctx, grad):
         ### BEGIN SOLUTION
-        (winner,) = ctx.saved_tensors
-        (kh, kw), (C, Ho, Wo, N) = ctx.kernel_size, winner.shape
-        offsets = np.arange(kh * kw).reshape(1, -1, 1, 1, 1)
-        one_hot = winner[:, None] == offsets  # (C, kh*kw, Ho, Wo, N)
-        dpatches = one_hot * grad.transpose(1, 2, 3, 0)[:, None]
+        flat, out = ctx.saved_tensors
+        (kh, kw), (C, Ho, Wo, N) = ctx.kernel_size, out.shape
+        winner = flat == out[:, None]  # (C, kh*kw, Ho, Wo, N): True at each window's maximum
+        taken = np.zeros(out.shape, dtype=bool)
+        for k in range(kh * kw):  # on a tie, only the first maximum keeps its True
+            winner[:, k] &= ~taken
+            taken |= winner[:, k]
+        grad = np.ascontiguousarray(grad.transpose(1, 2, 3, 0))  # batch last (a copy only if it was not)
+        dpatches = winner * grad[:, None]
         dxt = _fold(dpatches.reshape(C, kh, kw, Ho, Wo, N), ctx.shape, ctx.stride)
         return dxt.transpose(3, 0, 1, 2)
         ### END SOLUTION

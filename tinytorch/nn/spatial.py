@@ -132,7 +132,7 @@ class Conv2d(Module):
         )
 
 
-# %% modules/05_spatial/spatial.py:493
+# %% modules/05_spatial/spatial.py:496
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -148,20 +148,23 @@ class MaxPool2dOp(Function):
         xt = _batch_last(x)
         patches = _patches(xt, kernel_size, stride)
         C, _, _, Ho, Wo, N = patches.shape
-        flat = patches.reshape(C, kh * kw, Ho, Wo, N)  # one slab per kernel offset
-        winner = flat.argmax(axis=1)  # (C, Ho, Wo, N): which offset held the max
-        out = np.take_along_axis(flat, winner[:, None], axis=1)[:, 0]
-        ctx.save_for_backward(winner)
+        flat = patches.reshape(C, kh * kw, Ho, Wo, N)  # one slab per kernel offset (a copy)
+        out = flat.max(axis=1)  # (C, Ho, Wo, N)
+        ctx.save_for_backward(flat, out)
         ctx.shape, ctx.kernel_size, ctx.stride = xt.shape, kernel_size, stride
         return out.transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, grad):
-        (winner,) = ctx.saved_tensors
-        (kh, kw), (C, Ho, Wo, N) = ctx.kernel_size, winner.shape
-        offsets = np.arange(kh * kw).reshape(1, -1, 1, 1, 1)
-        one_hot = winner[:, None] == offsets  # (C, kh*kw, Ho, Wo, N)
-        dpatches = one_hot * grad.transpose(1, 2, 3, 0)[:, None]
+        flat, out = ctx.saved_tensors
+        (kh, kw), (C, Ho, Wo, N) = ctx.kernel_size, out.shape
+        winner = flat == out[:, None]  # (C, kh*kw, Ho, Wo, N): True at each window's maximum
+        taken = np.zeros(out.shape, dtype=bool)
+        for k in range(kh * kw):  # on a tie, only the first maximum keeps its True
+            winner[:, k] &= ~taken
+            taken |= winner[:, k]
+        grad = np.ascontiguousarray(grad.transpose(1, 2, 3, 0))  # batch last (a copy only if it was not)
+        dpatches = winner * grad[:, None]
         dxt = _fold(dpatches.reshape(C, kh, kw, Ho, Wo, N), ctx.shape, ctx.stride)
         return dxt.transpose(3, 0, 1, 2)
 
@@ -216,7 +219,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-# %% modules/05_spatial/spatial.py:627
+# %% modules/05_spatial/spatial.py:633
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
