@@ -1,7 +1,9 @@
 """One training step (forward, backward, optimizer step) of an MLP 64-128-10 on a batch
 of 256 with cross-entropy: tinytorch against PyTorch CPU (2 threads) when installed.
 
-    python benchmarks/bench_mlp.py [--optimizer sgd|adam] [--repeat 300]
+    python benchmarks/bench_mlp.py [--optimizer sgd|plain-sgd|adam] [--repeat 300]
+
+``sgd`` has momentum 0.9; ``plain-sgd`` has none.
 """
 
 import argparse
@@ -20,13 +22,14 @@ from tinytorch.optim.adam import Adam  # noqa: E402
 from tinytorch.optim.sgd import SGD  # noqa: E402
 
 SIZES, BATCH = (64, 128, 10), 256
+MOMENTUM = {"sgd": 0.9, "plain-sgd": 0.0}
 
 
 def tinytorch_step(x, y, optimizer_name):
     np.random.seed(0)
     model = Sequential(Linear(SIZES[0], SIZES[1]), ReLU(), Linear(SIZES[1], SIZES[2]))
     params = model.parameters()
-    opt = SGD(params, lr=0.01, momentum=0.9) if optimizer_name == "sgd" else Adam(params, lr=1e-3)
+    opt = Adam(params, lr=1e-3) if optimizer_name == "adam" else SGD(params, lr=0.01, momentum=MOMENTUM[optimizer_name])
     loss_fn, xt = CrossEntropyLoss(), Tensor(x)
 
     def step():
@@ -46,7 +49,10 @@ def torch_step(torch, model, x, y, optimizer_name):
         for p, q in zip(net.parameters(), model.parameters()):
             p.copy_(torch.from_numpy(q.data.copy()))
     params = net.parameters()
-    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9) if optimizer_name == "sgd" else torch.optim.Adam(params, lr=1e-3)
+    if optimizer_name == "adam":
+        opt = torch.optim.Adam(params, lr=1e-3)
+    else:
+        opt = torch.optim.SGD(params, lr=0.01, momentum=MOMENTUM[optimizer_name])
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
     def step():
@@ -61,7 +67,7 @@ def torch_step(torch, model, x, y, optimizer_name):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    parser.add_argument("--optimizer", choices=["sgd", "plain-sgd", "adam"], default="sgd")
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     args = parser.parse_args(argv)
