@@ -7,6 +7,11 @@ images with cross-entropy: tinytorch against PyTorch CPU (2 threads) when instal
     python benchmarks/bench_cnn.py [--channels 8 16] [--batch 64] [--repeat 300]
 
 ``--channels 16 32`` is the network of the cnn milestone's learning test.
+
+NumPy's BLAS (OpenBLAS) starts its own threads for the larger matrix products; on a busy
+2-core machine they fight the other processes for the cores and a step can take 10× longer.
+These products are too small to gain from threads, so ``OPENBLAS_NUM_THREADS=1 python
+benchmarks/bench_cnn.py`` gives the steadier (and usually faster) tinytorch number.
 """
 
 import argparse
