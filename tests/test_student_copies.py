@@ -178,10 +178,17 @@ def test_an_edit_made_in_the_notebook_is_exported(project, tito):
     assert "NOTEBOOK_EDIT" in exported.split("__all__ = ", 1)[1].split("\n", 1)[0]
 
 
-def test_complete_warns_when_the_notebook_is_newer(project, tito):
+def test_complete_warns_when_the_notebook_has_unsynced_edits(project, tito):
     assert tito("module", "start", "00", cwd=project).returncode == 0
-    notebook = project / "modules" / "00_setup" / "setup.ipynb"
+    notebook_path = project / "modules" / "00_setup" / "setup.ipynb"
     later = time.time() + 10
-    os.utime(notebook, (later, later))
-    result = tito("module", "complete", "00", cwd=project)
-    assert "newer" in result.stderr and "jupytext --sync" in result.stderr
+    os.utime(notebook_path, (later, later))
+    touched = tito("module", "complete", "00", cwd=project)
+    assert touched.returncode == 0 and "newer" not in touched.stderr, "a notebook saved unchanged is no warning"
+
+    notebook = jupytext.read(notebook_path)
+    notebook.cells[-1].source += "\nAn edit made in Jupyter, not yet in the .py."
+    jupytext.write(notebook, notebook_path, fmt="ipynb")
+    os.utime(notebook_path, (later + 10, later + 10))
+    edited = tito("module", "test", "00", cwd=project)
+    assert "newer" in edited.stderr and "jupytext --sync" in edited.stderr

@@ -5,8 +5,9 @@ import sys
 
 from rich.console import Console
 
-_FALLBACKS = {"🔓": "[unlocked]", "🔒": "[locked]", "🏆": "[completed]", "✅": "[ok]",
-              "❌": "[failed]", "⚠️": "[!]", "👉": "->", "🎉": "!", "⏱": "time"}
+# Parentheses, not brackets: the fallbacks go into rich markup, where "[ok]" is a tag.
+_FALLBACKS = {"🔓": "(unlocked)", "🔒": "(locked)", "🏆": "(completed)", "✅": "(ok)",
+              "❌": "(failed)", "⚠️": "(!)", "👉": "->", "🎉": "!", "⏱": "time"}
 
 
 def _utf8_stream(stream):

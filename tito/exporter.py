@@ -445,13 +445,25 @@ def notebook_warning(root, info):
         newer = notebook.stat().st_mtime > source.stat().st_mtime + 1e-3
     except OSError:
         return None
-    if not newer:
+    if not newer or _same_cells(notebook, source):
         return None
     return (
         f"{_relpath(root, notebook)} is newer than {_relpath(root, source)}: changes made in Jupyter "
         f"are not in the .py that tito exports yet. Save the notebook (jupytext pairing) or run "
         f"`jupytext --sync {_relpath(root, notebook)}`, then run this command again."
     )
+
+
+def _same_cells(notebook, source):
+    """True when the notebook holds exactly the .py's cells (it was only saved or synced)."""
+    import jupytext
+
+    try:
+        cells = [jupytext.read(notebook).cells, jupytext.read(source, fmt="py:percent").cells]
+    except Exception:  # an unreadable notebook is "different": the warning says what to do
+        return False
+    first, second = ([(cell.cell_type, cell.source) for cell in each] for each in cells)
+    return first == second
 
 
 def _default_warn(message):
@@ -544,11 +556,17 @@ def _remove_generated(root, relpath, keep):
 
 def main(argv=None):
     """``python -m tito.exporter [ROOT]``: re-export every module of the project."""
+    import argparse
+
     from tito.project import find_project_root
 
-    args = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m tito.exporter", description="Re-export every module of a TinyTorch project into tinytorch/."
+    )
+    parser.add_argument("root", nargs="?", default=None, help="the project folder (default: the one containing the cwd)")
+    args = parser.parse_args(argv)
     try:
-        root = find_project_root(args[0] if args else None)
+        root = find_project_root(args.root)
         for path in export_all(root):
             print(f"wrote {_relpath(root, path)}")
     except ProjectError as err:
