@@ -155,3 +155,36 @@ def test_clear_errors():
         (Tensor(np.ones((2, 2)), requires_grad=True) * 2).backward()
     with pytest.raises(ValueError, match=r"\(3, 4\) @ \(5, 6\)"):
         Tensor(np.ones((3, 4)), requires_grad=True) @ Tensor(np.ones((5, 6)))
+
+
+def test_context_says_which_inputs_need_a_gradient():
+    from tinytorch.core.autograd import Function
+
+    seen = []
+
+    class ScaleOp(Function):
+        @staticmethod
+        def forward(ctx, a, b, factor):
+            ctx.save_for_backward(a, b)
+            return a * b * factor
+
+        @staticmethod
+        def backward(ctx, grad):
+            seen.append(ctx.needs_input_grad)
+            a, b = ctx.saved_tensors
+            return grad * b, grad * a, None
+
+    weight, data = Tensor([2.0], requires_grad=True), Tensor([3.0])
+    ScaleOp.apply(weight, data, 4.0).sum().backward()
+    assert seen == [(True, False, False)]
+    assert weight.grad.data.tolist() == [12.0]
+    with no_grad():
+        assert ScaleOp.apply(weight, data, 4.0)._ctx is None
+
+
+def test_matmul_computes_no_gradient_for_data():
+    x = Tensor(np.ones((4, 3)))
+    w = Tensor(np.ones((3, 2)), requires_grad=True)
+    out = x @ w
+    grad_x, grad_w = out._ctx.function.backward(out._ctx, np.ones((4, 2)))
+    assert grad_x is None and grad_w.shape == (3, 2)

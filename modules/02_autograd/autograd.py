@@ -125,7 +125,8 @@ if __name__ == "__main__":
 # 1. unwrap the input tensors to NumPy arrays and call `forward(ctx, *arrays, **options)`;
 # 2. wrap the result in a new `Tensor`;
 # 3. if gradients are enabled and some input requires them, remember `(Function, ctx,
-#    inputs)` on the result: `result._ctx = ctx`.
+#    inputs)` on the result: `result._ctx = ctx`. The context also records which inputs
+#    want a gradient (`ctx.needs_input_grad`), so a backward can skip the others.
 #
 # Inputs that are not tensors (a Python number in `x * 2`) take part in the forward but
 # get no gradient. `backward` returns one gradient per input (`None` for "no gradient").
@@ -133,11 +134,16 @@ if __name__ == "__main__":
 # %%
 #| export
 class Context:
-    """What a Function's forward leaves for its backward."""
+    """What a Function's forward leaves for its backward.
 
-    def __init__(self, function, inputs):
+    `needs_input_grad[i]` says whether input i wants a gradient (PyTorch's name): a
+    backward may skip the work for an input that does not, such as a batch of images.
+    """
+
+    def __init__(self, function, inputs, needs_input_grad):
         self.function = function
         self.inputs = inputs
+        self.needs_input_grad = needs_input_grad
         self.saved_tensors = ()
 
     def save_for_backward(self, *arrays):
@@ -158,9 +164,10 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **options):
         ### BEGIN SOLUTION
-        ctx = Context(cls, inputs)
+        needs = tuple(_grad_enabled and isinstance(x, Tensor) and x.requires_grad for x in inputs)
+        ctx = Context(cls, inputs, needs)
         result = Tensor._wrap(cls.forward(ctx, *[_data(x) for x in inputs], **options))
-        if _grad_enabled and any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
+        if any(needs):
             result.requires_grad = True
             result._ctx = ctx
         return result
@@ -279,15 +286,16 @@ class MatMulOp(Function):
             g = np.expand_dims(g, -2)
         if b.ndim == 1:
             g = np.expand_dims(g, -1)
-        grad_a = g @ np.swapaxes(b2, -1, -2)
-        if b2.ndim == 2 and a2.ndim > 2:  # (..., n, k) @ (k, m): fold the batch into rows
-            grad_b = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])
-        else:
-            grad_b = np.swapaxes(a2, -1, -2) @ g
-        if a.ndim == 1:
-            grad_a = grad_a.squeeze(-2)
-        if b.ndim == 1:
-            grad_b = grad_b.squeeze(-1)
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = g @ np.swapaxes(b2, -1, -2)
+            grad_a = grad_a.squeeze(-2) if a.ndim == 1 else grad_a
+        if ctx.needs_input_grad[1]:
+            if b2.ndim == 2 and a2.ndim > 2:  # (..., n, k) @ (k, m): fold the batch into rows
+                grad_b = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+            else:
+                grad_b = np.swapaxes(a2, -1, -2) @ g
+            grad_b = grad_b.squeeze(-1) if b.ndim == 1 else grad_b
         return grad_a, grad_b
         ### END SOLUTION
 
@@ -630,9 +638,10 @@ Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detac
 # a backward. We use float64 so that ε can be small without rounding noise.
 
 # %%
+#| export
 def numerical_gradient(f, x, eps=1e-6):
-    """∂f/∂x by central differences; f maps a float64 array to a number."""
-    grad = np.zeros_like(x)
+    """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
+    grad = np.zeros(x.shape)
     for i in np.ndindex(x.shape):
         old = x[i]
         x[i] = old + eps
@@ -644,6 +653,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
+# %%
 def check_gradients(fn, *shapes, seed=0):
     """Compare autograd with finite differences for `fn(*tensors) -> Tensor`."""
     rng = np.random.default_rng(seed)

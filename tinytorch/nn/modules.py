@@ -149,7 +149,8 @@ class LinearOp(Function):
         rows = grad.reshape(-1, grad.shape[-1])  # (N·T, out)
         grad_w = rows.T @ x.reshape(-1, x.shape[-1])
         grad_b = rows.sum(axis=0) if ctx.has_bias else None
-        return grad @ w, grad_w, grad_b
+        grad_x = grad @ w if ctx.needs_input_grad[0] else None  # a batch of data needs none
+        return grad_x, grad_w, grad_b
 
 
 class Linear(Module):
@@ -180,7 +181,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:365
+# %% modules/03_nn/nn.py:366
 class Sequential(Module):
     """Applies its layers in order: Sequential(Linear(2, 8), ReLU(), Linear(8, 1))."""
 
@@ -203,7 +204,7 @@ class Sequential(Module):
         return len(self.layers)
 
 
-# %% modules/03_nn/nn.py:407
+# %% modules/03_nn/nn.py:408
 class ReLU(Module):
     def forward(self, x):
         return x.relu()
@@ -219,7 +220,7 @@ class Tanh(Module):
         return x.tanh()
 
 
-# %% modules/03_nn/nn.py:458
+# %% modules/03_nn/nn.py:459
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -249,7 +250,7 @@ class Softmax(Module):
         return f"dim={self.dim}"
 
 
-# %% modules/03_nn/nn.py:526
+# %% modules/03_nn/nn.py:527
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -274,7 +275,7 @@ class GELU(Module):
         return GELUOp.apply(x)
 
 
-# %% modules/03_nn/nn.py:595
+# %% modules/03_nn/nn.py:585
 def _target_tensor(target):
     return target if isinstance(target, Tensor) else Tensor(target)
 
@@ -293,7 +294,7 @@ class MSELoss(Module):
         return (diff * diff).mean()
 
 
-# %% modules/03_nn/nn.py:625
+# %% modules/03_nn/nn.py:615
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target, eps=1e-7):
@@ -325,7 +326,7 @@ class BinaryCrossEntropyLoss(Module):
         return BinaryCrossEntropyOp.apply(pred, target=target, eps=self.eps)
 
 
-# %% modules/03_nn/nn.py:678
+# %% modules/03_nn/nn.py:668
 class CrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, logits, target):

@@ -95,6 +95,8 @@ class Conv2dOp(Function):
         g = grad.transpose(1, 2, 3, 0).reshape(O, -1)  # (O, Ho*Wo*N), like `out`
         grad_weight = (g @ cols.T).reshape(weight.shape)
         grad_bias = g.sum(axis=1) if ctx.has_bias else None
+        if not ctx.needs_input_grad[0]:  # the images themselves: no gradient to fold back
+            return None, grad_weight, grad_bias
         dcols = (weight.reshape(O, -1).T @ g).reshape(C, kh, kw, Ho, Wo, N)
         dxt = _fold(dcols, ctx.padded_shape, ctx.stride)
         (ph, pw), (_, Hp, Wp, _) = ctx.padding, ctx.padded_shape
@@ -102,7 +104,7 @@ class Conv2dOp(Function):
         return grad_x, grad_weight, grad_bias
 
 
-# %% modules/05_spatial/spatial.py:408
+# %% modules/05_spatial/spatial.py:400
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels, kh, kw)."""
 
@@ -132,7 +134,7 @@ class Conv2d(Module):
         )
 
 
-# %% modules/05_spatial/spatial.py:496
+# %% modules/05_spatial/spatial.py:488
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -219,7 +221,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-# %% modules/05_spatial/spatial.py:633
+# %% modules/05_spatial/spatial.py:625
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 

@@ -4,7 +4,7 @@
 __all__ = ['Optimizer', 'SGD']
 
 
-# %% modules/03_nn/nn.py:792
+# %% modules/03_nn/nn.py:782
 class Optimizer:
     """Base class: holds the parameters; subclasses define step()."""
 
