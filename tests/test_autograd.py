@@ -166,13 +166,14 @@ def test_context_says_which_inputs_need_a_gradient():
         @staticmethod
         def forward(ctx, a, b, factor):
             ctx.save_for_backward(a, b)
+            ctx.factor = factor
             return a * b * factor
 
         @staticmethod
         def backward(ctx, grad):
             seen.append(ctx.needs_input_grad)
             a, b = ctx.saved_tensors
-            return grad * b, grad * a, None
+            return grad * b * ctx.factor, grad * a * ctx.factor, None
 
     weight, data = Tensor([2.0], requires_grad=True), Tensor([3.0])
     ScaleOp.apply(weight, data, 4.0).sum().backward()
