@@ -93,6 +93,13 @@ def checked_requires(root, parsed):
     return parsed.requires
 
 
+def direct_requirements(required, requires_of):
+    """``required`` without the modules that another required module already builds on
+    (08 requires 00–04, 06 and 07; it *builds on* 06 and 07)."""
+    implied = {deeper for module_id in required for deeper in requires_of.get(module_id, [])}
+    return [module_id for module_id in required if module_id not in implied]
+
+
 def number_of(module_id):
     return module_id.split("_", 1)[0]
 
@@ -237,11 +244,13 @@ def list_modules(json_output: bool = JSON_OPTION):
     table.add_column("module")
     table.add_column("title")
     table.add_column("status")
-    table.add_column("requires")
+    table.add_column("builds on")
+    requires = {row.info.id: row.requires for row in rows}
     for row in rows:
         status = "error" if row.error else status_of(row.info.id, data)
         shown = "[red]source error[/red]" if row.error else _status_cell(status)
-        table.add_row(row.info.number, row.info.id, escape(row.title), shown, ", ".join(row.requires) or "-")
+        direct = direct_requirements(row.requires, requires)
+        table.add_row(row.info.number, row.info.id, escape(row.title), shown, ", ".join(direct) or "-")
     console.print(table)
     for row in rows:
         if row.error:
