@@ -257,14 +257,14 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 class GELUOp(Function):
     @staticmethod
     def forward(ctx, x):
-        t = np.tanh(_GELU_C * (x + 0.044715 * x**3))
+        t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))  # x * x * x: numpy's float32 power is slow
         ctx.save_for_backward(x, t)
         return 0.5 * x * (1.0 + t)
 
     @staticmethod
     def backward(ctx, grad):
         x, t = ctx.saved_tensors
-        du = _GELU_C * (1.0 + 3 * 0.044715 * x**2)
+        du = _GELU_C * (1.0 + 3 * 0.044715 * x * x)
         return grad * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
 
 
