@@ -1,125 +1,44 @@
-"""Honesty of the learning tests (DESIGN §2): with exactly a milestone's required modules
-exported its test passes; with one of them missing or broken it fails.
-
-Each case runs the learning test exactly as ``tito milestone run`` does (same command,
-same environment: the project copy first on the path, ``tinytorch`` only from the copy)
-in a temp copy of the project.
+"""Honesty of the learning tests (DESIGN §2): the perceptron's test fails when matmul's
+backward is broken, and the shared harness (tests/milestones/learning_checks.py) fails
+bad runs. Every milestone's pass with exactly its modules and failure with one missing
+or unsolved is in test_milestone_honesty.py; the tools are in honesty.py.
 """
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tito.commands.milestone import learning_test_command, learning_test_env
-from tito.exporter import export_module
-from tito.project import resolve_module
-from tito.tracker import load_tracker
+from conftest import REPO
+from honesty import assert_failed, break_backward, probe, run_learning_test
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PERCEPTRON_MODULES = ["00_setup", "01_tensor", "02_autograd"]
-
-
-def export_only(project, modules):
-    for module in modules:
-        export_module(project, resolve_module(project, module), warn=lambda message: None)
-
-
-def run_learning_test(project, milestone_id, tmp_path):
-    """Run one milestone's learning test in ``project``; returns (process, metrics or None)."""
-    metrics_file = tmp_path / f"{milestone_id}-metrics.json"
-    nodeid = load_tracker(project).nodeid(milestone_id)
-    result = subprocess.run(
-        learning_test_command(nodeid), cwd=project, env=learning_test_env(project, metrics_file=metrics_file),
-        capture_output=True, text=True, encoding="utf-8", timeout=300,
-    )
-    metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.exists() else None
-    return result, metrics
+# Run in the copy: the sizes of a matmul's two input gradients.
+MATMUL_GRADIENTS = """
+import numpy as np
+from tinytorch.core.tensor import Tensor
+a = Tensor(np.ones((2, 3)), requires_grad=True); b = Tensor(np.ones((3, 1)), requires_grad=True)
+(a @ b).sum().backward()
+print(float(np.abs(a.grad.data).sum())); print(float(np.abs(b.grad.data).sum()))
+"""
 
 
-BREAK_BACKWARD = '''
-
-# --- broken on purpose by tests/test_learning_honesty.py: {op}'s gradients are zeros ---
-import numpy as _np
-
-
-def _zero_backward(ctx, grad, _original={op}.backward):
-    grads = _original(ctx, grad)
-    grads = grads if isinstance(grads, tuple) else (grads,)
-    return tuple(None if g is None else _np.zeros_like(g) for g in grads)
-
-
-{op}.backward = staticmethod(_zero_backward)
-'''
-
-
-def break_backward(project, relpath, op):
-    """Make ``op``'s backward (a Function in the generated file ``relpath``) return zeros."""
-    path = project / relpath
-    text = path.read_text(encoding="utf-8")
-    assert f"class {op}(" in text, f"{relpath} defines no {op}: the patch would not apply"
-    path.write_text(text + BREAK_BACKWARD.format(op=op), encoding="utf-8")
-
-
-def matmul_gradient_sizes(project):
-    """(file autograd was loaded from, |grad a|, |grad b|) for a matmul in ``project``."""
-    probe = (
-        "import numpy as np, tinytorch.core.autograd as ag\n"
-        "from tinytorch.core.tensor import Tensor\n"
-        "a = Tensor(np.ones((2, 3)), requires_grad=True); b = Tensor(np.ones((3, 1)), requires_grad=True)\n"
-        "(a @ b).sum().backward()\n"
-        "print(ag.__file__); print(float(np.abs(a.grad.data).sum())); print(float(np.abs(b.grad.data).sum()))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=project, env=learning_test_env(project),
-                            capture_output=True, text=True, encoding="utf-8", timeout=120)
-    assert result.returncode == 0, result.stderr
-    where, grad_a, grad_b = result.stdout.split()
-    return where, float(grad_a), float(grad_b)
-
-
-def test_perceptron_passes_with_exactly_its_modules(project, tmp_path):
-    export_only(project, PERCEPTRON_MODULES)
-    assert not (project / "tinytorch" / "nn" / "modules.py").exists()
-    result, metrics = run_learning_test(project, "perceptron", tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert metrics["milestone"] == "perceptron"
-    assert metrics["accuracy"] >= 0.95 and metrics["loss_drop"] >= 0.5
-
-
-def test_perceptron_fails_when_matmul_backward_returns_zeros(exported_project, tmp_path):
-    where, grad_a, grad_b = matmul_gradient_sizes(exported_project)
+def test_perceptron_fails_when_matmul_backward_returns_zeros(exported_project):
+    grad_a, grad_b = map(float, probe(exported_project, MATMUL_GRADIENTS))
     assert grad_a > 0 and grad_b > 0  # the intact copy differentiates matmul
-    break_backward(exported_project, "tinytorch/core/autograd.py", "MatMulOp")
-    where, grad_a, grad_b = matmul_gradient_sizes(exported_project)
-    assert where.startswith(str(exported_project)), where
+    break_backward(exported_project, "MatMulOp")
+    grad_a, grad_b = map(float, probe(exported_project, MATMUL_GRADIENTS))
     assert grad_a == 0 and grad_b == 0, "the patch did not break matmul's backward"
 
-    result, metrics = run_learning_test(exported_project, "perceptron", tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
-    assert "1 failed" in output
-    assert "AssertionError: The loss did not fall enough" in output
+    result, metrics = run_learning_test(exported_project, "perceptron")
+    assert_failed(result, "AssertionError: The loss did not fall enough")
     assert metrics is not None and metrics["milestone"] == "perceptron"
-
-
-def test_perceptron_fails_without_autograd(project, tmp_path):
-    export_only(project, ["00_setup", "01_tensor"])
-    result, metrics = run_learning_test(project, "perceptron", tmp_path)
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
-    assert "tinytorch.core.autograd" in output
-    assert metrics is None
-
 
 
 # -- the shared harness (tests/milestones/learning_checks.py) must fail bad runs -----------------
 def _harness():
     import importlib.util
 
-    path = REPO_ROOT / "tests" / "milestones" / "learning_checks.py"
+    path = REPO / "tests" / "milestones" / "learning_checks.py"
     spec = importlib.util.spec_from_file_location("_learning_checks_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

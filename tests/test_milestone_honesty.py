@@ -1,20 +1,20 @@
-"""The honesty rule (DESIGN §2), for every milestone, in a student copy:
+"""The honesty rule (DESIGN §2), for every milestone, in a copy of the project:
 
 with exactly the required modules solved and exported a milestone's learning test
-passes; with one required module left unsolved it fails.
+passes (and reports that it met its bar); with its newest required module not exported
+it fails on the import; with that module left unsolved it fails. Each run is the one
+``tito milestone run`` makes (see honesty.py).
 """
-
-import subprocess
 
 import pytest
 
-from tito.commands.milestone import learning_test_command, learning_test_env
-from tito.exporter import export_module
-from tito.project import discover_modules
+from tito.exporter import generated_source, parse_module
+from tito.project import discover_modules, is_generated, resolve_module
 from tito.solutions import strip_solutions
 from tito.tracker import load_tracker
 
 from conftest import REPO
+from honesty import assert_failed, export_only, run_learning_test
 
 TRACKER = load_tracker(REPO)
 
@@ -23,31 +23,41 @@ def leave_unsolved(module):
     module.source.write_text(strip_solutions(module.source.read_text(encoding="utf-8"), module.id), encoding="utf-8")
 
 
-def run_learning_test(project, milestone):
-    nodeid = f"tests/milestones/test_learning_verification.py::{milestone['test']}"
-    return subprocess.run(
-        learning_test_command(nodeid), cwd=project, env=learning_test_env(project),
-        capture_output=True, text=True, encoding="utf-8", timeout=600,
-    )
+def exported_sources(project):
+    """The module sources the copy's generated files name."""
+    return {generated_source(path) for path in (project / "tinytorch").rglob("*.py") if is_generated(path)}
 
 
 @pytest.mark.parametrize("milestone_id", TRACKER.MILESTONE_ORDER)
 def test_milestone_needs_exactly_its_modules(project, milestone_id):
-    milestone = TRACKER.MILESTONES[milestone_id]
+    required = TRACKER.MILESTONES[milestone_id]["requires"]
     modules = {module.id: module for module in discover_modules(project)}
-    assert set(milestone["requires"]) <= set(modules)
+    assert set(required) <= set(modules)
     for module_id, module in modules.items():
-        if module_id not in milestone["requires"]:
+        if module_id not in required:
             leave_unsolved(module)
-    for module_id in milestone["requires"]:
-        export_module(project, modules[module_id], warn=lambda message: None)
+    export_only(project, required)
+    assert exported_sources(project) == {modules[m].source.relative_to(project).as_posix() for m in required}
 
-    solved = run_learning_test(project, milestone)
+    solved, metrics = run_learning_test(project, milestone_id)
     assert solved.returncode == 0, f"{milestone_id} must pass on its required modules alone:\n{solved.stdout[-3000:]}"
+    assert metrics["milestone"] == milestone_id
+    assert metrics["loss_drop"] >= 0.5
+    assert metrics["accuracy"] >= metrics["required"]["accuracy"] >= 0.9
 
-    newest = modules[milestone["requires"][-1]]
+    newest = modules[required[-1]]
     leave_unsolved(newest)
-    export_module(project, newest, warn=lambda message: None)
-    unsolved = run_learning_test(project, milestone)
+    export_only(project, [newest.id])
+    unsolved, _ = run_learning_test(project, milestone_id)
     assert unsolved.returncode != 0, f"{milestone_id} passed with {newest.id} unsolved"
     assert "NotImplementedError" in unsolved.stdout, unsolved.stdout[-3000:]
+
+
+@pytest.mark.parametrize("milestone_id", TRACKER.MILESTONE_ORDER)
+def test_milestone_fails_without_its_newest_module(project, milestone_id):
+    *older, newest = TRACKER.MILESTONES[milestone_id]["requires"]
+    export_only(project, older)
+    result, metrics = run_learning_test(project, milestone_id)
+    newest_package = "tinytorch." + parse_module(project, resolve_module(project, newest)).default_exp
+    assert_failed(result, newest_package)
+    assert metrics is None, "it trained without the module it needs"
