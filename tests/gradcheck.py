@@ -1,5 +1,7 @@
 """Gradient checks shared by the test suite: finite differences, and PyTorch when installed.
 
+    from gradcheck import F, assert_gradients_match, assert_matches_torch, normal, rng
+
 Each check reduces the output with fixed random weights (``sum(out * R)``) rather than a
 plain sum, so that operations whose outputs sum to a constant (softmax, normalization)
 still have their gradients checked.
@@ -11,7 +13,14 @@ import pytest
 from tinytorch.core.autograd import numerical_gradient
 from tinytorch.core.tensor import Tensor
 
-__all__ = ["assert_gradients_match", "assert_matches_torch", "numerical_gradient", "torch"]
+__all__ = ["F", "assert_gradients_match", "assert_matches_torch", "normal", "numerical_gradient", "rng", "torch"]
+
+rng = np.random.default_rng(0)  # the test inputs' one generator
+
+
+def normal(*shape):
+    """A float64 array of ``shape`` drawn from the standard normal."""
+    return rng.normal(size=shape)
 
 
 def _weights_for(out, seed):
@@ -52,6 +61,11 @@ def assert_gradients_match(fn, *arrays, atol=1e-5, rtol=1e-4, seed=0):
 def torch():
     """PyTorch as an oracle; the test is skipped cleanly where it is not installed."""
     return pytest.importorskip("torch")
+
+
+def F():
+    """``torch.nn.functional``; the test is skipped where PyTorch is not installed."""
+    return torch().nn.functional
 
 
 def assert_matches_torch(tiny_fn, torch_fn, *arrays, atol=1e-5, rtol=1e-4, seed=0):

@@ -6,20 +6,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradcheck import assert_gradients_match, assert_matches_torch, torch
+from gradcheck import assert_gradients_match, assert_matches_torch, rng, torch
 from tinytorch.core.autograd import no_grad, unbroadcast
 from tinytorch.core.tensor import Tensor
 
-RNG = np.random.default_rng(0)
-
-
 def away_from_zero(*shape):
     """Values in ±[0.5, 1.5]: safe for log, sqrt, division and the kink of relu."""
-    return RNG.uniform(0.5, 1.5, size=shape) * RNG.choice([-1.0, 1.0], size=shape)
+    return rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
 
 
 def positive(*shape):
-    return RNG.uniform(0.5, 1.5, size=shape)
+    return rng.uniform(0.5, 1.5, size=shape)
 
 
 BINARY = {

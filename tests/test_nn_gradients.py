@@ -5,7 +5,7 @@ container contract (parameters, names, modes, state_dict)."""
 import numpy as np
 import pytest
 
-from gradcheck import assert_gradients_match, assert_matches_torch, torch
+from gradcheck import F, assert_gradients_match, assert_matches_torch, normal, rng, torch
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import (
     GELU,
@@ -26,17 +26,6 @@ from tinytorch.nn.modules import (
 )
 from tinytorch.optim.adam import Adam, AdamW
 from tinytorch.optim.sgd import SGD
-
-rng = np.random.default_rng(0)
-
-
-def normal(*shape):
-    return rng.normal(size=shape)
-
-
-def F():
-    return torch().nn.functional
-
 
 # ---------------------------------------------------------------------------------------
 # Linear

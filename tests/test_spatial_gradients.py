@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcheck import assert_gradients_match, assert_matches_torch, torch
+from gradcheck import F, assert_gradients_match, assert_matches_torch, normal, rng, torch
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Linear, ReLU, Sequential
 from tinytorch.nn.spatial import (
@@ -21,17 +21,6 @@ from tinytorch.nn.spatial import (
     MaxPool2d,
     MaxPool2dOp,
 )
-
-rng = np.random.default_rng(0)
-
-
-def normal(*shape):
-    return rng.normal(size=shape)
-
-
-def F():
-    return torch().nn.functional
-
 
 # (input shape, weight shape, stride, padding): non-square inputs and kernels, strides that
 # do not divide the input evenly, asymmetric padding, a 1x1 kernel.

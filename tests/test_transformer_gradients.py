@@ -8,7 +8,7 @@ Each operation is checked against central finite differences, and against PyTorc
 import numpy as np
 import pytest
 
-from gradcheck import assert_gradients_match, assert_matches_torch, numerical_gradient, torch
+from gradcheck import assert_gradients_match, assert_matches_torch, normal, numerical_gradient, rng, torch
 
 from tinytorch.core.tensor import Tensor
 from tinytorch.models.transformer import GPT, LayerNorm, LayerNormOp, TransformerBlock
@@ -16,12 +16,7 @@ from tinytorch.nn.attention import MultiHeadAttention, causal_mask, scaled_dot_p
 from tinytorch.nn.modules import SoftmaxOp
 from tinytorch.text.embeddings import Embedding, EmbeddingOp, LearnedPositionalEmbedding, PositionalEncoding
 
-RNG = np.random.default_rng(2017)
 IDS = np.array([[1, 3, 1], [0, 3, 3]])  # ids 1 and 3 repeat; 2 and 4 never appear
-
-
-def normal(*shape):
-    return RNG.normal(size=shape)
 
 
 def to_float64(module):
@@ -159,7 +154,7 @@ def test_multi_head_attention_matches_torch():
         normal(3, 5, 8),
     )
     x = Tensor(normal(3, 5, 8), dtype=np.float64)
-    weights = RNG.normal(size=(3, 5, 8))
+    weights = rng.normal(size=(3, 5, 8))
     (mha(x, mask=mask) * Tensor(weights, dtype=np.float64)).sum().backward()
     xt = th.tensor(x.data)
     (ref(xt, xt, xt, attn_mask=th.tensor(~mask.data), need_weights=False)[0] * th.tensor(weights)).sum().backward()
