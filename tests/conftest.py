@@ -1,4 +1,5 @@
-"""Shared fixtures: a real project folder in a temp dir and the real `tito` in a subprocess.
+"""Shared fixtures: a real project folder in a temp dir and the real `tito` in a subprocess;
+helpers to run the tracker's script and to write synthetic modules.
 
 Every test that touches progress points ``TINYTORCH_HOME`` at a temp dir: the real
 ``~/.tinytorch`` is never read or written by the test suite.
@@ -7,6 +8,7 @@ Every test that touches progress points ``TINYTORCH_HOME`` at a temp dir: the re
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -36,16 +38,42 @@ def exported_project(tmp_path):
     return copy_project(REPO, tmp_path / "project", keep_exports=True)
 
 
-def run_tito(*args, cwd, home=None, timeout=600, input=None):
-    """Run the real `tito` CLI in a subprocess; returns the CompletedProcess (text)."""
+def cli_env(home=None, **extra):
+    """The environment of a CLI subprocess: UTF-8, 120 columns, no colour, ``TINYTORCH_HOME``
+    at ``home`` (else inherited: the test's own), plus ``extra`` variables."""
     env = dict(os.environ, PYTHONIOENCODING="utf-8", COLUMNS="120", NO_COLOR="1")
     if home is not None:
         env["TINYTORCH_HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def run_tito(*args, cwd, home=None, timeout=600, input=None):
+    """Run the real `tito` CLI in a subprocess; returns the CompletedProcess (text)."""
     return subprocess.run(
         [sys.executable, "-m", "tito", *map(str, args)],
-        cwd=cwd, env=env, capture_output=True, text=True, encoding="utf-8",
+        cwd=cwd, env=cli_env(home), capture_output=True, text=True, encoding="utf-8",
         timeout=timeout, input=input,
     )
+
+
+TRACKER_SCRIPT = "tests/milestones/milestone_tracker.py"
+
+
+def run_tracker_script(*args, home, cwd=REPO, env_extra=None):
+    """``python tests/milestones/milestone_tracker.py ARGS`` in the project ``cwd``, with its
+    progress in ``home``; returns the CompletedProcess (text)."""
+    return subprocess.run([sys.executable, TRACKER_SCRIPT, *args], cwd=cwd, env=cli_env(home, **(env_extra or {})),
+                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+
+
+def write_module(root, module_id, source):
+    """Write a synthetic module: ``source`` (dedented) to ``modules/<id>/<name>.py``; returns its path."""
+    folder = Path(root) / "modules" / module_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{module_id.split('_', 1)[1]}.py"
+    path.write_text(textwrap.dedent(source).lstrip("\n"), encoding="utf-8")
+    return path
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import ast
 import json
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,8 @@ import pytest
 from tito import exporter
 from tito.exporter import ExportError
 from tito.project import GENERATED_HEADER, discover_modules, is_generated
+
+from conftest import write_module
 
 SKELETON = '"""Skeleton (not generated)."""\n'
 
@@ -24,14 +25,6 @@ def make_project(root, modules):
     for module_id, source in modules.items():
         write_module(root, module_id, source)
     return root
-
-
-def write_module(root, module_id, source):
-    folder = Path(root) / "modules" / module_id
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{module_id.split('_', 1)[1]}.py"
-    path.write_text(textwrap.dedent(source).lstrip("\n"), encoding="utf-8")
-    return path
 
 
 def module(root, module_id):

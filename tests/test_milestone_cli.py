@@ -2,25 +2,17 @@
 copy of the project, with TINYTORCH_HOME in a temp dir."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
+from conftest import run_tracker_script
 from honesty import break_backward
 
-REPO = Path(__file__).resolve().parents[1]
 CORE = ["00_setup", "01_tensor", "02_autograd"]
 IDS = ["perceptron", "xor", "mlp_digits", "cnn", "transformer"]
 
 
 def mark_complete(project, home, *modules):
     """Record modules as complete through the tracker's own script entry."""
-    env = dict(os.environ, TINYTORCH_HOME=str(home), PYTHONIOENCODING="utf-8")
-    result = subprocess.run([sys.executable, "tests/milestones/milestone_tracker.py", "complete", *modules],
-                            cwd=project, env=env, capture_output=True, text=True, encoding="utf-8", timeout=120)
+    result = run_tracker_script("complete", *modules, cwd=project, home=home)
     assert result.returncode == 0, result.stderr
 
 

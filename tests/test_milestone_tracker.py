@@ -4,10 +4,8 @@ progress storage, corrupt files, concurrent writers, script entry and module API
 import ast
 import io
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -15,8 +13,9 @@ from rich.console import Console
 from tito.project import ProjectError
 from tito.tracker import load_tracker, tracker_file
 
-REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "tests" / "milestones" / "milestone_tracker.py"
+from conftest import REPO, TRACKER_SCRIPT, cli_env, run_tracker_script
+
+SCRIPT = REPO / TRACKER_SCRIPT
 CORE = ["00_setup", "01_tensor", "02_autograd"]
 
 
@@ -28,13 +27,6 @@ def mt():
 @pytest.fixture
 def tracker(mt, _isolated_home):
     return mt.MilestoneTracker()
-
-
-def script(*args, home, env_extra=None):
-    env = dict(os.environ, TINYTORCH_HOME=str(home), PYTHONIOENCODING="utf-8", COLUMNS="120")
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, encoding="utf-8", timeout=120)
 
 
 # -- definitions ----------------------------------------------------------------------------
@@ -237,9 +229,8 @@ def test_save_refuses_a_malformed_object(mt, tracker):
 def test_eight_processes_completing_modules_at_once_lose_nothing(_isolated_home):
     modules = ["00_setup", "01_tensor", "02_autograd", "03_nn", "04_training", "05_spatial",
                "06_embeddings", "07_attention"]
-    env = dict(os.environ, TINYTORCH_HOME=str(_isolated_home), PYTHONIOENCODING="utf-8")
-    procs = [subprocess.Popen([sys.executable, str(SCRIPT), "complete", module], cwd=REPO, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for module in modules]
+    procs = [subprocess.Popen([sys.executable, TRACKER_SCRIPT, "complete", module], cwd=REPO,
+                              env=cli_env(_isolated_home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for module in modules]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, errors
     data = json.loads((_isolated_home / "progress.json").read_text(encoding="utf-8"))
@@ -272,7 +263,7 @@ def test_completion_message(mt):
 def test_emoji_fall_back_to_text(mt, monkeypatch):
     monkeypatch.setenv("TITO_ASCII", "1")
     message = mt.MilestoneTracker.unlock_message("perceptron")
-    assert message.startswith("[unlocked] MILESTONE UNLOCKED!")
+    assert message.startswith("(unlocked) MILESTONE UNLOCKED!")
     message.encode("ascii")
 
 
@@ -289,26 +280,26 @@ def test_show_progress(mt):
 
 # -- script entry ---------------------------------------------------------------------------
 def test_script_complete_progress_and_list(_isolated_home):
-    result = script("complete", "00_setup", "01_tensor", home=_isolated_home)
+    result = run_tracker_script("complete", "00_setup", "01_tensor", home=_isolated_home)
     assert result.returncode == 0, result.stderr
     assert "UNLOCKED" not in result.stdout
-    result = script("complete", "02_autograd", home=_isolated_home)
+    result = run_tracker_script("complete", "02_autograd", home=_isolated_home)
     assert result.returncode == 0, result.stderr
     for text in ("🔓 MILESTONE UNLOCKED!", "1957 - The Perceptron", "Run: tito milestone run perceptron"):
         assert text in result.stdout
-    result = script("progress", home=_isolated_home)
+    result = run_tracker_script("progress", home=_isolated_home)
     assert result.returncode == 0, result.stderr
     assert "unlocked" in result.stdout and "3/3" in result.stdout and "3/4" in result.stdout
-    result = script("list", home=_isolated_home)
+    result = run_tracker_script("list", home=_isolated_home)
     assert result.returncode == 0, result.stderr
     assert "tests/milestones/test_learning_verification.py::test_transformer_learning" in result.stdout
     assert "Attention Is All You Need" in result.stdout
 
 
 def test_script_ascii_console(_isolated_home):
-    result = script("complete", *CORE, home=_isolated_home, env_extra={"TITO_ASCII": "1"})
+    result = run_tracker_script("complete", *CORE, home=_isolated_home, env_extra={"TITO_ASCII": "1"})
     assert result.returncode == 0, result.stderr
-    assert "[unlocked] MILESTONE UNLOCKED!" in result.stdout
+    assert "(unlocked) MILESTONE UNLOCKED!" in result.stdout
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -318,7 +309,7 @@ def test_script_ascii_console(_isolated_home):
     (("frobnicate",), "invalid choice"),
 ])
 def test_script_usage_errors(_isolated_home, args, expected):
-    result = script(*args, home=_isolated_home)
+    result = run_tracker_script(*args, home=_isolated_home)
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr

@@ -8,14 +8,13 @@ tiny ones), so each run costs one short pytest subprocess; the real sequence
 import json
 import os
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from tito.project import copy_project
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, write_module
 TRACKER_EXISTS = (REPO / "tito" / "tracker.py").is_file() and (
     REPO / "tests" / "milestones" / "milestone_tracker.py"
 ).is_file()
@@ -60,14 +59,6 @@ def test_unit_two():
 def test_unit_two_is_int():
     assert isinstance(two(), int)
 '''
-
-
-def write_module(root, module_id, source):
-    folder = Path(root) / "modules" / module_id
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{module_id.split('_', 1)[1]}.py"
-    path.write_text(textwrap.dedent(source).lstrip("\n"), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ If this fails after editing a module, re-export and commit the result:
 ``python -m tito.exporter`` (or `tito module complete NN` for the module you changed).
 """
 
-from pathlib import Path
-
 from tito import exporter
 from tito.project import discover_modules, generated_files
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 FIX = "Run `python -m tito.exporter` and commit tinytorch/."
 
 

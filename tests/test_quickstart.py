@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-QUICKSTART = Path(__file__).resolve().parents[1] / "tests" / "milestones" / "QUICKSTART.md"
+from conftest import REPO, cli_env
+
+QUICKSTART = REPO / "tests" / "milestones" / "QUICKSTART.md"
 _FENCE = re.compile(r"^[ \t]*```bash[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)  # indented too
 
 
@@ -59,7 +61,7 @@ def test_bash_commands_parser():
 def _shell_env():
     """The test's environment (TINYTORCH_HOME included), with the installed `tito` of this
     interpreter first on PATH, plain UTF-8 output of a fixed width."""
-    env = dict(os.environ, PYTHONIOENCODING="utf-8", COLUMNS="100", NO_COLOR="1")
+    env = cli_env(COLUMNS="100")
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.pop("PYTHONPATH", None)  # tito finds the project from the cwd, as for a student
     return env

@@ -4,14 +4,14 @@ import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tinytorch.data.loader import load_tinydigits, tinydigits_dir
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 DATA = REPO / "datasets" / "tinydigits"
 
 

@@ -292,9 +292,10 @@ def test_mlp_benchmark_runs_and_agrees_with_pytorch():
     """A smoke run of benchmarks/bench_mlp.py (it checks that both frameworks compute the
     same first loss from the same weights); no time is asserted."""
     import subprocess
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mlp.py"
+    from conftest import REPO
+
+    script = REPO / "benchmarks" / "bench_mlp.py"
     result = subprocess.run(
         [sys.executable, str(script), "--optimizer", "adam", "--repeat", "5", "--warmup", "1"],
         capture_output=True, text=True, timeout=300,
