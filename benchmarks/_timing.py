@@ -1,17 +1,23 @@
-"""Shared timing helpers for the benchmarks (not a test: nothing here asserts a time).
+"""Shared helpers for the benchmarks (not a test: nothing here asserts a time).
 
-    from _timing import compare_ms, load_torch, median_ms, report
+    from _timing import benchmark_parser, compare_and_report, copy_weights, load_torch, train_step
+    parser = benchmark_parser(__doc__)     # --repeat and --warmup; add the script's own options
     torch = load_torch()                   # PyTorch with 2 threads, or None if not installed
-    tiny_ms = median_ms(step)              # median milliseconds per call
-    tiny_ms, torch_ms = compare_ms(step, torch_step if torch else None)  # interleaved rounds
-    report("mlp step", tiny_ms, torch_ms, target_ratio=1.0)
+    tiny = train_step(opt, lambda: loss_fn(model(x), y))   # one training step as a function
+    compare_and_report("mlp step", tiny, torch_step if torch else None, 1.0, args.repeat, args.warmup)
 
-On a shared machine the load changes from second to second; `compare_ms` alternates
-short rounds of both contenders so that both see the same conditions.
+``compare_and_report`` checks that both steps start from the same first loss, times them
+with ``compare_ms`` (interleaved rounds: on a shared machine the load changes from second
+to second, so both contenders see the same conditions) and prints one line with ``report``.
+``median_ms`` times a single function.
 """
 
+import argparse
 import statistics
+import sys
 import time
+
+import numpy as np
 
 TORCH_THREADS = 2  # the course machine has 2 cores: compare like with like
 
@@ -61,3 +67,46 @@ def report(name, tiny_ms, torch_ms, target_ratio):
         f"ratio {ratio:.2f}x (target <= {target_ratio:.2f}x, {verdict})"
     )
     return ratio
+
+
+def benchmark_parser(doc, repeat=300, warmup=30):
+    """The command line of a benchmark: described by the first line of ``doc``, with
+    ``--repeat`` (timed calls) and ``--warmup`` (untimed calls first)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--warmup", type=int, default=warmup)
+    return parser
+
+
+def train_step(optimizer, loss):
+    """One training step as a function (tinytorch and PyTorch alike): zero the gradients,
+    compute ``loss()``, backpropagate, step the optimizer; returns the loss as a float."""
+
+    def step():
+        optimizer.zero_grad()
+        value = loss()
+        value.backward()
+        optimizer.step()
+        return value.item()
+
+    return step
+
+
+def copy_weights(torch, net, model):
+    """Load the tinytorch ``model``'s parameters into the PyTorch ``net`` of the same layout."""
+    with torch.no_grad():
+        for p, q in zip(net.parameters(), model.parameters()):
+            p.copy_(torch.from_numpy(q.data.copy()))
+
+
+def compare_and_report(name, tiny_step, torch_step, target_ratio, repeat, warmup):
+    """Time ``tiny_step`` against ``torch_step`` (None without PyTorch) and print the line.
+
+    Both start from the same weights and data, so their first losses must agree; where they
+    do not, the script stops with an error (timing two different computations says nothing)."""
+    if torch_step is not None:
+        first_tiny, first_torch = tiny_step(), torch_step()
+        if not np.isclose(first_tiny, first_torch, rtol=1e-4):
+            sys.exit(f"tinytorch and PyTorch disagree on the first loss: {first_tiny} vs {first_torch}")
+    tiny_ms, torch_ms = compare_ms(tiny_step, torch_step, repeat=repeat, warmup=warmup)
+    return report(name, tiny_ms, torch_ms, target_ratio=target_ratio)

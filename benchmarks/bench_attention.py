@@ -5,7 +5,6 @@ when installed (``torch.nn.MultiheadAttention``, starting from the same weights)
     python benchmarks/bench_attention.py [--causal] [--repeat 300]
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tinytorch
 
-from _timing import compare_ms, load_torch, report  # noqa: E402
+from _timing import benchmark_parser, compare_and_report, load_torch, train_step  # noqa: E402
 
 from tinytorch.core.tensor import Tensor  # noqa: E402
 from tinytorch.nn.attention import MultiHeadAttention, causal_mask  # noqa: E402
@@ -29,15 +28,7 @@ def tinytorch_step(x, target, causal):
     opt = Adam(mha.parameters(), lr=1e-3)
     loss_fn, xt = MSELoss(), Tensor(x)
     mask = causal_mask(LENGTH) if causal else None
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(mha(xt, mask=mask), target)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return mha, step
+    return mha, train_step(opt, lambda: loss_fn(mha(xt, mask=mask), target))
 
 
 def torch_step(torch, mha, x, target, causal):
@@ -54,22 +45,16 @@ def torch_step(torch, mha, x, target, causal):
     # nn.MultiheadAttention's boolean mask marks what may NOT be attended
     mask = torch.from_numpy(~causal_mask(LENGTH).data) if causal else None
 
-    def step():
-        opt.zero_grad()
+    def loss():
         out = net(xt, xt, xt, attn_mask=mask, need_weights=False)[0]
-        loss = torch.nn.functional.mse_loss(out, yt)
-        loss.backward()
-        opt.step()
-        return loss.item()
+        return torch.nn.functional.mse_loss(out, yt)
 
-    return step
+    return train_step(opt, loss)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--causal", action="store_true", help="apply a causal mask")
-    parser.add_argument("--repeat", type=int, default=300)
-    parser.add_argument("--warmup", type=int, default=30)
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
@@ -79,17 +64,11 @@ def main(argv=None):
     mha, tiny = tinytorch_step(x, target, args.causal)
     torch = load_torch()
     reference = torch_step(torch, mha, x, target, args.causal) if torch else None
-    if reference is not None:  # same weights, same data: the first losses must agree
-        first_tiny, first_torch = tiny(), reference()
-        if not np.isclose(first_tiny, first_torch, rtol=1e-4):
-            sys.exit(f"tinytorch and PyTorch disagree on the first loss: {first_tiny} vs {first_torch}")
-
-    tiny_ms, torch_ms = compare_ms(tiny, reference, repeat=args.repeat, warmup=args.warmup)
     name = (
         f"MultiHeadAttention(embed {EMBED}, {HEADS} heads) batch {BATCH} length {LENGTH}"
         f"{' causal' if args.causal else ''} train step (adam)"
     )
-    report(name, tiny_ms, torch_ms, target_ratio=1.5)
+    compare_and_report(name, tiny, reference, 1.5, args.repeat, args.warmup)
 
 
 if __name__ == "__main__":

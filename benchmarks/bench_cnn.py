@@ -14,7 +14,6 @@ These products are too small to gain from threads, so ``OPENBLAS_NUM_THREADS=1 p
 benchmarks/bench_cnn.py`` gives the steadier (and usually faster) tinytorch number.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tinytorch
 
-from _timing import compare_ms, load_torch, report  # noqa: E402
+from _timing import benchmark_parser, compare_and_report, copy_weights, load_torch, train_step  # noqa: E402
 
 from tinytorch.core.tensor import Tensor  # noqa: E402
 from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential  # noqa: E402
@@ -40,15 +39,7 @@ def tinytorch_step(x, y, c1, c2):
         Flatten(), Linear(c2 * (IMAGE // 4) ** 2, CLASSES),
     )
     opt, loss_fn, xt = Adam(model.parameters(), lr=1e-3), CrossEntropyLoss(), Tensor(x)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(xt), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return model, step
+    return model, train_step(opt, lambda: loss_fn(model(xt), y))
 
 
 def torch_step(torch, model, x, y, c1, c2):
@@ -59,28 +50,16 @@ def torch_step(torch, model, x, y, c1, c2):
         nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(c2 * (IMAGE // 4) ** 2, CLASSES),
     )
-    with torch.no_grad():
-        for p, q in zip(net.parameters(), model.parameters()):
-            p.copy_(torch.from_numpy(q.data.copy()))
+    copy_weights(torch, net, model)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(net(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return train_step(opt, lambda: nn.functional.cross_entropy(net(xt), yt))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--channels", type=int, nargs=2, default=(8, 16), metavar=("C1", "C2"))
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=300)
-    parser.add_argument("--warmup", type=int, default=30)
     args = parser.parse_args(argv)
     c1, c2 = args.channels
 
@@ -91,14 +70,8 @@ def main(argv=None):
     model, tiny = tinytorch_step(x, y, c1, c2)
     torch = load_torch()
     reference = torch_step(torch, model, x, y, c1, c2) if torch else None
-    if reference is not None:  # same weights, same data: the first losses must agree
-        first_tiny, first_torch = tiny(), reference()
-        if not np.isclose(first_tiny, first_torch, rtol=1e-4):
-            sys.exit(f"tinytorch and PyTorch disagree on the first loss: {first_tiny} vs {first_torch}")
-
-    tiny_ms, torch_ms = compare_ms(tiny, reference, repeat=args.repeat, warmup=args.warmup)
     name = f"CNN conv 1-{c1}-{c2} batch {args.batch} of {IMAGE}x{IMAGE} train step (adam)"
-    report(name, tiny_ms, torch_ms, target_ratio=2.0)
+    compare_and_report(name, tiny, reference, 2.0, args.repeat, args.warmup)
 
 
 if __name__ == "__main__":

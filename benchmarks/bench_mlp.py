@@ -6,7 +6,6 @@ of 256 with cross-entropy: tinytorch against PyTorch CPU (2 threads) when instal
 ``sgd`` has momentum 0.9; ``plain-sgd`` has none.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tinytorch
 
-from _timing import compare_ms, load_torch, report  # noqa: E402
+from _timing import benchmark_parser, compare_and_report, copy_weights, load_torch, train_step  # noqa: E402
 
 from tinytorch.core.tensor import Tensor  # noqa: E402
 from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential  # noqa: E402
@@ -31,45 +30,25 @@ def tinytorch_step(x, y, optimizer_name):
     params = model.parameters()
     opt = Adam(params, lr=1e-3) if optimizer_name == "adam" else SGD(params, lr=0.01, momentum=MOMENTUM[optimizer_name])
     loss_fn, xt = CrossEntropyLoss(), Tensor(x)
-
-    def step():
-        opt.zero_grad()
-        loss = loss_fn(model(xt), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return model, step
+    return model, train_step(opt, lambda: loss_fn(model(xt), y))
 
 
 def torch_step(torch, model, x, y, optimizer_name):
     """The same network, starting from the same weights."""
     net = torch.nn.Sequential(torch.nn.Linear(*SIZES[:2]), torch.nn.ReLU(), torch.nn.Linear(*SIZES[1:]))
-    with torch.no_grad():
-        for p, q in zip(net.parameters(), model.parameters()):
-            p.copy_(torch.from_numpy(q.data.copy()))
+    copy_weights(torch, net, model)
     params = net.parameters()
     if optimizer_name == "adam":
         opt = torch.optim.Adam(params, lr=1e-3)
     else:
         opt = torch.optim.SGD(params, lr=0.01, momentum=MOMENTUM[optimizer_name])
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(net(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step
+    return train_step(opt, lambda: torch.nn.functional.cross_entropy(net(xt), yt))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--optimizer", choices=["sgd", "plain-sgd", "adam"], default="sgd")
-    parser.add_argument("--repeat", type=int, default=300)
-    parser.add_argument("--warmup", type=int, default=30)
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
@@ -79,14 +58,8 @@ def main(argv=None):
     model, tiny = tinytorch_step(x, y, args.optimizer)
     torch = load_torch()
     reference = torch_step(torch, model, x, y, args.optimizer) if torch else None
-    if reference is not None:  # same weights, same data: the first losses must agree
-        first_tiny, first_torch = tiny(), reference()
-        if not np.isclose(first_tiny, first_torch, rtol=1e-4):
-            sys.exit(f"tinytorch and PyTorch disagree on the first loss: {first_tiny} vs {first_torch}")
-
-    tiny_ms, torch_ms = compare_ms(tiny, reference, repeat=args.repeat, warmup=args.warmup)
     name = f"MLP {'-'.join(map(str, SIZES))} batch {BATCH} train step ({args.optimizer})"
-    report(name, tiny_ms, torch_ms, target_ratio=1.0)
+    compare_and_report(name, tiny, reference, 1.0, args.repeat, args.warmup)
 
 
 if __name__ == "__main__":

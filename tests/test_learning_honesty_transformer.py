@@ -29,7 +29,7 @@ print("zero" if not np.any(q.grad.data) else "nonzero")
 def test_transformer_learning_fails_when_attention_backward_is_broken(exported_project):
     assert probe(exported_project, PROBE) == ["nonzero"]  # the intact copy
     break_class(exported_project, "SoftmaxOp", BREAK_SOFTMAX_BACKWARD)
-    assert probe(exported_project, PROBE) == ["zero"], "the patch did not take: attention still passes gradients to its queries"
+    assert probe(exported_project, PROBE) == ["zero"], "the patch did not take: attention still passes gradients back"
 
     result, metrics = run_learning_test(exported_project, "transformer")
     assert_failed(result, "attention's q_proj weights received no gradient")

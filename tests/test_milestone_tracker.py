@@ -229,8 +229,9 @@ def test_save_refuses_a_malformed_object(mt, tracker):
 def test_eight_processes_completing_modules_at_once_lose_nothing(_isolated_home):
     modules = ["00_setup", "01_tensor", "02_autograd", "03_nn", "04_training", "05_spatial",
                "06_embeddings", "07_attention"]
-    procs = [subprocess.Popen([sys.executable, TRACKER_SCRIPT, "complete", module], cwd=REPO,
-                              env=cli_env(_isolated_home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for module in modules]
+    env = cli_env(_isolated_home)
+    procs = [subprocess.Popen([sys.executable, TRACKER_SCRIPT, "complete", module], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for module in modules]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, errors
     data = json.loads((_isolated_home / "progress.json").read_text(encoding="utf-8"))
