@@ -19,6 +19,19 @@ def _dataset(n=10):
     return TensorDataset(x, np.arange(n))
 
 
+class _Probe(Module):
+    """A Linear layer that calls ``record(self)`` on every forward pass."""
+
+    def __init__(self, in_features, out_features, record):
+        super().__init__()
+        self.fc = Linear(in_features, out_features)
+        self._record = record
+
+    def forward(self, x):
+        self._record(self)
+        return self.fc(x)
+
+
 # ---------------------------------------------------------------------------------------
 # TensorDataset and DataLoader
 
@@ -164,17 +177,7 @@ def test_fit_epoch_loss_is_the_example_weighted_mean():
 
 def test_evaluate_builds_no_graph_and_restores_mode():
     seen = []
-
-    class Probe(Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = Linear(2, 3)
-
-        def forward(self, x):
-            seen.append((is_grad_enabled(), self.training))
-            return self.fc(x)
-
-    model = Probe()
+    model = _Probe(2, 3, lambda module: seen.append((is_grad_enabled(), module.training)))
     trainer = Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1))
     stats = trainer.evaluate(DataLoader(TensorDataset(np.ones((4, 2)), np.array([0, 1, 2, 0])), batch_size=4))
     assert set(stats) == {"loss", "accuracy"}
@@ -188,17 +191,7 @@ def test_evaluate_builds_no_graph_and_restores_mode():
 
 def test_fit_runs_in_training_mode():
     modes = []
-
-    class Probe(Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = Linear(2, 2)
-
-        def forward(self, x):
-            modes.append(self.training)
-            return self.fc(x)
-
-    model = Probe().eval()
+    model = _Probe(2, 2, lambda module: modes.append(module.training)).eval()
     Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1)).fit(
         DataLoader(TensorDataset(np.ones((2, 2)), np.array([0, 1])), batch_size=2), epochs=2)
     assert modes == [True, True]
