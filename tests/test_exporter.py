@@ -9,7 +9,7 @@ import pytest
 
 from tito import exporter
 from tito.exporter import ExportError
-from tito.project import GENERATED_HEADER, discover_modules, is_generated
+from tito.project import GENERATED_HEADER, is_generated, resolve_module
 
 from conftest import write_module
 
@@ -25,10 +25,6 @@ def make_project(root, modules):
     for module_id, source in modules.items():
         write_module(root, module_id, source)
     return root
-
-
-def module(root, module_id):
-    return next(info for info in discover_modules(root) if info.id == module_id)
 
 
 ALPHA = '''
@@ -85,7 +81,7 @@ if __name__ == "__main__":
 
 def test_export_writes_header_all_and_code(tmp_path):
     root = make_project(tmp_path, {"01_alpha": ALPHA})
-    written = exporter.export_module(root, module(root, "01_alpha"))
+    written = exporter.export_module(root, resolve_module(root, "01_alpha"))
     assert {p.relative_to(root).as_posix() for p in written} == {
         "tinytorch/core/alpha.py", "tinytorch/core/beta.py", "tinytorch/_catalog.json"}
 
@@ -111,7 +107,7 @@ def test_export_writes_header_all_and_code(tmp_path):
 
 def test_export_marks_each_cell_with_its_source_line(tmp_path):
     root = make_project(tmp_path, {"01_alpha": ALPHA})
-    exporter.export_module(root, module(root, "01_alpha"))
+    exporter.export_module(root, resolve_module(root, "01_alpha"))
     text = (root / "tinytorch/core/alpha.py").read_text(encoding="utf-8")
     source = (root / "modules/01_alpha/alpha.py").read_text(encoding="utf-8").splitlines()
     marker = next(line for line in text.splitlines() if line.startswith("# %% modules/01_alpha/alpha.py:"))
@@ -121,16 +117,16 @@ def test_export_marks_each_cell_with_its_source_line(tmp_path):
 
 def test_requires_and_title(tmp_path):
     root = make_project(tmp_path, {"01_alpha": ALPHA})
-    parsed = exporter.parse_module(root, module(root, "01_alpha"))
+    parsed = exporter.parse_module(root, resolve_module(root, "01_alpha"))
     assert parsed.requires == ["00_base"]
     assert parsed.title == "Alpha"
-    assert exporter.module_requires(root, module(root, "01_alpha")) == ["00_base"]
+    assert exporter.module_requires(root, resolve_module(root, "01_alpha")) == ["00_base"]
 
 
 def test_missing_default_exp_names_file_and_line(tmp_path):
     root = make_project(tmp_path, {"01_alpha": "# %%\nimport math\n\n# %%\n#| export\nX = 1\n"})
     with pytest.raises(ExportError, match=r"modules/01_alpha/alpha\.py:5: no `#\| default_exp`"):
-        exporter.export_module(root, module(root, "01_alpha"))
+        exporter.export_module(root, resolve_module(root, "01_alpha"))
     assert not (root / "tinytorch/_catalog.json").exists()
 
 
@@ -138,7 +134,7 @@ def test_duplicate_default_exp_names_both_lines(tmp_path):
     source = "# %%\n#| default_exp core.a\n\n# %%\n#| default_exp core.b\n#| export\nX = 1\n"
     root = make_project(tmp_path, {"01_alpha": source})
     with pytest.raises(ExportError) as err:
-        exporter.export_module(root, module(root, "01_alpha"))
+        exporter.export_module(root, resolve_module(root, "01_alpha"))
     assert "modules/01_alpha/alpha.py:5" in str(err.value) and "line 2" in str(err.value)
 
 
@@ -156,14 +152,14 @@ def test_duplicate_default_exp_names_both_lines(tmp_path):
 def test_directive_mistakes_name_file_and_line(tmp_path, source, expected):
     root = make_project(tmp_path, {"01_alpha": source})
     with pytest.raises(ExportError, match=expected):
-        exporter.export_module(root, module(root, "01_alpha"))
+        exporter.export_module(root, resolve_module(root, "01_alpha"))
 
 
 def test_syntax_error_reports_file_and_line_and_writes_nothing(tmp_path):
     source = "# %%\n#| default_exp core.a\n#| export\ndef f(:\n    pass\n"
     root = make_project(tmp_path, {"01_alpha": source})
     with pytest.raises(ExportError, match=r"modules/01_alpha/alpha\.py:4: syntax error") as err:
-        exporter.export_module(root, module(root, "01_alpha"))
+        exporter.export_module(root, resolve_module(root, "01_alpha"))
     assert "def f(:" in str(err.value)
     assert not (root / "tinytorch/core/a.py").exists()
 
@@ -172,28 +168,28 @@ def test_two_modules_one_target_is_an_error_naming_both(tmp_path):
     one = "# %%\n#| default_exp core.shared\n#| export\nX = 1\n"
     two = "# %%\n#| default_exp core.other\n\n# %%\n#| export core.shared\nY = 2\n"
     root = make_project(tmp_path, {"01_one": one})
-    exporter.export_module(root, module(root, "01_one"))
+    exporter.export_module(root, resolve_module(root, "01_one"))
     write_module(root, "02_two", two)
     before = (root / "tinytorch/core/shared.py").read_text(encoding="utf-8")
     with pytest.raises(ExportError) as err:
-        exporter.export_module(root, module(root, "02_two"))
+        exporter.export_module(root, resolve_module(root, "02_two"))
     assert "modules/02_two/two.py:4" in str(err.value) and "modules/01_one/one.py" in str(err.value)
     assert (root / "tinytorch/core/shared.py").read_text(encoding="utf-8") == before
     with pytest.raises(ExportError, match="01_one"):
         exporter.fresh_export(root)
     with pytest.raises(ExportError, match="02_two"):  # the conflict is reported from either side
-        exporter.export_module(root, module(root, "01_one"))
+        exporter.export_module(root, resolve_module(root, "01_one"))
 
 
 def test_target_owned_by_another_module_on_disk_is_an_error(tmp_path):
     # Even when the other module's source no longer parses, its file is not taken over.
     one = "# %%\n#| default_exp core.shared\n#| export\nX = 1\n"
     root = make_project(tmp_path, {"01_one": one})
-    exporter.export_module(root, module(root, "01_one"))
+    exporter.export_module(root, resolve_module(root, "01_one"))
     write_module(root, "01_one", "# %%\ndef broken(:\n")
     write_module(root, "02_two", "# %%\n#| default_exp core.shared\n#| export\nY = 2\n")
     with pytest.raises(ExportError, match="already exported by modules/01_one/one.py"):
-        exporter.export_module(root, module(root, "02_two"), warn=lambda message: None)
+        exporter.export_module(root, resolve_module(root, "02_two"), warn=lambda message: None)
 
 
 def test_skeleton_and_hand_written_files_are_never_overwritten(tmp_path):
@@ -201,19 +197,19 @@ def test_skeleton_and_hand_written_files_are_never_overwritten(tmp_path):
     hand_written = root / "tinytorch/core/helpers.py"
     hand_written.write_text("# written by hand\n", encoding="utf-8")
     with pytest.raises(ExportError, match="hand-written file"):
-        exporter.export_module(root, module(root, "01_alpha"))
+        exporter.export_module(root, resolve_module(root, "01_alpha"))
     assert hand_written.read_text(encoding="utf-8") == "# written by hand\n"
 
     write_module(root, "01_alpha", "# %%\n#| default_exp core\n#| export\nX = 1\n")
     with pytest.raises(ExportError, match="clashes with the package folder"):
-        exporter.export_module(root, module(root, "01_alpha"))
+        exporter.export_module(root, resolve_module(root, "01_alpha"))
     assert (root / "tinytorch/core/__init__.py").read_text(encoding="utf-8") == SKELETON
     assert not (root / "tinytorch/core.py").exists()
 
 
 def test_new_target_folders_are_created(tmp_path):
     root = make_project(tmp_path, {"01_alpha": "# %%\n#| default_exp vision.layers.conv\n#| export\nX = 1\n"})
-    exporter.export_module(root, module(root, "01_alpha"))
+    exporter.export_module(root, resolve_module(root, "01_alpha"))
     assert is_generated(root / "tinytorch/vision/layers/conv.py")
     assert not (root / "tinytorch/vision/__init__.py").exists()
 
@@ -222,7 +218,7 @@ def test_catalog_maps_every_public_name_to_its_module(tmp_path):
     base = "# %%\n#| default_exp core.base\n#| export\ndef one():\n    return 1\n\n_secret = 0\n"
     root = make_project(tmp_path, {"00_base": base, "01_alpha": ALPHA})
     # The catalog lists every module's names, exported or not (it says what to complete).
-    exporter.export_module(root, module(root, "00_base"))
+    exporter.export_module(root, resolve_module(root, "00_base"))
     catalog_path = root / "tinytorch/_catalog.json"
     catalog = json.loads(catalog_path.read_text(encoding="utf-8"))
     assert catalog["one"] == {"module": "00_base", "target": "tinytorch.core.base"}
@@ -231,7 +227,7 @@ def test_catalog_maps_every_public_name_to_its_module(tmp_path):
     assert "_secret" not in catalog and "_helper" not in catalog and "math" not in catalog
     assert list(catalog) == sorted(catalog)
     first = catalog_path.read_text(encoding="utf-8")
-    exporter.export_module(root, module(root, "01_alpha"))
+    exporter.export_module(root, resolve_module(root, "01_alpha"))
     assert catalog_path.read_text(encoding="utf-8") == first
 
 
@@ -242,11 +238,11 @@ def test_changed_target_removes_the_old_file_and_remove_exports(tmp_path):
     assert (root / "tinytorch/core/beta.py").exists()
 
     write_module(root, "01_alpha", ALPHA.replace("#| export core.beta", "#| export core.gamma"))
-    exporter.export_module(root, module(root, "01_alpha"))
+    exporter.export_module(root, resolve_module(root, "01_alpha"))
     assert not (root / "tinytorch/core/beta.py").exists()
     assert (root / "tinytorch/core/gamma.py").exists()
 
-    removed = exporter.remove_exports(root, module(root, "01_alpha"))
+    removed = exporter.remove_exports(root, resolve_module(root, "01_alpha"))
     assert {p.name for p in removed} == {"alpha.py", "gamma.py"}
     assert (root / "tinytorch/core/base.py").exists()  # another module's export stays
     assert (root / "tinytorch/core/__init__.py").read_text(encoding="utf-8") == SKELETON
@@ -267,7 +263,7 @@ def test_fresh_export_equals_export_all(tmp_path):
 def test_future_imports_are_hoisted_above_all(tmp_path):
     source = "# %%\n#| default_exp core.a\n#| export\nfrom __future__ import annotations\n\ndef f(x: 'int') -> int:\n    return x\n"
     root = make_project(tmp_path, {"01_alpha": source})
-    exporter.export_module(root, module(root, "01_alpha"))
+    exporter.export_module(root, resolve_module(root, "01_alpha"))
     text = (root / "tinytorch/core/a.py").read_text(encoding="utf-8")
     compile(text, "a.py", "exec")
     assert text.index("from __future__") < text.index("__all__")
@@ -275,7 +271,7 @@ def test_future_imports_are_hoisted_above_all(tmp_path):
 
 def test_newer_notebook_warns(tmp_path):
     root = make_project(tmp_path, {"01_alpha": ALPHA})
-    info = module(root, "01_alpha")
+    info = resolve_module(root, "01_alpha")
     info.notebook.write_text("{}", encoding="utf-8")
     stamp = info.source.stat().st_mtime
     os.utime(info.notebook, (stamp + 60, stamp + 60))
