@@ -15,9 +15,6 @@ import pytest
 from tito.project import copy_project
 
 from conftest import REPO, write_module
-TRACKER_EXISTS = (REPO / "tito" / "tracker.py").is_file() and (
-    REPO / "tests" / "milestones" / "milestone_tracker.py"
-).is_file()
 
 BASE = '''
 # %% [markdown]
@@ -295,12 +292,9 @@ def test_real_sequence_unlocks_the_perceptron(tito, project):
         assert "MILESTONE UNLOCKED" not in result.stdout
     result = tito("module", "complete", "02", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
-    if TRACKER_EXISTS:
-        assert "MILESTONE UNLOCKED" in result.stdout and "Perceptron" in result.stdout
-        assert "Next: tito milestone run perceptron" in result.stdout
-        assert "milestone tracker unavailable" not in result.stderr
-    else:
-        assert "milestone tracker unavailable" in result.stderr
+    assert "MILESTONE UNLOCKED" in result.stdout and "Perceptron" in result.stdout
+    assert "Next: tito milestone run perceptron" in result.stdout
+    assert "milestone tracker unavailable" not in result.stderr
     assert set(progress(project)["completed"]) == {"00_setup", "01_tensor", "02_autograd"}
 
     # The package now holds exactly what the exporter says (header + __all__) and imports.
