@@ -48,6 +48,14 @@ def cli_env(home=None, **extra):
     return env
 
 
+def project_env(project):
+    """The environment of a plain ``python`` run against a project's own ``tinytorch`` (probes)."""
+    env = cli_env(PYTHONPATH=str(project))
+    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(threads, "1")
+    return env
+
+
 def run_tito(*args, cwd, home=None, timeout=600, input=None):
     """Run the real `tito` CLI in a subprocess; returns the CompletedProcess (text)."""
     return subprocess.run(
@@ -58,6 +66,18 @@ def run_tito(*args, cwd, home=None, timeout=600, input=None):
 
 
 TRACKER_SCRIPT = "tests/milestones/milestone_tracker.py"
+
+
+def milestone_progress(home, project):
+    """The section of ``$TINYTORCH_HOME/progress.json`` that belongs to ``project`` (its milestone
+    progress: completed_modules, unlocked_milestones, completed_milestones, runs); None if absent."""
+    import json
+
+    data = json.loads((Path(home) / "progress.json").read_text(encoding="utf-8"))
+    root = str(Path(project).resolve())
+    sections = [section for section in data["projects"].values() if section.get("root") == root]
+    assert len(sections) <= 1, f"two sections claim {root}"
+    return sections[0] if sections else None
 
 
 def run_tracker_script(*args, home, cwd=REPO, env_extra=None):

@@ -5,16 +5,17 @@ milestone's learning test there exactly as ``tito milestone run`` does.
     from honesty import assert_failed, break_backward, break_class, export_only, probe, run_learning_test
 """
 
-import json
 import subprocess
 import sys
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from tito.commands.milestone import learning_test_command, learning_test_env
-from tito.exporter import export_module
+from tito.exporter import export_module, generated_source
+from tito.learning_run import run_learning_test as run_sealed_learning_test
 from tito.project import is_generated, resolve_module
 from tito.tracker import load_tracker
+
+from conftest import project_env
 
 __all__ = ["assert_failed", "break_backward", "break_class", "export_only", "probe", "run_learning_test"]
 
@@ -25,42 +26,54 @@ def export_only(project, modules):
         export_module(project, resolve_module(project, module), warn=lambda message: None)
 
 
-def run_learning_test(project, milestone_id, timeout=600):
-    """Run one milestone's learning test in ``project`` with tito's command and environment.
+@dataclass
+class LearningResult:
+    """A milestone run's verdict as the honesty tests read it."""
 
-    Returns ``(process, metrics)``: the finished process (text output) and the metrics the
-    test reported, or None where it stopped before reporting any (an import error)."""
-    nodeid = load_tracker(project).nodeid(milestone_id)
-    with tempfile.TemporaryDirectory(prefix="tinytorch-honesty-") as scratch:
-        metrics_file = Path(scratch) / "metrics.json"
-        result = subprocess.run(
-            learning_test_command(nodeid), cwd=project, env=learning_test_env(project, metrics_file=metrics_file),
-            capture_output=True, text=True, encoding="utf-8", timeout=timeout,
-        )
-        metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else None
-    return result, metrics
+    passed: bool
+    failed_test: bool  # the learning test ran and failed (not a crash, a refusal or an import error)
+    reason: str
+    output: str  # the reason, the test's failure report and pytest's output
+    verdict: object
+
+
+def run_learning_test(project, milestone_id, timeout=600):
+    """Run one milestone's learning test in ``project`` exactly as ``tito milestone run`` does
+    (sealed, verdict by tito). Returns ``(result, metrics)``: a :class:`LearningResult`, and the
+    metrics the test reported, or None where it stopped before reporting any (an import error)."""
+    verdict = run_sealed_learning_test(project, load_tracker(project), milestone_id, timeout=timeout)
+    output = "\n".join([verdict.reason, verdict.failure, verdict.output])
+    result = LearningResult(verdict.passed, verdict.failed_test, verdict.reason, output, verdict)
+    return result, (verdict.metrics or None)
 
 
 def assert_failed(result, *expected):
-    """The learning test ran and failed (pytest's exit 1 with one failed test, not a crash
-    or a refusal), and its output says each of ``expected``; returns the output."""
-    output = result.stdout + result.stderr
-    assert result.returncode == 1 and "1 failed" in output, output[-3000:]
+    """The learning test ran and failed (a failed test, not a crash or a refusal), and the
+    report says each of ``expected``; returns the output."""
+    assert not result.passed and result.failed_test, result.output[-3000:]
     for text in expected:
-        assert text in output, f"{text!r} is not in the output:\n{output[-3000:]}"
-    return output
+        assert text in result.output, f"{text!r} is not in the output:\n{result.output[-3000:]}"
+    return result.output
 
 
 def break_class(project, name, patch):
-    """Append ``patch`` to the one exported file of the copy that defines ``class name``;
-    returns that file. Fails if no file (or more than one) defines it: the patch would not apply."""
-    package = Path(project) / "tinytorch"
+    """Break the copy's code where a student would: append ``patch`` as an exported cell to the
+    module source that defines ``class name`` (into the same package file), and re-export that
+    module — without its tests, as if they had not caught it. Returns the exported file.
+    Fails if no file (or more than one) defines the class: the patch would not apply."""
+    project = Path(project)
+    package = project / "tinytorch"
     targets = [path for path in sorted(package.rglob("*.py"))
                if is_generated(path) and f"\nclass {name}(" in path.read_text(encoding="utf-8")]
     assert len(targets) == 1, f"the exported files defining class {name}: {targets}; the patch would not apply"
     (path,) = targets
-    path.write_text(path.read_text(encoding="utf-8") + f"\n\n# --- broken on purpose by a test ---\n{patch}\n",
-                    encoding="utf-8")
+    source = project / generated_source(path)
+    target = ".".join(path.relative_to(package).with_suffix("").parts)
+    source.write_text(source.read_text(encoding="utf-8")
+                      + f"\n\n# %%\n#| export {target}\n# --- broken on purpose by a test ---\n{patch}\n",
+                      encoding="utf-8")
+    module_id = source.parent.name
+    export_module(project, resolve_module(project, module_id), warn=lambda message: None)
     return path
 
 
@@ -88,7 +101,7 @@ def probe(project, code, problem="the probe failed"):
     what it printed, as lines. Asserts that it ran (else says ``problem``) and that
     ``tinytorch`` was the copy's, so that a probe of a patched file probes the patch."""
     code += "\nimport pathlib, tinytorch\nprint(pathlib.Path(tinytorch.__file__).resolve())\n"
-    result = subprocess.run([sys.executable, "-c", code], cwd=project, env=learning_test_env(project),
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, env=project_env(project),
                             capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert result.returncode == 0, f"{problem}:\n{result.stderr[-3000:]}"
     *lines, where = result.stdout.splitlines()

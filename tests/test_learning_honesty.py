@@ -5,6 +5,7 @@ or unsolved is in test_milestone_honesty.py; the tools are in honesty.py.
 """
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -38,6 +39,9 @@ def test_perceptron_fails_when_matmul_backward_returns_zeros(exported_project):
 def _harness():
     import importlib.util
 
+    folder = str(REPO / "tests" / "milestones")
+    if folder not in sys.path:  # learning_checks imports the tracker beside it
+        sys.path.insert(0, folder)
     path = REPO / "tests" / "milestones" / "learning_checks.py"
     spec = importlib.util.spec_from_file_location("_learning_checks_under_test", path)
     module = importlib.util.module_from_spec(spec)
@@ -93,34 +97,74 @@ def test_min_drop_is_the_bar():
         checks.assert_learned([1.0, 0.85], params, before, min_drop=0.2)
 
 
-def test_learning_run_reports_progress_and_metrics(tmp_path, monkeypatch):
-    progress, metrics = tmp_path / "progress.jsonl", tmp_path / "metrics.json"
-    monkeypatch.setenv("TINYTORCH_PROGRESS_FILE", str(progress))
-    monkeypatch.setenv("TINYTORCH_METRICS_FILE", str(metrics))
+class FakePlugin:
+    """Stands in for tito's sealed pytest plugin (``_tito_seal``): records what is sent."""
+
+    def __init__(self):
+        self.events = []
+
+    def send(self, event, **fields):
+        self.events.append({"event": event, **fields})
+
+
+def test_learning_run_reports_progress_metrics_and_its_end(monkeypatch):
+    plugin = FakePlugin()
+    monkeypatch.setitem(sys.modules, "_tito_seal", plugin)
     checks = _harness()
     run = checks.LearningRun("xor", epochs=3)
-    for epoch, loss in enumerate([np.float32(0.8), 0.4, Param(0.2).data], start=1):
+    for epoch, loss in enumerate([np.float32(0.8), 0.4, Param(0.05).data], start=1):
         run.step(epoch, loss, accuracy=np.float64(epoch / 4))
-    result = run.finish(accuracy=1.0, required={"accuracy": 1.0})
-    lines = [json.loads(line) for line in progress.read_text(encoding="utf-8").splitlines()]
-    assert lines[0] == {"epoch": 1, "epochs": 3, "loss": pytest.approx(0.8), "accuracy": 0.25}
-    assert [line["epoch"] for line in lines] == [1, 2, 3]
-    written = json.loads(metrics.read_text(encoding="utf-8"))
-    assert written == result
-    assert written["milestone"] == "xor" and written["epochs"] == 3
-    assert written["initial_loss"] == pytest.approx(0.8) and written["final_loss"] == pytest.approx(0.2)
-    assert written["loss_drop"] == pytest.approx(0.75)
-    assert written["required"] == {"accuracy": 1.0}
-    assert run.losses == pytest.approx([0.8, 0.4, 0.2])
+    result = run.finish(accuracy=1.0)
+    epochs = [e for e in plugin.events if e["event"] == "epoch"]
+    assert epochs[0] == {"event": "epoch", "epoch": 1, "epochs": 3, "loss": pytest.approx(0.8), "accuracy": 0.25}
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    (reported,) = [e["metrics"] for e in plugin.events if e["event"] == "metrics"]
+    assert reported == result and json.loads(json.dumps(reported)) == reported
+    assert reported["milestone"] == "xor" and reported["epochs"] == 3
+    assert reported["initial_loss"] == pytest.approx(0.8) and reported["final_loss"] == pytest.approx(0.05)
+    assert reported["loss_drop"] == pytest.approx(1 - 0.05 / 0.8)
+    assert reported["required"]["accuracy"] == [">=", 1.0], "the bars come from the tracker"
+    assert run.losses == pytest.approx([0.8, 0.4, 0.05])
+    run.assert_required()
+    assert not [e for e in plugin.events if e["event"] == "finished"], "finished only when the test says so"
+    run.complete()
+    assert plugin.events[-1] == {"event": "finished", "milestone": "xor"}
 
 
-def test_learning_run_without_tito_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.delenv("TINYTORCH_PROGRESS_FILE", raising=False)
-    monkeypatch.delenv("TINYTORCH_METRICS_FILE", raising=False)
+@pytest.mark.parametrize("metrics, message", [
+    ({"accuracy": 0.75}, "accuracy 0.75 does not meet the bar"),
+    ({}, "accuracy was not reported"),
+])
+def test_assert_required_fails_a_missed_bar(metrics, message):
+    run = _harness().LearningRun("xor", epochs=2)
+    run.step(1, 1.0)
+    run.step(2, 0.05)
+    run.finish(**metrics)
+    with pytest.raises(AssertionError, match=message):
+        run.assert_required()
+
+
+def test_learning_run_without_tito_sends_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delitem(sys.modules, "_tito_seal", raising=False)
     monkeypatch.chdir(tmp_path)
     run = _harness().LearningRun("perceptron", epochs=1)
     run.step(1, 0.5)
     assert run.finish()["final_loss"] == 0.5
+    run.complete()
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(AssertionError, match="before any step"):
         _harness().LearningRun("perceptron", epochs=1).finish()
+
+
+def test_metrics_are_computed_from_raw_outputs():
+    checks = _harness()
+    logits = np.array([[2.0, 0.0], [0.0, 3.0], [1.0, 0.0]])
+    labels = np.array([0, 1, 1])
+    assert checks.accuracy(logits, labels) == pytest.approx(2 / 3)
+    expected = -np.mean([np.log(np.exp(2) / (np.exp(2) + 1)), np.log(np.exp(3) / (np.exp(3) + 1)),
+                         np.log(1 / (np.e + 1))])
+    assert checks.cross_entropy(Param(logits), labels) == pytest.approx(expected, rel=1e-6)
+    assert checks.binary_cross_entropy(np.array([0.9, 0.2]), [1, 0]) == pytest.approx(-np.mean(np.log([0.9, 0.8])))
+    (x_train, y_train), (x_test, y_test) = checks.load_tinydigits_arrays()
+    assert x_train.shape[1:] == (8, 8) and x_train.dtype == np.float32 and y_test.dtype == np.int64
+    assert len(x_test) == 359

@@ -3,7 +3,7 @@ copy of the project, with TINYTORCH_HOME in a temp dir."""
 
 import json
 
-from conftest import run_tracker_script
+from conftest import milestone_progress, run_tracker_script
 from honesty import break_backward
 
 CORE = ["00_setup", "01_tensor", "02_autograd"]
@@ -16,8 +16,6 @@ def mark_complete(project, home, *modules):
     assert result.returncode == 0, result.stderr
 
 
-def progress_file(home):
-    return json.loads((home / "progress.json").read_text(encoding="utf-8"))
 
 
 def test_list_shows_every_milestone_locked_at_first(tito, project):
@@ -91,7 +89,7 @@ def test_a_locked_milestone_is_refused_with_the_missing_modules(tito, project, _
     assert "01_tensor" in result.stdout and "02_autograd" in result.stdout
     assert "00_setup" not in result.stdout
     assert "Next: tito module complete 01" in result.stdout
-    assert progress_file(_isolated_home)["runs"] == {}
+    assert milestone_progress(_isolated_home, project)["runs"] == {}
 
     result = tito("milestone", "run", "xor", "--json", cwd=project)
     assert result.returncode == 1
@@ -110,7 +108,7 @@ def test_run_perceptron_learns_and_completes(tito, exported_project, _isolated_h
                  "🏆 MILESTONE COMPLETED!", "1957 - The Perceptron", "Your neural network actually learns."):
         assert text in out, text
     assert "Next: tito module complete 03" in out
-    data = progress_file(_isolated_home)
+    data = milestone_progress(_isolated_home, exported_project)
     assert data["completed_milestones"] == ["perceptron"]
     (run,) = data["runs"]["perceptron"]
     assert run["passed"] is True and run["metrics"]["accuracy"] >= 0.95 and run["duration"] > 0
@@ -144,7 +142,7 @@ def test_a_network_that_does_not_learn_fails_the_run(tito, exported_project, _is
     assert "❌" in next(line for line in out.splitlines() if "loss drop" in line)
     assert "MILESTONE COMPLETED" not in out
     assert "Next: tito milestone run perceptron" in out
-    data = progress_file(_isolated_home)
+    data = milestone_progress(_isolated_home, exported_project)
     assert data["completed_milestones"] == []
     (run,) = data["runs"]["perceptron"]
     assert run["passed"] is False and run["metrics"]["loss_drop"] < 0.5
@@ -165,7 +163,7 @@ def test_the_students_journey_through_tito_module_complete(tito, project, _isola
     assert result.returncode == 0, result.stdout + result.stderr
     for text in ("🔓 MILESTONE UNLOCKED!", "1957 - The Perceptron", "Run: tito milestone run perceptron"):
         assert text in result.stdout
-    assert progress_file(_isolated_home)["unlocked_milestones"] == ["perceptron"]
+    assert milestone_progress(_isolated_home, project)["unlocked_milestones"] == ["perceptron"]
 
     result = tito("milestone", "run", "perceptron", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -13,7 +13,7 @@ from rich.console import Console
 from tito.project import ProjectError
 from tito.tracker import load_tracker, tracker_file
 
-from conftest import REPO, TRACKER_SCRIPT, cli_env, run_tracker_script
+from conftest import REPO, TRACKER_SCRIPT, cli_env, milestone_progress, run_tracker_script
 
 SCRIPT = REPO / TRACKER_SCRIPT
 CORE = ["00_setup", "01_tensor", "02_autograd"]
@@ -25,8 +25,14 @@ def mt():
 
 
 @pytest.fixture
-def tracker(mt, _isolated_home):
-    return mt.MilestoneTracker()
+def tracker(mt, project, _isolated_home):
+    """The tracker of a project copy (its progress is that copy's section)."""
+    return mt.MilestoneTracker(project=project)
+
+
+def section(home, tracker):
+    """The tracker's project section, read from the file itself."""
+    return json.loads((home / "progress.json").read_text(encoding="utf-8"))["projects"][tracker.project_id]
 
 
 # -- definitions ----------------------------------------------------------------------------
@@ -184,20 +190,30 @@ def test_suggest_next(tracker):
 
 
 # -- storage --------------------------------------------------------------------------------
-def test_progress_lives_in_tinytorch_home(mt, tracker, _isolated_home):
+def test_progress_lives_in_tinytorch_home(mt, tracker, project, _isolated_home):
     tracker.mark_module_complete("00_setup")
-    data = json.loads((_isolated_home / "progress.json").read_text(encoding="utf-8"))
+    data = section(_isolated_home, tracker)
     assert data["completed_modules"] == ["00_setup"]
     assert data["unlocked_milestones"] == [] and data["completed_milestones"] == []
+    assert data["root"] == str(project.resolve())
     assert tracker.path == _isolated_home / "progress.json"
+    assert (project / ".tito" / "project.json").is_file(), "first use writes the project's id into it"
 
 
-def test_a_seed_style_file_is_read_and_kept(tracker, _isolated_home):
+def test_a_seed_style_file_is_migrated_not_dropped(mt, project, _isolated_home):
     _isolated_home.mkdir(parents=True, exist_ok=True)
-    seed = {"completed_modules": ["00_setup", "01_tensor"], "unlocked_milestones": [], "completed_milestones": []}
+    seed = {"completed_modules": ["00_setup", "01_tensor"], "unlocked_milestones": [], "completed_milestones": [],
+            "runs": {"perceptron": [{"timestamp": "2025-01-01T00:00:00+00:00", "passed": True, "metrics": {}}]}}
     (_isolated_home / "progress.json").write_text(json.dumps(seed), encoding="utf-8")
+    tracker = mt.MilestoneTracker(project=project)
+    assert tracker.load()["completed_modules"] == ["00_setup", "01_tensor"], "read before any write"
     assert tracker.mark_module_complete("02_autograd") == ["perceptron"]
     assert not list(_isolated_home.glob("progress.json.corrupt-*"))
+    data = json.loads((_isolated_home / "progress.json").read_text(encoding="utf-8"))
+    assert data["version"] == 2 and "unclaimed_v1" not in data
+    adopted = data["projects"][tracker.project_id]
+    assert adopted["completed_modules"] == CORE and adopted["migrated_from"] == "version 1"
+    assert len(adopted["runs"]["perceptron"]) == 1
 
 
 @pytest.mark.parametrize("content", [
@@ -205,10 +221,10 @@ def test_a_seed_style_file_is_read_and_kept(tracker, _isolated_home):
     "{not json",
     "[1, 2, 3]",
     '{"completed_modules": "00_setup", "unlocked_milestones": [], "completed_milestones": []}',
-    '{"completed_modules": [1], "unlocked_milestones": [], "completed_milestones": []}',
-    '{"completed_modules": []}',
     '{"completed_modules": [], "unlocked_milestones": [], "completed_milestones": [], "runs": []}',
-], ids=["empty", "not-json", "list", "string", "numbers", "missing-keys", "bad-runs"])
+    '{"version": 2, "projects": []}',
+    "[" * 100_000 + "]" * 100_000,
+], ids=["empty", "not-json", "list", "string", "bad-runs", "bad-projects", "deeply-nested"])
 def test_a_corrupt_file_is_moved_aside_and_progress_starts_clean(tracker, _isolated_home, capsys, content):
     _isolated_home.mkdir(parents=True, exist_ok=True)
     path = _isolated_home / "progress.json"
@@ -218,7 +234,27 @@ def test_a_corrupt_file_is_moved_aside_and_progress_starts_clean(tracker, _isola
     assert len(backups) == 1
     assert backups[0].read_text(encoding="utf-8") == content
     assert "damaged" in capsys.readouterr().err
-    assert json.loads(path.read_text(encoding="utf-8"))["completed_modules"] == ["00_setup"]
+    assert section(_isolated_home, tracker)["completed_modules"] == ["00_setup"]
+
+
+@pytest.mark.parametrize("content, dropped", [
+    ('{"completed_modules": [1, "00_setup"], "unlocked_milestones": [], "completed_milestones": []}',
+     "malformed entries of 'completed_modules'"),
+    ('{"completed_modules": ["00_setup"]}', None),
+    ('{"completed_modules": ["00_setup"], "runs": {"perceptron": [1, 2]}}', "malformed runs of 'perceptron'"),
+], ids=["numbers", "missing-keys", "bad-run-entries"])
+def test_a_repairable_file_is_repaired_in_place(tracker, _isolated_home, capsys, content, dropped):
+    _isolated_home.mkdir(parents=True, exist_ok=True)
+    (_isolated_home / "progress.json").write_text(content, encoding="utf-8")
+    assert tracker.load()["completed_modules"] == ["00_setup"], "what is good is kept"
+    tracker.mark_module_complete("01_tensor")
+    assert not list(_isolated_home.glob("progress.json.corrupt-*")), "missing keys are filled in, not a reason to drop"
+    data = section(_isolated_home, tracker)
+    assert data["completed_modules"] == ["00_setup", "01_tensor"] and data["completed_milestones"] == []
+    assert all(isinstance(run, dict) for runs in data["runs"].values() for run in runs)
+    err = capsys.readouterr().err
+    if dropped:
+        assert dropped in err
 
 
 def test_save_refuses_a_malformed_object(mt, tracker):
@@ -226,15 +262,15 @@ def test_save_refuses_a_malformed_object(mt, tracker):
         tracker.save({"completed_modules": "oops"})
 
 
-def test_eight_processes_completing_modules_at_once_lose_nothing(_isolated_home):
+def test_eight_processes_completing_modules_at_once_lose_nothing(project, _isolated_home):
     modules = ["00_setup", "01_tensor", "02_autograd", "03_nn", "04_training", "05_spatial",
                "06_embeddings", "07_attention"]
     env = cli_env(_isolated_home)
-    procs = [subprocess.Popen([sys.executable, TRACKER_SCRIPT, "complete", module], cwd=REPO, env=env,
+    procs = [subprocess.Popen([sys.executable, TRACKER_SCRIPT, "complete", module], cwd=project, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for module in modules]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 8, errors
-    data = json.loads((_isolated_home / "progress.json").read_text(encoding="utf-8"))
+    data = milestone_progress(_isolated_home, project)
     assert sorted(data["completed_modules"]) == modules
     assert data["unlocked_milestones"] == ["perceptron", "xor", "mlp_digits", "cnn"]
     assert not list(_isolated_home.glob("progress.json.corrupt-*"))

@@ -324,16 +324,6 @@ def test_tests_never_see_another_checkouts_tinytorch(tito, toy):
     assert "1 failed, 1 passed in " in result.stdout
 
 
-def test_guard_refuses_a_tinytorch_outside_the_project(tmp_path, monkeypatch):
-    from tito import runner
-
-    monkeypatch.setenv("TITO_PROJECT_ROOT", str(tmp_path))  # a folder without tinytorch/
-    monkeypatch.setenv("TITO_PROGRESS_FILE", str(tmp_path / "progress.txt"))
-    with pytest.raises(BaseException, match="refusing to test against another copy"):
-        runner.pytest_sessionstart(None)
-    assert (tmp_path / "progress.txt").read_text(encoding="utf-8").startswith("guard\t")
-
-
 def test_a_crashing_test_run_is_a_failure(toy):
     from tito.project import resolve_module
     from tito.runner import run_module_tests
@@ -341,7 +331,8 @@ def test_a_crashing_test_run_is_a_failure(toy):
     write_module(toy, "00_base", BASE + "\n\ndef test_unit_crash():\n    import os\n    os._exit(3)\n")
     run = run_module_tests(toy, resolve_module(toy, "00"))
     assert not run.ok
-    assert run.returncode == 3 and "exit code 3" in run.problem
+    assert run.returncode == 3
+    assert "pytest ended early: os._exit(3) called from modules/00_base/base.py:" in run.problem
 
 
 # ---------------------------------------------------------------------------------------
@@ -366,11 +357,26 @@ def test_module_progress_records_and_rebuilds(tmp_path):
     assert progress.completed() == ["01_tensor"] and progress.is_complete("01_tensor")
 
 
+def test_module_progress_repairs_bad_entries_and_fills_missing_keys(tmp_path):
+    from tito.module_progress import ModuleProgress
+
+    (tmp_path / "progress.json").write_text(
+        '{"completed": {"00_setup": 3, "01_tensor": "2025-01-01T00:00:00+00:00"}, "last_module": 1}')
+    messages = []
+    progress = ModuleProgress(tmp_path, warn=messages.append)
+    assert progress.completed() == ["01_tensor"], "the good entry is kept"
+    assert any("'completed' entry for '00_setup'" in m for m in messages)
+    assert any("'last_module'" in m for m in messages)
+    assert not list(tmp_path.glob("progress.json.corrupt-*")), "a repairable file is not thrown away"
+    data = progress.read()
+    assert data["started"] == {} and data["exports"] == {} and data["last_module"] is None
+
+
 def test_module_progress_wrong_shape_starts_clean(tmp_path):
     from tito.module_progress import ModuleProgress
 
-    (tmp_path / "progress.json").write_text('{"completed": {"00_setup": 3}, "last_module": 1}')
+    (tmp_path / "progress.json").write_text('{"completed": ["00_setup"]}')
     messages = []
     assert ModuleProgress(tmp_path, warn=messages.append).completed() == []
-    assert len(messages) == 1 and "'completed' must map module ids" in messages[0]
+    assert len(messages) == 1 and "'completed' must be an object" in messages[0]
     assert len(list(tmp_path.glob("progress.json.corrupt-*"))) == 1

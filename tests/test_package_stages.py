@@ -7,7 +7,8 @@ import sys
 
 from tito.exporter import export_module
 from tito.project import discover_modules
-from tito.runner import subprocess_env
+
+from conftest import project_env
 
 PROBE = """
 import json, warnings
@@ -33,7 +34,7 @@ FIRST_NAMES = {
 
 def probe(project):
     result = subprocess.run([sys.executable, "-c", PROBE % (sorted(FIRST_NAMES),)], cwd=project,
-                            env=subprocess_env(project), capture_output=True, text=True, encoding="utf-8")
+                            env=project_env(project), capture_output=True, text=True, encoding="utf-8")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -57,6 +58,6 @@ def test_import_works_at_every_stage(project):
 
 def test_pytorch_style_top_level_imports_after_03(exported_project):
     code = "from tinytorch import Tensor, Linear, ReLU, Sigmoid, SGD, BinaryCrossEntropyLoss, CrossEntropyLoss"
-    result = subprocess.run([sys.executable, "-c", code], cwd=exported_project, env=subprocess_env(exported_project),
+    result = subprocess.run([sys.executable, "-c", code], cwd=exported_project, env=project_env(exported_project),
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

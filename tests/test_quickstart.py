@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cli_env
+from conftest import REPO, cli_env, milestone_progress
 
 QUICKSTART = REPO / "tests" / "milestones" / "QUICKSTART.md"
 _FENCE = re.compile(r"^[ \t]*```bash[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)  # indented too
@@ -97,7 +97,7 @@ def test_quickstart_commands_work_as_written(project, _isolated_home):
 
     # The commands really did the work: the modules are recorded and the milestone passed.
     modules = json.loads((project / "progress.json").read_text(encoding="utf-8"))["completed"]
-    milestones = json.loads((_isolated_home / "progress.json").read_text(encoding="utf-8"))
+    milestones = milestone_progress(_isolated_home, project)
     assert {"00_setup", "01_tensor", "02_autograd"} <= set(modules)
     for command in runs:
         milestone_id = command.split()[3]

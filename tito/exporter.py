@@ -30,6 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tito import files
 from tito.project import GENERATED_HEADER, ProjectError, discover_modules, is_generated
 
 PACKAGE = "tinytorch"
@@ -62,6 +63,7 @@ class ExportCell:
     line: int  # 1-based line of the cell's first line
     code: str  # exported text: directives and solution markers dropped
     names: list  # top-level public names, in order
+    source_lines: list = field(default_factory=list)  # the source line of each line of `code`
 
 
 @dataclass
@@ -147,17 +149,25 @@ def _title(cells, info):
     return info.name.replace("_", " ").title()
 
 
-def parse_module(root, info, check_syntax=True):
+def read_source(root, info):
+    """The module source's text (an ExportError naming the file if it cannot be read)."""
+    try:
+        return Path(info.source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ExportError(f"{_relpath(root, info.source)}: cannot be read ({err}).") from None
+
+
+def parse_module(root, info, check_syntax=True, text=None):
     """Read a module source and return its :class:`ParsedModule` (or raise ExportError).
 
+    ``text`` is the source to parse (default: the file as it is now); ``tito module
+    complete`` passes the snapshot it tested, so the export is made from those bytes.
     ``check_syntax`` also compiles the whole file and every exported cell, so a syntax
     error is reported as ``file:line`` before anything is run or written.
     """
     where = _relpath(root, info.source)
-    try:
-        text = Path(info.source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ExportError(f"{where}: cannot be read ({err}).") from None
+    if text is None:
+        text = read_source(root, info)
     if check_syntax:
         _check_syntax(text, where)
     cells = split_cells(text)
@@ -247,15 +257,16 @@ def _export_cell(cell, target, where, check_syntax):
             if not name.startswith("_") and name not in names:
                 names.append(name)
     kept = [
-        line
+        (number, line)
         for number, line in enumerate(body, start=first)
         if number not in directive_lines and not _MARKER.match(line)
     ]
-    while kept and not kept[0].strip():
+    while kept and not kept[0][1].strip():
         kept.pop(0)
-    while kept and not kept[-1].strip():
+    while kept and not kept[-1][1].strip():
         kept.pop()
-    return ExportCell(target, cell.line, "\n".join(line.rstrip() for line in kept), names)
+    code = "\n".join(line.rstrip() for _, line in kept)
+    return ExportCell(target, cell.line, code, names, [number for number, _ in kept])
 
 
 def _defined_names(node):
@@ -297,6 +308,11 @@ def target_relpath(target):
 
 def render_target(parsed, target, cells):
     """The text of one generated file."""
+    return _render_with_lines(parsed, cells)[0]
+
+
+def _render_with_lines(parsed, cells):
+    """``(text, {generated line: source line})`` of one generated file."""
     lines = [
         f"{GENERATED_HEADER} {parsed.relpath} — do not edit.",
         f"# Edit {parsed.relpath}, then run `tito module complete {parsed.info.number}` to re-export it.",
@@ -304,28 +320,68 @@ def render_target(parsed, target, cells):
     future, bodies = [], []
     for cell in cells:
         kept = []
-        for line in cell.code.splitlines():
+        numbers = cell.source_lines or [None] * len(cell.code.splitlines())
+        for line, number in zip(cell.code.splitlines(), numbers):
             if re.match(r"^from __future__ import ", line):
                 if line not in future:
                     future.append(line)
             else:
-                kept.append(line)
-        bodies.append((cell.line, "\n".join(kept).strip("\n")))
+                kept.append((line, number))
+        while kept and not kept[0][0].strip():
+            kept.pop(0)
+        while kept and not kept[-1][0].strip():
+            kept.pop()
+        bodies.append((cell.line, kept))
     names = []
     for cell in cells:
         names.extend(name for name in cell.names if name not in names)
     lines += future
     lines += ["", f"__all__ = {names!r}"]
+    line_map = {}
     for line, body in bodies:
         lines += ["", "", f"# %% {parsed.relpath}:{line}"]
-        if body:
-            lines.append(body)
-    return "\n".join(lines) + "\n"
+        for text, number in body:
+            lines.append(text)
+            if number is not None:
+                line_map[len(lines)] = number
+    return "\n".join(lines) + "\n", line_map
+
+
+def source_location(root, generated, line):
+    """``modules/NN_name/name.py:LINE`` for a line of a generated file, or None.
+
+    Maps a frame in ``tinytorch/`` back to the module source the student edits (as the
+    source is now; a stale export maps to where the line was)."""
+    relpath = generated_source(generated)
+    if relpath is None:
+        return None
+    info = next((m for m in discover_modules(root) if _relpath(root, m.source) == relpath), None)
+    if info is None:
+        return None
+    try:
+        parsed = parse_module(root, info, check_syntax=False)
+    except ExportError:
+        return None
+    rel = _relpath(root, generated)
+    for target, cells in parsed.targets.items():
+        if target_relpath(target) == rel:
+            number = _render_with_lines(parsed, cells)[1].get(int(line))
+            return f"{relpath}:{number}" if number else None
+    return None
 
 
 def render_module(parsed):
     """``{relative path: text}`` for every file one module exports."""
     return {target_relpath(target): render_target(parsed, target, cells) for target, cells in parsed.targets.items()}
+
+
+def export_state(root, info, text=None):
+    """``(absent, stale)``: the module's export files missing from ``tinytorch/``, and those that
+    differ from what its source (``text``, default: the file now) exports."""
+    fresh = render_module(parse_module(root, info, text=text, check_syntax=False))
+    absent = [rel for rel in fresh if not (Path(root) / rel).is_file()]
+    stale = [rel for rel in fresh if rel not in absent and (Path(root) / rel).read_text(encoding="utf-8") != fresh[rel]]
+    return absent, stale
 
 
 def build_catalog(parsed_modules):
@@ -413,11 +469,11 @@ def fresh_export(root):
     """
     parsed, _ = parse_all(root, strict=True)
     _check_conflicts(root, parsed)
-    files = {}
+    rendered = {}
     for module in parsed:
-        files.update(render_module(module))
-    files[f"{PACKAGE}/{CATALOG}"] = render_catalog(build_catalog(parsed))
-    return dict(sorted(files.items()))
+        rendered.update(render_module(module))
+    rendered[f"{PACKAGE}/{CATALOG}"] = render_catalog(build_catalog(parsed))
+    return dict(sorted(rendered.items()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -425,17 +481,8 @@ def fresh_export(root):
 
 
 def write_atomic(path, text):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    """Replace ``path`` atomically (see :func:`tito.files.write_atomic`)."""
+    return files.write_atomic(path, text)
 
 
 def notebook_warning(root, info):
@@ -470,46 +517,76 @@ def _default_warn(message):
     print(f"Warning: {message}", file=sys.stderr)
 
 
-def export_module(root, info, warn=None):
+def plan_export(root, info, text=None, warn=None):
+    """What exporting one module would write: ``{path: text}`` (catalog included), checked.
+
+    Checks everything before anything is written: the source parses, its targets are free
+    (no other module and no skeleton file owns them). ``text`` is the source to export
+    (default: the file as it is now).
+    """
+    root = Path(root)
+    warn = warn or _default_warn
+    parsed = parse_module(root, info, text=text)
+    others, problems = parse_all(root, strict=False)
+    others = [other for other in others if other.info.id != info.id]
+    _check_conflicts(root, [parsed] + others)
+    for target, cells in parsed.targets.items():
+        _check_on_disk(root, parsed, target, cells[0].line)
+    for other, err in problems:
+        if other.id != info.id:
+            warn(f"{other.id} could not be read ({err}); its names are left out of {PACKAGE}/{CATALOG}.")
+    planned = {root / rel: text for rel, text in render_module(parsed).items()}
+    catalog = build_catalog(sorted([parsed] + others, key=lambda p: p.info.id))
+    planned[root / PACKAGE / CATALOG] = render_catalog(catalog)
+    return planned
+
+
+def export_module(root, info, warn=None, text=None):
     """Export one module into ``tinytorch/``; returns the paths written (catalog last).
 
-    Checks everything before writing anything: the source parses, its targets are free
-    (no other module and no skeleton file owns them), then writes each target
-    atomically, removes files this module exported before but no longer targets, and
-    rewrites the catalog.
+    Every target is staged before any is replaced (:func:`tito.files.write_group`), so a
+    kill or a full disk mid-way leaves the old export whole; files this module exported
+    before but no longer targets are removed afterwards, and so are temp files an earlier,
+    interrupted export left behind.
     """
     root = Path(root)
     warn = warn or _default_warn
     message = notebook_warning(root, info)
     if message:
         warn(message)
-    parsed = parse_module(root, info)
-    others, problems = parse_all(root, strict=False)
-    others = [other for other in others if other.info.id != info.id]
-    _check_conflicts(root, [parsed] + others)
-    for target, cells in parsed.targets.items():
-        _check_on_disk(root, parsed, target, cells[0].line)
-    rendered = render_module(parsed)
-    written = []
-    for rel, text in rendered.items():
-        path = root / rel
-        write_atomic(path, text)
-        written.append(path)
-    _remove_generated(root, parsed.relpath, keep={root / rel for rel in rendered})
-    for other, err in problems:
-        if other.id != info.id:
-            warn(f"{other.id} could not be read ({err}); its names are left out of {PACKAGE}/{CATALOG}.")
-    catalog = root / PACKAGE / CATALOG
-    write_atomic(catalog, render_catalog(build_catalog(sorted([parsed] + others, key=lambda p: p.info.id))))
-    written.append(catalog)
+    planned = plan_export(root, info, text=text, warn=warn)
+    written = files.write_group(planned)
+    _remove_generated(root, _relpath(root, info.source), keep=set(planned))
+    files.remove_stale_temps(root / PACKAGE)
     return written
+
+
+def restore_files(previous):
+    """Put back files as they were: ``{path: text or None}`` (None: the file did not exist)."""
+    for path, text in previous.items():
+        if text is None:
+            with contextlib.suppress(OSError):
+                Path(path).unlink()
+        else:
+            files.write_atomic(path, text)
+
+
+def snapshot_files(paths):
+    """``{path: text or None}`` of files about to be replaced (for :func:`restore_files`)."""
+    saved = {}
+    for path in paths:
+        try:
+            saved[Path(path)] = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            saved[Path(path)] = None
+    return saved
 
 
 def export_all(root, warn=None):
     """Export every module of the project (all checked first); returns the paths written."""
     root = Path(root)
     warn = warn or _default_warn
-    files = fresh_export(root)  # raises before anything is written
+    planned = fresh_export(root)  # raises before anything is written
     parsed, _ = parse_all(root)
     for module in parsed:
         message = notebook_warning(root, module.info)
@@ -517,10 +594,7 @@ def export_all(root, warn=None):
             warn(message)
         for target, cells in module.targets.items():
             _check_on_disk(root, module, target, cells[0].line)
-    written = []
-    for rel, text in files.items():
-        write_atomic(root / rel, text)
-        written.append(root / rel)
+    written = files.write_group({root / rel: text for rel, text in planned.items()})
     for path in sorted(Path(root, PACKAGE).rglob("*.py")):
         if path not in written and is_generated(path):
             _remove_generated(root, generated_source(path), keep=set(written))

@@ -5,9 +5,11 @@ they export into, and ``tests/milestones/milestone_tracker.py``. ``tito`` works 
 project that contains the current directory.
 """
 
+import contextlib
 import difflib
-import shutil
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,16 +41,72 @@ def is_project(path):
     return (path / "modules").is_dir() and (path / "tinytorch" / "__init__.py").is_file()
 
 
+def _owned_by_someone_else(path):
+    """True when another user could have put ``path`` there (POSIX; never on Windows): it is
+    not the current user's, nor root's and closed to others (as /home is)."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return False
+    try:
+        info = path.stat()
+    except OSError:
+        return True
+    if info.st_uid == getuid():
+        return False
+    return not (info.st_uid == 0 and not info.st_mode & 0o002)
+
+
 def find_project_root(start=None):
-    """The nearest folder at or above ``start`` (default: cwd) that is a TinyTorch project."""
+    """The nearest folder at or above ``start`` (default: cwd) that is a TinyTorch project.
+
+    tito runs a project's code (its tracker, its tests), so, like git after CVE-2022-24765,
+    it never takes a project from a folder another user owns, and its search upwards stops at
+    the user's home folder and at a filesystem boundary: a project planted in a shared
+    folder such as /tmp is never run by someone working below it.
+    """
     here = Path(start or Path.cwd()).resolve()
+    home = Path.home().resolve()
+    try:
+        device = here.stat().st_dev
+    except OSError as err:
+        raise ProjectError(f"cannot read {here}: {err.strerror}.") from None
     for folder in (here, *here.parents):
+        try:
+            if folder.stat().st_dev != device:
+                break  # another filesystem
+        except OSError:
+            break
         if is_project(folder):
+            if _owned_by_someone_else(folder):
+                raise ProjectError(
+                    f"{folder} looks like a TinyTorch project but belongs to another user: tito will not run "
+                    "its code. Copy it into a folder of your own (or run tito as its owner)."
+                )
             return folder
+        if folder == home or (folder != here and _owned_by_someone_else(folder)):
+            break
     raise ProjectError(
         f"{here} is not inside a TinyTorch project (no modules/ and tinytorch/ found here "
         "or above). cd into your course folder, or create one with `tito release DIR`."
     )
+
+
+@contextlib.contextmanager
+def project_lock(root):
+    """One tito at a time changes a project (``complete``, ``check``, ``reset``): ``.tito/lock``."""
+    from tito import files
+
+    folder = Path(root) / ".tito"
+    try:
+        folder.mkdir(exist_ok=True)
+        lock = files.exclusive_lock(folder / "lock")
+        lock.__enter__()
+    except OSError as err:
+        raise ProjectError(f"cannot change the project {root}: {folder} is not writable ({err.strerror}).") from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def discover_modules(root):
@@ -93,7 +151,8 @@ PROJECT_PARTS = (
     "pyproject.toml", "jupytext.toml", "README.md", ".gitignore",
 )
 _IGNORED = shutil.ignore_patterns(
-    "__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info", "progress.json*", "*.bak-*", ".pytest_cache"
+    "__pycache__", "*.pyc", ".ipynb_checkpoints", "*.egg-info", "progress.json*", "*.bak-*", ".pytest_cache",
+    ".*.tmp",
 )
 
 

@@ -37,7 +37,13 @@ def load_tracker(root):
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as err:
+    except KeyboardInterrupt:
+        sys.modules.pop(name, None)
+        raise
+    except SystemExit as err:  # a tracker must never end tito silently
+        sys.modules.pop(name, None)
+        raise ProjectError(f"{path} called sys.exit({err.code!r}) while loading: restore it from the course repository.") from None
+    except BaseException as err:
         sys.modules.pop(name, None)
         raise ProjectError(f"{path} could not be loaded: {err.__class__.__name__}: {err}") from err
     missing = [attr for attr in _REQUIRED if not hasattr(module, attr)]

@@ -1,44 +1,48 @@
 """The shared harness of the learning-verification tests (one per milestone).
 
 A learning test trains a small network on the student's own ``tinytorch`` and then
-*asserts* that it learned. This file gives every test the same three tools:
+*asserts* that it learned. This file gives every test the same tools:
 
-* :class:`LearningRun` — reports progress while training (``tito milestone run`` shows
-  it as a live bar over epochs) and the metrics at the end (``tito`` shows them as a
-  table and keeps them in the milestone's run history);
+* :class:`LearningRun` — reports progress while training (``tito milestone run`` shows it
+  as a live bar over epochs), the metrics at the end (``tito`` shows them as a table, checks
+  them against the milestone's bars itself and keeps them in the run history), asserts the
+  bars (:meth:`LearningRun.assert_required`) and marks the end of the test
+  (:meth:`LearningRun.complete`, the last line of every learning test);
 * :func:`snapshot` — copies of the parameters before training;
 * :func:`assert_learned` — the checks every milestone shares: the loss fell, every
-  parameter received a gradient, every parameter changed.
+  parameter received a gradient, every parameter changed;
+* :func:`cross_entropy`, :func:`binary_cross_entropy`, :func:`accuracy` — the metrics,
+  computed here with NumPy on the model's raw outputs. The student's code trains; it
+  never grades: a test loads its data itself and measures losses and accuracies with these.
 
-Communication with ``tito`` goes through two environment variables, both optional
-(under plain ``pytest`` nothing is written):
+Reports reach ``tito`` through its sealed pytest plugin (``_tito_seal``), when the test runs
+under ``tito milestone run``; under plain ``pytest`` nothing is sent. The bars live in
+``milestone_tracker.MILESTONES[id]["required"]`` — the one place milestones are defined.
 
-``TINYTORCH_PROGRESS_FILE``
-    one JSON line per epoch: ``{"epoch": 3, "epochs": 60, "loss": 0.41, ...extra}``
-``TINYTORCH_METRICS_FILE``
-    one JSON object at the end: ``{"milestone", "epochs", "initial_loss",
-    "final_loss", "loss_drop", ...metrics}``
-
-Call :meth:`LearningRun.finish` *before* the assertions, so a failed run still reports
-what it reached. Zero the gradients *before* each ``backward`` (as PyTorch's
-``optimizer.zero_grad()``), not after the update: :func:`assert_learned` checks the
-gradients of the last ``backward``. By convention a test passes the bars it must meet as
-``required={"accuracy": 0.95, "loss_drop": 0.5}``; ``tito`` shows them beside the metrics.
+Zero the gradients *before* each ``backward`` (as PyTorch's ``optimizer.zero_grad()``), not
+after the update: :func:`assert_learned` checks the gradients of the last ``backward``.
 
 This file never imports ``tinytorch``: it works on anything with ``.data`` (a numpy
 array) and ``.grad`` (``None`` or an object with ``.data``), so each test imports only
 what its milestone's modules export (the honesty rule).
 """
 
-import json
 import math
-import os
+import sys
 from collections.abc import Mapping
 
 import numpy as np
 
-PROGRESS_ENV = "TINYTORCH_PROGRESS_FILE"
-METRICS_ENV = "TINYTORCH_METRICS_FILE"
+import milestone_tracker
+
+PLUGIN = "_tito_seal"
+
+
+def _send(event, **fields):
+    """One report for tito's plugin; nothing under plain pytest."""
+    plugin = sys.modules.get(PLUGIN)
+    if plugin is not None:
+        plugin.send(event, **fields)
 
 
 def _number(value):
@@ -65,28 +69,63 @@ def _plain(value):
     return number if math.isfinite(number) else str(number)
 
 
+def _raw(output):
+    """The NumPy array behind a model output (a Tensor's ``.data``, or an array)."""
+    return np.asarray(getattr(output, "data", output), dtype=np.float64)
+
+
+def cross_entropy(logits, labels):
+    """Mean cross-entropy of raw ``logits`` (..., classes) against integer ``labels`` (...)."""
+    logits = _raw(logits)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    labels = np.asarray(labels, dtype=np.int64)
+    return float(-np.take_along_axis(log_probs, labels[..., None], axis=-1).mean())
+
+
+def binary_cross_entropy(probabilities, targets, eps=1e-7):
+    """Mean binary cross-entropy of ``probabilities`` in (0, 1) against 0/1 ``targets``."""
+    p = np.clip(_raw(probabilities), eps, 1 - eps)
+    t = np.asarray(targets, dtype=np.float64).reshape(p.shape)
+    return float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p)))
+
+
+def accuracy(logits, labels):
+    """The fraction of positions whose largest logit is the label."""
+    return float(np.mean(_raw(logits).argmax(axis=-1) == np.asarray(labels)))
+
+
+def load_tinydigits_arrays():
+    """TinyDigits as the learning tests read it: straight from the course's ``.npz`` files.
+
+    ``((X_train, y_train), (X_test, y_test))``: X (N, 8, 8) float32 in [0, 1], y (N,) int64.
+    """
+    folder = milestone_tracker.PROJECT_ROOT / "datasets" / "tinydigits"
+    splits = []
+    for name in ("train", "test"):
+        with np.load(folder / f"{name}.npz", allow_pickle=False) as data:
+            splits.append((np.asarray(data["images"], dtype=np.float32), np.asarray(data["labels"], dtype=np.int64)))
+    return tuple(splits)
+
+
 class LearningRun:
     """One milestone training run: per-epoch progress for tito's live bar, metrics at the end."""
 
     def __init__(self, milestone_id, epochs):
         self.milestone_id = milestone_id
+        self.required = milestone_tracker.milestone(milestone_id)["required"]
         self.epochs = int(epochs)
         self.losses = []
         self.metrics = None
-        self._progress = os.environ.get(PROGRESS_ENV)
-        self._metrics = os.environ.get(METRICS_ENV)
 
     def step(self, epoch, loss, **extra):
         """Record one epoch's loss (call once per epoch; ``epoch`` counts from 1)."""
         loss = _number(loss)
         self.losses.append(loss)
-        if self._progress:
-            line = {"epoch": int(epoch), "epochs": self.epochs, "loss": _plain(loss), **_plain(extra)}
-            with open(self._progress, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(line) + "\n")
+        _send("epoch", epoch=int(epoch), epochs=self.epochs, loss=_plain(loss), **_plain(extra))
 
     def finish(self, **metrics):
-        """The run's metrics (written to ``$TINYTORCH_METRICS_FILE`` when set); returns them."""
+        """The run's metrics (reported to tito); returns them."""
         if not self.losses:
             raise AssertionError("LearningRun.finish() before any step(): the test trained nothing.")
         initial, final = self.losses[0], self.losses[-1]
@@ -98,21 +137,23 @@ class LearningRun:
             "final_loss": _plain(final),
             "loss_drop": _plain(drop),
             **_plain(metrics),
+            "required": {metric: list(bar) for metric, bar in self.required.items()},
         }
-        if self._metrics:
-            temp = f"{self._metrics}.tmp"
-            with open(temp, "w", encoding="utf-8") as handle:
-                json.dump(self.metrics, handle)
-            os.replace(temp, self._metrics)
+        _send("metrics", metrics=self.metrics)
         return self.metrics
 
+    def assert_required(self):
+        """Assert every bar of the milestone (``milestone_tracker.MILESTONES[id]["required"]``)."""
+        __tracebackhide__ = True
+        if self.metrics is None:
+            _fail("LearningRun.assert_required() before finish(): no metrics to check.")
+        unmet = milestone_tracker.unmet_bars(self.milestone_id, self.metrics)
+        if unmet:
+            _fail(f"{self.milestone_id}: " + "; ".join(unmet) + ".")
 
-def _named(params):
-    """``[(name, parameter)]`` from a list, a generator (``model.parameters()``) or a dict."""
-    if isinstance(params, Mapping):
-        return [(str(name), p) for name, p in params.items()]
-    params = list(params)
-    return [(f"parameter #{i} {tuple(np.shape(p.data))}", p) for i, p in enumerate(params)]
+    def complete(self):
+        """The last line of a learning test: it ran to its end (tito requires this report)."""
+        _send("finished", milestone=self.milestone_id)
 
 
 def snapshot(params):
@@ -123,6 +164,14 @@ def snapshot(params):
 def _fail(message):
     __tracebackhide__ = True  # pytest shows the test's line, not this helper's
     raise AssertionError(message)
+
+
+def _named(params):
+    """``[(name, parameter)]`` from a list, a generator (``model.parameters()``) or a dict."""
+    if isinstance(params, Mapping):
+        return [(str(name), p) for name, p in params.items()]
+    params = list(params)
+    return [(f"parameter #{i} {tuple(np.shape(p.data))}", p) for i, p in enumerate(params)]
 
 
 def assert_learned(losses, params, before, min_drop=0.5):

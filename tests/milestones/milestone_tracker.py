@@ -1,29 +1,41 @@
 """Milestone tracker — the single source of truth for TinyTorch's milestones.
 
 Everything about milestones lives here: which exist (:data:`MILESTONES`, in
-:data:`MILESTONE_ORDER`), which modules each requires, which learning test proves it,
-and the user's progress (``$TINYTORCH_HOME/progress.json``, default ``~/.tinytorch``).
-``tito`` imports this file from the project (``tito/tracker.py``); it never defines a
-milestone itself. Adding a milestone = an entry below + a test in
-``test_learning_verification.py``.
+:data:`MILESTONE_ORDER`), which modules each requires, which learning test proves it, the
+bars its metrics must meet, and the user's progress (``$TINYTORCH_HOME/progress.json``,
+default ``~/.tinytorch``). ``tito`` imports this file from the project
+(``tito/tracker.py``); it never defines a milestone itself. Adding a milestone = an entry
+below + a test in ``test_learning_verification.py``.
 
-Progress file (keys of the original tracker keep their meaning; the rest are extras)::
+Progress is kept **per project**: every project has an id (``.tito/project.json``, written
+by ``tito release`` or on first use), and the file holds one section per id with the keys of
+the original tracker, so two copies on one account never read or change each other's state::
 
-    {"version": 1,
-     "completed_modules":    ["00_setup", "01_tensor", "02_autograd"],
-     "unlocked_milestones":  ["perceptron"],
-     "completed_milestones": ["perceptron"],
-     "runs": {"perceptron": [{"timestamp": "...", "passed": true,
-                              "metrics": {...}, "duration": 0.8}]}}
+    {"version": 2,
+     "projects": {
+       "3f2a…": {"root": "/home/ada/course",
+                 "completed_modules":    ["00_setup", "01_tensor", "02_autograd"],
+                 "unlocked_milestones":  ["perceptron"],
+                 "completed_milestones": ["perceptron"],
+                 "runs": {"perceptron": [{"timestamp": "…", "passed": true, "metrics": {…},
+                                          "duration": 0.8, "project": "3f2a…"}]}}}}
 
-Script entry (from the project root)::
+A version-1 file (one shared record) is migrated, never dropped: the first project that
+opens it adopts its progress.
+
+Script entry (from the project root) — an instructor and debugging tool: it records
+progress **without running any test** (``tito module complete`` is the student's way)::
 
     python3 tests/milestones/milestone_tracker.py complete 00_setup
     python3 tests/milestones/milestone_tracker.py progress
     python3 tests/milestones/milestone_tracker.py list
+
+The module's top level is plain data and functions (the learning tests read the bars from
+here); tito's helpers are imported only when progress is read or shown.
 """
 
 import argparse
+import contextlib
 import datetime
 import difflib
 import os
@@ -31,14 +43,7 @@ import re
 import sys
 from pathlib import Path
 
-try:
-    from tito.console import icon
-    from tito.json_store import JsonStore
-except ImportError:  # run as a script from a checkout whose tito is not installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tito.console import icon
-    from tito.json_store import JsonStore
-
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEST_FILE = "tests/milestones/test_learning_verification.py"
 _CORE = ["00_setup", "01_tensor", "02_autograd"]
 
@@ -49,6 +54,8 @@ MILESTONES = {
         "year": 1957,
         "requires": _CORE,
         "test": "test_perceptron_learning",
+        "required": {"accuracy": (">=", 0.95), "loss_drop": (">=", 0.5)},
+        "seconds": 1,
         "description": (
             "Frank Rosenblatt's perceptron learned to separate two classes by nudging its "
             "weights after every mistake. Yours is one sigmoid unit trained by gradient "
@@ -62,6 +69,8 @@ MILESTONES = {
         "year": 1969,
         "requires": _CORE + ["03_nn"],
         "test": "test_xor_learning",
+        "required": {"accuracy": (">=", 1.0), "final_loss": ("<", 0.1), "loss_drop": (">=", 0.5)},
+        "seconds": 1,
         "description": (
             "Minsky and Papert showed that a single perceptron cannot learn XOR, and neural "
             "networks fell out of favour for a decade. A hidden layer solves it: your "
@@ -75,6 +84,8 @@ MILESTONES = {
         "year": 1986,
         "requires": _CORE + ["03_nn", "04_training"],
         "test": "test_mlp_digits_learning",
+        "required": {"accuracy": (">=", 0.90), "loss_drop": (">=", 0.5)},
+        "seconds": 1,
         "description": (
             "Rumelhart, Hinton and Williams made backpropagation famous by training "
             "multi-layer networks. Your MLP, optimizer and data loader learn to read "
@@ -88,6 +99,8 @@ MILESTONES = {
         "year": 1998,
         "requires": _CORE + ["03_nn", "04_training", "05_spatial"],
         "test": "test_cnn_learning",
+        "required": {"accuracy": (">=", 0.95), "loss_drop": (">=", 0.5)},
+        "seconds": 2,
         "description": (
             "LeCun's LeNet read the cheques of American banks with convolutions that share "
             "their weights across the image. Your Conv2d and pooling layers beat the MLP "
@@ -101,6 +114,8 @@ MILESTONES = {
         "year": 2017,
         "requires": _CORE + ["03_nn", "04_training", "06_embeddings", "07_attention", "08_transformer"],
         "test": "test_transformer_learning",
+        "required": {"accuracy": (">=", 0.95), "loss_drop": (">=", 0.5)},
+        "seconds": 2,
         "description": (
             "Vaswani et al. replaced recurrence with attention, and the transformer became "
             "the architecture of modern language models. Your embeddings, attention and "
@@ -115,7 +130,10 @@ MILESTONE_ORDER = ["perceptron", "xor", "mlp_digits", "cnn", "transformer"]
 _LIST_KEYS = ("completed_modules", "unlocked_milestones", "completed_milestones")
 _MODULE_ID = re.compile(r"^\d{2}_[a-z][a-z0-9_]*$")
 _RUNS_KEPT = 20
-VERSION = 1
+VERSION = 2
+_COMPARE = {">=": lambda value, bar: value >= bar, ">": lambda value, bar: value > bar,
+            "<=": lambda value, bar: value <= bar, "<": lambda value, bar: value < bar}
+_SIGN = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 
 
 class TrackerError(ValueError):
@@ -127,10 +145,11 @@ class UnknownMilestoneError(TrackerError):
 
 
 def milestone(milestone_id):
-    """The milestone's entry; a clear error (with the valid ids) for an unknown one."""
-    if milestone_id in MILESTONES:
-        return MILESTONES[milestone_id]
-    close = difflib.get_close_matches(str(milestone_id), MILESTONE_ORDER, n=1, cutoff=0.5)
+    """The milestone's entry (ids are case-insensitive); a clear error for an unknown one."""
+    key = str(milestone_id).strip().lower()
+    if key in MILESTONES:
+        return MILESTONES[key]
+    close = difflib.get_close_matches(key, MILESTONE_ORDER, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]}?" if close else ""
     raise UnknownMilestoneError(
         f"Unknown milestone {milestone_id!r}.{hint} Valid milestones: {', '.join(MILESTONE_ORDER)}."
@@ -147,29 +166,127 @@ def module_number(module_id):
     return module_id.split("_", 1)[0]
 
 
+def bar_text(milestone_id, metric):
+    """``"≥ 0.95"`` for a metric's bar."""
+    op, bar = milestone(milestone_id)["required"][metric]
+    return f"{_SIGN[op]} {bar}"
+
+
+def meets_bar(milestone_id, metric, value):
+    """Whether ``value`` meets the milestone's bar for ``metric`` (False when it is not a number)."""
+    op, bar = milestone(milestone_id)["required"][metric]
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return number is not None and number == number and _COMPARE[op](number, bar)
+
+
+def unmet_bars(milestone_id, metrics):
+    """What keeps ``metrics`` from meeting the milestone's bars (``[]``: every bar is met)."""
+    unmet = []
+    for metric in milestone(milestone_id)["required"]:
+        value = (metrics or {}).get(metric)
+        if value is None:
+            unmet.append(f"{metric} was not reported")
+        elif not meets_bar(milestone_id, metric, value):
+            unmet.append(f"{metric} {value!r} does not meet the bar {bar_text(milestone_id, metric)}")
+    return unmet
+
+
 def tinytorch_home():
     """``$TINYTORCH_HOME``, or ``~/.tinytorch``."""
     return Path(os.environ.get("TINYTORCH_HOME") or Path.home() / ".tinytorch")
 
 
-def _fresh():
-    return {"version": VERSION, "completed_modules": [], "unlocked_milestones": [],
+def project_modules(root=PROJECT_ROOT):
+    """The module ids of the project (``modules/NN_name/name.py``), in course order."""
+    folder = Path(root) / "modules"
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    return [p.name for p in entries if _MODULE_ID.match(p.name) and (p / f"{p.name.split('_', 1)[1]}.py").is_file()]
+
+
+# -- the progress file ------------------------------------------------------------------------
+def _fresh_section(root=None):
+    return {"root": None if root is None else str(root), "completed_modules": [], "unlocked_milestones": [],
             "completed_milestones": [], "runs": {}}
 
 
+def _fresh():
+    return {"version": VERSION, "projects": {}}
+
+
 def _validate(data):
-    """Problems with the file's shape (empty list: it is fine)."""
+    """What makes the file unusable (empty: it can be used, perhaps after repairs)."""
     if not isinstance(data, dict):
         return ["not a JSON object"]
-    problems = []
+    if "projects" in data and not isinstance(data["projects"], dict):
+        return ["'projects' is not an object"]
+    if "projects" not in data:  # a version-1 file: its lists must be lists
+        problems = [f"{key!r} is not a list of names" for key in _LIST_KEYS
+                    if key in data and not isinstance(data[key], list)]
+        if "runs" in data and not isinstance(data["runs"], dict):
+            problems.append("'runs' is not a run history")
+        return problems
+    return []
+
+
+def _clean_run(entry):
+    if not (isinstance(entry, dict) and isinstance(entry.get("passed"), bool) and isinstance(entry.get("timestamp"), str)):
+        return None
+    metrics = entry.get("metrics")
+    duration = entry.get("duration")
+    return {**entry, "metrics": metrics if isinstance(metrics, dict) else {},
+            "duration": duration if isinstance(duration, (int, float)) and not isinstance(duration, bool) else None}
+
+
+def _clean_section(section, report, label):
+    """A project section with every key present and malformed entries dropped (reported)."""
+    clean = _fresh_section(section.get("root") if isinstance(section.get("root"), str) else None)
     for key in _LIST_KEYS:
-        value = data.get(key)
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            problems.append(f"{key!r} is not a list of names")
-    runs = data.get("runs", {})
-    if not isinstance(runs, dict) or not all(isinstance(v, list) for v in runs.values()):
-        problems.append("'runs' is not a run history")
-    return problems
+        values = section.get(key, [])
+        if not isinstance(values, list):
+            report(f"{label}: dropped {key!r} (not a list)")
+            continue
+        kept = [v for v in values if isinstance(v, str)]
+        if len(kept) != len(values):
+            report(f"{label}: dropped {len(values) - len(kept)} malformed entries of {key!r}")
+        clean[key] = list(dict.fromkeys(kept))
+    runs = section.get("runs", {})
+    if not isinstance(runs, dict):
+        report(f"{label}: dropped the run history (not an object)")
+        runs = {}
+    for milestone_id, entries in runs.items():
+        if not isinstance(entries, list):
+            report(f"{label}: dropped the runs of {milestone_id!r} (not a list)")
+            continue
+        kept = [run for run in map(_clean_run, entries) if run is not None]
+        if len(kept) != len(entries):
+            report(f"{label}: dropped {len(entries) - len(kept)} malformed runs of {milestone_id!r}")
+        clean["runs"][milestone_id] = kept
+    for key, value in section.items():
+        if key not in clean:
+            clean[key] = value
+    return clean
+
+
+def _normalize(data, report=lambda message: None):
+    """The version-2 shape: version-1 progress migrated, keys filled, bad entries dropped."""
+    if "projects" not in data:
+        legacy = _clean_section(data, report, "version-1 progress")
+        legacy.pop("root", None)
+        data = {"version": VERSION, "projects": {}, "unclaimed_v1": legacy}
+    out = {key: value for key, value in data.items() if key not in ("projects", "unclaimed_v1")}
+    out["version"] = VERSION
+    out["projects"] = {}
+    for project_id, section in data["projects"].items():
+        if isinstance(section, dict):
+            out["projects"][str(project_id)] = _clean_section(section, report, f"project {project_id}")
+        else:
+            report(f"dropped the malformed section of project {project_id!r}")
+    if isinstance(data.get("unclaimed_v1"), dict):
+        out["unclaimed_v1"] = data["unclaimed_v1"]
+    return out
 
 
 def _now():
@@ -181,51 +298,111 @@ def when(timestamp):
     return str(timestamp)[:16].replace("T", " ")
 
 
-class MilestoneTracker:
-    """The user's milestone progress, read and written through a locked, atomic store."""
+def _tito():
+    """tito's helpers; from the checkout this file sits in when tito is not installed."""
+    try:
+        import tito.identity
+        import tito.json_store
+    except ImportError:
+        sys.path.insert(0, str(PROJECT_ROOT))
+        import tito.identity
+        import tito.json_store
+    return tito
 
-    def __init__(self, home=None, warn=None):
+
+class MilestoneTracker:
+    """The user's milestone progress in one project, through a locked, atomic store.
+
+    ``project`` is the project folder (default: the one this file belongs to); ``home``
+    the folder of ``progress.json`` (default: :func:`tinytorch_home`).
+    """
+
+    def __init__(self, home=None, warn=None, project=None):
+        tito = _tito()
         self.home = Path(home) if home is not None else tinytorch_home()
         self.path = self.home / "progress.json"
-        self.store = JsonStore(self.path, default=_fresh, validate=_validate, warn=warn)
+        self.root = Path(project if project is not None else PROJECT_ROOT).resolve()
+        self.project_id = tito.identity.project_identity(self.root)["id"]
+        self.store = tito.json_store.JsonStore(self.path, default=_fresh, validate=_validate, warn=warn,
+                                               normalize=_normalize)
 
     # -- storage ---------------------------------------------------------------------
-    def load(self):
-        """The progress (every key present; a fresh one if the file is missing or was corrupt)."""
-        return self._fill(self.store.read())
+    def _section(self, data, write):
+        """This project's section of ``data`` (created, or claimed from a copy, when ``write``)."""
+        identity = _tito().identity
+        section = data["projects"].get(self.project_id)
+        if section is not None and section.get("root") not in (None, str(self.root)):
+            other = Path(section["root"])
+            if (identity.read_identity(other) or {}).get("id") == self.project_id:
+                # This folder is a copy of another project (same id): it gets its own id.
+                if not write:
+                    return _fresh_section(self.root)
+                self.project_id = identity.new_identity(self.root)["id"]
+                section = data["projects"].get(self.project_id)
+            elif write:
+                section["root"] = str(self.root)  # the project was moved
+        if section is None:
+            section = _fresh_section(self.root)
+            legacy = data.get("unclaimed_v1")
+            if legacy is not None and write:
+                section.update(legacy, root=str(self.root), migrated_from="version 1")
+                del data["unclaimed_v1"]
+            elif legacy is not None:
+                section.update(legacy, root=str(self.root))
+            if write:
+                data["projects"][self.project_id] = section
+        elif write and section.get("root") is None:
+            section["root"] = str(self.root)
+        return section
 
-    def save(self, data):
-        problems = _validate(data)
+    def load(self):
+        """This project's progress (every key present; fresh if there is none yet)."""
+        return self._section(_normalize(self.store.read()), write=False)
+
+    def load_all(self):
+        """The whole file (every project)."""
+        return _normalize(self.store.read())
+
+    def save(self, section):
+        """Replace this project's progress with ``section``."""
+        problems = [f"{key!r} is not a list of names" for key in _LIST_KEYS
+                    if not (isinstance(section.get(key), list) and all(isinstance(v, str) for v in section[key]))]
         if problems:
             raise TrackerError(f"Refusing to save malformed progress: {'; '.join(problems)}.")
-        self.store.write(data)
+        with self._update() as current:
+            current.update(section)
 
+    @contextlib.contextmanager
     def _update(self):
-        return self.store.update()
-
-    @staticmethod
-    def _fill(data):
-        for key, value in _fresh().items():
-            data.setdefault(key, value)
-        return data
+        """``with self._update() as section:`` — this project's section, locked and saved."""
+        with self.store.update() as data:
+            yield self._section(data, write=True)
 
     # -- modules and unlocks -----------------------------------------------------------
+    def check_module(self, module):
+        """A clear error unless ``module`` is a module id of this project (with "did you mean")."""
+        _check_module(module)
+        known = project_modules(self.root)
+        if known and module not in known:
+            close = difflib.get_close_matches(module, known, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise TrackerError(f"{module!r} is not a module of this project.{hint} Modules: {', '.join(known)}.")
+
     def mark_module_complete(self, module):
         """Record a completed module; returns the milestones this newly unlocks (in order)."""
-        _check_module(module)
-        with self._update() as data:
-            self._fill(data)
-            if module not in data["completed_modules"]:
-                data["completed_modules"].append(module)
-            return self._refresh_unlocks(data)
+        self.check_module(module)
+        with self._update() as section:
+            if module not in section["completed_modules"]:
+                section["completed_modules"].append(module)
+            return self._refresh_unlocks(section)
 
-    def mark_module_incomplete(self, module):
-        """Forget a module (``tito module reset``); milestones it enabled lock again."""
-        _check_module(module)
-        with self._update() as data:
-            self._fill(data)
-            data["completed_modules"] = [m for m in data["completed_modules"] if m != module]
-            self._refresh_unlocks(data)
+    def mark_module_incomplete(self, *modules):
+        """Forget modules (``tito module reset``); milestones they enabled lock again."""
+        for module in modules:
+            _check_module(module)
+        with self._update() as section:
+            section["completed_modules"] = [m for m in section["completed_modules"] if m not in modules]
+            self._refresh_unlocks(section)
 
     def set_completed_modules(self, modules):
         """Rebuild: exactly ``modules`` are complete (``tito module check --all``).
@@ -235,20 +412,19 @@ class MilestoneTracker:
         """
         modules = list(dict.fromkeys(modules))
         for module in modules:
-            _check_module(module)
-        with self._update() as data:
-            self._fill(data)
-            data["completed_modules"] = modules
-            return self._refresh_unlocks(data)
+            self.check_module(module)
+        with self._update() as section:
+            section["completed_modules"] = modules
+            return self._refresh_unlocks(section)
 
     @staticmethod
-    def _refresh_unlocks(data):
+    def _refresh_unlocks(section):
         """``unlocked_milestones`` := the milestones whose modules are all complete."""
-        done = set(data["completed_modules"])
-        previous = set(data["unlocked_milestones"])
+        done = set(section["completed_modules"])
+        previous = set(section["unlocked_milestones"])
         unlocked = [m for m in MILESTONE_ORDER if set(MILESTONES[m]["requires"]) <= done]
         # Milestones this file no longer defines are kept as they were.
-        data["unlocked_milestones"] = unlocked + [m for m in data["unlocked_milestones"] if m not in MILESTONES]
+        section["unlocked_milestones"] = unlocked + [m for m in section["unlocked_milestones"] if m not in MILESTONES]
         return [m for m in unlocked if m not in previous]
 
     def missing_modules(self, milestone_id, data=None):
@@ -264,23 +440,28 @@ class MilestoneTracker:
     def status(self, milestone_id, data=None):
         """``"completed"``, ``"unlocked"`` or ``"locked"``."""
         data = data or self.load()
-        if milestone_id in data["completed_milestones"]:
+        if milestone(milestone_id)["id"] in data["completed_milestones"]:
             return "completed"
         return "locked" if self.missing_modules(milestone_id, data) else "unlocked"
 
     # -- milestone runs ------------------------------------------------------------------
-    def record_run(self, milestone_id, passed, metrics=None, duration=None):
-        """Append one run to the milestone's history (the last 20 are kept)."""
-        milestone(milestone_id)
+    def record_run(self, milestone_id, passed, metrics=None, duration=None, reason=None):
+        """Append one run to the milestone's history (the last 20 are kept).
+
+        Only tito calls this with ``passed=True``, after deciding the verdict itself.
+        """
+        milestone_id = milestone(milestone_id)["id"]
         entry = {"timestamp": _now(), "passed": bool(passed), "metrics": metrics or {},
-                 "duration": None if duration is None else round(float(duration), 3)}
-        with self._update() as data:
-            self._fill(data)
-            runs = data["runs"].setdefault(milestone_id, [])
+                 "duration": None if duration is None else round(float(duration), 3),
+                 "project": self.project_id, "root": str(self.root)}
+        if reason:
+            entry["reason"] = str(reason)[:500]
+        with self._update() as section:
+            runs = section["runs"].setdefault(milestone_id, [])
             runs.append(entry)
             del runs[:-_RUNS_KEPT]
-            if passed and milestone_id not in data["completed_milestones"]:
-                data["completed_milestones"].append(milestone_id)
+            if passed and milestone_id not in section["completed_milestones"]:
+                section["completed_milestones"].append(milestone_id)
         return entry
 
     def mark_milestone_complete(self, milestone_id, metrics=None, duration=None):
@@ -288,8 +469,15 @@ class MilestoneTracker:
         return self.record_run(milestone_id, True, metrics, duration)
 
     def runs(self, milestone_id):
-        milestone(milestone_id)
-        return list(self.load()["runs"].get(milestone_id, []))
+        return list(self.load()["runs"].get(milestone(milestone_id)["id"], []))
+
+    def elsewhere(self):
+        """Milestones completed in the user's other projects: ``[(root, [ids])]``."""
+        found = []
+        for project_id, section in self.load_all()["projects"].items():
+            if project_id != self.project_id and section["completed_milestones"]:
+                found.append((section.get("root") or project_id, list(section["completed_milestones"])))
+        return found
 
     # -- summaries and messages -----------------------------------------------------------
     def summary(self):
@@ -320,18 +508,25 @@ class MilestoneTracker:
             if row["status"] == "locked":
                 module = row["missing"][0]
                 return f"tito module complete {module_number(module)}", f"{module} brings you closer to {row['name']}"
-        return "tito demo", "every milestone is complete — watch the whole journey again"
+        return "tito milestone list", "every milestone is complete — run any of them again to see your network learn"
 
     @staticmethod
     def unlock_message(milestone_id):
         entry = milestone(milestone_id)
-        return f"{icon('🔓')} MILESTONE UNLOCKED!\n{entry['name']}\nRun: tito milestone run {milestone_id}"
+        return f"{_icon('🔓')} MILESTONE UNLOCKED!\n{entry['name']}\nRun: tito milestone run {entry['id']}"
 
     @staticmethod
     def completion_message(milestone_id):
         entry = milestone(milestone_id)
-        return (f"{icon('🏆')} MILESTONE COMPLETED!\n{entry['name']}\n"
+        return (f"{_icon('🏆')} MILESTONE COMPLETED!\n{entry['name']}\n"
                 f"Your neural network actually learns.\n{entry['proves']}")
+
+
+def _icon(symbol):
+    _tito()
+    from tito.console import icon
+
+    return icon(symbol)
 
 
 def _check_module(module):
@@ -346,6 +541,7 @@ _STATUS_STYLE = {"completed": ("🏆", "bold green"), "unlocked": ("🔓", "bold
 def _console(console):
     if console is not None:
         return console
+    _tito()
     from tito.console import console as default
 
     return default
@@ -353,7 +549,7 @@ def _console(console):
 
 def status_label(status):
     symbol, style = _STATUS_STYLE[status]
-    return f"[{style}]{icon(symbol)} {status}[/{style}]"
+    return f"[{style}]{_icon(symbol)} {status}[/{style}]"
 
 
 def print_panel(message, console=None, style="green"):
@@ -433,10 +629,14 @@ def list_tests():
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="milestone_tracker.py",
-        description="TinyTorch milestone progress (in $TINYTORCH_HOME/progress.json, default ~/.tinytorch).",
+        description=(
+            "TinyTorch milestone progress of this project (in $TINYTORCH_HOME/progress.json, default "
+            "~/.tinytorch). An instructor and debugging tool: `complete` RECORDS modules as complete "
+            "WITHOUT running their tests and without exporting them; students use `tito module complete NN`."
+        ),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    complete = commands.add_parser("complete", help="mark modules complete and show what unlocks")
+    complete = commands.add_parser("complete", help="record modules as complete (no tests are run) and show what unlocks")
     complete.add_argument("modules", nargs="+", metavar="MODULE", help="module ids, e.g. 00_setup")
     commands.add_parser("progress", help="show milestone progress")
     commands.add_parser("list", help="list the milestones and their learning tests")
@@ -444,23 +644,33 @@ def main(argv=None):
     if args.command is None:
         parser.print_usage(sys.stderr)
         parser.exit(2, f"{parser.prog}: error: choose a command: complete, progress or list\n")
-
-    from tito.console import console
+    try:
+        _tito()
+        from tito.console import console
+    except ImportError as err:
+        parser.exit(1, f"{parser.prog}: error: {err}. Activate the course's virtual environment "
+                       "(e.g. `. .venv/bin/activate`) or install the course with `pip install -e .`.\n")
+    from tito.project import ProjectError
 
     try:
         if args.command == "complete":
+            tracker = MilestoneTracker()
+            for module in args.modules:
+                tracker.check_module(module)
             for module in args.modules:
                 result = check_module_export(module, console)
                 if not result["newly_unlocked"]:
-                    console.print(f"{icon('✅')} {module} complete")
+                    console.print(f"{_icon('✅')} {module} recorded as complete (no tests were run)")
         elif args.command == "progress":
             show_progress(console)
         else:
             console.print(milestones_table())
-            for nodeid in list_tests():
-                console.print(nodeid, soft_wrap=True)
+            for test in list_tests():
+                console.print(test, soft_wrap=True)
     except TrackerError as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
+    except ProjectError as err:
+        parser.exit(1, f"{parser.prog}: error: {err}\n")
     return 0
 
 

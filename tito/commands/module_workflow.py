@@ -7,10 +7,10 @@ lives only there). ``NN`` is anything :func:`tito.project.resolve_module` accept
 ``1``, ``01``, ``tensor`` or ``01_tensor``.
 """
 
+import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -20,18 +20,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tito import exporter
+from tito import exporter, files, manifest
 from tito.console import console, err_console, icon, next_step
 from tito.exporter import ExportError
 from tito.module_progress import ModuleProgress
-from tito.project import ProjectError, discover_modules, find_project_root, resolve_module
-from tito.runner import run_module_tests
+from tito.project import ProjectError, discover_modules, find_project_root, project_lock, resolve_module
+from tito.runner import DEFAULT_TIMEOUT, run_module_tests, snapshot_source
+from tito.sealed import check_imports
 from tito.solutions import SolutionMarkerError, strip_solutions
 
 app = typer.Typer(no_args_is_help=True)
 
 MODULE_ARG = typer.Argument(..., metavar="NN", help="Module: 1, 01, tensor or 01_tensor")
 JSON_OPTION = typer.Option(False, "--json", help="Print the result as JSON (for programs, e.g. an autograder)")
+TIMEOUT_OPTION = typer.Option(DEFAULT_TIMEOUT, "--timeout", min=1, help="Stop the tests after this many seconds")
+VERBOSE_OPTION = typer.Option(False, "--verbose", "-v", help="Show each failure's full traceback")
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,14 +193,14 @@ def import_hint(root, text):
     return ""
 
 
-def show_run(root, run, show_cases=True):
+def show_run(root, run, show_cases=True, verbose=False):
     """Per-test results, the counts line, and every failure with its message."""
     if show_cases and run.cases:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         table.add_column("")
         table.add_column("test")
         table.add_column("time", justify="right")
-        marks = {"passed": icon("✅"), "failed": icon("❌"), "error": icon("❌"), "skipped": "-"}
+        marks = {"passed": icon("✅"), "failed": icon("❌"), "error": icon("❌"), "skipped": "-", "not run": "-"}
         for case in run.cases:
             table.add_row(marks.get(case.outcome, "?"), escape(case.name), f"{case.duration:.3f}s")
         console.print(table)
@@ -206,25 +209,62 @@ def show_run(root, run, show_cases=True):
     for case in run.failures:
         where = f"  [dim]{escape(case.location)}[/dim]" if case.location else ""
         console.print(f"\n{icon('❌')} [bold red]{escape(case.name)}[/bold red] {case.outcome}{where}")
+        if case.test_line:
+            console.print(f"  test:  {escape(case.test_line)}", soft_wrap=True)
+        if case.blame and case.blame.split(" in ")[0] != case.test_line.split(": ")[0]:
+            console.print(f"  from:  {escape(case.blame)}", soft_wrap=True)
         console.print(_indent(case.message or case.details or "(no message)"), markup=False, soft_wrap=True)
+        if verbose and case.details:
+            console.print(_indent(case.details), markup=False, soft_wrap=True)
         hint = import_hint(root, case.message + "\n" + case.details)
         if hint:
             console.print(f"  {icon('👉')} {escape(hint)}")
     if run.problem:
         console.print(f"\n{icon('❌')} [bold red]Not a pass:[/bold red] {escape(run.problem)}")
+    if run.failures and not verbose:
+        console.print("[dim]  (add -v to see the full traceback)[/dim]")
 
 
 def _indent(text, prefix="    "):
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def run_tests(root, info, quiet=False):
+def run_tests(root, info, quiet=False, timeout=DEFAULT_TIMEOUT, source_text=None):
     """Run a module's inline tests with a live status (none when ``quiet``)."""
-    return run_module_tests(root, info, console=None if quiet else console)
+    return run_module_tests(root, info, console=None if quiet else console, timeout=timeout, source_text=source_text)
 
 
 def print_json(data):
-    print(json.dumps(data, indent=2, sort_keys=True))
+    print(json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
+
+
+def tampering(root, out=None):
+    """What differs from the release manifest ([] in the course repository); printed to ``out``."""
+    findings = manifest.verify(root)
+    if findings and out is not None:
+        out.print(
+            f"{icon('❌')} [bold red]Protected course files differ from the release manifest[/bold red] — "
+            "nothing is marked complete while they do:"
+        )
+        out.print(escape(manifest.tampered_message(findings)), soft_wrap=True)
+    return findings
+
+
+def sha256_text(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def dependents_of(rows, module_id):
+    """Every module that builds on ``module_id``, directly or not, in course order."""
+    found = {module_id}
+    changed = True
+    while changed:
+        changed = False
+        for row in rows:
+            if row.info.id not in found and found & set(row.requires):
+                found.add(row.info.id)
+                changed = True
+    return [row.info.id for row in rows if row.info.id in found and row.info.id != module_id]
 
 
 # ---------------------------------------------------------------------------------------
@@ -305,36 +345,79 @@ def status(json_output: bool = JSON_OPTION):
 
 
 @app.command("test")
-def test(module: str = MODULE_ARG, json_output: bool = JSON_OPTION):
+def test(module: str = MODULE_ARG, json_output: bool = JSON_OPTION, timeout: int = TIMEOUT_OPTION,
+         verbose: bool = VERBOSE_OPTION):
     """Run a module's inline tests (its test_unit_* functions)."""
     root = find_project_root()
     info = resolve_module(root, module)
-    parsed = exporter.parse_module(root, info)  # a syntax error is reported as file:line here
+    text = _read_snapshot(root, info)
+    parsed = exporter.parse_module(root, info, text=text)  # a syntax error is reported as file:line here
     notebook_check(root, info)
-    project_progress(root).mark_started(info.id)
+    _try_mark_started(root, info.id)
     if not json_output:
         console.print(f"Testing [bold]{info.id}[/bold] — {escape(parsed.title)}  [dim]({parsed.relpath})[/dim]")
-    run = run_tests(root, info, quiet=json_output)
+        missing = _missing_prerequisites(root, parsed)
+        if missing:
+            console.print(f"{icon('⚠️')} It builds on {', '.join(missing)}, not complete yet: tests that use "
+                          f"{'it' if len(missing) == 1 else 'them'} fail until you complete "
+                          f"{'it' if len(missing) == 1 else 'them'}.")
+    run = run_tests(root, info, quiet=json_output, timeout=timeout, source_text=text)
     if json_output:
         print_json(run.to_dict())
         raise typer.Exit(0 if run.ok else 1)
-    show_run(root, run)
+    show_run(root, run, verbose=verbose)
     if not run.ok:
-        next_step(f"tito module test {info.number}", f"after fixing {parsed.relpath}")
+        missing = _missing_prerequisites(root, parsed)
+        if missing and any(import_hint(root, case.message + "\n" + case.details) for case in run.failures):
+            next_step(f"tito module complete {number_of(missing[0])}", f"{info.id} builds on it")
+        else:
+            next_step(f"tito module test {info.number}", f"after fixing {parsed.relpath}")
         raise typer.Exit(1)
     next_step(f"tito module complete {info.number}", "export it into tinytorch/ and record it")
 
 
+def _read_snapshot(root, info):
+    try:
+        return snapshot_source(info)
+    except (OSError, UnicodeDecodeError) as err:
+        raise ExportError(f"{info.source.relative_to(root).as_posix()}: cannot be read ({err}).") from None
+
+
+def _try_mark_started(root, module_id):
+    """Record that the student is working on a module (skipped, with a note, when read-only)."""
+    try:
+        project_progress(root).mark_started(module_id)
+    except ProjectError as err:
+        warn(f"progress not saved: {err}")
+
+
+def _missing_prerequisites(root, parsed):
+    completed = set(project_progress(root).completed())
+    return [req for req in checked_requires(root, parsed) if req not in completed]
+
+
 @app.command("complete")
-def complete(module: str = MODULE_ARG):
+def complete(module: str = MODULE_ARG, timeout: int = TIMEOUT_OPTION, verbose: bool = VERBOSE_OPTION):
     """Test a module, export it into tinytorch/, record it, and check milestone unlocks."""
     root = find_project_root()
     info = resolve_module(root, module)
-    parsed = exporter.parse_module(root, info)
+    with project_lock(root):
+        _complete(root, info, timeout, verbose)
+
+
+def _complete(root, info, timeout, verbose):
+    text = _read_snapshot(root, info)  # read once: what is tested is what is exported
+    parsed = exporter.parse_module(root, info, text=text)
     notebook_check(root, info)
     progress = project_progress(root)
     rows = module_rows(root)
     order = [row.info.id for row in rows]
+
+    # 0. protected files untouched (a student copy's manifest)
+    findings = tampering(root, console)
+    if findings:
+        tamper_next_step(findings)
+        raise typer.Exit(1)
 
     # 1. prerequisites
     completed = progress.completed(order)
@@ -347,23 +430,41 @@ def complete(module: str = MODULE_ARG):
         next_step(f"tito module complete {number_of(missing[0])}")
         raise typer.Exit(1)
 
-    # 2. inline tests: a failure stops everything before the export
+    # 2. inline tests on the snapshot: a failure stops everything before the export
     console.print(f"Completing [bold]{info.id}[/bold] — {escape(parsed.title)}")
-    run = run_tests(root, info)
-    show_run(root, run, show_cases=not run.ok)
+    run = run_tests(root, info, timeout=timeout, source_text=text)
+    show_run(root, run, show_cases=not run.ok, verbose=verbose)
     if not run.ok:
         console.print(f"\n{info.id} is not complete: nothing was exported and your progress is unchanged.")
         next_step(f"tito module test {info.number}", f"after fixing {parsed.relpath}")
         raise typer.Exit(1)
 
-    # 3. export
-    written = exporter.export_module(root, info, warn=warn)
+    # 3. export exactly the tested bytes; an export that does not import is rolled back
+    planned = exporter.plan_export(root, info, text=text, warn=warn)
+    previous = exporter.snapshot_files(planned)
+    written = exporter.export_module(root, info, warn=warn, text=text)
+    targets = [f"{exporter.PACKAGE}.{target}" for target in parsed.targets]
+    broken = {module: error for module, error in check_imports(root, targets).items() if error}
+    if broken:
+        exporter.restore_files(previous)
+        console.print(f"{icon('❌')} [bold red]The export does not import[/bold red] — it was rolled back:")
+        for module_name, error in broken.items():
+            console.print(f"  {escape(module_name)}: {escape(error)}", soft_wrap=True)
+        hint = import_hint(root, "\n".join(broken.values()))
+        console.print(f"\n{info.id} is not complete: an exported cell uses something that is not exported "
+                      "(a helper in a cell without `#| export`, or a module not completed yet).")
+        if hint:
+            console.print(f"  {icon('👉')} {escape(hint)}")
+        next_step(f"tito module complete {info.number}", f"after fixing {parsed.relpath}")
+        raise typer.Exit(1)
     console.print("Exported:")
     for path in written:
         console.print(f"  {path.relative_to(root).as_posix()}")
 
-    # 4. project progress
-    progress.mark_completed(info.id)
+    # 4. project progress, with what was exported from which bytes
+    record = {"source_sha256": run.source_sha256,
+              "files": {p.relative_to(root).as_posix(): sha256_text(planned[p]) for p in planned}}
+    progress.mark_completed(info.id, export=record)
     completed = progress.completed(order)
     console.print(f"{icon('✅')} [bold green]{info.id} complete[/bold green] ({len(completed)} of {len(order)} modules).")
 
@@ -392,11 +493,25 @@ def check(
     module: Optional[str] = typer.Argument(None, metavar="[NN]", help="One module to check"),
     all_modules: bool = typer.Option(False, "--all", help="Check every module and rebuild progress.json"),
     json_output: bool = JSON_OPTION,
+    timeout: int = TIMEOUT_OPTION,
 ):
     """Re-run module tests and rewrite what is complete (rebuilds a lost progress.json)."""
     root = find_project_root()
     if all_modules == (module is not None):
         raise typer.BadParameter("give one module (NN) or --all", param_hint="NN / --all")
+    with project_lock(root):
+        _check(root, module, all_modules, json_output, timeout)
+
+
+def _check(root, module, all_modules, json_output, timeout):
+    findings = tampering(root, None if json_output else console)
+    if findings:
+        if json_output:
+            print_json({"error": "protected files differ from the release manifest", "exit_code": 1,
+                        "tampered": [finding.to_dict() for finding in findings]})
+        else:
+            tamper_next_step(findings)
+        raise typer.Exit(1)
     rows = module_rows(root)
     order = [row.info.id for row in rows]
     progress = project_progress(root)
@@ -407,18 +522,22 @@ def check(
         targets = [row for row in rows if row.info.id == info.id]
         passing = set(progress.completed(order)) - {info.id}
 
-    results = []
+    results, exports = [], {}
     for row in targets:
-        results.append(_check_one(root, row, passing, quiet=json_output))
-        if results[-1]["complete"]:
+        result, record = _check_one(root, row, passing, quiet=json_output, timeout=timeout)
+        results.append(result)
+        if result["complete"]:
             passing.add(row.info.id)
+            exports[row.info.id] = record
 
-    completed = [module_id for module_id in order if module_id in passing]
-    progress.rebuild(completed)
+    completed = _closed_under_requires(rows, passing)
+    progress.rebuild(completed, exports=exports)
+    removed = _remove_exports_of_incomplete(root, rows, completed)
     if json_output:
         with console.capture():  # only the JSON goes to stdout
             unlocked = sync_tracker(root, completed)
-        print_json({"completed": completed, "newly_unlocked": unlocked, "modules": results})
+        print_json({"completed": completed, "newly_unlocked": unlocked, "modules": results, "tampered": [],
+                    "removed_exports": [path.relative_to(root).as_posix() for path in removed]})
         raise typer.Exit(0 if all(r["complete"] for r in results) else 1)
 
     table = Table(title="Module check", header_style="bold")
@@ -429,13 +548,15 @@ def check(
         table.add_row(result["module"], escape(result["summary"]), f"{mark} {result['verdict']}", escape(result["note"]))
     console.print(table)
     console.print(f"progress.json rebuilt: {len(completed)} of {len(order)} modules complete.")
+    for path in removed:
+        console.print(f"  removed the export of a module that is not complete: {path.relative_to(root).as_posix()}")
     unlocked = sync_tracker(root, completed)
     failing = [r for r in results if not r["complete"]]
     if failing:
         first = failing[0]
         if first["verdict"] == "blocked":
             next_step(f"tito module complete {number_of(first['needs'][0])}", f"{first['module']} builds on it")
-        elif first["verdict"] == "not exported":
+        elif first["verdict"] in ("not exported", "stale export"):
             next_step(f"tito module complete {number_of(first['module'])}", "export it into tinytorch/")
         else:
             next_step(f"tito module test {number_of(first['module'])}", f"see what fails in {first['module']}")
@@ -449,17 +570,37 @@ def check(
         work_on_step(upcoming)
 
 
-def _check_one(root, row, passing, quiet):
-    """Test one module; complete = its prerequisites are complete, it passes, and it is exported."""
+def _closed_under_requires(rows, complete):
+    """The modules of ``complete`` whose prerequisites are all complete too, in course order."""
+    kept = []
+    for row in rows:  # course order: prerequisites come first
+        if row.info.id in complete and all(req in kept for req in row.requires):
+            kept.append(row.info.id)
+    return kept
+
+
+def _remove_exports_of_incomplete(root, rows, completed):
+    """Exports exist only for complete modules: remove the others' (a stale import is worse)."""
+    removed = []
+    for row in rows:
+        if row.info.id not in completed:
+            removed.extend(exporter.remove_exports(root, row.info))
+    return removed
+
+
+def _check_one(root, row, passing, quiet, timeout):
+    """Test one module; complete = its prerequisites are complete, it passes, and its export is
+    exactly what the tested source exports. Returns ``(result, export record or None)``."""
     result = {"module": row.info.id, "complete": False, "summary": "-", "verdict": "", "note": "", "needs": [], "tests": None}
     if row.error:
         result.update(verdict="source error", note=row.error)
-        return result
+        return result, None
     missing = [req for req in row.requires if req not in passing]
     if missing:  # it cannot be complete; its tests would only fail on missing imports
         result.update(verdict="blocked", needs=missing, note=f"needs {', '.join(missing)} complete first")
-        return result
-    run = run_tests(root, row.info, quiet=quiet)
+        return result, None
+    text = _read_snapshot(root, row.info)
+    run = run_tests(root, row.info, quiet=quiet, timeout=timeout, source_text=text)
     result["tests"] = run.to_dict()
     result["summary"] = run.summary()
     if not run.ok:
@@ -470,22 +611,29 @@ def _check_one(root, row, passing, quiet):
             hint = import_hint(root, first.message + "\n" + first.details)
             note += f" ({hint})" if hint else ""
         result.update(verdict="failed", note=note)
+        return result, None
+    absent, stale = exporter.export_state(root, row.info, text=text)
+    if absent:
+        result.update(verdict="not exported", note=f"tests pass; run `tito module complete {row.info.number}` to export it")
+        return result, None
+    if stale:
+        result.update(verdict="stale export",
+                      note=f"tests pass, but {', '.join(stale)} is not what the source exports now: "
+                           f"run `tito module complete {row.info.number}`")
+        return result, None
+    result.update(complete=True, verdict="complete")
+    rendered = exporter.render_module(exporter.parse_module(root, row.info, text=text))
+    return result, {"source_sha256": run.source_sha256, "files": {rel: sha256_text(out) for rel, out in rendered.items()}}
+
+
+def tamper_next_step(findings):
+    """The one next step after a tamper report: restore the first thing named."""
+    tests = [finding for finding in findings if finding.name]
+    if tests:
+        number = number_of(tests[0].path.split("/")[1])
+        next_step(f"tito module reset {number} --tests", f"restores the protected tests of {tests[0].path}, keeps your solutions")
     else:
-        absent, stale = _export_state(root, row.info)
-        if absent:
-            result.update(verdict="not exported", note=f"tests pass; run `tito module complete {row.info.number}` to export it")
-        else:
-            note = f"export out of date: run `tito module complete {row.info.number}`" if stale else ""
-            result.update(complete=True, verdict="complete", note=note)
-    return result
-
-
-def _export_state(root, info):
-    """Which of the module's export files are missing from tinytorch/, and which differ."""
-    fresh = exporter.render_module(exporter.parse_module(root, info))
-    absent = [rel for rel in fresh if not (root / rel).is_file()]
-    stale = [rel for rel in fresh if rel not in absent and (root / rel).read_text(encoding="utf-8") != fresh[rel]]
-    return absent, stale
+        next_step(f"git checkout -- {findings[0].path}", "or copy it from a fresh release of the course")
 
 
 # ---------------------------------------------------------------------------------------
@@ -496,17 +644,62 @@ def _export_state(root, info):
 def reset(
     module: str = MODULE_ARG,
     yes: bool = typer.Option(False, "--yes", "-y", help="Reset without asking (required when not interactive)"),
+    tests_only: bool = typer.Option(False, "--tests", help="Only put the module's protected tests back (from the "
+                                                           "release manifest); your solutions stay"),
 ):
     """Turn a module back into its student form (the old file is backed up) and remove its exports."""
     root = find_project_root()
     info = resolve_module(root, module)
+    with project_lock(root):
+        if tests_only:
+            _restore_tests(root, info)
+        else:
+            _reset(root, info, yes)
+
+
+def _restore_tests(root, info):
     relpath = info.source.relative_to(root).as_posix()
-    text = info.source.read_text(encoding="utf-8")
+    try:
+        data = manifest.read_manifest(root)
+    except ValueError as err:
+        raise ProjectError(f"{err}: copy it from a fresh release of the course.") from None
+    if data is None:
+        raise ProjectError("this project has no release manifest (it is not a student copy): there are no "
+                           "protected tests to restore from.")
+    text = _read_snapshot(root, info)
+    try:
+        restored_text, names = manifest.restore_tests(text, data["tests"].get(relpath, {}))
+    except SyntaxError as err:
+        raise ProjectError(f"{relpath}:{err.lineno}: syntax error ({err.msg}); fix it first, then restore the tests.") from None
+    if not names:
+        console.print(f"{icon('✅')} The protected tests of {relpath} are intact: nothing to restore.")
+        next_step(f"tito module complete {info.number}")
+        return
+    backup = _backup(info.source)
+    exporter.write_atomic(info.source, restored_text)
+    console.print(f"{icon('✅')} Restored {len(names)} protected test function(s) of {relpath}: {', '.join(names)}")
+    console.print(f"  backup: {backup.relative_to(root).as_posix()}")
+    next_step(f"tito module complete {info.number}", "your solutions were kept")
+
+
+def _reset(root, info, yes):
+    relpath = info.source.relative_to(root).as_posix()
+    text = _read_snapshot(root, info)
     try:
         student_form = strip_solutions(text, info.id)
     except SolutionMarkerError as err:
         raise ProjectError(f"{relpath}: {err}") from None
-    if not yes:
+    try:
+        data = manifest.read_manifest(root)
+    except ValueError:
+        data = None
+    if data is not None:  # the protected tests come back too
+        try:
+            student_form, _ = manifest.restore_tests(student_form, data["tests"].get(relpath, {}))
+        except SyntaxError:
+            pass
+    changes_source = student_form != text
+    if changes_source and not yes:
         if not sys.stdin.isatty():
             console.print(
                 f"Refusing to reset {info.id} without confirmation: this replaces the code in your "
@@ -518,27 +711,36 @@ def reset(
             console.print("Nothing was changed.")
             raise typer.Exit(1)
 
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backups = [_backup(info.source, stamp)]
-    exporter.write_atomic(info.source, student_form)
-    if info.notebook.exists():
-        backups.append(_backup(info.notebook, stamp))
-        _write_notebook(info)
-    removed = exporter.remove_exports(root, info)
-    project_progress(root).mark_incomplete(info.id)
+    backups = []
+    if changes_source:
+        backups.append(_backup(info.source))
+        exporter.write_atomic(info.source, student_form)
+        if info.notebook.exists():
+            backups.append(_backup(info.notebook))
+            _write_notebook(info)
+    rows = module_rows(root)
+    dependents = dependents_of(rows, info.id)
+    removed = []
+    for row in rows:
+        if row.info.id == info.id or row.info.id in dependents:
+            removed.extend(exporter.remove_exports(root, row.info))
+    project_progress(root).mark_incomplete(info.id, *dependents)
     try:
-        load_tracker_module(root).MilestoneTracker(warn=warn).mark_module_incomplete(info.id)
+        load_tracker_module(root).MilestoneTracker(warn=warn).mark_module_incomplete(info.id, *dependents)
     except (Exception, SystemExit) as err:  # the tracker must never take tito down
         tracker_failed(err, f"{info.id} was still reset.")
 
-    console.print(f"{icon('✅')} [bold]{info.id}[/bold] is back in its student form.")
+    if changes_source:
+        console.print(f"{icon('✅')} [bold]{info.id}[/bold] is back in its student form.")
+    else:
+        console.print(f"{info.id} is already in its student form: the file was not touched (no backup needed).")
     for path in backups:
         console.print(f"  backup: {path.relative_to(root).as_posix()}")
     for path in removed:
         console.print(f"  removed export: {path.relative_to(root).as_posix()}")
-    dependents = [row.info.id for row in module_rows(root) if info.id in row.requires]
     if dependents:
-        console.print(f"  Modules that build on it ({', '.join(dependents)}) need it complete again before they run.")
+        console.print(f"  Modules that build on it ({', '.join(dependents)}) are no longer complete: "
+                      f"complete {info.id} again, then them.")
     next_step(f"tito module complete {info.number}", f"after writing the solution blocks in {relpath} again")
 
 
@@ -566,10 +768,17 @@ def start(module: str = MODULE_ARG):
     work_on_step(info)
 
 
-def _backup(path, stamp):
-    backup = path.with_name(f"{path.name}.bak-{stamp}")
-    shutil.copy2(path, backup)
-    return backup
+def _backup(path):
+    """A copy of ``path`` under a name no other backup has (never overwritten): ``name.bak-STAMP[-N]``."""
+    data = path.read_bytes()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 1000):
+        suffix = f".bak-{stamp}" + (f"-{attempt}" if attempt > 1 else "")
+        try:
+            return files.create_new(path.with_name(path.name + suffix), data)
+        except FileExistsError:
+            continue
+    raise ProjectError(f"cannot find a free backup name for {path}.")
 
 
 def _write_notebook(info):

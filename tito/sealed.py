@@ -1,0 +1,238 @@
+"""Sealed pytest runs: student code is untrusted input, so tito decides every verdict itself.
+
+A sealed run is ``python -m pytest`` in a subprocess that
+
+* starts in a scratch folder tito owns, with tito's own plugin (:mod:`tito.seal_plugin`,
+  copied there as ``_tito_seal``) and an empty ini file pinned with ``-c``; pytest's plugin
+  autoloading, its cache and every ``conftest.py`` are off (``--noconftest``), ``PYTHONPATH``
+  and ``PYTEST_ADDOPTS`` are dropped, and Python's bytecode cache lives in the scratch folder
+  (a planted ``__pycache__`` in the project is never read);
+* imports ``tinytorch`` from the project only (the plugin's finder);
+* runs in its own process group under a wall-clock limit: on expiry or Ctrl-C every process
+  of the group is killed;
+* reports through a pipe (JSON lines, see the plugin) rather than its exit code; its printed
+  output is kept bounded (the head and the tail), so a test printing 100 MB costs nothing.
+
+:func:`run_sealed` returns a :class:`SealedRun` with every event; the callers
+(:mod:`tito.runner` for module tests, :mod:`tito.learning_run` for milestones) judge it.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PLUGIN_NAME = "_tito_seal"
+_PLUGIN_SOURCE = Path(__file__).with_name("seal_plugin.py")
+_DROPPED_ENV = ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONSTARTUP", "PYTHONINSPECT",
+                "PYTHONHOME", "PYTHONSAFEPATH", "PYTHONNOUSERSITE_OVERRIDE")
+_MAX_EVENTS = 100_000
+_MAX_EVENT_LINE = 1_000_000
+
+
+class BoundedOutput:
+    """The first ``head`` and last ``tail`` characters of a stream, and how much there was."""
+
+    def __init__(self, head=8_000, tail=48_000):
+        self.head_limit, self.tail_limit = head, tail
+        self.head, self.tail, self.total = "", "", 0
+
+    def add(self, text):
+        self.total += len(text)
+        if len(self.head) < self.head_limit:
+            room = self.head_limit - len(self.head)
+            self.head, text = self.head + text[:room], text[room:]
+        if text:
+            self.tail = (self.tail + text)[-self.tail_limit:]
+
+    @property
+    def text(self):
+        skipped = self.total - len(self.head) - len(self.tail)
+        middle = f"\n[... {skipped:,} characters of output left out ...]\n" if skipped > 0 else ""
+        return self.head + middle + self.tail
+
+
+@dataclass
+class SealedRun:
+    """Everything a sealed run reported; the verdict is the caller's."""
+
+    events: list = field(default_factory=list)
+    returncode: int = None
+    timed_out: bool = False
+    timeout: float = 0.0
+    duration: float = 0.0
+    output: str = ""
+    output_chars: int = 0
+
+    def of(self, kind):
+        return [event for event in self.events if event.get("event") == kind]
+
+    def first(self, kind):
+        return next(iter(self.of(kind)), None)
+
+    @property
+    def finished(self):
+        """pytest reached the end of its session and unconfigured normally."""
+        return self.first("session_finish") is not None and self.first("unconfigure") is not None
+
+    def reports(self, nodeid=None):
+        return [event for event in self.of("report") if nodeid is None or event.get("nodeid") == nodeid]
+
+    def ended_early_message(self):
+        """Why the session did not end normally, or "" if it did."""
+        if self.timed_out:
+            return (f"the run did not finish within {self.timeout:g} s (an endless loop?) and was stopped "
+                    "(use --timeout to allow more)")
+        exits = [e for e in self.of("exit_called") if e.get("how") == "os._exit"]
+        if exits:
+            return f"pytest ended early: os._exit({exits[-1].get('code')}) called from {exits[-1].get('where')}"
+        interrupted = self.first("interrupted")
+        if interrupted is not None:
+            kind = interrupted.get("kind", "")
+            what = "pytest.exit" if kind == "Exit" else kind
+            return f"pytest ended early: {what} at {interrupted.get('where')} ({interrupted.get('message', '').strip()})"
+        if not self.finished:
+            exits = self.of("exit_called")
+            if exits:
+                last = exits[-1]
+                return f"pytest ended early: {last.get('how')}({last.get('code')}) called from {last.get('where')}"
+            if self.first("start") is None:
+                return f"pytest did not start (exit code {self.returncode}):\n{self.output[-2000:]}"
+            return f"pytest ended early without finishing its session (exit code {self.returncode})"
+        return ""
+
+
+def sealed_env(extra=None):
+    """The subprocess environment: no inherited Python/pytest path or options, UTF-8."""
+    env = {key: value for key, value in os.environ.items() if key not in _DROPPED_ENV}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env["PYTHONIOENCODING"] = "utf-8"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # The course's matrices are small: BLAS threads gain nothing on them, and on a busy
+    # machine they fight other processes for the cores. One thread each, unless the user
+    # chose otherwise.
+    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(threads, "1")
+    env.update(extra or {})
+    return env
+
+
+def run_sealed(root, target, *, timeout, pytest_args=(), imports=(), sys_path=(), on_event=None, scratch=None):
+    """Run pytest on ``target`` (a file or node id) sealed; returns a :class:`SealedRun`.
+
+    ``imports``: dotted modules the plugin imports first and reports on (a learning test's
+    required exports); ``sys_path``: folders put first on ``sys.path`` (the learning tests'
+    own folder); ``on_event(event)`` is called for each report as it arrives (live status).
+    ``scratch``: a folder tito owns to work in (default: a new temporary one).
+    """
+    def command(folder):
+        return [
+            "-m", "pytest", str(target), "-p", PLUGIN_NAME, "-p", "no:cacheprovider",
+            "--noconftest", "-c", str(folder / "pytest.ini"), "--rootdir", str(root), "--confcutdir", str(root),
+            "-q", "--tb=short", "--no-header", "-W", "ignore::pytest.PytestAssertRewriteWarning", *pytest_args,
+        ]  # fmt: skip
+
+    return _run_child(root, command, {"imports": list(imports), "sys_path": [str(p) for p in sys_path]},
+                      timeout=timeout, on_event=on_event, scratch=scratch)
+
+
+def check_imports(root, modules, timeout=120):
+    """Import each dotted module from the project's ``tinytorch`` in a sealed process.
+
+    Returns ``{module: None or "ExceptionType: message"}`` (a module that was never reached
+    because the process ended early maps to the reason).
+    """
+    run = _run_child(root, lambda folder: ["-m", PLUGIN_NAME], {"imports": list(modules)}, timeout=timeout)
+    results = {event.get("module"): None for event in run.of("import_ok")}
+    results.update({event.get("module"): event.get("error") or "failed" for event in run.of("import_failed")})
+    reason = "did not finish" if run.timed_out else f"the import check stopped (exit code {run.returncode})"
+    return {module: results.get(module, reason) for module in modules}
+
+
+def _run_child(root, command, settings, *, timeout, on_event=None, scratch=None):
+    """``python COMMAND`` in a scratch folder with the plugin's settings; a :class:`SealedRun`."""
+    root = Path(root).resolve()
+    own_scratch = scratch is None
+    scratch = Path(tempfile.mkdtemp(prefix="tito-sealed-") if own_scratch else scratch)
+    run = SealedRun(timeout=timeout)
+    try:
+        shutil.copyfile(_PLUGIN_SOURCE, scratch / f"{PLUGIN_NAME}.py")
+        (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        read_end, write_end = os.pipe()
+        settings = {"root": str(root), "fd": write_end, **settings}
+        env = sealed_env({"TITO_SEAL": json.dumps(settings), "PYTHONPYCACHEPREFIX": str(scratch / "pycache")})
+        output = BoundedOutput()
+        start = time.perf_counter()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, *command(scratch)], cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, pass_fds=(write_end,), start_new_session=True,
+            )
+        finally:
+            os.close(write_end)
+        readers = [
+            threading.Thread(target=_read_events, args=(read_end, run, on_event), daemon=True),
+            threading.Thread(target=_read_output, args=(process.stdout, output), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        try:
+            run.returncode = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            run.timed_out = True
+        finally:  # on a timeout, Ctrl-C in tito, or children the test left behind
+            _kill_group(process)
+            for reader in readers:
+                reader.join(timeout=5)
+        run.duration = time.perf_counter() - start
+        run.output, run.output_chars = output.text, output.total
+        return run
+    finally:
+        if own_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _kill_group(process):
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+    if process.poll() is None:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+    elif process.returncode is None:
+        process.wait()
+
+
+def _read_events(fd, run, on_event):
+    with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as stream:
+        for line in stream:
+            if len(run.events) >= _MAX_EVENTS or len(line) > _MAX_EVENT_LINE:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            run.events.append(event)
+            if on_event is not None:
+                try:
+                    on_event(event)
+                except Exception:  # a display problem never loses a report
+                    pass
+
+
+def _read_output(stream, output):
+    for chunk in iter(lambda: stream.read1(65536), b""):
+        output.add(chunk.decode("utf-8", errors="replace"))
+    stream.close()
