@@ -17,7 +17,7 @@ from tito.tracker import load_tracker
 
 from conftest import project_env
 
-__all__ = ["assert_failed", "break_backward", "break_class", "export_only", "probe", "run_learning_test"]
+__all__ = ["assert_failed", "break_backward", "break_class", "export_only", "inject", "probe", "run_learning_test"]
 
 
 def export_only(project, modules):
@@ -56,24 +56,31 @@ def assert_failed(result, *expected):
     return result.output
 
 
+def inject(project, module, code, target=None):
+    """Add ``code`` where a student would: as an exported cell at the end of the module's source
+    (into ``target``, default the module's own file), then re-export that module without its
+    tests, as if they had not caught it. Returns the module's info."""
+    info = resolve_module(project, module)
+    directive = f"#| export {target}" if target else "#| export"
+    info.source.write_text(info.source.read_text(encoding="utf-8")
+                           + f"\n\n# %%\n{directive}\n# --- added on purpose by a test ---\n{code}\n",
+                           encoding="utf-8")
+    export_module(project, info, warn=lambda message: None)
+    return info
+
+
 def break_class(project, name, patch):
-    """Break the copy's code where a student would: append ``patch`` as an exported cell to the
-    module source that defines ``class name`` (into the same package file), and re-export that
-    module — without its tests, as if they had not caught it. Returns the exported file.
-    Fails if no file (or more than one) defines the class: the patch would not apply."""
+    """Break the copy's code in the module source that defines ``class name`` (the patch goes
+    into the same package file, see :func:`inject`). Returns the exported file. Fails if no
+    file (or more than one) defines the class: the patch would not apply."""
     project = Path(project)
     package = project / "tinytorch"
     targets = [path for path in sorted(package.rglob("*.py"))
                if is_generated(path) and f"\nclass {name}(" in path.read_text(encoding="utf-8")]
     assert len(targets) == 1, f"the exported files defining class {name}: {targets}; the patch would not apply"
     (path,) = targets
-    source = project / generated_source(path)
-    target = ".".join(path.relative_to(package).with_suffix("").parts)
-    source.write_text(source.read_text(encoding="utf-8")
-                      + f"\n\n# %%\n#| export {target}\n# --- broken on purpose by a test ---\n{patch}\n",
-                      encoding="utf-8")
-    module_id = source.parent.name
-    export_module(project, resolve_module(project, module_id), warn=lambda message: None)
+    module_id = Path(generated_source(path)).parent.name
+    inject(project, module_id, patch, target=".".join(path.relative_to(package).with_suffix("").parts))
     return path
 
 

@@ -63,7 +63,7 @@ def run_learning_test(root, tracker_module, milestone_id, timeout=None, on_event
     metrics_event = sealed.first("metrics")
     if metrics_event is not None and isinstance(metrics_event.get("metrics"), dict):
         verdict.metrics = metrics_event["metrics"]
-    verdict.reason = _judge(root, sealed, nodeid, milestone_id, verdict)
+    verdict.reason = _judge(root, sealed, nodeid, milestone_id, verdict).replace(f"{root}/", "")
     if not verdict.reason:
         verdict.unmet = tracker_module.unmet_bars(milestone_id, verdict.metrics)
         if verdict.unmet:
@@ -107,6 +107,10 @@ def _judge(root, sealed, nodeid, milestone_id, verdict):
     if failed_imports:
         first = failed_imports[0]
         verdict.blame = blame_frames(root, first.get("frames"))
+        where = verdict.blame[-1]["where"] if verdict.blame else first["module"]
+        if first.get("kind") in ("Skipped", "XFailed"):
+            what = "skipped" if first["kind"] == "Skipped" else "marked xfail"
+            return f"the learning test was {what} at {where} (importing {first['module']}): {first.get('error', '').strip()}"
         return f"{first['module']} does not import: {first.get('error', '').strip()}"
     if early:
         return early

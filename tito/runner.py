@@ -168,7 +168,7 @@ def run_module_tests(root, info, console=None, timeout=DEFAULT_TIMEOUT, source_t
     run.returncode, run.output = sealed.returncode, _unsnapshot(sealed.output, snapshot, relpath)
     run.duration = sealed.duration
     _collect_cases(run, sealed, root, snapshot, relpath)
-    _judge(run, sealed, relpath, snapshot)
+    _judge(run, sealed, root, relpath, snapshot)
     return run
 
 
@@ -219,6 +219,11 @@ def _collect_cases(run, sealed, root, snapshot, relpath):
         message = "\n".join(line[1:].strip() for line in details.splitlines() if line.startswith("E ")) or details
         run.cases.append(CaseResult("importing the module", "error", 0.0, _clean(message)[-3000:], details,
                                     _first_location(details, relpath)))
+    for event in sealed.of("collect_skipped"):
+        skip = event.get("skip") or {}
+        where = _unsnapshot(f"{skip.get('path', '?')}:{skip.get('line', '?')}", snapshot, relpath)
+        run.cases.append(CaseResult("importing the module", "skipped", 0.0,
+                                    f"the whole module was skipped at {where}: {skip.get('reason', '')}", location=where))
     for event in sealed.of("report"):
         name = event.get("name") or event.get("nodeid", "?").rpartition("::")[2]
         case = by_name.get(name)
@@ -278,9 +283,9 @@ def _first_location(details, relpath):
     return f"{relpath}:{match.group(1)}" if match else ""
 
 
-def _judge(run, sealed, relpath, snapshot):
+def _judge(run, sealed, root, relpath, snapshot):
     """Every way a run can fail without a failing test becomes ``run.problem``."""
-    early = _unsnapshot(sealed.ended_early_message(), snapshot, relpath)
+    early = _unsnapshot(sealed.ended_early_message(), snapshot, relpath).replace(f"{root}/", "")
     if early:
         run.problem = early
         return

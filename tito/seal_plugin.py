@@ -112,9 +112,26 @@ class NoOtherTinytorch:
         return getattr(self.finder, attribute)
 
 
+def _die_with_parent():
+    """Linux: if tito dies, even by SIGKILL, this process is killed too (no orphaned run)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent is already gone
+            os._exit(1)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
 def _install(settings):
     import importlib.machinery
 
+    _die_with_parent()
     root = settings["root"]
     standard = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter,
                 importlib.machinery.PathFinder)
@@ -163,7 +180,7 @@ def _check_import(module):
         if isinstance(err, KeyboardInterrupt):
             raise
         send("import_failed", module=module, error=_clip(f"{type(err).__name__}: {err}"),
-             frames=_frames(err.__traceback__))
+             kind=type(err).__name__, frames=_frames(err.__traceback__))
     else:
         send("import_ok", module=module)
 
@@ -176,6 +193,12 @@ def pytest_collection_finish(session):
 def pytest_collectreport(report):
     if report.failed:
         send("collect_error", nodeid=report.nodeid, longrepr=_clip(report.longreprtext))
+    elif report.skipped:
+        fields = {"nodeid": report.nodeid, "longrepr": _clip(report.longreprtext)}
+        if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+            path, line, reason = report.longrepr
+            fields["skip"] = {"path": str(path), "line": line, "reason": str(reason)}
+        send("collect_skipped", **fields)
 
 
 def _frames(tb):

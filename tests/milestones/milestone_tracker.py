@@ -475,7 +475,8 @@ class MilestoneTracker:
         """Milestones completed in the user's other projects: ``[(root, [ids])]``."""
         found = []
         for project_id, section in self.load_all()["projects"].items():
-            if project_id != self.project_id and section["completed_milestones"]:
+            mine = project_id == self.project_id and section.get("root") in (None, str(self.root))
+            if not mine and section["completed_milestones"]:
                 found.append((section.get("root") or project_id, list(section["completed_milestones"])))
         return found
 

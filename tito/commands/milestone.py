@@ -151,8 +151,11 @@ def run(
     try:
         entry = module.milestone(milestone_id)
     except module.TrackerError as err:
+        if not json_output:
+            raise ProjectError(str(err), exit_code=2) from err
+        err_console.print(f"[bold red]Error:[/bold red] {escape(str(err))}", soft_wrap=True)
         emit(passed=False, exit_code=2, error=str(err))
-        raise ProjectError(str(err), exit_code=2) from err
+        raise typer.Exit(2) from None
     milestone_id = entry["id"]
     emit = _emitter(milestone_id, json_output)
 

@@ -1,50 +1,34 @@
-"""tito release DIR: write a student copy of this project (nbgrader's release step)."""
+"""tito release DIR: write a student copy of this project (nbgrader's release step).
 
+The work is :mod:`tito.student_copy`'s: an allow-list of files, solutions stripped before they
+reach the copy, a leak scan, a manifest of protected files, all built in a temporary folder
+and renamed into place only when everything passed.
+"""
+
+import shlex
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
 from tito.console import console, icon, next_step
-from tito.project import PROJECT_PARTS, ProjectError, copy_project, discover_modules, find_project_root
-from tito.solutions import SolutionMarkerError, solution_blocks, strip_solutions
+from tito.project import find_project_root
+from tito.student_copy import build_release
 
 
 def release(directory: Path = typer.Argument(..., help="New folder for the student copy")):
     """Write a student copy: solutions replaced by NotImplementedError, nothing exported, no progress."""
     root = find_project_root()
-    destination = directory.expanduser().resolve()
-    _refuse_unsafe_destination(root, destination)
-    modules = discover_modules(root)
-    student_forms = {}
-    for module in modules:  # check every module before writing anything
-        text = module.source.read_text(encoding="utf-8")
-        try:
-            student_forms[module] = (strip_solutions(text, module.id), len(solution_blocks(text)))
-        except SolutionMarkerError as err:
-            raise ProjectError(f"{module.source.relative_to(root)}: {err}") from None
-    copy_project(root, destination)
-    table = Table(title=f"Student copy in {destination}")
+    result = build_release(root, directory.expanduser().resolve())
+    table = Table(title=f"Student copy in {result.destination}")
     table.add_column("module")
     table.add_column("solution blocks replaced", justify="right")
-    for module, (text, blocks) in student_forms.items():
-        (destination / module.source.relative_to(root)).write_text(text, encoding="utf-8")
-        table.add_row(module.id, str(blocks))
+    for module_id, blocks in result.modules:
+        table.add_row(module_id, str(blocks))
     console.print(table)
     console.print(
-        f"{icon('✅')} Released {len(modules)} modules: solutions replaced by NotImplementedError, "
-        "tinytorch/ holds only its skeleton, no progress files, every milestone locked."
+        f"{icon('✅')} Released {len(result.modules)} modules: solutions replaced by NotImplementedError, "
+        "tinytorch/ holds only its skeleton, no progress files, every milestone locked; the leak scan found "
+        "no solution text, and .tito/manifest.json records the protected files."
     )
-    next_step(f"cd {destination} && tito module list", "what a student sees first")
-
-
-def _refuse_unsafe_destination(root, destination):
-    if destination.exists() and (not destination.is_dir() or any(destination.iterdir())):
-        raise ProjectError(
-            f"{destination} already exists and is not empty: refusing to overwrite it. "
-            "Choose a new folder for the student copy."
-        )
-    for part in PROJECT_PARTS:
-        source = (root / part).resolve()
-        if destination == source or source in destination.parents:
-            raise ProjectError(f"{destination} is inside this project's {part}: choose a folder outside it.")
+    next_step(f"cd {shlex.quote(str(result.destination))} && tito module list", "what a student sees first")
