@@ -256,7 +256,7 @@ def test_transformer_learning():
         for _ in range(steps_per_epoch):
             batch = train[rng.integers(0, len(train), batch_size)]
             optimizer.zero_grad()
-            loss = loss_fn(model(batch), batch[:, ::-1])
+            loss = loss_fn(model(batch).reshape(-1, vocab), batch[:, ::-1].reshape(-1))
             loss.backward()
             optimizer.step()
             total += loss.item()
