@@ -245,7 +245,6 @@ class Module:
         With ``strict=False`` missing and unexpected names are allowed; returns
         ``(missing_keys, unexpected_keys)`` as PyTorch does.
         """
-        ### BEGIN SOLUTION
         own = dict(self.named_parameters() + self.named_buffers(persistent_only=True))
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -268,7 +267,6 @@ class Module:
             if name in state_dict:
                 t.data[...] = state_dict[name]
         return missing, unexpected
-        ### END SOLUTION
 
     def extra_repr(self):
         """The text between the parentheses of this module's repr (override it)."""
@@ -493,7 +491,20 @@ class _Container(Module):
         self._modules = OrderedDict((str(i), self._checked(m)) for i, m in enumerate(modules))
 
 
-class Sequential(_Container):
+class _ModuleSequence(_Container):
+    """Plumbing of Sequential and ModuleList: modules numbered 0, 1, ... in order."""
+
+    def __delitem__(self, index):
+        modules = list(self)
+        del modules[index if isinstance(index, slice) else self._position(index)]
+        self._renumber(modules)  # PyTorch renumbers too
+
+    def append(self, module):
+        self._add(len(self), module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Applies its layers in order: Sequential(Linear(2, 8), ReLU(), Linear(8, 1))."""
 
     def __init__(self, *layers):
@@ -517,15 +528,6 @@ class Sequential(_Container):
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))  # PyTorch keeps the layers' names
         return items[self._position(index)][1]
-
-    def __delitem__(self, index):
-        layers = list(self)
-        del layers[index if isinstance(index, slice) else self._position(index)]
-        self._renumber(layers)
-
-    def append(self, module):
-        self._add(len(self), module)
-        return self
 
 
 class Identity(Module):

@@ -500,11 +500,7 @@ class Conv1d(Module):
     def forward(self, x):
         return _conv1d(x, self.weight, self.bias, self.stride[0], self.padding[0])
 
-    def extra_repr(self):
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
-        )
+    extra_repr = Conv2d.extra_repr
 
 
 # %%

@@ -293,10 +293,10 @@ if __name__ == "__main__":
 
 # %%
 #| export nn.containers
-from tinytorch.nn.modules import Module, _Container
+from tinytorch.nn.modules import _Container, _ModuleSequence
 
 
-class ModuleList(_Container):
+class ModuleList(_ModuleSequence):
     """A list of Modules whose parameters are registered; it has no forward of its own."""
 
     def __init__(self, modules=None):
@@ -311,15 +311,6 @@ class ModuleList(_Container):
 
     def __setitem__(self, index, module):
         self._add(self._position(index), module)
-
-    def __delitem__(self, index):
-        modules = list(self)
-        del modules[index if isinstance(index, slice) else self._position(index)]
-        self._renumber(modules)
-
-    def append(self, module):
-        self._add(len(self), module)
-        return self
 
     def extend(self, modules):
         for module in modules:

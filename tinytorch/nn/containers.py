@@ -5,10 +5,10 @@ __all__ = ['ModuleList', 'ModuleDict']
 
 
 # %% modules/08_transformer/transformer.py:294
-from tinytorch.nn.modules import Module, _Container
+from tinytorch.nn.modules import _Container, _ModuleSequence
 
 
-class ModuleList(_Container):
+class ModuleList(_ModuleSequence):
     """A list of Modules whose parameters are registered; it has no forward of its own."""
 
     def __init__(self, modules=None):
@@ -23,15 +23,6 @@ class ModuleList(_Container):
 
     def __setitem__(self, index, module):
         self._add(self._position(index), module)
-
-    def __delitem__(self, index):
-        modules = list(self)
-        del modules[index if isinstance(index, slice) else self._position(index)]
-        self._renumber(modules)
-
-    def append(self, module):
-        self._add(len(self), module)
-        return self
 
     def extend(self, modules):
         for module in modules:

@@ -196,7 +196,7 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:363
+# %% modules/03_nn/nn.py:361
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -238,7 +238,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:455
+# %% modules/03_nn/nn.py:453
 class _Container(Module):
     """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
 
@@ -278,7 +278,20 @@ class _Container(Module):
         self._modules = OrderedDict((str(i), self._checked(m)) for i, m in enumerate(modules))
 
 
-class Sequential(_Container):
+class _ModuleSequence(_Container):
+    """Plumbing of Sequential and ModuleList: modules numbered 0, 1, ... in order."""
+
+    def __delitem__(self, index):
+        modules = list(self)
+        del modules[index if isinstance(index, slice) else self._position(index)]
+        self._renumber(modules)  # PyTorch renumbers too
+
+    def append(self, module):
+        self._add(len(self), module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Applies its layers in order: Sequential(Linear(2, 8), ReLU(), Linear(8, 1))."""
 
     def __init__(self, *layers):
@@ -301,15 +314,6 @@ class Sequential(_Container):
             return Sequential(OrderedDict(items[index]))  # PyTorch keeps the layers' names
         return items[self._position(index)][1]
 
-    def __delitem__(self, index):
-        layers = list(self)
-        del layers[index if isinstance(index, slice) else self._position(index)]
-        self._renumber(layers)
-
-    def append(self, module):
-        self._add(len(self), module)
-        return self
-
 
 class Identity(Module):
     """Returns its input unchanged (any constructor arguments are ignored, as in PyTorch)."""
@@ -321,7 +325,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:563
+# %% modules/03_nn/nn.py:565
 class ReLU(Module):
     def forward(self, x):
         return x.relu()
@@ -370,7 +374,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-# %% modules/03_nn/nn.py:666
+# %% modules/03_nn/nn.py:668
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -422,7 +426,7 @@ class LogSoftmax(Softmax):
         return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
-# %% modules/03_nn/nn.py:773
+# %% modules/03_nn/nn.py:775
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -474,7 +478,7 @@ class GELU(Module):
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:874
+# %% modules/03_nn/nn.py:876
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -519,7 +523,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:936
+# %% modules/03_nn/nn.py:938
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -573,7 +577,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1032
+# %% modules/03_nn/nn.py:1034
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -687,7 +691,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1234
+# %% modules/03_nn/nn.py:1236
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 

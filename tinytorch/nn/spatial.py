@@ -164,14 +164,10 @@ class Conv1d(Module):
     def forward(self, x):
         return _conv1d(x, self.weight, self.bias, self.stride[0], self.padding[0])
 
-    def extra_repr(self):
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
-        )
+    extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:556
+# %% modules/05_spatial/spatial.py:552
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -258,7 +254,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-# %% modules/05_spatial/spatial.py:693
+# %% modules/05_spatial/spatial.py:689
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -275,7 +271,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:738
+# %% modules/05_spatial/spatial.py:734
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -284,7 +280,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:774
+# %% modules/05_spatial/spatial.py:770
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     return _conv1d(input, weight, bias, _single(stride, "stride"), _single(padding, "padding", minimum=0))
 
