@@ -777,14 +777,21 @@ if __name__ == "__main__":
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
+_ERFC_COEFFICIENTS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807,
+                      -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223)
+
+
 def _erfc(x):
     """The complementary error function, relative error < 1.2e-7 (Numerical Recipes' erfcc)."""
     z = np.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
-        0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-    ans = t * np.exp(-z * z + poly)
-    return np.where(x >= 0, ans, 2.0 - ans)
+    poly = _ERFC_COEFFICIENTS[0] * t  # Horner's rule, in place: no temporary arrays
+    for c in _ERFC_COEFFICIENTS[1:-1]:
+        poly += c
+        poly *= t
+    poly += _ERFC_COEFFICIENTS[-1] - z * z
+    ans = t * np.exp(poly)  # erfc(|x|)
+    return ans + (x < 0) * (2.0 - 2.0 * ans)  # erfc(-a) = 2 - erfc(a), without a branch per element
 
 
 class GELUOp(Function):
@@ -933,7 +940,9 @@ class MSELoss(_Loss):
 # **BCEWithLogitsLoss** takes the *logit* $z$ instead (no `Sigmoid` layer at the end) and
 # is the better choice: with $p = \sigma(z)$ the loss simplifies to
 # $\max(z, 0) - z\,y + \log(1 + e^{-|z|})$ — every exponent is $\le 0$, so it never
-# overflows, and its gradient is simply $\sigma(z) - y$: no division, no clamp.
+# overflows, and its gradient is simply $\sigma(z) - y$: no division, no clamp. (The
+# targets of both are constants: no gradient flows into them, where PyTorch would
+# differentiate a target that requires grad.)
 
 # %%
 #| export

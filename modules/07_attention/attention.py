@@ -72,7 +72,8 @@ from tinytorch.nn.modules import Linear, Module, SoftmaxOp
 # such rows finite, and then give them what PyTorch gives them: an output of 0 (there
 # is nothing to attend to), not the average of the values that a softmax of equal
 # scores would produce. So `_mask_parts` returns, for each mask, the float bias to add
-# and which keys it blocks (`False` in a boolean mask, `-inf` in a float one).
+# and which keys it blocks (`False` in a boolean mask, `-inf` in a float one). Masks are
+# constants here (PyTorch would also differentiate a float mask that requires grad).
 
 # %%
 #| export

@@ -167,8 +167,9 @@ if __name__ == "__main__":
 # it "knows". `Linear` acts on the last dimension, so `(B, T, E)` needs no reshaping.
 #
 # Name the parts `self.fc1`, `self.act` and `self.fc2`. They keep `Linear`'s default
-# (PyTorch's) initialization; the activation is exact GELU, PyTorch's default (GPT-2 used
-# the tanh approximation, `GELU(approximate="tanh")`).
+# (PyTorch's) initialization. The activation is GPT-2's: the tanh form of GELU,
+# `GELU(approximate="tanh")` — in NumPy it is about twice as fast as the exact form
+# (PyTorch's default), and the two differ by less than $10^{-3}$.
 
 # %%
 #| export
@@ -179,7 +180,7 @@ class FeedForward(Module):
         super().__init__()
         ### BEGIN SOLUTION
         self.fc1 = Linear(embed_dim, hidden_dim)
-        self.act = GELU()
+        self.act = GELU(approximate="tanh")
         self.fc2 = Linear(hidden_dim, embed_dim)
         ### END SOLUTION
 

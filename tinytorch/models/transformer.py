@@ -69,21 +69,21 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return LayerNormOp.apply(input, weight, bias, eps=eps)
 
 
-# %% modules/08_transformer/transformer.py:173
+# %% modules/08_transformer/transformer.py:174
 class FeedForward(Module):
     """Position-wise MLP: Linear(embed_dim, hidden_dim) -> GELU -> Linear(hidden_dim, embed_dim)."""
 
     def __init__(self, embed_dim, hidden_dim):
         super().__init__()
         self.fc1 = Linear(embed_dim, hidden_dim)
-        self.act = GELU()
+        self.act = GELU(approximate="tanh")
         self.fc2 = Linear(hidden_dim, embed_dim)
 
     def forward(self, x):
         return self.fc2(self.act(self.fc1(x)))
 
 
-# %% modules/08_transformer/transformer.py:233
+# %% modules/08_transformer/transformer.py:234
 class TransformerBlock(Module):
     """Pre-norm block: x + MHA(LN(x)), then x + FF(LN(x)). ``causal=True`` masks the future."""
 
@@ -103,7 +103,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:421
+# %% modules/08_transformer/transformer.py:422
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 

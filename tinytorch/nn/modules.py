@@ -430,14 +430,21 @@ class LogSoftmax(Softmax):
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
+_ERFC_COEFFICIENTS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807,
+                      -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223)
+
+
 def _erfc(x):
     """The complementary error function, relative error < 1.2e-7 (Numerical Recipes' erfcc)."""
     z = np.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
-        0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-    ans = t * np.exp(-z * z + poly)
-    return np.where(x >= 0, ans, 2.0 - ans)
+    poly = _ERFC_COEFFICIENTS[0] * t  # Horner's rule, in place: no temporary arrays
+    for c in _ERFC_COEFFICIENTS[1:-1]:
+        poly += c
+        poly *= t
+    poly += _ERFC_COEFFICIENTS[-1] - z * z
+    ans = t * np.exp(poly)  # erfc(|x|)
+    return ans + (x < 0) * (2.0 - 2.0 * ans)  # erfc(-a) = 2 - erfc(a), without a branch per element
 
 
 class GELUOp(Function):
@@ -478,7 +485,7 @@ class GELU(Module):
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:876
+# %% modules/03_nn/nn.py:883
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -523,7 +530,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:938
+# %% modules/03_nn/nn.py:947
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -577,7 +584,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1034
+# %% modules/03_nn/nn.py:1043
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -691,7 +698,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1236
+# %% modules/03_nn/nn.py:1245
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
