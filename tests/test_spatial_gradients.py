@@ -173,9 +173,9 @@ def test_conv2d_parameters_and_init():
     assert layer.kernel_size == (3, 5) and layer.stride == (1, 1) and layer.padding == (0, 0)
     assert [(n, p.shape) for n, p in layer.named_parameters()] == [("weight", (8, 3, 3, 5)), ("bias", (8,))]
     assert layer.weight.dtype == np.float32 and layer.bias.dtype == np.float32
-    fan_in = 3 * 3 * 5
-    assert np.abs(layer.weight.data).max() <= math.sqrt(6 / fan_in)
-    assert np.abs(layer.weight.data).max() > 0.8 * math.sqrt(6 / fan_in)  # Kaiming-sized, not tiny
+    fan_in = 3 * 3 * 5  # PyTorch's default: weight and bias uniform on ±1/√fan_in
+    assert np.abs(layer.weight.data).max() <= 1 / math.sqrt(fan_in)
+    assert np.abs(layer.weight.data).max() > 0.95 / math.sqrt(fan_in)  # the full range, not tiny
     assert np.abs(layer.bias.data).max() <= 1 / math.sqrt(fan_in)
     assert Conv2d(3, 8, 3, bias=False).bias is None
     assert [n for n, _ in Conv2d(3, 8, 3, bias=False).named_parameters()] == ["weight"]

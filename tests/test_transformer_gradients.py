@@ -96,7 +96,7 @@ def test_softmax_gradient():
 def test_attention_gradient(masked):
     mask = causal_mask(4) if masked else None
     assert_gradients_match(
-        lambda q, k, v: scaled_dot_product_attention(q, k, v, mask=mask),
+        lambda q, k, v: scaled_dot_product_attention(q, k, v, attn_mask=mask),
         normal(2, 4, 3), normal(2, 4, 3), normal(2, 4, 5),
     )
 
@@ -106,7 +106,7 @@ def test_attention_gradient_with_padding_mask_and_heads():
     mask = np.ones((2, 1, 1, 6), dtype=bool)
     mask[1, ..., 4:] = False
     assert_gradients_match(
-        lambda q, k, v: scaled_dot_product_attention(q, k, v, mask=mask),
+        lambda q, k, v: scaled_dot_product_attention(q, k, v, attn_mask=mask),
         normal(2, 2, 3, 4), normal(2, 2, 6, 4), normal(2, 2, 6, 4),
     )
 
@@ -129,7 +129,7 @@ def test_attention_matches_torch(masked):
     F = th.nn.functional
     mask = causal_mask(5) if masked else None
     assert_matches_torch(
-        lambda q, k, v: scaled_dot_product_attention(q, k, v, mask=mask),
+        lambda q, k, v: scaled_dot_product_attention(q, k, v, attn_mask=mask),
         lambda q, k, v: F.scaled_dot_product_attention(
             q, k, v, attn_mask=None if mask is None else th.tensor(mask.data)
         ),

@@ -4,6 +4,16 @@ This file is not generated. Each package's ``__init__`` calls :func:`gather` wit
 files that modules may export into it. Files that do not exist yet are skipped, so
 ``import tinytorch`` works at every stage of the course; a name asked for before its
 module is exported raises an ``AttributeError`` that says which module to complete.
+
+A package may also take a few names from another package's file, where PyTorch keeps
+them in one place and the course builds them elsewhere (``tinytorch.nn.Embedding`` is
+built in module 06 into ``tinytorch.text.embeddings``): ``gather(..., only=[...])``.
+A file of layers holds classes (``Linear``) and, in lowercase, the same operations as
+functions (``linear``): as in PyTorch, the classes go to ``tinytorch.nn`` and the
+functions to ``tinytorch.nn.functional`` (``kind="classes"`` / ``kind="functions"``).
+Submodules that are namespaces of their own (``tinytorch.nn.functional``,
+``tinytorch.nn.init``, ``tinytorch.optim.lr_scheduler``) are imported, not gathered,
+with :func:`load_submodules`.
 """
 
 import importlib
@@ -14,38 +24,97 @@ from pathlib import Path
 
 _CATALOG = Path(__file__).with_name("_catalog.json")
 
+# package -> [(full name of a file it gathers from, the names it takes or None, kind or None)]
+_SOURCES = {}
 
-def gather(package, namespace, submodules):
+
+def _is_function_name(name):
+    """Functional operations have lowercase names (``relu``); classes and constants do not."""
+    return name[:1].islower()
+
+
+def _takes(name, only, kind):
+    if only is not None and name not in only:
+        return False
+    if kind == "functions":
+        return _is_function_name(name)
+    if kind == "classes":
+        return not _is_function_name(name)
+    return True
+
+
+def _import(full):
+    """The module ``full``, or None where it is not exported (or does not import: warned)."""
+    if importlib.util.find_spec(full) is None:
+        return None
+    try:
+        return importlib.import_module(full)
+    except ImportError as err:
+        warnings.warn(
+            f"{full} is exported but could not be imported ({err}). "
+            "Re-export the modules it builds on with `tito module complete`.",
+            stacklevel=3,
+        )
+        return None
+
+
+def gather(package, namespace, submodules, only=None, kind=None):
     """Import each existing ``package.<submodule>`` and copy its ``__all__`` into ``namespace``.
 
-    Returns the list of names gathered, for the package's own ``__all__``.
+    A submodule starting with ``tinytorch.`` is a full name (a file of another package).
+    With ``only``, just those names are taken; with ``kind="classes"`` or ``"functions"``
+    just the names of that kind. Returns the names gathered, for the package's ``__all__``.
     """
     names = []
+    only = None if only is None else tuple(only)
     for sub in submodules:
-        full = f"{package}.{sub}"
-        if importlib.util.find_spec(full) is None:
+        full = sub if sub.startswith("tinytorch.") else f"{package}.{sub}"
+        _SOURCES.setdefault(package, []).append((full, only, kind))
+        module = _import(full)
+        if module is None:
             continue
-        try:
-            module = importlib.import_module(full)
-        except ImportError as err:
-            warnings.warn(
-                f"{full} is exported but could not be imported ({err}). "
-                "Re-export the modules it builds on with `tito module complete`.",
-                stacklevel=2,
-            )
-            continue
-        public = getattr(module, "__all__", [])
+        public = [name for name in getattr(module, "__all__", []) if _takes(name, only, kind)]
         namespace.update({name: getattr(module, name) for name in public})
-        names.extend(public)
+        names.extend(name for name in public if name not in names)
     return names
+
+
+def load_submodules(package, submodules):
+    """Import each existing ``package.<submodule>`` so that ``package.<submodule>`` works."""
+    for sub in submodules:
+        _import(f"{package}.{sub}")
+
+
+def _provides(package, target, name):
+    """Does ``package`` take ``name`` from the file ``target`` (directly or through a subpackage)?"""
+    for full, only, kind in _SOURCES.get(package, []):
+        if not _takes(name, only, kind):
+            continue
+        if full == target or _provides(full, target, name):
+            return True
+    return False
 
 
 def missing_name(package, name):
     """The ``AttributeError`` for a name that is not (yet) exported into ``package``."""
-    where = _catalog().get(name)
+    catalog = _catalog()
+    where = catalog.get(name)
+    if where is None:  # a submodule that is a namespace of its own: tinytorch.nn.init
+        where = next((w for w in catalog.values() if w["target"] == f"{package}.{name}"), None)
+    elif not _provides(package, where["target"], name):
+        where = None
     if where is None:
         return AttributeError(f"module {package!r} has no attribute {name!r}")
     module = where["module"]
+    try:
+        exported = importlib.util.find_spec(where["target"]) is not None
+    except ImportError:
+        exported = False
+    if exported:
+        return AttributeError(
+            f"{package}.{name} comes from module {module}, whose export {where['target']} could not be "
+            f"imported (see the warning above). Run `tito module complete {module.split('_')[0]}` again."
+        )
     return AttributeError(
         f"{package}.{name} is not exported yet: it comes from module {module}. "
         f"Run `tito module complete {module.split('_')[0]}` to add it."

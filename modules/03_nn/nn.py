@@ -8,13 +8,16 @@
 #
 # - **`Module`** — an object that owns parameters and sub-modules and knows how to find
 #   them all, so `model.parameters()` hands an optimizer every weight in one call.
-# - **Layers** — `Linear`, `Sequential`, and the activations `ReLU`, `Sigmoid`, `Tanh`,
-#   `Softmax`, `GELU`.
-# - **Losses** — `MSELoss`, `BinaryCrossEntropyLoss`, `CrossEntropyLoss`: one number
-#   that says how wrong the model is, and whose gradient says how to be less wrong.
+# - **Layers** — `Linear`, `Sequential`, and the activations `ReLU`, `LeakyReLU`,
+#   `Sigmoid`, `Tanh`, `SiLU`, `GELU`, `Softmax`, `LogSoftmax`.
+# - **Losses** — `MSELoss`, `BCELoss`, `BCEWithLogitsLoss`, `CrossEntropyLoss`, `NLLLoss`:
+#   one number that says how wrong the model is, and whose gradient says how to be less wrong.
 # - **Optimizers** — `SGD`, which turns gradients into parameter updates.
 #
-# The names and signatures are PyTorch's, so what you learn here reads straight across.
+# The names, signatures and numbers are PyTorch's, so what you learn here reads straight
+# across (and code you copy from a PyTorch tutorial does what it says). Plumbing that
+# teaches nothing new — the containers `ModuleList`/`ModuleDict`, `nn.init`, and
+# `nn.functional` (every layer as a plain function) — is given to you ready-made.
 # When you finish, `tito module complete 03` unlocks the **XOR** milestone: the problem
 # that a single perceptron cannot solve and a two-layer network can.
 
@@ -23,6 +26,7 @@
 #| requires 00_setup 01_tensor 02_autograd
 #| export
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -73,30 +77,41 @@ if __name__ == "__main__":
 #
 # A network is a tree: a `Sequential` holds `Linear` layers, each `Linear` holds a
 # `weight` and a `bias`. Rather than asking every layer author to register their weights
-# somewhere, `Module` simply *looks*: it walks its own attributes (in the order they
-# were set) and collects
+# somewhere, `Module` simply *looks*: `_members()` lists what a module holds directly,
+# walking its own attributes (in the order they were set) and collecting
 #
 # - every `Parameter`,
-# - every sub-`Module` (recursively),
-# - every `list` or `tuple` of those.
+# - every sub-`Module`,
+# - every `list` or `tuple` of those,
 #
-# That is why a subclass calls `super().__init__()` and then just assigns
-# `self.fc1 = Linear(...)`. Each parameter is reported once, even if two layers share it
-# (weight tying in a language model does exactly that), and each gets a dotted name,
-# `"fc1.weight"` or `"layers.0.bias"`, which is what `state_dict()` uses to save and
-# restore a model.
+# and `_walk()` goes down the tree, depth first, naming everything it meets with a
+# dotted path: `"fc1.weight"`, `"layers.0.bias"` — the names `state_dict()` uses to save
+# and restore a model. A sub-module reachable twice is walked once, and `named_parameters()`
+# reports each parameter once, even if two layers share it (weight tying in a language
+# model does exactly that). That is why a subclass calls `super().__init__()` and then
+# just assigns `self.fc1 = Linear(...)`.
 #
 # `train()` and `eval()` flip a `training` flag through the whole tree: layers that
-# behave differently at training time (dropout, batch norm) read it. `__call__` forwards
-# to `forward`, so a model is used like a function: `y = model(x)`.
+# behave differently at training time (dropout, batch norm — module 04) read it.
+# `__call__` forwards to `forward`, so a model is used like a function: `y = model(x)`.
+#
+# The rest of PyTorch's `Module` interface is given: `modules()` / `named_modules()` /
+# `children()` (the tree itself), `apply(fn)` (call `fn` on every module, e.g. to
+# re-initialize weights), `requires_grad_(False)` (freeze), and **buffers** —
+# `register_buffer(name, tensor)` stores a tensor that is part of the model's state but
+# not trained (batch norm's running averages); buffers are saved in `state_dict()`, but
+# never handed to an optimizer. As in PyTorch, `parameters()` is every weight in
+# the tree; here it (like `modules()` and `children()`) is a list, where PyTorch returns
+# a generator.
 
 # %%
 #| export
 class Module:
-    """Base class of every layer, loss and model: holds Parameters and sub-Modules."""
+    """Base class of every layer, loss and model: holds Parameters, buffers and sub-Modules."""
 
     def __init__(self):
         self.training = True
+        self._buffers = {}  # name -> persistent (saved in state_dict)?
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -116,27 +131,29 @@ class Module:
                         yield f"{name}.{i}", item
         ### END SOLUTION
 
-    def children(self):
-        """The sub-Modules this module holds directly."""
-        return [m for _, m in self._members() if isinstance(m, Module)]
+    def _walk(self, prefix="", visited=None):
+        """(dotted name, Parameter or Module) over the whole tree, depth first; each sub-Module once."""
+        ### BEGIN SOLUTION
+        visited = set() if visited is None else visited
+        visited.add(id(self))
+        for name, value in self._members():
+            if isinstance(value, Module):
+                if id(value) in visited:
+                    continue
+                yield prefix + name, value
+                yield from value._walk(f"{prefix}{name}.", visited)
+            else:
+                yield prefix + name, value
+        ### END SOLUTION
 
     def named_parameters(self, prefix=""):
         """[(dotted name, Parameter)] over the whole tree, each parameter once."""
         ### BEGIN SOLUTION
         found, seen = [], set()
-
-        def walk(module, prefix, visited):
-            if id(module) in visited:  # a module reachable twice is walked once
-                return
-            visited.add(id(module))
-            for name, value in module._members():
-                if isinstance(value, Module):
-                    walk(value, f"{prefix}{name}.", visited)
-                elif id(value) not in seen:
-                    seen.add(id(value))
-                    found.append((prefix + name, value))
-
-        walk(self, prefix, set())
+        for name, value in self._walk(prefix):
+            if isinstance(value, Parameter) and id(value) not in seen:
+                seen.add(id(value))
+                found.append((name, value))
         return found
         ### END SOLUTION
 
@@ -144,9 +161,67 @@ class Module:
         """Every Parameter in the tree, in attribute order, each once."""
         return [p for _, p in self.named_parameters()]
 
-    def zero_grad(self):
+    def named_modules(self, prefix=""):
+        """[(dotted name, Module)]: this module (named ``prefix``) and every sub-Module, each once."""
+        return [(prefix, self)] + [(n, m) for n, m in self._walk(f"{prefix}." if prefix else "") if isinstance(m, Module)]
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def named_children(self):
+        """[(name, Module)] for the sub-Modules this module holds directly, each once."""
+        found, seen = [], set()
+        for name, value in self._members():
+            if isinstance(value, Module) and id(value) not in seen:
+                seen.add(id(value))
+                found.append((name, value))
+        return found
+
+    def children(self):
+        """The sub-Modules this module holds directly."""
+        return [m for _, m in self.named_children()]
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-Module (children first), then on this one; returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Keep ``tensor`` (a Tensor, or None) as ``self.<name>``: model state that is not trained."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, not {type(tensor).__name__}")
+        if "_buffers" not in vars(self):
+            raise AttributeError("call super().__init__() before register_buffer()")
+        self._buffers[name] = persistent
+        setattr(self, name, tensor)
+
+    def named_buffers(self, prefix="", persistent_only=False):
+        """[(dotted name, Tensor)] for the buffers of the whole tree (None buffers are skipped)."""
+        found = []
+        for module_name, module in self.named_modules(prefix):
+            for name, persistent in vars(module).get("_buffers", {}).items():
+                value = getattr(module, name, None)
+                if value is not None and (persistent or not persistent_only):
+                    found.append((f"{module_name}.{name}" if module_name else name, value))
+        return found
+
+    def buffers(self):
+        return [b for _, b in self.named_buffers()]
+
+    def zero_grad(self, set_to_none=True):
         for p in self.parameters():
-            p.zero_grad()
+            if set_to_none or p.grad is None:
+                p.zero_grad()
+            else:
+                p.grad.data[...] = 0
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter; returns self."""
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
 
     def train(self, mode=True):
         ### BEGIN SOLUTION
@@ -160,33 +235,38 @@ class Module:
         return self.train(False)
 
     def state_dict(self):
-        """{name: numpy copy of the parameter} — what you save to disk."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """{name: numpy copy} of every parameter, then every persistent buffer — what you save to disk."""
+        tensors = self.named_parameters() + self.named_buffers(persistent_only=True)
+        return {name: t.data.copy() for name, t in tensors}
 
-    def load_state_dict(self, state_dict):
-        """Copy arrays from ``state_dict`` into the parameters; names and shapes must match."""
-        ### BEGIN SOLUTION
-        params = dict(self.named_parameters())
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays from ``state_dict`` into the parameters and buffers; names and shapes must match.
+
+        With ``strict=False`` missing and unexpected names are allowed; returns
+        ``(missing_keys, unexpected_keys)`` as PyTorch does.
+        """
+        own = dict(self.named_parameters() + self.named_buffers(persistent_only=True))
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
         problems = []
-        missing = [k for k in params if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in params]
-        if missing:
+        if strict and missing:
             problems.append(f"missing keys {missing}")
-        if unexpected:
+        if strict and unexpected:
             problems.append(f"unexpected keys {unexpected}")
-        for name, p in params.items():
-            if name in state_dict and np.shape(state_dict[name]) != p.shape:
+        for name, t in own.items():
+            if name in state_dict and np.shape(state_dict[name]) != t.shape:
                 problems.append(
-                    f"size mismatch for {name}: the model has {p.shape}, "
+                    f"size mismatch for {name}: the model has {t.shape}, "
                     f"the state_dict has {np.shape(state_dict[name])}"
                 )
         if problems:
             raise RuntimeError(
                 f"Error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(problems)
             )
-        for name, p in params.items():
-            p.data[...] = state_dict[name]
-        ### END SOLUTION
+        for name, t in own.items():
+            if name in state_dict:
+                t.data[...] = state_dict[name]
+        return missing, unexpected
 
     def extra_repr(self):
         """The text between the parentheses of this module's repr (override it)."""
@@ -194,10 +274,9 @@ class Module:
 
     def __repr__(self):
         lines = []
-        for name, child in self._members():
-            if isinstance(child, Module):
-                body = repr(child).replace("\n", "\n  ")
-                lines.append(f"  ({name}): {body}")
+        for name, child in self.named_children():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
         if not lines:
             return f"{type(self).__name__}({self.extra_repr()})"
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
@@ -211,6 +290,7 @@ def test_unit_module_parameters():
             self.w = Parameter(np.zeros((2, 2)))
             self.parts = [Parameter(np.zeros(3)), Parameter(np.zeros(4))]
             self.not_a_param = Tensor(np.zeros(5))
+            self.register_buffer("count", Tensor(np.zeros(1)))
 
     class Net(Module):
         def __init__(self):
@@ -218,16 +298,25 @@ def test_unit_module_parameters():
             self.a = Block()
             self.b = Block()
             self.shared = self.a.w  # the same Parameter twice: reported once
+            self.again = self.a  # the same Module twice: walked once
 
     net = Net()
     names = [n for n, _ in net.named_parameters()]
     assert names == ["a.w", "a.parts.0", "a.parts.1", "b.w", "b.parts.0", "b.parts.1"], names
     assert len(net.parameters()) == 6
     assert net.parameters()[0] is net.a.w
+    assert [n for n, _ in net.named_modules()] == ["", "a", "b"]
+    assert [n for n, _ in net.named_buffers()] == ["a.count", "b.count"]
+    assert list(net.state_dict())[-2:] == ["a.count", "b.count"], "buffers are saved too"
     net.eval()
     assert not net.training and not net.a.training and not net.b.training
     net.train()
     assert net.a.training
+    seen = []
+    net.apply(lambda m: seen.append(type(m).__name__))
+    assert seen == ["Block", "Block", "Net"], "children first, each module once"
+    net.requires_grad_(False)
+    assert not any(p.requires_grad for p in net.parameters())
 
 
 if __name__ == "__main__":
@@ -241,20 +330,20 @@ if __name__ == "__main__":
 # Because `@` broadcasts, the same code handles a batch `(N, in)` and a sequence batch
 # `(N, T, in)`.
 #
-# **Why the initialization matters.** If the weights start too large, activations grow
-# layer after layer until they overflow; too small, and they (and their gradients)
-# shrink to nothing. Kaiming He et al. (2015) worked out the scale that keeps the
-# variance of activations constant through ReLU layers: $\mathrm{Var}(W) = 2/\text{fan\_in}$.
-# A uniform distribution on $[-a, a]$ has variance $a^2/3$, so
-# $a = \sqrt{6/\text{fan\_in}}$. For tanh or sigmoid networks, Glorot and Bengio's
-# *Xavier* init, $a = \sqrt{6/(\text{fan\_in}+\text{fan\_out})}$, balances the forward
-# and the backward pass instead. Biases start small and random, uniform on
-# $\pm 1/\sqrt{\text{fan\_in}}$ as in PyTorch. (All-zero biases are common too, but then
-# an all-zero input puts every ReLU unit exactly at its kink, where the gradient is 0 —
-# XOR's input $(0, 0)$ is such an input.)
-#
-# The weights come from NumPy's global random generator, so `np.random.seed(0)` makes
-# a model's initialization reproducible (as `torch.manual_seed` does in PyTorch).
+# **Initialization.** If the weights start too large, activations grow layer after
+# layer until they overflow; too small, and they (and their gradients) shrink to
+# nothing. He et al. (2015) worked out that a ReLU network keeps the scale of its
+# activations with $\mathrm{Var}(W) = 2/\text{fan\_in}$ (`fan_in` = `in_features`).
+# `Linear` starts from **PyTorch's default**, which is smaller: weight *and* bias uniform
+# on $\pm 1/\sqrt{\text{fan\_in}}$ (PyTorch spells it `kaiming_uniform_(weight, a=√5)`,
+# a choice inherited from Lua Torch), a variance of $1/(3\,\text{fan\_in})$. It is
+# fine for the shallow networks most people train, and a model built here starts from
+# the same distribution as the same model in PyTorch. For a deep ReLU stack, apply He's
+# recipe yourself with `nn.init` (module 04). (The random biases matter: with all-zero
+# biases an all-zero input puts every ReLU unit exactly at its kink, where the gradient
+# is 0 — XOR's input $(0, 0)$ is such an input.) The numbers come from NumPy's global
+# generator, so `np.random.seed(0)` makes a model's initialization reproducible (as
+# `torch.manual_seed` does in PyTorch).
 #
 # **Its own backward.** You could write the forward pass as `x @ self.weight.T + self.bias`
 # and let autograd chain three ops (transpose, matmul, add). Every library instead
@@ -298,24 +387,15 @@ class LinearOp(Function):
 
 
 class Linear(Module):
-    """y = x @ W.T + b, W of shape (out_features, in_features); init 'kaiming' or 'xavier'."""
+    """y = x @ W.T + b, W of shape (out_features, in_features); PyTorch's default initialization."""
 
-    def __init__(self, in_features, out_features, bias=True, init="kaiming"):
+    def __init__(self, in_features, out_features, bias=True):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         ### BEGIN SOLUTION
-        if init == "kaiming":
-            bound = math.sqrt(6.0 / in_features)
-        elif init == "xavier":
-            bound = math.sqrt(6.0 / (in_features + out_features))
-        else:
-            raise ValueError(f"init must be 'kaiming' or 'xavier', not {init!r}")
+        bound = 1.0 / math.sqrt(in_features)
         self.weight = Parameter(np.random.uniform(-bound, bound, (out_features, in_features)))
-        if bias:
-            b = 1.0 / math.sqrt(in_features)
-            self.bias = Parameter(np.random.uniform(-b, b, out_features))
-        else:
-            self.bias = None
+        self.bias = Parameter(np.random.uniform(-bound, bound, out_features)) if bias else None
         ### END SOLUTION
 
     def forward(self, x):
@@ -338,8 +418,9 @@ def test_unit_linear():
     assert np.allclose(y.data, x.data @ layer.weight.data.T + layer.bias.data, atol=1e-5)
     y3 = layer(Tensor(np.ones((5, 7, 3))))  # (..., in) inputs
     assert y3.shape == (5, 7, 2)
-    assert np.all(np.abs(Linear(100, 50).weight.data) <= math.sqrt(6 / 100))
-    assert np.all(np.abs(Linear(100, 50, init="xavier").weight.data) <= math.sqrt(6 / 150))
+    big = Linear(100, 50)
+    assert np.all(np.abs(big.weight.data) <= 0.1) and np.all(np.abs(big.bias.data) <= 0.1), "±1/√100"
+    assert big.weight.data.max() > 0.09 and big.weight.dtype == np.float32
     assert [n for n, _ in Linear(3, 2, bias=False).named_parameters()] == ["weight"]
     y.sum().backward()  # dL/dy = 1 everywhere
     assert np.allclose(layer.bias.grad.data, [4.0, 4.0])
@@ -360,33 +441,103 @@ if __name__ == "__main__":
 # ## Sequential: layers in a row
 #
 # Most networks start as "this layer, then that one". `Sequential(*layers)` stores the
-# layers and feeds each one's output to the next. Its parameters are named by position,
-# `"0.weight"`, `"2.bias"`, like PyTorch's.
+# layers and feeds each one's output to the next. It behaves like a list of layers, as
+# PyTorch's does: `len(model)`, `for layer in model`, `model[0]`, `model[-1]`,
+# `model.append(layer)`, and a slice `model[:2]` is itself a `Sequential` (the first two
+# layers as a smaller network, sharing their weights). Its parameters are named by
+# position, `"0.weight"`, `"2.bias"`; pass an `OrderedDict` to name the layers yourself.
+# The list behaviour is given (`_Container`, which module 08's `ModuleList` and
+# `ModuleDict` share); you write `forward`. **`Identity`** returns its input: a
+# placeholder where a layer is optional.
 
 # %%
 #| export
-class Sequential(Module):
+class _Container(Module):
+    """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self._modules = OrderedDict()
+
+    def _members(self):
+        return iter(self._modules.items())
+
+    def _checked(self, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__} holds Modules, not {type(module).__name__}")
+        return module
+
+    def _add(self, name, module):
+        self._modules[str(name)] = self._checked(module)
+
+    def __getattr__(self, name):  # called only when normal lookup fails: a named child
+        modules = self.__dict__.get("_modules")
+        if modules is not None and name in modules:
+            return modules[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def _position(self, index):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {type(self).__name__} of length {len(self)}")
+        return index % len(self)
+
+    def _renumber(self, modules):
+        self._modules = OrderedDict((str(i), self._checked(m)) for i, m in enumerate(modules))
+
+
+class _ModuleSequence(_Container):
+    """Plumbing of Sequential and ModuleList: modules numbered 0, 1, ... in order."""
+
+    def __delitem__(self, index):
+        modules = list(self)
+        del modules[index if isinstance(index, slice) else self._position(index)]
+        self._renumber(modules)  # PyTorch renumbers too
+
+    def append(self, module):
+        self._add(len(self), module)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Applies its layers in order: Sequential(Linear(2, 8), ReLU(), Linear(8, 1))."""
 
     def __init__(self, *layers):
         super().__init__()
-        self.layers = list(layers)
-
-    def _members(self):
-        return ((str(i), layer) for i, layer in enumerate(self.layers))
+        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
+            for name, layer in layers[0].items():
+                self._add(name, layer)
+        else:
+            for i, layer in enumerate(layers):
+                self._add(i, layer)
 
     def forward(self, x):
         ### BEGIN SOLUTION
-        for layer in self.layers:
+        for layer in self:
             x = layer(x)
         return x
         ### END SOLUTION
 
     def __getitem__(self, index):
-        return self.layers[index]
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))  # PyTorch keeps the layers' names
+        return items[self._position(index)][1]
 
-    def __len__(self):
-        return len(self.layers)
+
+class Identity(Module):
+    """Returns its input unchanged (any constructor arguments are ignored, as in PyTorch)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
 
 
 # %% [markdown]
@@ -398,12 +549,18 @@ class Sequential(Module):
 #
 # - **ReLU** $\max(0, x)$: cheap, and its gradient is exactly 1 wherever a unit is
 #   active, so deep stacks still pass gradients back. The default choice.
+# - **LeakyReLU** $x$ for $x > 0$, $s\,x$ otherwise (slope $s$ = 0.01): a unit pushed
+#   below zero still gets a small gradient, so it cannot "die" for good.
 # - **Sigmoid** $1/(1+e^{-x})$: squashes to $(0, 1)$ — a probability, for the output of a
 #   binary classifier.
 # - **Tanh**: squashes to $(-1, 1)$, zero-centred.
+# - **SiLU** (or *swish*) $x\,\sigma(x)$: a smooth ReLU used by many modern networks.
 #
 # Your `Tensor` already knows `relu()`, `sigmoid()` and `tanh()` with their backward
-# passes (module 02); the layers just call them, so that they can sit in a `Sequential`.
+# passes (module 02); those layers just call them, so that they can sit in a `Sequential`.
+# SiLU is a product of ops you have, so autograd differentiates it for you. LeakyReLU
+# needs its own small `Function`: forward `np.where(x > 0, x, s·x)`, backward the same
+# selection applied to the gradient (slope 1 or $s$; at exactly 0, PyTorch takes $s$).
 
 # %%
 #| export
@@ -422,6 +579,43 @@ class Tanh(Module):
         return x.tanh()
 
 
+class SiLU(Module):
+    """x * sigmoid(x)."""
+
+    def forward(self, x):
+        return x * x.sigmoid()
+
+
+class LeakyReLUOp(Function):
+    @staticmethod
+    def forward(ctx, x, negative_slope=0.01):
+        ### BEGIN SOLUTION
+        positive = x > 0
+        ctx.save_for_backward(positive)
+        ctx.negative_slope = negative_slope
+        return np.where(positive, x, negative_slope * x)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        (positive,) = ctx.saved_tensors
+        return np.where(positive, grad, ctx.negative_slope * grad)
+        ### END SOLUTION
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        return LeakyReLUOp.apply(x, negative_slope=self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
 # %%
 def test_unit_sequential():
     np.random.seed(0)
@@ -430,7 +624,11 @@ def test_unit_sequential():
     assert names == ["0.weight", "0.bias", "2.weight", "2.bias"], names
     out = model(Tensor(np.array([[0.0, 1.0], [1.0, 0.0]])))
     assert out.shape == (2, 1) and np.all((out.data > 0) & (out.data < 1))
-    assert isinstance(model[1], ReLU) and len(model) == 4
+    assert isinstance(model[1], ReLU) and len(model) == 4 and model[-1] is model[3]
+    assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "Linear", "Sigmoid"]
+    head = model[:2]
+    assert isinstance(head, Sequential) and head(Tensor(np.ones((1, 2)))).shape == (1, 4)
+    assert head[0] is model[0], "a slice shares the layers"
     assert "(0): Linear(in_features=2, out_features=4, bias=True)" in repr(model)
     assert "(1): ReLU()" in repr(model)
     out.sum().backward()
@@ -438,6 +636,12 @@ def test_unit_sequential():
     model.zero_grad()
     assert all(p.grad is None or not np.any(p.grad.data) for p in model.parameters())
     assert np.allclose(Tanh()(Tensor([0.0, 100.0])).data, [0.0, 1.0])
+    x = Tensor([-2.0, 0.0, 3.0], requires_grad=True)
+    y = LeakyReLU(0.1)(x)
+    assert np.allclose(y.data, [-0.2, 0.0, 3.0])
+    y.sum().backward()
+    assert np.allclose(x.grad.data, [0.1, 0.1, 1.0])
+    assert np.allclose(SiLU()(Tensor([0.0, 2.0])).data, [0.0, 2 / (1 + np.exp(-2.0))])
 
 
 if __name__ == "__main__":
@@ -455,6 +659,11 @@ if __name__ == "__main__":
 # Softmax gets its own `Function` because its backward has a neat closed form. With
 # $s = \mathrm{softmax}(x)$ and upstream gradient $g$, the Jacobian-vector product is
 # $s \odot (g - \sum_j g_j s_j)$ — one line of NumPy instead of a chain of five ops.
+#
+# **LogSoftmax.** Classifiers usually want $\log \mathrm{softmax}(x)$, and taking the log
+# of a softmax that underflowed to 0 gives $-\infty$. Computed directly it is exact:
+# $\log \mathrm{softmax}(x)_i = (x_i - m) - \log \sum_j e^{x_j - m}$, every term finite.
+# Its backward is as short: with $o$ the output, $g - e^{o} \sum_j g_j$.
 
 # %%
 #| export
@@ -477,6 +686,25 @@ class SoftmaxOp(Function):
         ### END SOLUTION
 
 
+class LogSoftmaxOp(Function):
+    @staticmethod
+    def forward(ctx, x, dim=-1):
+        ### BEGIN SOLUTION
+        shifted = x - x.max(axis=dim, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        (out,) = ctx.saved_tensors
+        return grad - np.exp(out) * grad.sum(axis=ctx.dim, keepdims=True)
+        ### END SOLUTION
+
+
 class Softmax(Module):
     """Softmax along ``dim`` (numerically stable)."""
 
@@ -489,6 +717,13 @@ class Softmax(Module):
 
     def extra_repr(self):
         return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log(softmax(x)) along ``dim``, computed directly (finite where softmax underflows)."""
+
+    def forward(self, x):
+        return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
 # %%
@@ -505,6 +740,11 @@ def test_unit_softmax():
     (y * Tensor([[1.0, 0.0, 0.0]])).sum().backward()  # d s_0 / d x = s_0 (onehot_0 - s)
     s0 = y.data[0, 0]
     assert np.allclose(x.grad.data, s0 * (np.array([[1.0, 0, 0]]) - y.data), atol=1e-6)
+    log = LogSoftmax(dim=1)(Tensor([[0.0, -200.0]]))  # softmax underflows to 0 here ...
+    assert np.allclose(log.data, [[0.0, -200.0]], atol=1e-4)  # ... its log does not
+    z = Tensor(np.array([[0.5, -1.0, 2.0]]), requires_grad=True)
+    (LogSoftmax(dim=1)(z) * Tensor([[1.0, 0.0, 0.0]])).sum().backward()  # d o_0 / dx = onehot_0 - s
+    assert np.allclose(z.grad.data, np.array([[1.0, 0, 0]]) - y.data, atol=1e-6)
 
 
 if __name__ == "__main__":
@@ -514,44 +754,86 @@ if __name__ == "__main__":
 # ## GELU: the transformer's activation
 #
 # GELU weights its input by how likely a standard normal variable is to be smaller:
-# $x\,\Phi(x)$. Unlike ReLU it is smooth at 0 and lets a little negative signal through,
-# which transformers (GPT, BERT) train better with. We use the tanh approximation from
-# the paper (and GPT-2):
+# $\mathrm{GELU}(x) = x\,\Phi(x)$, with $\Phi$ the normal distribution function. Unlike
+# ReLU it is smooth at 0 and lets a little negative signal through, which transformers
+# (GPT, BERT) train better with. As in PyTorch there are two forms:
 #
-# $$\mathrm{GELU}(x) \approx \tfrac12 x\,\bigl(1 + \tanh(u)\bigr),\quad u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)$$
+# - **exact** (the default, `GELU()`): $\Phi(x) = \tfrac12\,\mathrm{erfc}(-x/\sqrt2)$.
+#   NumPy has no `erfc`, so `_erfc` below evaluates W. H. Press et al.'s Chebyshev fit
+#   (*Numerical Recipes in C*, 2nd ed., §6.2, `erfcc`), whose relative error is below
+#   $1.2\cdot10^{-7}$ everywhere — float32's own precision. Its derivative needs no
+#   approximation: $\frac{d}{dx}\,x\Phi(x) = \Phi(x) + x\,\varphi(x)$, with the normal
+#   density $\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}$.
+# - **tanh** (`GELU(approximate="tanh")`, the form of the original paper and GPT-2):
+#   $\tfrac12 x\,(1 + \tanh u)$ with $u = \sqrt{2/\pi}\,(x + 0.044715\,x^3)$. By the product
+#   and chain rules, with $t = \tanh u$:
+#   $\frac{d}{dx} = \tfrac12(1 + t) + \tfrac12 x\,(1 - t^2)\,\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,x^2)$.
 #
-# Differentiating with the product and chain rules, with $t = \tanh(u)$:
-#
-# $$\frac{d}{dx} = \tfrac12(1 + t) + \tfrac12 x\,(1 - t^2)\,\sqrt{2/\pi}\,(1 + 3 \cdot 0.044715\,x^2)$$
+# The two differ by less than $10^{-3}$, but a model trained with one and run with the
+# other drifts: pick the form the weights were trained with.
 
 # %%
 #| export
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
+_ERFC_COEFFICIENTS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807,
+                      -0.18628806, 0.09678418, 0.37409196, 1.00002368, -1.26551223)
+
+
+def _erfc(x):
+    """The complementary error function, relative error < 1.2e-7 (Numerical Recipes' erfcc)."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = _ERFC_COEFFICIENTS[0] * t  # Horner's rule, in place: no temporary arrays
+    for c in _ERFC_COEFFICIENTS[1:-1]:
+        poly += c
+        poly *= t
+    poly += _ERFC_COEFFICIENTS[-1] - z * z
+    ans = t * np.exp(poly)  # erfc(|x|)
+    return ans + (x < 0) * (2.0 - 2.0 * ans)  # erfc(-a) = 2 - erfc(a), without a branch per element
+
+
 class GELUOp(Function):
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx, x, approximate="none"):
         ### BEGIN SOLUTION
-        t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))  # x * x * x: numpy's float32 power is slow
-        ctx.save_for_backward(x, t)
-        return 0.5 * x * (1.0 + t)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))  # x * x * x: numpy's float32 power is slow
+            ctx.save_for_backward(x, t)
+            return 0.5 * x * (1.0 + t)
+        cdf = 0.5 * _erfc(-x * (1.0 / math.sqrt(2.0)))
+        ctx.save_for_backward(x, cdf)
+        return x * cdf
         ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad):
         ### BEGIN SOLUTION
-        x, t = ctx.saved_tensors
-        du = _GELU_C * (1.0 + 3 * 0.044715 * x * x)
-        return grad * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du)
+        x, saved = ctx.saved_tensors
+        if ctx.approximate == "tanh":
+            du = _GELU_C * (1.0 + 3 * 0.044715 * x * x)
+            return grad * (0.5 * (1.0 + saved) + 0.5 * x * (1.0 - saved * saved) * du)
+        pdf = np.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
+        return grad * (saved + x * pdf)
         ### END SOLUTION
 
 
 class GELU(Module):
-    """Gaussian Error Linear Unit, tanh approximation."""
+    """Gaussian Error Linear Unit: exact (erf) by default, ``approximate="tanh"`` for the tanh form."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', not {approximate!r}")
+        self.approximate = approximate
 
     def forward(self, x):
-        return GELUOp.apply(x)
+        return GELUOp.apply(x, approximate=self.approximate)
+
+    def extra_repr(self):
+        return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
 # %%
@@ -559,13 +841,20 @@ from tinytorch.core.autograd import numerical_gradient
 
 
 def test_unit_gelu():
-    g = GELU()(Tensor([-3.0, 0.0, 1.0, 3.0]))
-    assert np.allclose(g.data, [-0.00363752, 0.0, 0.8411920, 2.9963627], atol=1e-5)
-    x0 = np.array([-2.0, -0.5, 0.3, 1.7])
-    x = Tensor(x0, requires_grad=True)
-    GELU()(x).sum().backward()
-    numeric = numerical_gradient(lambda a: GELUOp.apply(Tensor(a, dtype=np.float64)).data.sum(), x0.copy())
-    assert np.allclose(x.grad.data, numeric, atol=1e-3)
+    x0 = np.array([-3.0, 0.0, 1.0, 3.0])
+    exact = np.array([x * 0.5 * math.erfc(-x / math.sqrt(2)) for x in x0])  # Python's math has erfc
+    assert np.allclose(GELU()(Tensor(x0)).data, exact, atol=1e-6)
+    assert np.allclose(GELU(approximate="tanh")(Tensor(x0)).data, [-0.00363752, 0.0, 0.8411920, 2.9963627], atol=1e-5)
+    grid = np.linspace(-12, 12, 97)
+    assert np.allclose(_erfc(grid), [math.erfc(v) for v in grid], rtol=2e-7, atol=0)
+    x1 = np.array([-2.0, -0.5, 0.3, 1.7])
+    for form in ("none", "tanh"):
+        x = Tensor(x1, requires_grad=True)
+        GELU(form)(x).sum().backward()
+        numeric = numerical_gradient(
+            lambda a: GELUOp.apply(Tensor(a, dtype=np.float64), approximate=form).data.sum(), x1.copy()
+        )
+        assert np.allclose(x.grad.data, numeric, atol=1e-4), form
 
 
 if __name__ == "__main__":
@@ -575,84 +864,161 @@ if __name__ == "__main__":
 # ## Losses: one number that says how wrong we are
 #
 # A loss is a `Module` called as `loss(prediction, target)`; the target may be a `Tensor`
-# or a NumPy array. All three losses here average over the batch (PyTorch's default
-# `reduction="mean"`), so the learning rate does not have to change with the batch size.
+# or a NumPy array. Each loss first computes one number per element, then reduces them
+# as its `reduction` says (PyTorch's argument and default):
 #
-# **MSELoss** — mean of squared differences, for regression. It is composed from ops you
-# already have, so autograd gives its gradient for free. Prediction and target must have
-# the same shape: `(N, 1)` minus `(N,)` would silently broadcast to `(N, N)`, a classic bug.
+# - `"mean"` (default): the average, so the learning rate does not have to change with
+#   the batch size;
+# - `"sum"`: the total;
+# - `"none"`: no reduction — one loss per element, e.g. to weight examples yourself.
+#
+# The per-element losses are an ordinary `Tensor`, so the reduction is just `.mean()` or
+# `.sum()` and autograd takes care of its gradient: each loss's own backward only has to
+# differentiate a single element.
+#
+# **MSELoss** — squared differences, for regression. It is composed from ops you already
+# have. Prediction and target must have the same shape: `(N, 1)` minus `(N,)` would
+# silently broadcast to `(N, N)`, a classic bug (PyTorch warns; we refuse).
 
 # %%
 #| export
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(losses, reduction, count=None):
+    """Reduce per-element losses: their mean (over ``count`` elements if given), sum, or none."""
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.mean() if count is None else losses.sum() / count
+
+
+class _Loss(Module):
+    """Base of the losses: holds ``reduction`` ('mean', 'sum' or 'none')."""
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise ValueError(f"{reduction!r} is not a valid value for reduction: use one of {_REDUCTIONS}")
+        self.reduction = reduction
+
+
 def _target_tensor(target):
     return target if isinstance(target, Tensor) else Tensor(target)
 
 
-class MSELoss(Module):
-    """Mean squared error: mean((pred - target)**2)."""
+def _same_shape(pred, target, who):
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"{who}: prediction shape {pred.shape} != target shape {target.shape}; "
+            "reshape one of them so they match"
+        )
+
+
+class MSELoss(_Loss):
+    """Squared error (pred - target)**2, reduced ('mean' by default)."""
 
     def forward(self, pred, target):
         ### BEGIN SOLUTION
         target = _target_tensor(target)
-        if pred.shape != target.shape:
-            raise ValueError(
-                f"MSELoss: prediction shape {pred.shape} != target shape {target.shape}; "
-                "reshape one of them so they match"
-            )
+        _same_shape(pred, target, "MSELoss")
         diff = pred - target
-        return (diff * diff).mean()
+        return _reduce(diff * diff, self.reduction)
         ### END SOLUTION
 
 
 # %% [markdown]
-# **BinaryCrossEntropyLoss** takes probabilities $p$ (the output of a `Sigmoid`) and
-# targets $y \in \{0, 1\}$: $-\big(y \log p + (1-y)\log(1-p)\big)$, averaged. When the
-# model is confidently wrong, $p$ reaches exactly 0 or 1 in float32 and $\log 0 = -\infty$.
-# We clamp $p$ into $[\epsilon, 1-\epsilon]$ first, so the loss stays finite and the
-# gradient, $\frac{p - y}{p(1-p)} / N$, never divides by zero. Because the clamp is not
-# one of our Tensor ops, the loss is a `Function` with its own backward.
+# **BCELoss** (binary cross-entropy; also called `BinaryCrossEntropyLoss` here) takes
+# probabilities $p$ (the output of a `Sigmoid`) and targets $y \in [0, 1]$:
+# $-\big(y \log p + (1-y)\log(1-p)\big)$. When the model is confidently wrong, $p$ reaches
+# exactly 0 or 1 in float32 and $\log 0 = -\infty$. PyTorch's remedy, which we copy:
+# each log is clamped at $-100$, so the loss stays finite, and in the gradient
+# $\frac{p - y}{p(1-p)}$ the denominator is clamped at $10^{-12}$, so it never divides by
+# zero. Because of the clamps the loss is a `Function` with its own backward.
+#
+# **BCEWithLogitsLoss** takes the *logit* $z$ instead (no `Sigmoid` layer at the end) and
+# is the better choice: with $p = \sigma(z)$ the loss simplifies to
+# $\max(z, 0) - z\,y + \log(1 + e^{-|z|})$ — every exponent is $\le 0$, so it never
+# overflows, and its gradient is simply $\sigma(z) - y$: no division, no clamp. (The
+# targets of both are constants: no gradient flows into them, where PyTorch would
+# differentiate a target that requires grad.)
 
 # %%
 #| export
 class BinaryCrossEntropyOp(Function):
     @staticmethod
-    def forward(ctx, p, target, eps=1e-7):
+    def forward(ctx, p, target):
         ### BEGIN SOLUTION
         y = np.asarray(target, dtype=p.dtype)
-        pc = np.clip(p, eps, 1.0 - eps)
-        ctx.save_for_backward(pc, y)
-        return np.asarray(-np.mean(y * np.log(pc) + (1.0 - y) * np.log(1.0 - pc)), dtype=p.dtype)
+        ctx.save_for_backward(p, y)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped right away
+            log_p, log_q = np.maximum(np.log(p), -100.0), np.maximum(np.log(1.0 - p), -100.0)
+        return -(y * log_p + (1.0 - y) * log_q)
         ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad):
         ### BEGIN SOLUTION
-        pc, y = ctx.saved_tensors
-        return grad * (pc - y) / (pc * (1.0 - pc)) / pc.size
+        p, y = ctx.saved_tensors
+        return grad * (p - y) / np.maximum(p * (1.0 - p), 1e-12)
         ### END SOLUTION
 
 
-class BinaryCrossEntropyLoss(Module):
-    """Binary cross-entropy on probabilities (clamped to [eps, 1 - eps]); mean over elements."""
+class BinaryCrossEntropyWithLogitsOp(Function):
+    @staticmethod
+    def forward(ctx, z, target):
+        ### BEGIN SOLUTION
+        y = np.asarray(target, dtype=z.dtype)
+        ctx.save_for_backward(z, y)
+        return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+        ### END SOLUTION
 
-    def __init__(self, eps=1e-7):
-        super().__init__()
-        self.eps = eps
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        z, y = ctx.saved_tensors
+        return grad * (0.5 * (1.0 + np.tanh(0.5 * z)) - y)  # sigmoid(z), without overflow
+        ### END SOLUTION
+
+
+def _float_target(pred, target, who):
+    target = target.data if isinstance(target, Tensor) else np.asarray(target)
+    _same_shape(pred, target, who)
+    return target
+
+
+class BinaryCrossEntropyLoss(_Loss):
+    """Binary cross-entropy of probabilities (logs clamped at -100, as PyTorch's BCELoss)."""
 
     def forward(self, pred, target):
-        target = target.data if isinstance(target, Tensor) else np.asarray(target)
-        if pred.shape != target.shape:
-            raise ValueError(
-                f"BinaryCrossEntropyLoss: prediction shape {pred.shape} != target shape "
-                f"{target.shape}; reshape one of them so they match"
-            )
-        return BinaryCrossEntropyOp.apply(pred, target=target, eps=self.eps)
+        target = _float_target(pred, target, type(self).__name__)
+        return _reduce(BinaryCrossEntropyOp.apply(pred, target=target), self.reduction)
+
+
+BCELoss = BinaryCrossEntropyLoss
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits: sigmoid and log fused, stable for any logit."""
+
+    def forward(self, logits, target):
+        target = _float_target(logits, target, type(self).__name__)
+        return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
 # %% [markdown]
-# **CrossEntropyLoss** is the classification loss. It takes raw scores (*logits*)
-# `(N, C)` and integer class labels `(N,)`, and returns the mean of
+# **CrossEntropyLoss** is the classification loss. It takes raw scores (*logits*) and
+# integer class labels, and its per-example value is
 # $-\log \mathrm{softmax}(z)_y = \log\sum_j e^{z_j} - z_y$.
+#
+# *Shapes, as in PyTorch:* logits `(N, C)` with labels `(N,)`; or, when every example
+# has more positions (a sequence, an image), logits `(N, C, d1, ...)` with labels
+# `(N, d1, ...)`. **The class axis is dim 1**, not the last one. A language model's
+# logits come out `(N, T, C)` from its final `Linear`, so you pass
+# `logits.transpose(1, 2)` — or flatten both, `loss(logits.reshape(-1, C), y.reshape(-1))`,
+# the idiom of most GPT code. Inside, we move the classes last (`np.moveaxis`), where
+# each position is one row.
 #
 # *Why log-sum-exp?* Computing softmax and then its log loses everything to overflow and
 # underflow: a probability of $10^{-50}$ is 0 in float32, and $\log 0 = -\infty$. Written
@@ -660,57 +1026,141 @@ class BinaryCrossEntropyLoss(Module):
 # sum is $\ge 1$, so the log is always finite.
 #
 # *Why a fused op?* The gradient of this loss with respect to the logits is beautifully
-# simple: $(\mathrm{softmax}(z) - \mathrm{onehot}(y)) / N$. One `Function` computes it in
-# two NumPy lines, instead of a backward pass through exp, sum, log and indexing. Language
-# models score every position of a sequence, so logits `(N, T, C)` with labels `(N, T)`
-# are flattened to `(N·T, C)`.
+# simple: $\mathrm{softmax}(z) - \mathrm{onehot}(y)$ per row. One `Function` computes it in
+# two NumPy lines, instead of a backward pass through exp, sum, log and indexing.
+#
+# *Two PyTorch options.* `ignore_index` (default −100) marks positions that are not
+# scored — padding in a batch of sequences: their loss and gradient are 0 and the mean
+# is over the other positions only. `label_smoothing` $\varepsilon$ trains towards the
+# target distribution $q = (1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon/C$ instead of
+# a hard one-hot, which keeps the model from becoming over-confident: the loss is
+# $-\sum_c q_c \log \mathrm{softmax}(z)_c$ and the gradient stays $\mathrm{softmax}(z) - q$.
+#
+# **NLLLoss** is the second half of it alone: it takes log-probabilities (the output of
+# `LogSoftmax(dim=1)`) and returns $-\log p_y$. `CrossEntropyLoss()(z, y)` equals
+# `NLLLoss()(LogSoftmax(dim=1)(z), y)` — the fused loss is just faster.
 
 # %%
 #| export
+def _class_labels(scores, target, who, ignore_index):
+    """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
+    labels = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(labels == np.round(labels)):
+            raise ValueError(f"{who}: targets must be integer class labels")
+        labels = labels.astype(np.int64)
+    expected = scores.shape[:1] + scores.shape[2:]
+    if scores.ndim < 2 or labels.shape != expected:
+        hint = ""
+        if scores.ndim > 2 and labels.shape == scores.shape[:-1]:
+            hint = (" PyTorch's layout puts the classes on dim 1: pass logits.transpose(1, 2), or "
+                    "flatten both (logits.reshape(-1, C), target.reshape(-1)).")
+        raise ValueError(f"{who}: scores {scores.shape} (N, C, ...) need labels of shape {expected}, "
+                         f"got {labels.shape}.{hint}")
+    classes = scores.shape[1]
+    used = labels[labels != ignore_index]
+    if used.size and (used.min() < 0 or used.max() >= classes):
+        raise ValueError(f"{who}: labels must lie in [0, {classes - 1}] (or be ignore_index={ignore_index})")
+    return labels
+
+
 class CrossEntropyOp(Function):
+    """Per-position cross-entropy of logits (N, C, d1, ...) with labels (N, d1, ...)."""
+
     @staticmethod
-    def forward(ctx, logits, target):
+    def forward(ctx, logits, target, ignore_index=-100, label_smoothing=0.0):
         ### BEGIN SOLUTION
-        z = logits.reshape(-1, logits.shape[-1])
-        y = target.reshape(-1)
-        shifted = z - z.max(axis=1, keepdims=True)
+        z = np.moveaxis(logits, 1, -1)  # classes last: (N, d1, ..., C)
+        keep = target != ignore_index
+        y = np.where(keep, target, 0)[..., None]
+        shifted = z - z.max(axis=-1, keepdims=True)
         exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)
-        rows = np.arange(len(y))
-        loss = np.mean(np.log(sum_exp[:, 0]) - shifted[rows, y])
-        ctx.save_for_backward(exp / sum_exp, y)
-        ctx.shape = logits.shape
-        return np.asarray(loss, dtype=logits.dtype)
+        sum_exp = exp.sum(axis=-1, keepdims=True)
+        log_probs = shifted - np.log(sum_exp)
+        loss = -np.take_along_axis(log_probs, y, axis=-1)[..., 0]
+        if label_smoothing:
+            loss = (1.0 - label_smoothing) * loss - label_smoothing * log_probs.mean(axis=-1)
+        ctx.save_for_backward(exp / sum_exp, y, keep)
+        ctx.label_smoothing = label_smoothing
+        return np.where(keep, loss, 0.0).astype(logits.dtype)
         ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad):
         ### BEGIN SOLUTION
-        probs, y = ctx.saved_tensors
-        d = probs.copy()
-        d[np.arange(len(y)), y] -= 1.0
-        return (d * (grad / len(y))).reshape(ctx.shape)
+        probs, y, keep = ctx.saved_tensors
+        eps = ctx.label_smoothing
+        d = probs - eps / probs.shape[-1]  # softmax(z) - q, q = (1 - eps) onehot + eps / C
+        np.put_along_axis(d, y, np.take_along_axis(d, y, axis=-1) - (1.0 - eps), axis=-1)
+        d *= (grad * keep)[..., None]
+        return np.moveaxis(d, -1, 1)
         ### END SOLUTION
 
 
-class CrossEntropyLoss(Module):
-    """Cross-entropy of logits (N, C) or (N, T, C) with integer labels (N,) or (N, T); mean."""
+class NLLLossOp(Function):
+    """-log_probs[label] per position, for log-probabilities (N, C, d1, ...)."""
+
+    @staticmethod
+    def forward(ctx, log_probs, target, ignore_index=-100):
+        ### BEGIN SOLUTION
+        keep = target != ignore_index
+        y = np.where(keep, target, 0)[..., None]
+        picked = np.take_along_axis(np.moveaxis(log_probs, 1, -1), y, axis=-1)[..., 0]
+        ctx.save_for_backward(y, keep)
+        ctx.shape = log_probs.shape
+        return np.where(keep, -picked, 0.0).astype(log_probs.dtype)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        y, keep = ctx.saved_tensors
+        d = np.zeros(ctx.shape[:1] + ctx.shape[2:] + ctx.shape[1:2], dtype=grad.dtype)
+        np.put_along_axis(d, y, -(grad * keep)[..., None], axis=-1)
+        return np.moveaxis(d, -1, 1)
+        ### END SOLUTION
+
+
+class _ClassificationLoss(_Loss):
+    def __init__(self, ignore_index=-100, reduction="mean"):
+        super().__init__(reduction)
+        self.ignore_index = ignore_index
+
+    def _labels(self, scores, target):
+        """Labels checked against scores; unbatched scores (C,) with a label () become a batch of 1."""
+        if scores.ndim == 1:
+            scores = scores.reshape(1, -1)
+            target = np.reshape(target.data if isinstance(target, Tensor) else target, (1,))
+        return scores, _class_labels(scores, target, type(self).__name__, self.ignore_index)
+
+    def _reduced(self, losses, labels, unbatched):
+        if unbatched and self.reduction == "none":
+            return losses.reshape(())
+        return _reduce(losses, self.reduction, count=np.count_nonzero(labels != self.ignore_index))
+
+
+class CrossEntropyLoss(_ClassificationLoss):
+    """Cross-entropy of logits (N, C) or (N, C, d1, ...) with integer labels (N,) or (N, d1, ...)."""
+
+    def __init__(self, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        super().__init__(ignore_index, reduction)
+        self.label_smoothing = label_smoothing
 
     def forward(self, logits, target):
-        labels = target.data if isinstance(target, Tensor) else np.asarray(target)
-        if not np.issubdtype(labels.dtype, np.integer):
-            if not np.all(labels == np.round(labels)):
-                raise ValueError("CrossEntropyLoss: targets must be integer class labels")
-            labels = labels.astype(np.int64)
-        if labels.shape != logits.shape[:-1]:
-            raise ValueError(
-                f"CrossEntropyLoss: logits {logits.shape} need labels of shape {logits.shape[:-1]}, "
-                f"got {labels.shape}"
-            )
-        classes = logits.shape[-1]
-        if labels.size and (labels.min() < 0 or labels.max() >= classes):
-            raise ValueError(f"CrossEntropyLoss: labels must lie in [0, {classes - 1}]")
-        return CrossEntropyOp.apply(logits, target=labels)
+        scores, labels = self._labels(logits, target)
+        losses = CrossEntropyOp.apply(
+            scores, target=labels, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing
+        )
+        return self._reduced(losses, labels, logits.ndim == 1)
+
+
+class NLLLoss(_ClassificationLoss):
+    """Negative log-likelihood of log-probabilities (N, C, d1, ...) and labels (N, d1, ...)."""
+
+    def forward(self, log_probs, target):
+        scores, labels = self._labels(log_probs, target)
+        losses = NLLLossOp.apply(scores, target=labels, ignore_index=self.ignore_index)
+        return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
 # %%
@@ -720,6 +1170,8 @@ def test_unit_losses():
     assert np.isclose(loss.item(), (1 + 4) / 2)
     loss.backward()
     assert np.allclose(pred.grad.data, [[1.0], [2.0]])  # 2 * diff / N
+    assert np.allclose(MSELoss(reduction="none")(pred, np.zeros((2, 1))).data, [[1.0], [9.0]])
+    assert np.isclose(MSELoss(reduction="sum")(pred, np.zeros((2, 1))).item(), 10.0)
     try:
         MSELoss()(pred, np.zeros(2))
         raise AssertionError("a shape mismatch must raise")
@@ -728,29 +1180,125 @@ def test_unit_losses():
 
     p = Tensor(np.array([0.9, 0.2, 0.0, 1.0]), requires_grad=True)
     y = np.array([1.0, 0.0, 0.0, 1.0])
-    bce = BinaryCrossEntropyLoss()(p, y)
+    bce = BCELoss()(p, y)
     assert np.isclose(bce.item(), -(np.log(0.9) + np.log(0.8)) / 4, atol=1e-5)
-    wrong = BinaryCrossEntropyLoss()(Tensor([0.0, 1.0]), np.array([1.0, 0.0]))
-    assert np.isfinite(wrong.item())  # confidently wrong: large but finite
+    wrong = BCELoss(reduction="none")(Tensor([0.0, 1.0]), np.array([1.0, 0.0]))
+    assert np.allclose(wrong.data, 100.0), "confidently wrong: log clamped at -100"
     bce.backward()
     assert np.all(np.isfinite(p.grad.data))
     assert np.isclose(p.grad.data[0], (0.9 - 1) / (0.9 * 0.1) / 4, atol=1e-4)
+    z = Tensor(np.array([2.0, -1.0, 800.0]), requires_grad=True)
+    t = np.array([1.0, 0.0, 0.0])
+    logit_loss = BCEWithLogitsLoss(reduction="none")(z, t)
+    sig = 1 / (1 + np.exp(-z.data[:2]))
+    assert np.allclose(logit_loss.data[:2], -(t[:2] * np.log(sig) + (1 - t[:2]) * np.log(1 - sig)), atol=1e-6)
+    assert np.isclose(logit_loss.data[2], 800.0), "no overflow for a huge logit"
+    logit_loss.sum().backward()
+    assert np.allclose(z.grad.data, [sig[0] - 1, sig[1], 1.0], atol=1e-6)
 
     logits = Tensor(np.array([[2.0, 1.0, 0.1], [0.0, 0.0, 1000.0]]), requires_grad=True)
     labels = np.array([0, 2])
     ce = CrossEntropyLoss()(logits, labels)
-    z = np.array([2.0, 1.0, 0.1])
-    assert np.isclose(ce.item(), (np.log(np.exp(z).sum()) - 2.0) / 2, atol=1e-5)
+    zr = np.array([2.0, 1.0, 0.1])
+    assert np.isclose(ce.item(), (np.log(np.exp(zr).sum()) - 2.0) / 2, atol=1e-5)
     ce.backward()
-    soft = np.exp(z) / np.exp(z).sum()
+    soft = np.exp(zr) / np.exp(zr).sum()
     assert np.allclose(logits.grad.data[0], (soft - [1, 0, 0]) / 2, atol=1e-6)
     assert np.allclose(logits.grad.data[1], 0.0, atol=1e-6)
-    seq = CrossEntropyLoss()(Tensor(np.zeros((2, 3, 4))), np.zeros((2, 3), dtype=np.int64))
-    assert np.isclose(seq.item(), np.log(4))
+    # (N, C, T) logits: the classes on dim 1, as in PyTorch
+    seq = Tensor(np.zeros((2, 4, 3)))
+    assert np.isclose(CrossEntropyLoss()(seq, np.zeros((2, 3), dtype=np.int64)).item(), np.log(4))
+    assert CrossEntropyLoss(reduction="none")(seq, np.zeros((2, 3), dtype=np.int64)).shape == (2, 3)
+    try:
+        CrossEntropyLoss()(Tensor(np.zeros((2, 3, 4))), np.zeros((2, 3), dtype=np.int64))
+        raise AssertionError("(N, T, C) logits with (N, T) labels must be refused, with a hint")
+    except ValueError as err:
+        assert "transpose(1, 2)" in str(err)
+    # ignore_index: ignored positions are not scored, the mean is over the others
+    masked = CrossEntropyLoss(ignore_index=-1)(logits, np.array([0, -1]))
+    assert np.isclose(masked.item(), np.log(np.exp(zr).sum()) - 2.0, atol=1e-5)
+    # label smoothing: the target is (1 - eps) onehot + eps / C
+    smooth = CrossEntropyLoss(label_smoothing=0.3)(Tensor(zr[None]), np.array([0]))
+    log_p = zr - np.log(np.exp(zr).sum())
+    assert np.isclose(smooth.item(), -(0.7 * log_p[0] + 0.3 * log_p.mean()), atol=1e-5)
+    # NLLLoss after LogSoftmax is the same loss, and the same gradient
+    z2 = Tensor(logits.data.copy(), requires_grad=True)
+    nll = NLLLoss()(LogSoftmax(dim=1)(z2), labels)
+    assert np.isclose(nll.item(), ce.item(), atol=1e-5)
+    nll.backward()
+    assert np.allclose(z2.grad.data, logits.grad.data, atol=1e-6)
 
 
 if __name__ == "__main__":
     test_unit_losses()
+
+# %% [markdown]
+# ## The functional API: `nn.functional`
+#
+# PyTorch offers every layer twice: as a `Module` (`nn.ReLU()`, which can hold
+# parameters and sit in a `Sequential`) and as a plain function in
+# `torch.nn.functional`, usually imported as `F` (`F.relu(x)`, `F.cross_entropy(logits, y)`),
+# handy inside a `forward`. These are given; each one calls the op or the layer you
+# wrote, so there is one implementation of every computation. Lowercase functions of
+# this file end up in `tinytorch.nn.functional`; the classes in `tinytorch.nn`.
+
+# %%
+#| export
+def linear(input, weight, bias=None):
+    return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
+
+
+def relu(input):
+    return input.relu()
+
+
+def leaky_relu(input, negative_slope=0.01):
+    return LeakyReLUOp.apply(input, negative_slope=negative_slope)
+
+
+def sigmoid(input):
+    return input.sigmoid()
+
+
+def tanh(input):
+    return input.tanh()
+
+
+def silu(input):
+    return SiLU()(input)
+
+
+def gelu(input, approximate="none"):
+    return GELU(approximate)(input)
+
+
+def softmax(input, dim):
+    return SoftmaxOp.apply(input, dim=dim)
+
+
+def log_softmax(input, dim):
+    return LogSoftmaxOp.apply(input, dim=dim)
+
+
+def mse_loss(input, target, reduction="mean"):
+    return MSELoss(reduction=reduction)(input, target)
+
+
+def binary_cross_entropy(input, target, reduction="mean"):
+    return BCELoss(reduction=reduction)(input, target)
+
+
+def binary_cross_entropy_with_logits(input, target, reduction="mean"):
+    return BCEWithLogitsLoss(reduction=reduction)(input, target)
+
+
+def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    return CrossEntropyLoss(ignore_index, reduction, label_smoothing)(input, target)
+
+
+def nll_loss(input, target, ignore_index=-100, reduction="mean"):
+    return NLLLoss(ignore_index, reduction)(input, target)
+
 
 # %% [markdown]
 # ## Optimizers: turning gradients into progress
@@ -766,12 +1314,32 @@ if __name__ == "__main__":
 # optimizer.step()
 # ```
 #
-# Two refinements are standard (PyTorch's `SGD` has both, with the same meaning):
+# **Parameter groups.** Like PyTorch's, an optimizer keeps its parameters in
+# `optimizer.param_groups`: a list of dicts, each holding some `"params"` and the
+# hyper-parameters that apply to them (`"lr"`, `"momentum"`, ...). Passing a plain list
+# of parameters makes one group with the defaults; passing a list of dicts makes several,
+# e.g. a smaller learning rate for a pre-trained body than for a new head:
+#
+# ```python
+# SGD([{"params": body.parameters(), "lr": 1e-3}, {"params": head.parameters()}], lr=1e-2)
+# ```
+#
+# `step()` reads the hyper-parameters from the groups every time, so changing
+# `group["lr"]` in the middle of training takes effect at the next step — that is how a
+# learning-rate schedule works (module 04). What an optimizer remembers per parameter
+# (momentum, Adam's averages) lives in `optimizer.state`, keyed by `id(parameter)`;
+# `state_dict()` / `load_state_dict()` save and restore groups and state together, in
+# PyTorch's layout, so training can resume exactly where it stopped.
+#
+# Three refinements of SGD are standard (PyTorch's `SGD` has them, with the same meaning):
 #
 # - **Momentum.** Plain SGD zig-zags across narrow valleys and crawls along flat ones.
-#   Momentum keeps a running velocity $v \leftarrow \mu v + g$ and steps along $v$:
-#   directions that agree from step to step add up, oscillating ones cancel. With
-#   $\mu = 0.9$ the steady-state step is ten times the gradient.
+#   Momentum keeps a running velocity $v \leftarrow \mu v + g$ (the first $v$ is $g$)
+#   and steps along $v$: directions that agree from step to step add up, oscillating
+#   ones cancel. With $\mu = 0.9$ the steady-state step is ten times the gradient.
+#   (`dampening` $d$ scales the new gradient: $v \leftarrow \mu v + (1-d)\,g$.)
+# - **Nesterov momentum** steps along $g + \mu v$ instead of $v$: it looks one step ahead
+#   along the velocity, which damps the overshoot of plain momentum.
 # - **Weight decay** adds $\lambda p$ to the gradient — the gradient of
 #   $\frac{\lambda}{2}\lVert p\rVert^2$ — pulling weights towards zero so the model
 #   prefers simple solutions.
@@ -781,47 +1349,110 @@ if __name__ == "__main__":
 
 # %%
 #| export optim.sgd
+import copy
+
+import numpy as np
+
+from tinytorch.core.tensor import Tensor
+
+
 class Optimizer:
-    """Base class: holds the parameters; subclasses define step()."""
+    """Base class: ``param_groups`` (dicts of params and hyper-parameters) and per-parameter ``state``."""
 
-    def __init__(self, params):
-        self.params = list(params)
-        if not self.params:
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.param_groups = []
+        self.state = {}  # id(parameter) -> dict
+        params = [params] if isinstance(params, Tensor) else list(params)
+        if not params:
             raise ValueError("optimizer got an empty parameter list")
+        for group in params if isinstance(params[0], dict) else [{"params": params}]:
+            self.add_param_group(group)
 
-    def zero_grad(self):
-        for p in self.params:
-            p.zero_grad()
+    def add_param_group(self, param_group):
+        group = dict(param_group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        taken = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in taken for p in group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def __setattr__(self, name, value):
+        defaults = self.__dict__.get("defaults", {})
+        if name in defaults:  # optimizer.lr = ... would be silently ignored (as in PyTorch)
+            raise AttributeError(
+                f"{type(self).__name__} keeps {name!r} in its param_groups: "
+                f"`for group in optimizer.param_groups: group[{name!r}] = ...`"
+            )
+        super().__setattr__(name, value)
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.zero_grad()
+                else:
+                    p.grad.data[...] = 0
 
     def step(self):
         raise NotImplementedError(f"{type(self).__name__} must define step()")
 
+    def state_dict(self):
+        """{'state': {index: {...}}, 'param_groups': [{..., 'params': [index, ...]}]} (copies)."""
+        index, groups, state = {}, [], {}
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        for key, i in index.items():
+            if key in self.state:
+                state[i] = copy.deepcopy(self.state[key])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        groups = state_dict["param_groups"]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError("loaded state dict has a different number of parameter groups or parameters")
+        params = [p for group in self.param_groups for p in group["params"]]
+        self.state = {id(params[i]): copy.deepcopy(s) for i, s in state_dict["state"].items()}
+        for group, saved in zip(self.param_groups, groups):
+            group.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum and weight decay (PyTorch semantics)."""
+    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (PyTorch semantics)."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0):
-        super().__init__(params)
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError("lr, momentum and weight_decay must be >= 0")
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self.velocity = [None] * len(self.params)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(params, defaults)
 
     def step(self):
         ### BEGIN SOLUTION
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad.data
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
-            if self.momentum:
-                if self.velocity[i] is None:
-                    self.velocity[i] = g.copy()
-                else:
-                    self.velocity[i] = self.momentum * self.velocity[i] + g
-                g = self.velocity[i]
-            p.data -= self.lr * g
+        for group in self.param_groups:
+            momentum, weight_decay = group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data
+                if weight_decay:
+                    g = g + weight_decay * p.data
+                if momentum:
+                    state = self.state.setdefault(id(p), {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = g.copy()
+                    else:
+                        buf *= momentum
+                        buf += (1.0 - group["dampening"]) * g
+                    g = g + momentum * buf if group["nesterov"] else buf
+                p.data -= group["lr"] * g
         ### END SOLUTION
 
 
@@ -848,6 +1479,31 @@ def test_unit_sgd():
         opt.step()
         assert np.isclose(p.data[0], expected, atol=1e-6)
 
+    # nesterov steps along g + momentum * v
+    q = Parameter(np.array([0.0]))
+    opt = SGD([q], lr=0.1, momentum=0.5, nesterov=True)
+    for _ in range(2):
+        opt.zero_grad()
+        (q * 2.0).sum().backward()  # grad = 2: v = 2, then 3
+        opt.step()
+    assert np.isclose(q.data[0], -0.1 * (2 + 0.5 * 2) - 0.1 * (2 + 0.5 * 3))
+
+    # parameter groups: each its own learning rate, changeable mid-training
+    a, b = Parameter(np.array([1.0])), Parameter(np.array([1.0]))
+    opt = SGD([{"params": [a], "lr": 0.5}, {"params": [b]}], lr=0.1)
+    assert [g["lr"] for g in opt.param_groups] == [0.5, 0.1]
+    (a + b).sum().backward()  # both gradients are 1
+    opt.step()
+    assert np.allclose([a.data[0], b.data[0]], [0.5, 0.9])
+    opt.param_groups[1]["lr"] = 0.0
+    opt.step()
+    assert np.isclose(b.data[0], 0.9), "the new learning rate applies at the next step"
+    try:
+        opt.lr = 1.0
+        raise AssertionError("setting optimizer.lr would be silently ignored: it must raise")
+    except AttributeError as err:
+        assert "param_groups" in str(err)
+
 
 if __name__ == "__main__":
     test_unit_sgd()
@@ -855,10 +1511,11 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Saving what a model learned
 #
-# `state_dict()` maps each parameter's dotted name to a copy of its array;
+# `state_dict()` maps each parameter's (and buffer's) dotted name to a copy of its array;
 # `load_state_dict()` copies the arrays back, checking names and shapes so that loading
 # the weights of a different architecture fails loudly instead of half-working.
-# (Module 04 writes these dictionaries to `.npz` files.)
+# (Module 04 writes these dictionaries to `.npz` files.) An optimizer has a `state_dict`
+# too: save both, and training resumes exactly where it stopped.
 
 # %%
 def test_unit_state_dict():
@@ -878,6 +1535,18 @@ def test_unit_state_dict():
             raise AssertionError("a mismatching state_dict must raise")
         except RuntimeError as err:
             assert "0.weight" in str(err) or "missing" in str(err)
+    missing, unexpected = b.load_state_dict({"0.bias": np.zeros(3), "extra": np.zeros(1)}, strict=False)
+    assert "0.weight" in missing and unexpected == ["extra"] and not np.any(b[0].bias.data)
+
+    opt = SGD(a.parameters(), lr=0.1, momentum=0.9)
+    a(x).sum().backward()
+    opt.step()
+    saved = opt.state_dict()
+    assert saved["param_groups"][0]["params"] == [0, 1, 2, 3] and "momentum_buffer" in saved["state"][0]
+    fresh = SGD(a.parameters(), lr=0.5, momentum=0.9)
+    fresh.load_state_dict(saved)
+    assert fresh.param_groups[0]["lr"] == 0.1
+    assert np.array_equal(fresh.state[id(a[0].weight)]["momentum_buffer"], saved["state"][0]["momentum_buffer"])
 
 
 if __name__ == "__main__":
@@ -886,12 +1555,15 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Done
 #
-# Run `tito module complete 03`. It exports `Module`, `Linear`, the activations and
-# losses into `tinytorch/nn/modules.py` and `SGD` into `tinytorch/optim/sgd.py`, so
-# that this works:
+# Run `tito module complete 03`. It exports `Module`, `Linear`, the containers, the
+# activations and losses into `tinytorch/nn/modules.py`, `nn.init` into
+# `tinytorch/nn/init.py` and `SGD` into `tinytorch/optim/sgd.py`, so that this works,
+# as it does in PyTorch:
 #
 # ```python
-# from tinytorch import Tensor, Linear, ReLU, Sigmoid, SGD, BinaryCrossEntropyLoss
+# from tinytorch import Tensor, Linear, ReLU, Sigmoid, SGD, BCELoss
+# import tinytorch.nn as nn
+# import tinytorch.nn.functional as F
 # ```
 #
 # and it unlocks the XOR milestone: `tito milestone run xor`.

@@ -6,9 +6,13 @@
 # module adds what turns "it can learn" into "it trains, reliably, on real data":
 #
 # - **Better optimizers** — SGD with momentum and weight decay (you built them into
-#   `SGD` in module 03; here is why they work), then **Adam** and **AdamW**.
-# - **Data pipelines** — `TensorDataset` and `DataLoader`: mini-batches, shuffled
-#   every epoch.
+#   `SGD` in module 03; here is why they work), then **Adam** and **AdamW**, and
+#   **learning-rate schedules** (`StepLR`, `CosineAnnealingLR`).
+# - **A good start** — `nn.init`, the initialization recipes.
+# - **Layers that know whether they are training** — `Dropout` and `BatchNorm1d`, which
+#   behave differently after `model.eval()`; and **gradient clipping**.
+# - **Data pipelines** — `Dataset`, `TensorDataset`, `random_split` and `DataLoader`:
+#   mini-batches, shuffled every epoch.
 # - **A training loop** — `Trainer.fit()` with per-epoch loss/accuracy history and a
 #   progress bar; `accuracy()`; `evaluate()`.
 # - **Checkpoints** — saving a model's `state_dict()` to a `.npz` file and loading it back.
@@ -71,33 +75,33 @@ class Adam(Optimizer):
     decoupled_weight_decay = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params)
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
-        self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
-        self.m = [np.zeros_like(p.data) for p in self.params]
-        self.v = [np.zeros_like(p.data) for p in self.params]
-        self.steps = [0] * len(self.params)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def step(self):
         ### BEGIN SOLUTION
-        beta1, beta2 = self.betas
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad.data
-            if self.weight_decay:
-                if self.decoupled_weight_decay:
-                    p.data *= 1.0 - self.lr * self.weight_decay
-                else:
-                    g = g + self.weight_decay * p.data
-            self.steps[i] += 1
-            t = self.steps[i]
-            self.m[i] = beta1 * self.m[i] + (1.0 - beta1) * g
-            self.v[i] = beta2 * self.v[i] + (1.0 - beta2) * (g * g)
-            m_hat = self.m[i] / (1.0 - beta1**t)
-            v_hat = self.v[i] / (1.0 - beta2**t)
-            p.data -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data
+                if weight_decay:
+                    if self.decoupled_weight_decay:
+                        p.data *= 1.0 - lr * weight_decay
+                    else:
+                        g = g + weight_decay * p.data
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
+                state["step"] += 1
+                t = state["step"]
+                state["exp_avg"] = beta1 * state["exp_avg"] + (1.0 - beta1) * g
+                state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1.0 - beta2) * (g * g)
+                m_hat = state["exp_avg"] / (1.0 - beta1**t)
+                v_hat = state["exp_avg_sq"] / (1.0 - beta2**t)
+                p.data -= lr * m_hat / (np.sqrt(v_hat) + eps)
         ### END SOLUTION
 
 
@@ -152,10 +156,622 @@ if __name__ == "__main__":
     test_unit_adam()
 
 # %% [markdown]
+# ## Learning-rate schedules
+#
+# A large learning rate makes fast progress early but bounces around the minimum at the
+# end; a small one settles precisely but crawls. A **schedule** starts large and decays:
+#
+# - **StepLR** multiplies the rate by `gamma` every `step_size` epochs:
+#   $\eta_t = \eta_0\,\gamma^{\lfloor t / \text{step\_size} \rfloor}$.
+# - **CosineAnnealingLR** glides from $\eta_0$ to `eta_min` along half a cosine over
+#   `T_max` epochs: $\eta_t = \eta_\text{min} + (\eta_0 - \eta_\text{min})\,\frac{1 + \cos(\pi t / T_\text{max})}{2}$
+#   — slow at first, fastest in the middle, gentle at the end.
+#
+# A scheduler wraps an optimizer and, on every `scheduler.step()` (once per epoch, after
+# `optimizer.step()`), writes the new rate into each of the optimizer's `param_groups` —
+# that is why those groups exist. `get_last_lr()` returns the rates it set. Each group
+# keeps its own starting rate ($\eta_0$, stored as `"initial_lr"`), so groups with
+# different rates decay in proportion.
+#
+# You write `get_lr()`, the formula: a list with one rate per group, from `self.base_lrs`
+# and the epoch count `self.last_epoch` (0 when the scheduler is created). PyTorch
+# computes the same numbers with an equivalent recursive formula from the current rate,
+# so that schedulers can be chained; the closed form is the one to understand.
+
+# %%
+#| export optim.lr_scheduler
+import math
+
+
+class LRScheduler:
+    """Base class: on every step(), set each param group's 'lr' to get_lr() (PyTorch semantics)."""
+
+    def __init__(self, optimizer, last_epoch=-1):
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def get_lr(self):
+        raise NotImplementedError(f"{type(self).__name__} must define get_lr()")
+
+    def step(self):
+        self.last_epoch += 1
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        return list(self._last_lr)
+
+    def state_dict(self):
+        return {key: value for key, value in vars(self).items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(state_dict)
+
+
+class StepLR(LRScheduler):
+    """lr = initial_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        ### BEGIN SOLUTION
+        return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
+        ### END SOLUTION
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        ### BEGIN SOLUTION
+        cosine = (1.0 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2.0
+        return [self.eta_min + (base - self.eta_min) * cosine for base in self.base_lrs]
+        ### END SOLUTION
+
+
+# %%
+def test_unit_lr_schedulers():
+    from tinytorch.optim.sgd import SGD
+
+    p, q = Parameter(np.zeros(1)), Parameter(np.zeros(1))
+    opt = SGD([{"params": [p]}, {"params": [q], "lr": 1.0}], lr=0.1)
+    sched = StepLR(opt, step_size=2, gamma=0.5)
+    rates = []
+    for _ in range(5):
+        rates.append(sched.get_last_lr())
+        opt.step()
+        sched.step()
+    assert np.allclose(rates, [[0.1, 1.0], [0.1, 1.0], [0.05, 0.5], [0.05, 0.5], [0.025, 0.25]])
+    assert np.isclose(opt.param_groups[1]["lr"], 0.25), "the scheduler writes into the optimizer"
+    opt = SGD([p], lr=1.0)
+    cosine = CosineAnnealingLR(opt, T_max=4, eta_min=0.2)
+    lrs = [cosine.get_last_lr()[0]] + [cosine.step() or cosine.get_last_lr()[0] for _ in range(4)]
+    assert np.allclose(lrs, [1.0, 0.2 + 0.8 * (1 + np.cos(np.pi / 4)) / 2, 0.6, 0.2 + 0.8 * (1 + np.cos(3 * np.pi / 4)) / 2, 0.2])
+
+
+if __name__ == "__main__":
+    test_unit_lr_schedulers()
+
+# %% [markdown]
+# ## A good start: `nn.init`
+#
+# A layer's weights start random, and *how* random decides whether a deep network trains
+# at all: too large and activations grow layer after layer until they overflow; too small
+# and they — and their gradients — shrink to nothing. Two recipes keep the variance of
+# the signal steady from layer to layer (a uniform distribution on $[-a, a]$ has
+# variance $a^2/3$):
+#
+# - **Xavier / Glorot** (Glorot & Bengio, 2010), for tanh/sigmoid or no non-linearity:
+#   $\mathrm{Var}(W) = 2/(\text{fan\_in} + \text{fan\_out})$, so $a = \sqrt{6/(\text{fan\_in}+\text{fan\_out})}$;
+#   it balances the forward and the backward pass.
+# - **Kaiming / He** (He et al., 2015), for ReLU: ReLU zeroes half the signal, so
+#   $\mathrm{Var}(W) = 2/\text{fan\_in}$, $a = \sqrt{6/\text{fan\_in}}$. In general
+#   $a = \text{gain}\cdot\sqrt{3/\text{fan\_in}}$ with gain $\sqrt2$ for ReLU and
+#   $\sqrt{2/(1+s^2)}$ for a leaky ReLU of slope $s$.
+#
+# `fan_in` is the number of inputs that feed one output: `in_features` for a `Linear`
+# weight `(out, in)`, `in_channels·kh·kw` for a convolution filter. The functions below
+# are PyTorch's `torch.nn.init`, with the same names and arguments; like PyTorch's, they
+# write into the tensor's own storage (the trailing `_` says "in place") and return it.
+# The numbers come from NumPy's global generator, like the layers' own initialization.
+# `Linear` starts from PyTorch's default, $\pm 1/\sqrt{\text{fan\_in}}$ for weight and
+# bias (module 03), which is `kaiming_uniform_(w, a=√5)`; `_default_layer_init` below is
+# that default, for the layers of the later modules. To give a deep ReLU network He's
+# start: `model.apply(lambda m: init.kaiming_uniform_(m.weight, nonlinearity="relu") if isinstance(m, Linear) else None)`.
+
+# %%
+#| export nn.init
+import math
+
+import numpy as np
+
+
+def _fill(tensor, values):
+    tensor.data[...] = values  # in place: the Parameter keeps its storage and dtype
+    return tensor
+
+
+def calculate_gain(nonlinearity, param=None):
+    """The recommended gain for a non-linearity (PyTorch's table)."""
+    if nonlinearity in ("linear", "conv1d", "conv2d", "sigmoid"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"unsupported nonlinearity {nonlinearity!r}")
+
+
+def _calculate_fan_in_and_fan_out(tensor):
+    if tensor.ndim < 2:
+        raise ValueError("fan in and fan out can not be computed for a tensor with fewer than 2 dimensions")
+    receptive_field = int(np.prod(tensor.shape[2:]))  # kh·kw for a convolution, 1 for Linear
+    return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
+
+
+def uniform_(tensor, a=0.0, b=1.0):
+    return _fill(tensor, np.random.uniform(a, b, tensor.shape))
+
+
+def normal_(tensor, mean=0.0, std=1.0):
+    return _fill(tensor, np.random.normal(mean, std, tensor.shape))
+
+
+def constant_(tensor, val):
+    return _fill(tensor, val)
+
+
+def zeros_(tensor):
+    return _fill(tensor, 0)
+
+
+def ones_(tensor):
+    return _fill(tensor, 1)
+
+
+def xavier_uniform_(tensor, gain=1.0):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(tensor, -bound, bound)
+
+
+def xavier_normal_(tensor, gain=1.0):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def _kaiming_std(tensor, a, mode, nonlinearity):
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', not {mode!r}")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
+    return uniform_(tensor, -bound, bound)
+
+
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
+
+
+def _default_layer_init(weight, bias):
+    """PyTorch's default for Linear and convolutions: weight and bias uniform on ±1/√fan_in."""
+    kaiming_uniform_(weight, a=math.sqrt(5))  # gain √(2/6) = 1/√3, so the bound is 1/√fan_in
+    if bias is not None:
+        bound = 1.0 / math.sqrt(_calculate_fan_in_and_fan_out(weight)[0])
+        uniform_(bias, -bound, bound)
+
+
+# %%
+def test_unit_init():
+    from tinytorch.nn.modules import Linear
+
+    np.random.seed(0)
+    w = Parameter(np.zeros((400, 300)))
+    storage = w.data
+    assert kaiming_uniform_(w, nonlinearity="relu") is w and w.data is storage, "in place, returns the tensor"
+    assert np.isclose(w.data.var(), 2 / 300, rtol=0.05) and np.abs(w.data).max() <= np.sqrt(6 / 300)
+    assert np.isclose(xavier_uniform_(w).data.var(), 2 / 700, rtol=0.05)
+    assert np.isclose(xavier_normal_(w, gain=2.0).data.std(), 2 * np.sqrt(2 / 700), rtol=0.05)
+    assert np.isclose(kaiming_normal_(w, mode="fan_out").data.std(), np.sqrt(2 / (1 + 0.0)) / np.sqrt(400), rtol=0.05)
+    conv = Parameter(np.zeros((8, 3, 5, 5)))
+    assert _calculate_fan_in_and_fan_out(conv) == (75, 200), "fan_in = C·kh·kw"
+    layer = Linear(300, 400)
+    assert np.abs(layer.weight.data).max() <= 1 / np.sqrt(300), "Linear's default: kaiming_uniform_(a=√5)"
+    _default_layer_init(layer.weight, layer.bias)
+    assert np.abs(layer.weight.data).max() <= 1 / np.sqrt(300) and np.abs(layer.bias.data).max() <= 1 / np.sqrt(300)
+    assert np.abs(layer.weight.data).max() > 0.95 / np.sqrt(300)
+    assert np.all(zeros_(w).data == 0) and np.all(constant_(w, 3.0).data == 3) and np.all(ones_(w).data == 1)
+    assert np.isclose(calculate_gain("leaky_relu", 0.2), np.sqrt(2 / 1.04))
+
+
+if __name__ == "__main__":
+    test_unit_init()
+
+# %% [markdown]
+# ## Layers that know whether they are training
+#
+# `model.train()` and `model.eval()` (module 03) flip a `training` flag through the
+# whole model. Two classic layers read it.
+#
+# **Dropout** (Srivastava et al., 2014) fights overfitting: during training it zeroes
+# each activation with probability $p$, at random, anew for every batch. No unit can
+# rely on one particular other unit being there, so the network learns redundant,
+# robust features — like training a huge ensemble of thinned networks that share their
+# weights. The survivors are scaled by $1/(1-p)$ ("inverted dropout"), so the expected
+# value of every activation is unchanged; at test time (`eval()`) dropout does nothing
+# at all, and the full network is used as is. Its backward lets the gradient through
+# exactly where the forward let the value through, with the same scale: the mask
+# $m \in \{0, \frac{1}{1-p}\}$ is the local derivative.
+#
+# `DropoutOp` draws the mask from NumPy's global generator (`np.random.random(shape) >= p`
+# keeps an element with probability $1-p$), so `np.random.seed` makes it repeatable.
+
+# %%
+#| export nn.dropout
+import numpy as np
+
+from tinytorch.core.autograd import Function
+from tinytorch.nn.modules import Module
+
+
+class DropoutOp(Function):
+    """Zero each element with probability p, scale the rest by 1 / (1 - p)."""
+
+    @staticmethod
+    def forward(ctx, x, p=0.5):
+        ### BEGIN SOLUTION
+        if p == 1.0:
+            mask = np.zeros_like(x)
+        else:
+            mask = (np.random.random(x.shape) >= p).astype(x.dtype) * (1.0 / (1.0 - p))
+        ctx.save_for_backward(mask)
+        return x * mask
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        (mask,) = ctx.saved_tensors
+        return grad * mask
+        ### END SOLUTION
+
+
+def _check_probability(p):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    return p
+
+
+class Dropout(Module):
+    """In training, zero elements with probability p and scale the rest by 1/(1-p); identity in eval."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        self.p = _check_probability(p)
+
+    def forward(self, x):
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """The functional form: dropout only when ``training`` (PyTorch's default is True)."""
+    if not training or _check_probability(p) == 0.0:
+        return input
+    return DropoutOp.apply(input, p=p)
+
+
+# %%
+def test_unit_dropout():
+    np.random.seed(0)
+    layer = Dropout(p=0.25)
+    x = Tensor(np.ones((200, 50)), requires_grad=True)
+    y = layer(x)
+    kept = y.data != 0
+    assert np.allclose(y.data[kept], 1 / 0.75), "survivors are scaled by 1/(1-p)"
+    assert abs(kept.mean() - 0.75) < 0.02 and abs(y.data.mean() - 1.0) < 0.03, "the mean is unchanged"
+    y.sum().backward()
+    assert np.array_equal(x.grad.data, y.data), "the gradient flows through the same mask"
+    assert not np.array_equal(layer(x).data, y.data), "a new mask every call"
+    layer.eval()
+    assert layer(x) is x, "eval(): dropout does nothing"
+    assert np.all(Dropout(1.0)(x).data == 0) and Dropout(0.0)(x) is x
+
+
+if __name__ == "__main__":
+    test_unit_dropout()
+
+# %% [markdown]
+# **Batch normalization** (Ioffe & Szegedy, 2015) normalizes every feature (channel)
+# over the batch: with $\mu$, $\sigma^2$ the mean and the (biased) variance of that
+# feature over the $N$ examples of the batch (and, for sequences or images, over every
+# position too),
+#
+# $$y = \gamma\,\frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta .$$
+#
+# Each layer then sees inputs of a steady scale however the layers before it change,
+# which allows larger learning rates and makes deep networks train much faster; the
+# learned `weight` $\gamma$ (ones) and `bias` $\beta$ (zeros) let the network undo the
+# normalization where it helps.
+#
+# **Training and evaluation differ.** A prediction for one image must not depend on the
+# other images of its batch, so at test time the layer uses *running* averages collected
+# during training instead of the batch's own statistics:
+#
+# $$\text{running\_mean} \leftarrow (1 - m)\,\text{running\_mean} + m\,\mu, \qquad
+#   \text{running\_var} \leftarrow (1 - m)\,\text{running\_var} + m\,\tfrac{n}{n-1}\sigma^2$$
+#
+# with momentum $m = 0.1$ and $n$ the number of values per feature. Note the
+# $\frac{n}{n-1}$: the running variance estimates the variance of the *population*
+# (unbiased), while the batch is normalized with its own biased variance — PyTorch does
+# exactly this. The running statistics are **buffers** (`register_buffer`, module 03):
+# saved in `state_dict()`, never trained. With `momentum=None` they are the plain average
+# over all batches seen so far (`num_batches_tracked` counts them).
+#
+# **The backward pass.** In training, $\mu$ and $\sigma^2$ are functions of $x$ too, so the
+# gradient has three paths. With $g = \gamma \odot \partial L/\partial y$ and means over
+# the batch (and positions):
+#
+# $$\frac{\partial L}{\partial x} = \frac{1}{\sqrt{\sigma^2+\epsilon}}\Bigl(g - \mathrm{mean}(g) - \hat x\,\mathrm{mean}(g \odot \hat x)\Bigr)$$
+#
+# The two means remove the directions the normalization cancels (shifting or scaling a
+# whole feature does not change $\hat x$). In evaluation the statistics are constants and
+# the gradient is just $g/\sqrt{\text{running\_var}+\epsilon}$. $\partial L/\partial\gamma$
+# is the sum of $\partial L/\partial y \odot \hat x$ and $\partial L/\partial\beta$ the sum
+# of $\partial L/\partial y$, over everything but the feature axis.
+#
+# `BatchNormOp` takes the statistics to use as arguments (`batch_stats=True` when they
+# are the batch's own); the function `batch_norm` decides which ones and updates the
+# running averages — you write both. Module 08's `LayerNorm` is the same computation
+# over the other axes: each token's features instead of each feature's batch.
+
+# %%
+#| export nn.batchnorm
+import numpy as np
+
+from tinytorch.core.autograd import Function
+from tinytorch.core.tensor import Tensor
+from tinytorch.nn.modules import Module, Parameter
+
+
+def _feature_axes(x):
+    """The axes a batch norm averages over: all but the features (axis 1); and their broadcast shape."""
+    return (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+
+
+class BatchNormOp(Function):
+    """(x - mean) / sqrt(var + eps) * weight + bias per feature (axis 1); weight and bias may be None."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean, var, eps=1e-5, batch_stats=True):
+        ### BEGIN SOLUTION
+        axes, shape = _feature_axes(x)
+        inv_std = 1.0 / np.sqrt(var.reshape(shape) + eps)
+        x_hat = (x - mean.reshape(shape)) * inv_std
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        ctx.axes, ctx.shape, ctx.batch_stats = axes, shape, batch_stats
+        if weight is None:
+            return x_hat.astype(x.dtype)
+        return x_hat * weight.reshape(shape) + bias.reshape(shape)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        x_hat, inv_std, weight = ctx.saved_tensors
+        axes = ctx.axes
+        g = grad if weight is None else grad * weight.reshape(ctx.shape)
+        if ctx.batch_stats:
+            grad_x = inv_std * (g - g.mean(axis=axes, keepdims=True)
+                                - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))
+        else:
+            grad_x = g * inv_std
+        if weight is None:
+            return grad_x, None, None
+        return grad_x, (grad * x_hat).sum(axis=axes), grad.sum(axis=axes)
+        ### END SOLUTION
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Normalize with the batch's statistics (training; the running ones are updated) or the running ones."""
+    axes, _ = _feature_axes(input)
+    ### BEGIN SOLUTION
+    if not training:
+        mean, var = running_mean.data, running_var.data
+    else:
+        values = input.data.size // input.shape[1]
+        if values <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+        mean, var = input.data.mean(axis=axes), input.data.var(axis=axes)
+        if running_mean is not None:
+            running_mean.data[...] = (1.0 - momentum) * running_mean.data + momentum * mean
+            running_var.data[...] = (1.0 - momentum) * running_var.data + momentum * var * (values / (values - 1))
+    ### END SOLUTION
+    return BatchNormOp.apply(input, weight, bias, mean=mean, var=var, eps=eps, batch_stats=training)
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d (module 04) and BatchNorm2d (module 05): parameters, buffers, modes."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(np.ones(num_features)) if affine else None
+        self.bias = Parameter(np.zeros(num_features)) if affine else None
+        tracked = track_running_stats
+        self.register_buffer("running_mean", Tensor(np.zeros(num_features)) if tracked else None)
+        self.register_buffer("running_var", Tensor(np.ones(num_features)) if tracked else None)
+        self.register_buffer("num_batches_tracked", Tensor(0, dtype=np.int64) if tracked else None)
+
+    def _check_input(self, x):
+        raise NotImplementedError
+
+    def forward(self, x):
+        self._check_input(x)
+        if x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}) got {x.shape[1]} features: input {x.shape}")
+        momentum = self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data[...] += 1
+            if momentum is None:  # a cumulative average over every batch so far
+                momentum = 1.0 / int(self.num_batches_tracked.data)
+        use_batch = self.training or self.running_mean is None
+        running = not self.training or self.track_running_stats  # PyTorch's rule: which statistics to pass
+        return batch_norm(x, self.running_mean if running else None, self.running_var if running else None,
+                          self.weight, self.bias, use_batch, momentum, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of features (N, C) or sequences (N, C, L)."""
+
+    def _check_input(self, x):
+        if x.ndim not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {x.ndim}D input)")
+
+
+# %%
+def test_unit_batch_norm():
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(3.0, 2.0, size=(16, 4))
+    bn = BatchNorm1d(4)
+    y = bn(Tensor(x0))
+    assert np.allclose(y.data.mean(0), 0.0, atol=1e-5) and np.allclose(y.data.std(0), 1.0, atol=1e-3)
+    assert np.allclose(bn.running_mean.data, 0.1 * x0.mean(0), atol=1e-5)
+    assert np.allclose(bn.running_var.data, 0.9 + 0.1 * x0.var(0, ddof=1), atol=1e-4), "unbiased"
+    assert int(bn.num_batches_tracked.data) == 1
+    assert list(bn.state_dict()) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]
+    bn.eval()
+    z = bn(Tensor(x0[:1]))  # one example: eval mode needs no batch
+    expected = (x0[:1] - bn.running_mean.data) / np.sqrt(bn.running_var.data + 1e-5)
+    assert np.allclose(z.data, expected, atol=1e-5)
+    # the backward pass in training mode, against a finite difference (float64)
+    x = Tensor(x0, dtype=np.float64, requires_grad=True)
+    w, b = (Tensor(rng.normal(size=4), dtype=np.float64, requires_grad=True) for _ in range(2))
+    upstream = rng.normal(size=x0.shape)
+
+    def loss(x_array):  # the batch statistics move with x
+        out = BatchNormOp.apply(Tensor(x_array, dtype=np.float64), w, b, mean=x_array.mean(0), var=x_array.var(0))
+        return (out.data * upstream).sum()
+
+    out = BatchNormOp.apply(x, w, b, mean=x0.mean(0), var=x0.var(0))
+    (out * Tensor(upstream, dtype=np.float64)).sum().backward()
+    eps, bumped = 1e-6, x0.copy()
+    bumped[3, 2] += eps
+    assert np.isclose(x.grad.data[3, 2], (loss(bumped) - loss(x0)) / eps, atol=1e-4)
+    assert np.allclose(b.grad.data, upstream.sum(0)) and w.grad.shape == (4,)
+
+
+if __name__ == "__main__":
+    test_unit_batch_norm()
+
+# %% [markdown]
+# ## Gradient clipping
+#
+# One unlucky batch can produce a gradient a thousand times the usual size, and one
+# step along it throws the model far from where it was — a "loss spike". **Clipping
+# the gradient norm** caps the damage: treat all the gradients of the model as one long
+# vector; if its length $\lVert g\rVert$ exceeds `max_norm`, scale every gradient by
+# `max_norm / ‖g‖`. The direction is kept, only the step is shortened. Call it between
+# `loss.backward()` and `optimizer.step()`; like PyTorch's, it returns the norm before
+# clipping (worth logging: a rising norm warns of trouble) and changes the gradients in
+# place. Transformers are almost always trained with it (`max_norm=1.0`).
+
+# %%
+#| export nn.utils
+import math
+
+import numpy as np
+
+from tinytorch.core.tensor import Tensor
+
+
+def _gradients(parameters):
+    parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    return [p.grad.data for p in parameters if p.grad is not None]
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale the gradients in place so that their total norm is at most max_norm; returns that norm."""
+    grads = _gradients(parameters)
+    if not grads:
+        return Tensor(0.0)
+    ### BEGIN SOLUTION
+    norm_type = float(norm_type)
+    if math.isinf(norm_type):
+        total = max(float(np.abs(g).max()) for g in grads)
+    else:
+        total = sum(float((np.abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"the total norm of order {norm_type} of the gradients is non-finite")
+    scale = max_norm / (total + 1e-6)
+    if scale < 1.0:
+        for g in grads:
+            g *= scale
+    ### END SOLUTION
+    return Tensor(total, dtype=grads[0].dtype)
+
+
+def clip_grad_value_(parameters, clip_value):
+    """Clamp every gradient element into [-clip_value, clip_value], in place."""
+    for g in _gradients(parameters):
+        np.clip(g, -clip_value, clip_value, out=g)
+
+
+# %%
+def test_unit_clip_grad_norm():
+    a, b = Parameter(np.zeros(2)), Parameter(np.zeros(1))
+    a.grad, b.grad = Tensor([3.0, 0.0]), Tensor([4.0])
+    norm = clip_grad_norm_([a, b], max_norm=1.0)
+    assert np.isclose(norm.item(), 5.0), "the norm before clipping"
+    assert np.allclose(a.grad.data, [0.6, 0.0], atol=1e-6) and np.allclose(b.grad.data, [0.8], atol=1e-6)
+    assert np.isclose(clip_grad_norm_([a, b], max_norm=10.0).item(), 1.0, atol=1e-5)
+    assert np.allclose(b.grad.data, [0.8], atol=1e-6), "below max_norm: unchanged"
+    assert np.isclose(clip_grad_norm_(a, 1.0, norm_type="inf").item(), 0.6, atol=1e-6)
+
+
+if __name__ == "__main__":
+    test_unit_clip_grad_norm()
+
+
+# %% [markdown]
 # ## Datasets and loaders
 #
-# A `TensorDataset` zips arrays that belong together — images and their labels — so
-# that `dataset[i]` is the i-th example. A `DataLoader` serves them in mini-batches.
+# A **dataset** is anything with a length and an item at every index: `dataset[i]` is the
+# i-th example. `Dataset` is the base class to derive from (define `__len__` and
+# `__getitem__`), as in PyTorch. A `TensorDataset` zips arrays that belong together —
+# images and their labels — so that `dataset[i]` is the tuple of their i-th entries.
+# `random_split(dataset, [0.8, 0.2])` cuts a dataset into random, non-overlapping parts
+# (a training and a validation set), each a `Subset` that looks at the original by index;
+# the lengths may be counts or fractions, and `generator` (a NumPy `Generator` or a seed)
+# makes the split reproducible.
+#
+# A `DataLoader` serves a dataset in mini-batches.
 #
 # **Why mini-batches?** The gradient over the whole data set is exact but costs a full
 # pass per step. The gradient of 32–256 random examples is a noisy but unbiased
@@ -165,16 +781,26 @@ if __name__ == "__main__":
 # **Why shuffle?** If the batches come in the same order every epoch, or sorted by
 # label, consecutive steps all pull the same way and the model chases the most recent
 # batch. A fresh random order each epoch makes every batch a fair sample. With a
-# `seed`, the loader has its own random generator: the order changes every epoch, but
-# two runs see the same sequence of orders — reproducible experiments.
+# `seed` (or a NumPy `generator`), the loader has its own random generator: the order
+# changes every epoch, but two runs see the same sequence of orders — reproducible
+# experiments.
 #
-# The loader indexes whole batches at once (`images[batch_indices]`), which NumPy does
-# in one vectorized copy rather than one Python call per example. Labels keep their
-# integer dtype; everything else becomes a float32 `Tensor`.
+# **Collating.** The loader fetches `batch_size` examples and hands the list to
+# `collate_fn`, which makes one batch of them. The default, `default_collate`, does what
+# PyTorch's does: examples that are tuples (or dicts) give a tuple (or dict) of batches,
+# each stacked along a new first axis; numbers and arrays become one `Tensor`; strings
+# stay a list. Pass your own `collate_fn` for anything else (padding sequences of
+# different lengths, say). Labels keep their integer dtype; floating-point data becomes
+# float32, the course's default (PyTorch would keep float64 arrays as float64). A
+# `TensorDataset` (or a `Subset` of one) is served faster: the loader indexes whole
+# batches at once (`images[batch_indices]`), one vectorized copy rather than one Python
+# call per example.
 
 # %%
 #| export data.loader
 import os
+from collections.abc import Mapping
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -190,7 +816,17 @@ def _as_batch_tensor(array):
     return Tensor(array)
 
 
-class TensorDataset:
+class Dataset:
+    """Base class of a dataset: define __len__() and __getitem__(index)."""
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__()")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __len__()")
+
+
+class TensorDataset(Dataset):
     """Arrays (or Tensors) of equal length; item i is the tuple of their i-th entries."""
 
     def __init__(self, *arrays):
@@ -210,17 +846,77 @@ class TensorDataset:
         return tuple(_as_batch_tensor(np.asarray(a[index])) for a in self.arrays)
 
 
-class DataLoader:
-    """Mini-batches of a dataset, as tuples of Tensors; reshuffled every epoch if shuffle=True."""
+class Subset(Dataset):
+    """The items of ``dataset`` at ``indices``, in that order."""
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, np.asarray(indices, dtype=np.int64)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        picked = self.indices[index]
+        return self.dataset[picked if picked.ndim else int(picked)]
+
+
+def _batchable(dataset):
+    """Can ``dataset[array_of_indices]`` give a whole batch at once?"""
+    return isinstance(dataset, TensorDataset) or (isinstance(dataset, Subset) and _batchable(dataset.dataset))
+
+
+def _generator(generator):
+    """A NumPy Generator from a Generator, a seed, or None (NumPy's global one)."""
+    if generator is None:
+        return np.random
+    return generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
+
+
+def random_split(dataset, lengths, generator=None):
+    """Random non-overlapping Subsets of the given lengths (counts, or fractions that sum to 1)."""
+    ### BEGIN SOLUTION
+    n = len(dataset)
+    if all(0 <= length <= 1 for length in lengths) and np.isclose(sum(lengths), 1) and sum(lengths) <= 1:
+        counts = [int(np.floor(n * fraction)) for fraction in lengths]
+        for i in range(n - sum(counts)):  # the remainder, one each, round robin (as PyTorch)
+            counts[i % len(counts)] += 1
+        lengths = counts
+    if sum(lengths) != n:
+        raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
+    order = _generator(generator).permutation(n)
+    return [Subset(dataset, order[end - length:end]) for end, length in zip(accumulate(lengths), lengths)]
+    ### END SOLUTION
+
+
+def default_collate(batch):
+    """Stack a list of examples into a batch: tuples/lists/dicts element-wise, numbers and arrays into a Tensor."""
+    first = batch[0]
+    if isinstance(first, (str, bytes)):
+        return list(batch)
+    if isinstance(first, Mapping):
+        return {key: default_collate([example[key] for example in batch]) for key in first}
+    if isinstance(first, (tuple, list)):
+        if any(len(example) != len(first) for example in batch):
+            raise RuntimeError("each element in list of batch should be of equal size")
+        columns = [default_collate(list(column)) for column in zip(*batch)]
+        if hasattr(first, "_fields"):  # a namedtuple
+            return type(first)(*columns)
+        return tuple(columns) if isinstance(first, tuple) else columns
+    return _as_batch_tensor(np.stack([np.asarray(x.data if isinstance(x, Tensor) else x) for x in batch]))
+
+
+class DataLoader:
+    """Mini-batches of a dataset, made by collate_fn; reshuffled every epoch if shuffle=True."""
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None,
+                 collate_fn=None, generator=None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size = dataset, batch_size
-        self.shuffle, self.drop_last = shuffle, drop_last
+        self.shuffle, self.drop_last, self.collate_fn = shuffle, drop_last, collate_fn
         # Own generator when seeded (reproducible); otherwise NumPy's global one, so
         # np.random.seed() controls it as torch.manual_seed controls PyTorch's loader.
-        self._rng = np.random.default_rng(seed) if seed is not None else np.random
+        self._rng = _generator(generator if generator is not None else seed)
 
     def __len__(self):
         ### BEGIN SOLUTION
@@ -238,13 +934,10 @@ class DataLoader:
         ### END SOLUTION
 
     def _fetch(self, idx):
-        if isinstance(self.dataset, TensorDataset):  # one vectorized copy per array
-            return tuple(_as_batch_tensor(a[idx]) for a in self.dataset.arrays)
+        if self.collate_fn is None and _batchable(self.dataset):
+            return self.dataset[idx]  # one vectorized copy per array
         items = [self.dataset[int(i)] for i in idx]  # any dataset with __getitem__
-        return tuple(
-            _as_batch_tensor(np.stack([np.asarray(x.data if isinstance(x, Tensor) else x) for x in column]))
-            for column in zip(*items)
-        )
+        return (self.collate_fn or default_collate)(items)
 
 
 # %% [markdown]
@@ -325,6 +1018,41 @@ def test_unit_dataloader():
 
 if __name__ == "__main__":
     test_unit_dataloader()
+
+
+def test_unit_random_split_and_collate():
+    ds = TensorDataset(np.arange(10.0)[:, None], np.arange(10))
+    train, val = random_split(ds, [0.7, 0.3], generator=0)
+    assert (len(train), len(val)) == (7, 3)
+    seen = sorted(int(val[i][1].item()) for i in range(3)) + sorted(int(train[i][1].item()) for i in range(7))
+    assert sorted(seen) == list(range(10)), "the parts do not overlap and cover everything"
+    again, _ = random_split(ds, [7, 3], generator=np.random.default_rng(0))
+    assert [int(again[i][1].item()) for i in range(7)] == [int(train[i][1].item()) for i in range(7)]
+    assert [len(part) for part in random_split(ds, [0.34, 0.33, 0.33])] == [4, 3, 3], "remainder round robin"
+    try:
+        random_split(ds, [5, 4])
+        raise AssertionError("lengths must add up")
+    except ValueError:
+        pass
+    xb, yb = next(iter(DataLoader(val, batch_size=3)))  # a Subset of a TensorDataset: fast path
+    assert xb.shape == (3, 1) and np.array_equal(xb.data[:, 0], yb.data)
+
+    class Words(Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return {"ids": np.array([i, i + 1]), "word": "abc"[i], "weight": 0.5 * i}
+
+    batch = next(iter(DataLoader(Words(), batch_size=3)))
+    assert batch["ids"].shape == (3, 2) and batch["ids"].dtype == np.int64
+    assert batch["word"] == ["a", "b", "c"] and np.allclose(batch["weight"].data, [0.0, 0.5, 1.0])
+    sizes = next(iter(DataLoader(Words(), batch_size=2, collate_fn=len)))
+    assert sizes == 2, "collate_fn receives the list of examples"
+
+
+if __name__ == "__main__":
+    test_unit_random_split_and_collate()
 
 
 def test_unit_load_tinydigits():
@@ -562,7 +1290,17 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Done
 #
-# Run `tito module complete 04`. It exports `Adam`/`AdamW` into
-# `tinytorch/optim/adam.py`, `TensorDataset`, `DataLoader` and `load_tinydigits` into
-# `tinytorch/data/loader.py`, and the training loop into `tinytorch/core/training.py`,
+# Run `tito module complete 04`. It exports `Adam`/`AdamW` into `tinytorch/optim/adam.py`,
+# the schedulers into `tinytorch/optim/lr_scheduler.py`, `nn.init`, `Dropout`,
+# `BatchNorm1d` and `nn.utils.clip_grad_norm_` into `tinytorch/nn/`, the datasets,
+# `random_split` and `DataLoader` into `tinytorch/data/loader.py`, and the training loop
+# into `tinytorch/core/training.py` — all under PyTorch's names:
+#
+# ```python
+# from tinytorch.optim.lr_scheduler import CosineAnnealingLR
+# from tinytorch.nn import Dropout, BatchNorm1d
+# from tinytorch.nn.utils import clip_grad_norm_
+# from tinytorch.data import DataLoader, random_split
+# ```
+#
 # and it unlocks `tito milestone run mlp_digits`: an MLP trained on real handwriting.

@@ -30,7 +30,7 @@
 
 # %%
 #| default_exp nn.spatial
-#| requires 00_setup 01_tensor 02_autograd 03_nn
+#| requires 00_setup 01_tensor 02_autograd 03_nn 04_training
 #| export
 import math
 
@@ -39,6 +39,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.core.autograd import Function
 from tinytorch.core.tensor import Tensor
+from tinytorch.nn import init
+from tinytorch.nn.batchnorm import _BatchNorm
 from tinytorch.nn.modules import Module, Parameter
 
 # %% [markdown]
@@ -389,13 +391,12 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Conv2d: the layer
 #
-# The layer owns the parameters and calls the operation. Initialization follows the same
-# rules as `Linear`, with the fan-in of one output being the size of one filter,
-# $C \cdot k_h \cdot k_w$: weights uniform on $\pm\sqrt{6/\text{fan\_in}}$ (Kaiming),
-# biases uniform on $\pm 1/\sqrt{\text{fan\_in}}$ (as in PyTorch). The random biases
-# matter more here than you might think: a blank region of a digit is all zeros, and with
-# zero biases every filter would answer exactly 0 there — right at ReLU's kink, where no
-# gradient flows.
+# The layer owns the parameters and calls the operation. Initialization is PyTorch's
+# default, as for `Linear`, with the fan-in of one output being the size of one filter,
+# $C \cdot k_h \cdot k_w$: weights and biases uniform on $\pm 1/\sqrt{\text{fan\_in}}$
+# (module 04's `init._default_layer_init`). The random biases matter more here than you
+# might think: a blank region of a digit is all zeros, and with zero biases every filter
+# would answer exactly 0 there — right at ReLU's kink, where no gradient flows.
 
 # %%
 #| export
@@ -409,16 +410,10 @@ class Conv2d(Module):
         self.stride = _pair(stride, "stride")
         self.padding = _pair(padding, "padding", minimum=0)
         ### BEGIN SOLUTION
-        kh, kw = self.kernel_size
-        fan_in = in_channels * kh * kw
-        bound = math.sqrt(6.0 / fan_in)
-        self.weight = Parameter(np.random.uniform(-bound, bound, (out_channels, in_channels, kh, kw)))
-        if bias:
-            b = 1.0 / math.sqrt(fan_in)
-            self.bias = Parameter(np.random.uniform(-b, b, out_channels))
-        else:
-            self.bias = None
+        self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
+        self.bias = Parameter(np.zeros(out_channels)) if bias else None
         ### END SOLUTION
+        init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
         ### BEGIN SOLUTION
@@ -438,7 +433,7 @@ def test_unit_conv2d():
     conv = Conv2d(1, 8, 3, padding=1)
     assert conv.weight.shape == (8, 1, 3, 3) and conv.bias.shape == (8,)
     assert conv.weight.dtype == np.float32
-    assert np.all(np.abs(conv.weight.data) <= math.sqrt(6 / 9))
+    assert np.all(np.abs(conv.weight.data) <= 1 / 3) and np.abs(conv.weight.data).max() > 0.25  # ±1/√(1·3·3)
     assert np.all(np.abs(conv.bias.data) <= 1 / 3) and np.any(conv.bias.data)
     assert [n for n, _ in conv.named_parameters()] == ["weight", "bias"]
     x = Tensor(np.random.rand(4, 1, 8, 8))
@@ -456,6 +451,75 @@ def test_unit_conv2d():
 
 if __name__ == "__main__":
     test_unit_conv2d()
+
+# %% [markdown]
+# ## Conv1d: the same idea along one axis
+#
+# Audio, sensor readings and token sequences have one spatial axis: a batch is
+# **(N, C, L)** and a `Conv1d` filter is **(O, C, k)**, sliding along L. Nothing new is
+# needed: a 1-D convolution is a 2-D convolution of an image of height 1 with a filter
+# of height 1. Reshape the input to (N, C, 1, L) and the weight to (O, C, 1, k), call
+# `Conv2dOp` with stride `(1, s)` and padding `(0, p)`, and reshape the result back to
+# (N, O, L_out). `reshape` is differentiable, so autograd carries the gradients through
+# both reshapes for free.
+
+# %%
+#| export
+def _single(value, name, minimum=1):
+    """3 -> 3; (3,) -> 3, with the same checks as _pair."""
+    value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
+    return _pair(value, name, minimum)[0]
+
+
+def _conv1d(x, weight, bias, stride, padding):
+    """A 1-D convolution of (N, C, L) as a 2-D one of height 1."""
+    if x.ndim != 3:
+        raise ValueError(f"Conv1d expects a batch of shape (N, C, L), got shape {x.shape}")
+    ### BEGIN SOLUTION
+    N, C, L = x.shape
+    O, _, k = weight.shape
+    out = Conv2dOp.apply(x.reshape(N, C, 1, L), weight.reshape(O, C, 1, k), bias,
+                         stride=(1, stride), padding=(0, padding))
+    return out.reshape(N, O, out.shape[-1])
+    ### END SOLUTION
+
+
+class Conv1d(Module):
+    """1-D convolution over an (N, C, L) batch; weight (out_channels, in_channels, kernel_size)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = (_single(kernel_size, "kernel_size"),)
+        self.stride = (_single(stride, "stride"),)
+        self.padding = (_single(padding, "padding", minimum=0),)
+        self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
+        self.bias = Parameter(np.zeros(out_channels)) if bias else None
+        init._default_layer_init(self.weight, self.bias)
+
+    def forward(self, x):
+        return _conv1d(x, self.weight, self.bias, self.stride[0], self.padding[0])
+
+    extra_repr = Conv2d.extra_repr
+
+
+# %%
+def test_unit_conv1d():
+    np.random.seed(0)
+    conv = Conv1d(2, 3, 3, stride=2, padding=1)
+    assert conv.weight.shape == (3, 2, 3) and np.all(np.abs(conv.weight.data) <= 1 / math.sqrt(6))
+    x = Tensor(np.random.rand(4, 2, 9), requires_grad=True)
+    y = conv(x)
+    assert y.shape == (4, 3, 5)  # (9 + 2 - 3) // 2 + 1
+    expected = conv2d_naive(x.data[:, :, None], conv.weight.data[:, :, None], conv.bias.data, (1, 2), (0, 1))[:, :, 0]
+    assert np.allclose(y.data, expected, atol=1e-5)
+    y.sum().backward()
+    assert x.grad.shape == x.shape and conv.weight.grad.shape == (3, 2, 3)
+    assert np.allclose(conv.bias.grad.data, 4 * 5)
+
+
+if __name__ == "__main__":
+    test_unit_conv1d()
 
 # %% [markdown]
 # ## Pooling: summarize each neighbourhood
@@ -657,6 +721,71 @@ if __name__ == "__main__":
     test_unit_flatten()
 
 # %% [markdown]
+# ## BatchNorm2d: one statistic per channel
+#
+# Module 04's batch normalization works per *feature*. For images the features are the
+# channels, and a channel's statistics are taken over the batch **and every pixel**: a
+# filter's response is one kind of measurement wherever it is made. `BatchNorm2d(C)` for
+# (N, C, H, W) batches is module 04's `_BatchNorm` — the same op, running averages and
+# train/eval switch; `BatchNormOp` already averages over every axis but axis 1. Only the
+# shape check is new. It usually sits between a convolution and its ReLU:
+# `Conv2d(…, bias=False) → BatchNorm2d → ReLU` (the norm's `bias` replaces the conv's).
+
+# %%
+#| export
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
+
+    def _check_input(self, x):
+        if x.ndim != 4:
+            raise ValueError(f"expected 4D input (got {x.ndim}D input)")
+
+
+# %%
+def test_unit_batch_norm_2d():
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, size=(4, 3, 5, 5))
+    bn = BatchNorm2d(3)
+    y = bn(Tensor(x))
+    assert np.allclose(y.data.mean(axis=(0, 2, 3)), 0.0, atol=1e-5)
+    assert np.allclose(y.data.var(axis=(0, 2, 3)), 1.0, atol=1e-3), "per channel, over batch and pixels"
+    assert np.allclose(bn.running_var.data, 0.9 + 0.1 * x.var(axis=(0, 2, 3), ddof=1), atol=1e-4)
+    try:
+        bn(Tensor(x[:, :, 0]))
+    except ValueError as err:
+        assert "4D" in str(err)
+    else:
+        raise AssertionError("a 3-D input must be refused")
+
+
+if __name__ == "__main__":
+    test_unit_batch_norm_2d()
+
+# %% [markdown]
+# ## The functional forms
+#
+# As in module 03, the operations are also plain functions with PyTorch's names, for
+# `tinytorch.nn.functional`: `F.conv1d`, `F.conv2d`, `F.max_pool2d`, `F.avg_pool2d`.
+
+# %%
+#| export
+def conv1d(input, weight, bias=None, stride=1, padding=0):
+    return _conv1d(input, weight, bias, _single(stride, "stride"), _single(padding, "padding", minimum=0))
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0):
+    return Conv2dOp.apply(input, weight, bias, stride=_pair(stride, "stride"),
+                          padding=_pair(padding, "padding", minimum=0))
+
+
+def max_pool2d(input, kernel_size, stride=None):
+    return MaxPool2d(kernel_size, stride)(input)
+
+
+def avg_pool2d(input, kernel_size, stride=None):
+    return AvgPool2d(kernel_size, stride)(input)
+
+# %% [markdown]
 # ## A convolutional network
 #
 # Everything snaps together with `Sequential` from module 03. For 8×8 digits:
@@ -684,7 +813,7 @@ def test_unit_small_cnn():
         Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2),
         Flatten(), Linear(64, 10),
     )
-    assert sum(p.size for p in model.parameters()) == 80 + 1168 + 650
+    assert sum(p.data.size for p in model.parameters()) == 80 + 1168 + 650
     logits = model(Tensor(np.random.rand(5, 1, 8, 8)))
     assert logits.shape == (5, 10)
     logits.sum().backward()
@@ -698,8 +827,9 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Done
 #
-# Run `tito module complete 05`: it runs these tests, exports `Conv2d`, `MaxPool2d`,
-# `AvgPool2d` and `Flatten` into `tinytorch/nn/spatial.py`, and unlocks the **CNN
+# Run `tito module complete 05`: it runs these tests, exports `Conv2d`, `Conv1d`,
+# `MaxPool2d`, `AvgPool2d`, `Flatten` and `BatchNorm2d` into `tinytorch/nn/spatial.py`
+# (and `F.conv2d` & co. into `tinytorch.nn.functional`), and unlocks the **CNN
 # milestone** (1998 — Convolutional Networks): `tito milestone run cnn` trains this
 # network, with twice as many filters (16 and 32), on TinyDigits and checks that it
 # beats 95 % on digits it has never seen — in under a second.

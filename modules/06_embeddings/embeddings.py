@@ -254,6 +254,16 @@ if __name__ == "__main__":
     test_unit_embedding()
 
 # %% [markdown]
+# As in PyTorch, the lookup is also a plain function, `F.embedding(ids, weight)`, for
+# `tinytorch.nn.functional`; and `Embedding` is also `tinytorch.nn.Embedding`.
+
+# %%
+#| export
+def embedding(input, weight):
+    """Rows ``weight[input]``: the functional form of Embedding."""
+    return EmbeddingOp.apply(weight, ids=_token_ids(input, weight.shape[0]))
+
+# %% [markdown]
 # ## Positions, the fixed way: sinusoidal encoding
 #
 # Attention compares every token with every other token, and the comparison ignores

@@ -37,6 +37,8 @@ import math
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
+from tinytorch.nn import init
+from tinytorch.nn.dropout import dropout
 from tinytorch.nn.modules import Linear, Module, SoftmaxOp
 
 # %% [markdown]
@@ -49,15 +51,29 @@ from tinytorch.nn.modules import Linear, Module, SoftmaxOp
 #   a lower-triangular matrix of `True`.
 # - padded positions of short sequences in a batch carry no content.
 #
-# **Convention (PyTorch's `F.scaled_dot_product_attention`): `True` (or 1) = may attend,
-# `False` (or 0) = masked out.** A mask has shape `(T_q, T_k)` or anything that
-# broadcasts to the scores' shape `(..., T_q, T_k)`. (Careful: `torch.nn.MultiheadAttention`
-# uses the opposite meaning for boolean masks; we follow the functional API.)
+# A mask has shape `(T_q, T_k)` or anything that broadcasts to the scores' shape
+# `(..., T_q, T_k)`, and comes in two kinds — exactly those of PyTorch's
+# `F.scaled_dot_product_attention`:
 #
-# We apply a mask by *adding* a large negative number to the forbidden scores before the
-# softmax: `e^(score - 10⁹)` is exactly 0 in floating point, so those weights vanish and
-# so do their gradients. Why not `-inf`? A row with every position masked would become
-# `-inf - (-inf) = nan`; a large finite number keeps it finite.
+# - a **boolean** mask: `True` = may attend, `False` = masked out (integer 0/1 masks
+#   are read the same way);
+# - a **float** mask is *added* to the scores: 0 where attending is allowed, a large
+#   negative number or `-inf` where it is not (and any other value to bias the scores,
+#   as ALiBi does).
+#
+# Careful: a float 0/1 mask is *not* a boolean one — 1 added to a score barely changes
+# it. (`torch.nn.MultiheadAttention` uses yet another convention for boolean masks,
+# `True` = *not* allowed; see `MultiheadAttention` below.)
+#
+# Internally every mask becomes a float one: we *add* a large negative number to the
+# forbidden scores before the softmax; `e^(score - 10⁹)` is exactly 0 in floating point,
+# so those weights vanish and so do their gradients. Why not `-inf`? A query whose every
+# key is masked (a padding position, say) would become `-inf - (-inf) = nan`. We keep
+# such rows finite, and then give them what PyTorch gives them: an output of 0 (there
+# is nothing to attend to), not the average of the values that a softmax of equal
+# scores would produce. So `_mask_parts` returns, for each mask, the float bias to add
+# and which keys it blocks (`False` in a boolean mask, `-inf` in a float one). Masks are
+# constants here (PyTorch would also differentiate a float mask that requires grad).
 
 # %%
 #| export
@@ -71,15 +87,15 @@ def causal_mask(size):
     ### END SOLUTION
 
 
-def _as_mask(mask):
-    """A mask (Tensor, array or nested list; True/1 = may attend) as a NumPy bool array."""
-    return np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool)
-
-
-def _mask_bias(mask, dtype):
-    """0 where attending is allowed, MASKED_SCORE where it is not (added to the scores)."""
+def _mask_parts(mask, dtype):
+    """(bias added to the scores, blocked keys) for a boolean (True = may attend) or a float mask."""
     ### BEGIN SOLUTION
-    return np.where(_as_mask(mask), 0.0, MASKED_SCORE).astype(dtype)
+    m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if m.dtype == np.bool_ or np.issubdtype(m.dtype, np.integer):
+        blocked = ~m.astype(bool)
+        return np.where(blocked, MASKED_SCORE, 0.0).astype(dtype), blocked
+    blocked = np.isneginf(m)
+    return np.where(blocked, MASKED_SCORE, m).astype(dtype), blocked
     ### END SOLUTION
 
 
@@ -89,8 +105,12 @@ def test_unit_causal_mask():
     assert m.shape == (4, 4) and m.dtype == bool
     assert m.data.tolist()[1] == [True, True, False, False], "position 1 sees positions 0 and 1"
     assert m.data.sum() == 10 and not m.data[0, 3] and m.data[3, 0]
-    bias = _mask_bias([[1, 0], [1, 1]], np.float32)
+    bias, blocked = _mask_parts([[True, False], [True, True]], np.float32)
     assert bias.dtype == np.float32 and bias[0, 1] == MASKED_SCORE and bias[1, 0] == 0.0
+    assert blocked.tolist() == [[False, True], [False, False]]
+    bias, blocked = _mask_parts(np.array([[0.0, -np.inf], [0.5, 0.0]]), np.float64)
+    assert bias.tolist() == [[0.0, MASKED_SCORE], [0.5, 0.0]], "a float mask is added; -inf is kept finite"
+    assert blocked.tolist() == [[False, True], [False, False]]
 
 
 if __name__ == "__main__":
@@ -99,37 +119,71 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## Scaled dot-product attention
 #
-# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\Bigl(\frac{Q K^\top}{\sqrt{d}}\Bigr)\, V$$
+# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\Bigl(\frac{Q K^\top}{\sqrt{d}} + M\Bigr)\, V$$
 #
-# with `Q` of shape `(..., T_q, d)`, `K` `(..., T_k, d)`, `V` `(..., T_k, d_v)`. `Q Kᵀ`
-# holds every query–key dot product, `(..., T_q, T_k)`; row `i` of the softmax is how
-# token `i` spreads its attention; multiplying by `V` averages the values with those
-# weights.
+# with `Q` of shape `(..., T_q, d)`, `K` `(..., T_k, d)`, `V` `(..., T_k, d_v)` and `M`
+# the masks' biases. `Q Kᵀ` holds every query–key dot product, `(..., T_q, T_k)`; row `i`
+# of the softmax is how token `i` spreads its attention; multiplying by `V` averages the
+# values with those weights.
 #
 # **Why divide by √d?** If the entries of `q` and `k` are independent with variance 1,
 # their dot product is a sum of `d` such products: its variance is `d`. With `d = 64`
 # the scores have a spread of ±8, softmax saturates — one weight ≈ 1, the rest ≈ 0 —
 # and its gradient (`s (g - Σ g s)`) nearly vanishes: the model stops learning where to
 # look. Dividing by `√d` brings the variance back to 1, whatever the head size.
+# (`scale=` overrides the factor, as in PyTorch.)
 #
 # The leading dimensions are free: `(B, T, d)` for one head, `(B, H, T, d)` for many
 # heads at once — `@` broadcasts over them, so there is no loop over batch or heads.
+#
+# `_attention` does the work for a *list* of masks (a multi-head layer may combine a
+# causal mask with a padding mask): their biases add up, a key is blocked if any mask
+# blocks it, and a query whose every key is blocked gets weights of 0 — multiply the
+# weights by `~empty`, with `empty` the queries that have no key left. It returns the
+# output and the weights. `dropout_p` drops attention weights at random (module 04's
+# dropout), a regularizer used while training. The public function is PyTorch's
+# `F.scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+# is_causal=False, scale=None)`; `is_causal=True` is the causal mask, aligned top-left
+# (query `i` sees keys `0..i`), and — as in PyTorch — cannot be combined with an
+# `attn_mask`. `return_weights=True` (a tinytorch extra) also returns the weights.
 
 # %%
 #| export
-def scaled_dot_product_attention(q, k, v, mask=None, return_weights=False):
+def _attention(q, k, v, masks=(), dropout_p=0.0, scale=None):
+    """softmax(q kᵀ · scale + Σ mask biases) v, for masks in sdpa's convention; returns (out, weights)."""
+    ### BEGIN SOLUTION
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = (q @ k.transpose(-2, -1)) * scale
+    blocked = None
+    for mask in masks:
+        bias, blocks = _mask_parts(mask, scores.dtype)
+        scores = scores + bias
+        blocked = blocks if blocked is None else blocked | blocks
+    weights = SoftmaxOp.apply(scores, dim=-1)
+    if blocked is not None:
+        empty = np.broadcast_to(blocked, scores.shape).all(axis=-1, keepdims=True)
+        if empty.any():  # a query with nothing to attend to gets 0, as in PyTorch
+            weights = weights * ~empty
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return weights @ v, weights
+    ### END SOLUTION
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 return_weights=False):
     """softmax(q @ kᵀ / √d + mask) @ v for q (..., T_q, d), k (..., T_k, d), v (..., T_k, d_v).
 
-    ``mask`` (True/1 = may attend) broadcasts to (..., T_q, T_k). Returns the output
+    ``attn_mask``: boolean (True = may attend) or float (added to the scores), broadcast to
+    (..., T_q, T_k). ``is_causal=True``: query i sees keys 0..i. Returns the output
     (..., T_q, d_v), or ``(output, weights)`` with ``return_weights=True``.
     """
-    ### BEGIN SOLUTION
-    scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
-    if mask is not None:
-        scores = scores + _mask_bias(mask, scores.dtype)
-    weights = SoftmaxOp.apply(scores, dim=-1)
-    out = weights @ v
-    ### END SOLUTION
+    if attn_mask is not None and is_causal:
+        raise RuntimeError("scaled_dot_product_attention: attn_mask and is_causal cannot both be set")
+    masks = [] if attn_mask is None else [attn_mask]
+    if is_causal:
+        masks.append(np.tril(np.ones((query.shape[-2], key.shape[-2]), dtype=bool)))
+    out, weights = _attention(query, key, value, masks, dropout_p, scale)
     return (out, weights) if return_weights else out
 
 
@@ -142,6 +196,8 @@ def _reference_attention(q, k, v, mask=None):
         for i in range(q.shape[-2]):
             scores = np.array([q[index][i] @ k[index][j] / math.sqrt(d) for j in range(k.shape[-2])])
             if mask is not None:
+                if not mask[i].any():
+                    continue  # nothing to attend to: the output stays 0
                 scores = np.where(mask[i], scores, -np.inf)
             w = np.exp(scores - scores.max())
             out[index][i] = (w / w.sum()) @ v[index]
@@ -156,10 +212,19 @@ def test_unit_scaled_dot_product_attention():
     assert np.allclose(w.data.sum(-1), 1.0), "each row of weights is a distribution"
     assert np.allclose(out.data, _reference_attention(q, k, v), atol=1e-5)
     mask = causal_mask(5)
-    out, w = scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), mask=mask, return_weights=True)
+    out, w = scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), attn_mask=mask, return_weights=True)
     assert np.all(w.data[..., 0, 1:] == 0.0), "the first token sees only itself"
     assert np.allclose(out.data, _reference_attention(q, k, v, mask.data), atol=1e-5)
     assert np.allclose(out.data[..., 0, :], v[..., 0, :], atol=1e-6)
+    causal = scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), is_causal=True)
+    assert np.allclose(causal.data, out.data), "is_causal=True is the causal mask"
+    additive = np.where(mask.data, 0.0, -np.inf)  # PyTorch's float form of the same mask
+    assert np.allclose(scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), attn_mask=additive).data, out.data)
+    lonely = np.ones((5, 5), dtype=bool)
+    lonely[2] = False  # query 2 may attend to nothing
+    out = scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), attn_mask=lonely)
+    assert np.all(out.data[..., 2, :] == 0.0), "a query with every key masked gets 0"
+    assert np.allclose(out.data, _reference_attention(q, k, v, lonely), atol=1e-5)
     big = Tensor(np.full((1, 2, 4), 300.0))
     assert np.all(np.isfinite(scaled_dot_product_attention(big, big, big).data)), "stable softmax"
 
@@ -189,7 +254,7 @@ def test_unit_attention_backward():
     numeric = (up.data.sum() - down.data.sum()) / eps
     assert np.isclose(k.grad.data[0, 1, 0], numeric, atol=1e-4)
     k2 = Tensor(k0, dtype=np.float64, requires_grad=True)
-    out = scaled_dot_product_attention(Tensor(q0, np.float64), k2, Tensor(v0, np.float64), mask=causal_mask(3))
+    out = scaled_dot_product_attention(Tensor(q0, np.float64), k2, Tensor(v0, np.float64), attn_mask=causal_mask(3))
     out[:, :2].sum().backward()  # only queries 0 and 1, which cannot see key 2
     assert np.allclose(k2.grad.data[0, 2], 0.0), "a masked key receives no gradient"
 
@@ -221,29 +286,49 @@ if __name__ == "__main__":
 # come from `x`). `forward(query, key, value)` is the general form — e.g. a translation
 # decoder's queries attending to the encoder's keys and values (cross-attention).
 # The projections are four `Linear(embed_dim, embed_dim)` layers named as in PyTorch:
-# `self.q_proj`, `self.k_proj`, `self.v_proj`, `self.out_proj`. They use Xavier
-# initialization (as PyTorch's `MultiheadAttention` does): there is no ReLU after them,
-# so the variance-preserving choice is Glorot's.
+# `self.q_proj`, `self.k_proj`, `self.v_proj`, `self.out_proj`. Their initialization is
+# PyTorch's: the three input projections together are one `(3E, E)` Xavier-uniform
+# matrix (there is no ReLU after them, so the variance-preserving choice is Glorot's),
+# their biases and `out_proj`'s bias start at zero, and `out_proj.weight` keeps
+# `Linear`'s default.
+#
+# **Masks.** `mask=` follows `scaled_dot_product_attention` (boolean `True` = may attend,
+# or a float mask added to the scores), `(T_q, T_k)` or `(B, H, T_q, T_k)`;
+# `is_causal=True` adds the causal mask; `key_padding_mask` `(B, T_k)` marks padded keys
+# with `True` (PyTorch's meaning for this argument), or is a float mask added to the keys'
+# scores. With `need_weights=True` the layer also returns the attention weights, averaged
+# over the heads unless `average_attn_weights=False`; `dropout` drops attention weights
+# while training.
 
 # %%
 #| export
 class MultiHeadAttention(Module):
     """Multi-head attention with learned q/k/v/out projections; inputs (B, T, embed_dim)."""
 
-    def __init__(self, embed_dim, num_heads, bias=True):
+    def __init__(self, embed_dim, num_heads, bias=True, dropout=0.0):
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(
                 f"MultiHeadAttention: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
             )
-        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.head_dim = embed_dim // num_heads
         ### BEGIN SOLUTION
-        self.q_proj = Linear(embed_dim, embed_dim, bias=bias, init="xavier")
-        self.k_proj = Linear(embed_dim, embed_dim, bias=bias, init="xavier")
-        self.v_proj = Linear(embed_dim, embed_dim, bias=bias, init="xavier")
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, init="xavier")
+        self.q_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self.k_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self.v_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
         ### END SOLUTION
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        """PyTorch's initialization: q/k/v as one (3E, E) Xavier matrix, zero biases."""
+        in_proj = init.xavier_uniform_(Tensor(np.zeros((3 * self.embed_dim, self.embed_dim))))
+        for part, layer in zip(np.split(in_proj.data, 3), (self.q_proj, self.k_proj, self.v_proj)):
+            layer.weight.data[...] = part
+        for layer in (self.q_proj, self.k_proj, self.v_proj, self.out_proj):
+            if layer.bias is not None:
+                init.zeros_(layer.bias)
 
     def _split_heads(self, x):
         """(B, T, E) -> (B, H, T, d)."""
@@ -259,7 +344,8 @@ class MultiHeadAttention(Module):
         return x.transpose(1, 2).reshape(batch, length, self.embed_dim)
         ### END SOLUTION
 
-    def forward(self, query, key=None, value=None, mask=None):
+    def forward(self, query, key=None, value=None, mask=None, key_padding_mask=None, is_causal=False,
+                need_weights=False, average_attn_weights=True):
         """Self-attention ``forward(x, mask=...)``, or ``forward(query, key, value, mask)``."""
         key = query if key is None else key
         value = key if value is None else value
@@ -268,13 +354,23 @@ class MultiHeadAttention(Module):
                 raise ValueError(
                     f"MultiHeadAttention: {name} must have shape (B, T, {self.embed_dim}), got {t.shape}"
                 )
+        masks = [] if mask is None else [mask]
+        if key_padding_mask is not None:
+            padding = np.asarray(key_padding_mask.data if isinstance(key_padding_mask, Tensor) else key_padding_mask)
+            padding = ~padding if padding.dtype == np.bool_ else padding  # True = padding: may NOT attend
+            masks.append(padding.reshape(padding.shape[0], 1, 1, padding.shape[-1]))
+        if is_causal:
+            masks.append(np.tril(np.ones((query.shape[1], key.shape[1]), dtype=bool)))
         ### BEGIN SOLUTION
         q = self._split_heads(self.q_proj(query))
         k = self._split_heads(self.k_proj(key))
         v = self._split_heads(self.v_proj(value))
-        heads = scaled_dot_product_attention(q, k, v, mask=mask)
-        return self.out_proj(self._merge_heads(heads))
+        heads, weights = _attention(q, k, v, masks, self.dropout if self.training else 0.0)
+        out = self.out_proj(self._merge_heads(heads))
         ### END SOLUTION
+        if not need_weights:
+            return out
+        return out, (weights.mean(axis=1) if average_attn_weights else weights)
 
     def extra_repr(self):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
@@ -286,6 +382,9 @@ def test_unit_multi_head_attention():
     mha = MultiHeadAttention(8, 2)
     names = [n for n, _ in mha.named_parameters()]
     assert names == [f"{p}_proj.{w}" for p in "qkv" for w in ("weight", "bias")] + ["out_proj.weight", "out_proj.bias"]
+    assert np.all(mha.q_proj.bias.data == 0) and np.abs(mha.q_proj.weight.data).max() <= math.sqrt(6 / 32)
+    for p in mha.parameters():  # random biases, so the check below tests them too
+        p.data[...] = np.random.normal(size=p.shape) * 0.5
     x = Tensor(np.random.normal(size=(3, 5, 8)))
     y = mha(x)
     assert y.shape == (3, 5, 8)
@@ -301,9 +400,16 @@ def test_unit_multi_head_attention():
     # causal: changing the last token leaves every earlier output unchanged
     x2 = Tensor(x.data.copy())
     x2.data[:, -1] += 1.0
-    a, b = mha(x, mask=causal_mask(5)), mha(x2, mask=causal_mask(5))
+    a, b = mha(x, mask=causal_mask(5)), mha(x2, is_causal=True)
     assert np.allclose(a.data[:, :-1], b.data[:, :-1], atol=1e-6)
     assert not np.allclose(a.data[:, -1], b.data[:, -1])
+    # padding: keys marked True are ignored, as if they were not there
+    padding = np.zeros((3, 5), dtype=bool)
+    padding[:, 3:] = True
+    short = mha(x[:, :3], x[:, :3], x[:, :3])
+    assert np.allclose(mha(x, key_padding_mask=padding).data[:, :3], short.data, atol=1e-5)
+    out, weights = mha(x, need_weights=True)
+    assert weights.shape == (3, 5, 5) and np.allclose(weights.data.sum(-1), 1.0), "averaged over heads"
     # cross-attention: 4 queries attend to 6 keys/values
     memory = Tensor(np.random.normal(size=(3, 6, 8)))
     assert mha(x[:, :4], memory, memory).shape == (3, 4, 8)
@@ -321,14 +427,79 @@ if __name__ == "__main__":
     test_unit_multi_head_attention()
 
 # %% [markdown]
+# ## PyTorch's `nn.MultiheadAttention`
+#
+# Code written for PyTorch calls `nn.MultiheadAttention` (lowercase h) with a different
+# interface, and a silent mismatch would be the worst kind of bug, so it gets its own
+# class rather than a second name for ours. It is our layer underneath, with PyTorch's
+# calling convention:
+#
+# - inputs are `(T, B, E)` — sequence first — unless `batch_first=True`;
+# - `forward(query, key, value)` always returns a pair `(output, weights)` (weights
+#   `None` with `need_weights=False`);
+# - a **boolean `attn_mask` means the opposite** of `scaled_dot_product_attention`'s:
+#   `True` = *not* allowed to attend (float masks are added, as everywhere);
+# - `is_causal=True` is only a hint that `attn_mask` *is* the causal mask.
+#
+# One deliberate difference: a query whose every key is masked gets an output of 0 here
+# (as from `F.scaled_dot_product_attention`); PyTorch 2.13's `nn.MultiheadAttention`
+# returns NaN for it. Parameters are named like ours (`q_proj`, ...), not PyTorch's
+# packed `in_proj_weight`, so state dicts do not transfer between the two.
+
+# %%
+#| export
+class MultiheadAttention(MultiHeadAttention):
+    """torch.nn.MultiheadAttention's interface: (T, B, E) unless batch_first; returns (output, weights)."""
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False):
+        super().__init__(embed_dim, num_heads, bias=bias, dropout=dropout)
+        self.batch_first = batch_first
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        if is_causal and attn_mask is None:
+            raise RuntimeError("MultiheadAttention: is_causal is a hint; pass the causal attn_mask too")
+        if not self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        if attn_mask is not None:
+            attn_mask = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+            attn_mask = ~attn_mask if attn_mask.dtype == np.bool_ else attn_mask  # True = NOT allowed
+        out, weights = super().forward(query, key, value, mask=attn_mask, key_padding_mask=key_padding_mask,
+                                       need_weights=True, average_attn_weights=average_attn_weights)
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        return out, (weights if need_weights else None)
+
+
+# %%
+def test_unit_torch_multihead_attention():
+    np.random.seed(0)
+    mha = MultiheadAttention(8, 2)
+    x = Tensor(np.random.normal(size=(5, 3, 8)))  # (T, B, E): sequence first
+    out, weights = mha(x, x, x)
+    assert out.shape == (5, 3, 8) and weights.shape == (3, 5, 5)
+    ours = MultiHeadAttention.forward(mha, x.transpose(0, 1))
+    assert np.allclose(out.data, ours.transpose(0, 1).data, atol=1e-6), "the same layer underneath"
+    future = ~causal_mask(5).data  # PyTorch's boolean attn_mask: True = NOT allowed
+    out, _ = mha(x, x, x, attn_mask=future)
+    assert np.allclose(out.data, MultiHeadAttention.forward(mha, x.transpose(0, 1), is_causal=True).transpose(0, 1).data)
+    assert mha(x, x, x, need_weights=False)[1] is None
+
+
+if __name__ == "__main__":
+    test_unit_torch_multihead_attention()
+
+# %% [markdown]
 # ## Done
 #
 # `tito module complete 07` exports attention into `tinytorch/nn/attention.py`:
 #
 # ```python
-# from tinytorch.nn import MultiHeadAttention, causal_mask
+# from tinytorch.nn import MultiHeadAttention
+# import tinytorch.nn.functional as F
 # attn = MultiHeadAttention(embed_dim=32, num_heads=4)
-# y = attn(x, mask=causal_mask(x.shape[1]))      # (B, T, 32) -> (B, T, 32)
+# y = attn(x, is_causal=True)                      # (B, T, 32) -> (B, T, 32)
+# z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
 # ```
 #
 # Attention alone is not yet a model: module 08 wraps it with normalization, a

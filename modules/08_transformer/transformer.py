@@ -22,7 +22,7 @@ import numpy as np
 
 from tinytorch.core.autograd import Function, no_grad
 from tinytorch.core.tensor import Tensor
-from tinytorch.nn.attention import MultiHeadAttention, _as_mask, causal_mask
+from tinytorch.nn.attention import MultiHeadAttention
 from tinytorch.nn.modules import GELU, Linear, Module, Parameter, Sequential, SoftmaxOp
 from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 
@@ -55,7 +55,10 @@ from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 # that sum for us, since `γ` was broadcast across the leading dimensions.
 #
 # `LayerNorm` holds `self.weight` (γ) and `self.bias` (β), each of shape
-# `normalized_shape`; the number of dimensions normalized is `weight.ndim`.
+# `normalized_shape`; the number of dimensions normalized is `weight.ndim`. (Module 04's
+# `BatchNormOp` has the same backward, with the means taken over the batch instead.)
+# As in PyTorch, `LayerNorm(..., elementwise_affine=False)` has no γ and β, and
+# `F.layer_norm(x, normalized_shape, weight=None, bias=None)` is the functional form.
 
 # %%
 #| export
@@ -86,30 +89,39 @@ class LayerNormOp(Function):
         ### END SOLUTION
 
 
+def _normalized_shape(normalized_shape):
+    return (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+
+
 class LayerNorm(Module):
     """Layer normalization over the last dimension(s) ``normalized_shape``, with learned scale and shift."""
 
-    def __init__(self, normalized_shape, eps=1e-5):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
         super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.normalized_shape, self.eps = _normalized_shape(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
         ### BEGIN SOLUTION
-        self.weight = Parameter(np.ones(self.normalized_shape))
-        self.bias = Parameter(np.zeros(self.normalized_shape))
+        self.weight = Parameter(np.ones(self.normalized_shape)) if elementwise_affine else None
+        self.bias = Parameter(np.zeros(self.normalized_shape)) if elementwise_affine else None
         ### END SOLUTION
 
     def forward(self, x):
-        if x.shape[x.ndim - len(self.normalized_shape):] != self.normalized_shape:
-            raise ValueError(
-                f"LayerNorm: input of shape {x.shape} does not end with normalized_shape {self.normalized_shape}"
-            )
-        ### BEGIN SOLUTION
-        return LayerNormOp.apply(x, self.weight, self.bias, eps=self.eps)
-        ### END SOLUTION
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.normalized_shape}, eps={self.eps}"
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """The functional form of LayerNorm; weight and bias default to ones and zeros."""
+    shape = _normalized_shape(normalized_shape)
+    if input.shape[input.ndim - len(shape):] != shape:
+        raise ValueError(f"LayerNorm: input of shape {input.shape} does not end with normalized_shape {shape}")
+    ### BEGIN SOLUTION
+    weight = np.ones(shape, dtype=input.dtype) if weight is None else weight
+    bias = np.zeros(shape, dtype=input.dtype) if bias is None else bias
+    return LayerNormOp.apply(input, weight, bias, eps=eps)
+    ### END SOLUTION
 
 
 # %%
@@ -137,6 +149,8 @@ def test_unit_layer_norm():
     assert np.isclose(x.grad.data[1, 2, 4], (loss(bumped) - loss(x0)) / eps, atol=1e-4)
     wide = LayerNorm((3, 6))(Tensor(x0)).data.reshape(2, -1)  # normalize over the last two dims
     assert np.allclose(wide.mean(-1), 0.0, atol=1e-5) and np.allclose(wide.std(-1), 1.0, atol=1e-3)
+    plain = LayerNorm(6, elementwise_affine=False)
+    assert plain.parameters() == [] and np.allclose(plain(Tensor(x0)).data, y.data, atol=1e-6)
 
 
 if __name__ == "__main__":
@@ -152,9 +166,10 @@ if __name__ == "__main__":
 # two thirds of a GPT's parameters live here; it is where the model stores most of what
 # it "knows". `Linear` acts on the last dimension, so `(B, T, E)` needs no reshaping.
 #
-# Name the parts `self.fc1`, `self.act` and `self.fc2`. `fc1` feeds a GELU, so it keeps
-# `Linear`'s Kaiming initialization; `fc2` feeds the residual sum, with no non-linearity
-# after it, so it uses Xavier.
+# Name the parts `self.fc1`, `self.act` and `self.fc2`. They keep `Linear`'s default
+# (PyTorch's) initialization. The activation is GPT-2's: the tanh form of GELU,
+# `GELU(approximate="tanh")` — in NumPy it is about twice as fast as the exact form
+# (PyTorch's default), and the two differ by less than $10^{-3}$.
 
 # %%
 #| export
@@ -165,8 +180,8 @@ class FeedForward(Module):
         super().__init__()
         ### BEGIN SOLUTION
         self.fc1 = Linear(embed_dim, hidden_dim)
-        self.act = GELU()
-        self.fc2 = Linear(hidden_dim, embed_dim, init="xavier")
+        self.act = GELU(approximate="tanh")
+        self.fc2 = Linear(hidden_dim, embed_dim)
         ### END SOLUTION
 
     def forward(self, x):
@@ -209,8 +224,9 @@ if __name__ == "__main__":
 # normalize the *input of each branch* instead, leaving the residual stream a clean
 # sum. It trains stably with plain Adam — which is what we use.
 #
-# With `causal=True` the block applies a causal mask itself (combined with any mask
-# passed in), so a stack of causal blocks can never leak the future.
+# With `causal=True` the block applies a causal mask itself (the attention's
+# `is_causal=True`, combined with any mask passed in), so a stack of causal blocks can
+# never leak the future.
 #
 # The parts are `self.ln1`, `self.attn` (a `MultiHeadAttention`), `self.ln2` and
 # `self.ff` (a `FeedForward`).
@@ -232,10 +248,7 @@ class TransformerBlock(Module):
 
     def forward(self, x, mask=None):
         ### BEGIN SOLUTION
-        if self.causal:
-            causal = causal_mask(x.shape[-2]).data
-            mask = causal if mask is None else causal & _as_mask(mask)
-        x = x + self.attn(self.ln1(x), mask=mask)
+        x = x + self.attn(self.ln1(x), mask=mask, is_causal=self.causal)
         return x + self.ff(self.ln2(x))
         ### END SOLUTION
 
@@ -267,6 +280,119 @@ if __name__ == "__main__":
     test_unit_transformer_block()
 
 # %% [markdown]
+# ## Containers: `ModuleList` and `ModuleDict`
+#
+# A model with a stack of identical blocks keeps them in a container. `Sequential`
+# (module 03) calls them in a row; when `forward` needs to loop over them itself —
+# passing a mask, keeping each block's output — PyTorch code uses **`ModuleList`**, a
+# list of modules with no `forward` of its own, and **`ModuleDict`**, the same keyed by
+# name (nanoGPT keeps its whole model in one: `ModuleDict(wte=..., wpe=..., h=ModuleList([...]))`).
+# Both register what they hold, so `parameters()`, `state_dict()`, `train()` and
+# `eval()` reach it. (A plain Python list of modules also works in tinytorch, whose
+# `Module` walks lists; in PyTorch its parameters would be silently missed — use the
+# containers.) They are given: the same `_Container` plumbing as `Sequential`.
+
+# %%
+#| export nn.containers
+from tinytorch.nn.modules import _Container, _ModuleSequence
+
+
+class ModuleList(_ModuleSequence):
+    """A list of Modules whose parameters are registered; it has no forward of its own."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList(list(self)[index])
+        return list(self)[self._position(index)]
+
+    def __setitem__(self, index, module):
+        self._add(self._position(index), module)
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index, module):
+        modules = list(self)
+        modules.insert(index, module)
+        self._renumber(modules)
+
+
+class ModuleDict(_Container):
+    """A dict of Modules whose parameters are registered, in insertion order."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self._add(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def update(self, modules):
+        for key, module in (modules.items() if hasattr(modules, "items") else modules):
+            self[key] = module
+
+    def pop(self, key):
+        return self._modules.pop(key)
+
+    def clear(self):
+        self._modules.clear()
+
+
+# %%
+def test_unit_containers():
+    np.random.seed(0)
+    blocks = ModuleList([Linear(4, 4) for _ in range(3)])
+    assert len(blocks) == 3 and blocks[-1] is blocks[2] and isinstance(blocks[:2], ModuleList)
+    blocks.append(LayerNorm(4))
+    assert [n for n, _ in blocks.named_parameters()][-2:] == ["3.weight", "3.bias"]
+    del blocks[0]
+    assert [n for n, _ in blocks.named_parameters()][:1] == ["0.weight"], "renumbered, as in PyTorch"
+    model = ModuleDict({"embed": Embedding(5, 4), "blocks": blocks})
+    assert list(model.keys()) == ["embed", "blocks"] and model["blocks"] is blocks and model.embed is model["embed"]
+    assert len(model.parameters()) == 1 + 2 * 3
+    model.eval()
+    assert not blocks[0].training
+    try:
+        blocks.append(np.zeros(3))
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("a container holds Modules only")
+
+
+if __name__ == "__main__":
+    test_unit_containers()
+
+# %% [markdown]
 # ## GPT: a language model
 #
 # ```
@@ -277,8 +403,9 @@ if __name__ == "__main__":
 #
 # The logits at position `t` are the model's prediction of token `t+1`, made from
 # tokens `0..t` only (the causal mask). Training on a text therefore teaches every
-# position at once: the targets are the inputs shifted by one, and
-# `CrossEntropyLoss` takes the `(B, T, vocab)` logits directly.
+# position at once: the targets are the inputs shifted by one. `CrossEntropyLoss` wants
+# the classes on dim 1, as in PyTorch, so flatten the positions into the batch:
+# `loss_fn(logits.reshape(-1, vocab_size), targets.reshape(-1))`.
 #
 # **Generation** is the same model in a loop: feed the sequence, take the logits of
 # the last position, turn them into probabilities (softmax of `logits / temperature`),
@@ -306,7 +433,7 @@ class GPT(Module):
         self.position_embedding = LearnedPositionalEmbedding(max_len, embed_dim)
         self.blocks = Sequential(*[TransformerBlock(embed_dim, num_heads, ff_dim, causal=True) for _ in range(num_layers)])
         self.ln_f = LayerNorm(embed_dim)
-        self.head = Linear(embed_dim, vocab_size, init="xavier")
+        self.head = Linear(embed_dim, vocab_size)
         ### END SOLUTION
 
     def forward(self, idx):
@@ -369,7 +496,9 @@ if __name__ == "__main__":
 # ## Done
 #
 # `tito module complete 08` exports the transformer into `tinytorch/models/transformer.py`
-# and unlocks the last milestone, **2017 — Attention Is All You Need**:
+# (`LayerNorm` is also `tinytorch.nn.LayerNorm`, and `F.layer_norm` its functional form),
+# `ModuleList` and `ModuleDict` into `tinytorch/nn/containers.py`, and unlocks the last
+# milestone, **2017 — Attention Is All You Need**:
 #
 # ```
 # tito milestone run transformer

@@ -287,7 +287,7 @@ def test_transformer_learning():
             batch = train[rng.integers(0, len(train), batch_size)]
             optimizer.zero_grad()
             output = model(batch)
-            loss = loss_fn(output, batch[:, ::-1])
+            loss = loss_fn(output.reshape(-1, vocab), batch[:, ::-1].reshape(-1))
             loss.backward()
             optimizer.step()
             total += cross_entropy(output, batch[:, ::-1])

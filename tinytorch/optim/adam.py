@@ -4,7 +4,7 @@
 __all__ = ['Adam', 'AdamW']
 
 
-# %% modules/04_training/training.py:61
+# %% modules/04_training/training.py:65
 import numpy as np
 
 from tinytorch.optim.sgd import Optimizer
@@ -16,32 +16,32 @@ class Adam(Optimizer):
     decoupled_weight_decay = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params)
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
-        self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
-        self.m = [np.zeros_like(p.data) for p in self.params]
-        self.v = [np.zeros_like(p.data) for p in self.params]
-        self.steps = [0] * len(self.params)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def step(self):
-        beta1, beta2 = self.betas
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad.data
-            if self.weight_decay:
-                if self.decoupled_weight_decay:
-                    p.data *= 1.0 - self.lr * self.weight_decay
-                else:
-                    g = g + self.weight_decay * p.data
-            self.steps[i] += 1
-            t = self.steps[i]
-            self.m[i] = beta1 * self.m[i] + (1.0 - beta1) * g
-            self.v[i] = beta2 * self.v[i] + (1.0 - beta2) * (g * g)
-            m_hat = self.m[i] / (1.0 - beta1**t)
-            v_hat = self.v[i] / (1.0 - beta2**t)
-            p.data -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data
+                if weight_decay:
+                    if self.decoupled_weight_decay:
+                        p.data *= 1.0 - lr * weight_decay
+                    else:
+                        g = g + weight_decay * p.data
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
+                state["step"] += 1
+                t = state["step"]
+                state["exp_avg"] = beta1 * state["exp_avg"] + (1.0 - beta1) * g
+                state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1.0 - beta2) * (g * g)
+                m_hat = state["exp_avg"] / (1.0 - beta1**t)
+                v_hat = state["exp_avg_sq"] / (1.0 - beta2**t)
+                p.data -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
 class AdamW(Adam):

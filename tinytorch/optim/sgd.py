@@ -4,44 +4,107 @@
 __all__ = ['Optimizer', 'SGD']
 
 
-# %% modules/03_nn/nn.py:782
+# %% modules/03_nn/nn.py:1350
+import copy
+
+import numpy as np
+
+from tinytorch.core.tensor import Tensor
+
+
 class Optimizer:
-    """Base class: holds the parameters; subclasses define step()."""
+    """Base class: ``param_groups`` (dicts of params and hyper-parameters) and per-parameter ``state``."""
 
-    def __init__(self, params):
-        self.params = list(params)
-        if not self.params:
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.param_groups = []
+        self.state = {}  # id(parameter) -> dict
+        params = [params] if isinstance(params, Tensor) else list(params)
+        if not params:
             raise ValueError("optimizer got an empty parameter list")
+        for group in params if isinstance(params[0], dict) else [{"params": params}]:
+            self.add_param_group(group)
 
-    def zero_grad(self):
-        for p in self.params:
-            p.zero_grad()
+    def add_param_group(self, param_group):
+        group = dict(param_group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        taken = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in taken for p in group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def __setattr__(self, name, value):
+        defaults = self.__dict__.get("defaults", {})
+        if name in defaults:  # optimizer.lr = ... would be silently ignored (as in PyTorch)
+            raise AttributeError(
+                f"{type(self).__name__} keeps {name!r} in its param_groups: "
+                f"`for group in optimizer.param_groups: group[{name!r}] = ...`"
+            )
+        super().__setattr__(name, value)
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.zero_grad()
+                else:
+                    p.grad.data[...] = 0
 
     def step(self):
         raise NotImplementedError(f"{type(self).__name__} must define step()")
 
+    def state_dict(self):
+        """{'state': {index: {...}}, 'param_groups': [{..., 'params': [index, ...]}]} (copies)."""
+        index, groups, state = {}, [], {}
+        for group in self.param_groups:
+            packed = {k: copy.deepcopy(v) for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        for key, i in index.items():
+            if key in self.state:
+                state[i] = copy.deepcopy(self.state[key])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        groups = state_dict["param_groups"]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError("loaded state dict has a different number of parameter groups or parameters")
+        params = [p for group in self.param_groups for p in group["params"]]
+        self.state = {id(params[i]): copy.deepcopy(s) for i, s in state_dict["state"].items()}
+        for group, saved in zip(self.param_groups, groups):
+            group.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum and weight decay (PyTorch semantics)."""
+    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (PyTorch semantics)."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, weight_decay=0.0):
-        super().__init__(params)
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError("lr, momentum and weight_decay must be >= 0")
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self.velocity = [None] * len(self.params)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(params, defaults)
 
     def step(self):
-        for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            g = p.grad.data
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
-            if self.momentum:
-                if self.velocity[i] is None:
-                    self.velocity[i] = g.copy()
-                else:
-                    self.velocity[i] = self.momentum * self.velocity[i] + g
-                g = self.velocity[i]
-            p.data -= self.lr * g
+        for group in self.param_groups:
+            momentum, weight_decay = group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data
+                if weight_decay:
+                    g = g + weight_decay * p.data
+                if momentum:
+                    state = self.state.setdefault(id(p), {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = g.copy()
+                    else:
+                        buf *= momentum
+                        buf += (1.0 - group["dampening"]) * g
+                    g = g + momentum * buf if group["nesterov"] else buf
+                p.data -= group["lr"] * g

@@ -2,7 +2,8 @@
 
 from tinytorch._exports import gather, missing_name
 
-__all__ = gather(__name__, globals(), ["embeddings"])
+# Lowercase functions of these files are functional operations: tinytorch.nn.functional.
+__all__ = gather(__name__, globals(), ["embeddings"], kind="classes")
 
 
 def __getattr__(name):

@@ -1,0 +1,757 @@
+"""PyTorch semantics of tinytorch.nn (issue 11): every layer, loss and functional op a
+student reaches for gives PyTorch's values and gradients, and the silent differences of
+the past (inverted float attention masks, the class axis of cross-entropy, GELU's form,
+Linear's initialization, ``Sequential[0:2]``) stay fixed.
+
+Each differentiable op is checked against finite differences (float64) and against
+PyTorch 2.x where it is installed; hand-computed values keep the check alive without it.
+"""
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+import tinytorch.nn as nn
+import tinytorch.nn.functional as F
+from gradcheck import assert_gradients_match, assert_matches_torch, normal, rng, torch
+from tinytorch.core.tensor import Tensor
+from tinytorch.models.transformer import LayerNorm, TransformerBlock
+from tinytorch.nn.attention import MASKED_SCORE, MultiheadAttention, MultiHeadAttention, causal_mask
+from tinytorch.nn.batchnorm import BatchNormOp
+from tinytorch.nn.dropout import DropoutOp
+from tinytorch.nn.modules import (
+    GELUOp,
+    LeakyReLUOp,
+    LogSoftmaxOp,
+    Parameter,
+)
+from tinytorch.nn.spatial import Conv1d, Conv2d
+
+
+def T(array):
+    return Tensor(np.asarray(array, dtype=np.float64), dtype=np.float64)
+
+
+def to_float64(module):
+    for p in module.parameters():
+        p.data = p.data.astype(np.float64)
+    return module
+
+
+# ---------------------------------------------------------------------------------------
+# Attention masks: PyTorch's conventions, never inverted
+
+
+def _qkv(*shape, seed=3):
+    g = np.random.default_rng(seed)
+    return [g.normal(size=shape) for _ in range(3)]
+
+
+def test_float_causal_mask_is_added_not_cast_to_bool():
+    q, k, v = _qkv(1, 3, 4)
+    additive = np.triu(np.full((3, 3), -1e9), 1)  # PyTorch's 0 / -1e9 convention
+    out, weights = F.scaled_dot_product_attention(T(q), T(k), T(v), attn_mask=additive, return_weights=True)
+    np.testing.assert_allclose(weights.data[0, 0], [1.0, 0.0, 0.0], atol=1e-12)  # was [0, .5, .5]
+    np.testing.assert_allclose(out.data[0, 0], v[0, 0], atol=1e-12)
+    boolean, _ = F.scaled_dot_product_attention(T(q), T(k), T(v), attn_mask=causal_mask(3), return_weights=True)
+    np.testing.assert_allclose(out.data, boolean.data, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["bool", "float_inf", "float_1e9", "bias"])
+def test_sdpa_masks_match_torch(kind):
+    th = torch()
+    allowed = np.random.default_rng(1).random((2, 1, 4, 5)) > 0.3
+    allowed[..., 0] = True  # every query keeps one key: the gradients are defined everywhere
+    mask = {
+        "bool": allowed,
+        "float_inf": np.where(allowed, 0.0, -np.inf),
+        "float_1e9": np.where(allowed, 0.0, -1e9),
+        "bias": np.random.default_rng(2).normal(size=(4, 5)),  # any float mask is added (ALiBi-like)
+    }[kind]
+    assert_matches_torch(
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+        lambda q, k, v: th.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=th.tensor(mask)),
+        normal(2, 3, 4, 6), normal(2, 3, 5, 6), normal(2, 3, 5, 2), atol=1e-10, rtol=1e-8,
+    )
+
+
+@pytest.mark.parametrize("kind", ["bool", "float_inf"])
+def test_fully_masked_query_gives_zero_like_torch(kind):
+    allowed = np.ones((3, 3), dtype=bool)
+    allowed[1] = False  # query 1 may attend to nothing
+    mask = allowed if kind == "bool" else np.where(allowed, 0.0, -np.inf)
+    q, k, v = _qkv(2, 3, 4)
+    out = F.scaled_dot_product_attention(T(q), T(k), T(v), attn_mask=mask)
+    assert np.all(out.data[:, 1] == 0.0), "not the mean of V"
+    assert np.all(np.isfinite(out.data))
+    th = torch()
+    assert_matches_torch(
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+        lambda q, k, v: th.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=th.tensor(mask)),
+        q, k, v, atol=1e-10, rtol=1e-8,
+    )
+
+
+def test_fully_masked_query_gradients_match_finite_differences():
+    allowed = np.ones((1, 4, 4), dtype=bool)
+    allowed[0, 2] = False
+    assert_gradients_match(
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=allowed),
+        normal(2, 4, 3), normal(2, 4, 3), normal(2, 4, 5),
+    )
+
+
+@pytest.mark.parametrize("lengths", [(4, 4), (3, 5), (5, 3)])
+def test_is_causal_matches_torch_top_left(lengths):
+    th = torch()
+    tq, tk = lengths
+    assert_matches_torch(
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3),
+        lambda q, k, v: th.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3),
+        normal(2, tq, 4), normal(2, tk, 4), normal(2, tk, 3), atol=1e-10, rtol=1e-8,
+    )
+
+
+def test_sdpa_refuses_mask_and_is_causal_together_and_gradchecks_is_causal():
+    q, k, v = _qkv(1, 3, 2)
+    with pytest.raises(RuntimeError, match="is_causal"):
+        F.scaled_dot_product_attention(T(q), T(k), T(v), attn_mask=causal_mask(3), is_causal=True)
+    assert_gradients_match(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                           normal(2, 4, 3), normal(2, 4, 3), normal(2, 4, 5))
+
+
+def test_sdpa_dropout_drops_weights_with_the_rescaling():
+    q, k, v = _qkv(1, 6, 4)
+    np.random.seed(0)
+    out, weights = F.scaled_dot_product_attention(T(q), T(k), T(v), dropout_p=0.5, return_weights=True)
+    full = F.scaled_dot_product_attention(T(q), T(k), T(v), return_weights=True)[1].data
+    kept = weights.data != 0
+    assert 0 < kept.mean() < 1
+    np.testing.assert_allclose(weights.data[kept], 2 * full[kept])
+    np.testing.assert_allclose(out.data, weights.data @ v)
+
+
+def _torch_mha(ours, batch_first):
+    """torch.nn.MultiheadAttention holding our layer's weights."""
+    th = torch()
+    ref = th.nn.MultiheadAttention(ours.embed_dim, ours.num_heads, batch_first=batch_first).double()
+    with th.no_grad():
+        ref.in_proj_weight.copy_(th.tensor(np.concatenate([ours.q_proj.weight.data, ours.k_proj.weight.data,
+                                                             ours.v_proj.weight.data])))
+        ref.in_proj_bias.copy_(th.tensor(np.concatenate([ours.q_proj.bias.data, ours.k_proj.bias.data,
+                                                           ours.v_proj.bias.data])))
+        ref.out_proj.weight.copy_(th.tensor(ours.out_proj.weight.data))
+        ref.out_proj.bias.copy_(th.tensor(ours.out_proj.bias.data))
+    return ref
+
+
+def _random_parameters(module, seed=0):
+    g = np.random.default_rng(seed)
+    for p in module.parameters():
+        p.data = g.normal(size=p.shape) * 0.5
+    return module
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_torch_style_multihead_attention_matches_torch(batch_first):
+    th = torch()
+    ours = _random_parameters(MultiheadAttention(6, 2, batch_first=batch_first))
+    ref = _torch_mha(ours, batch_first)
+    shape = (2, 4, 6) if batch_first else (4, 2, 6)
+    x0, m0 = normal(*shape), normal(*(shape[:-2] + (5,) + shape[-1:]) if batch_first else (5, 2, 6))
+    not_allowed = ~causal_mask(5).data[:4]  # PyTorch's boolean attn_mask: True = NOT allowed
+    padding = np.zeros((2, 5), dtype=bool)
+    padding[1, 3:] = True  # PyTorch's key_padding_mask: True = padding
+    x, memory = T(x0), T(m0)
+    for kwargs in ({}, {"attn_mask": not_allowed}, {"key_padding_mask": padding},
+                   {"attn_mask": np.where(not_allowed, -np.inf, 0.0), "average_attn_weights": False}):
+        out, weights = ours(x, memory, memory, **kwargs)
+        torch_kwargs = {k: th.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+        ref_out, ref_weights = ref(th.tensor(x0), th.tensor(m0), th.tensor(m0), **torch_kwargs)
+        np.testing.assert_allclose(out.data, ref_out.detach().numpy(), atol=1e-10, err_msg=str(kwargs))
+        np.testing.assert_allclose(weights.data, ref_weights.detach().numpy(), atol=1e-10, err_msg=str(kwargs))
+    # gradients, with a boolean mask
+    xt = th.tensor(x0, requires_grad=True)
+    ref(xt, xt, xt, attn_mask=th.tensor(~causal_mask(4).data))[0].sum().backward()
+    xg = Tensor(x0, dtype=np.float64, requires_grad=True)
+    ours(xg, xg, xg, attn_mask=~causal_mask(4).data)[0].sum().backward()
+    np.testing.assert_allclose(xg.grad.data, xt.grad.numpy(), atol=1e-10)
+    np.testing.assert_allclose(ours.q_proj.weight.grad.data, ref.in_proj_weight.grad.numpy()[:6], atol=1e-10)
+    assert ours(x, x, x, need_weights=False)[1] is None
+
+
+def test_multihead_attention_fully_masked_query_is_zero_where_torch_gives_nan():
+    th = torch()
+    ours = _random_parameters(MultiheadAttention(4, 2, batch_first=True))
+    ref = _torch_mha(ours, batch_first=True)
+    x0 = normal(2, 3, 4)
+    not_allowed = np.zeros((3, 3), dtype=bool)
+    not_allowed[0] = True  # query 0 may attend to nothing
+    out, _ = ours(T(x0), T(x0), T(x0), attn_mask=not_allowed)
+    ref_out = ref(th.tensor(x0), th.tensor(x0), th.tensor(x0), attn_mask=th.tensor(not_allowed))[0].detach().numpy()
+    assert np.all(np.isnan(ref_out[:, 0])), "PyTorch 2.13 gives NaN here (documented difference)"
+    np.testing.assert_allclose(out.data[:, 0], np.broadcast_to(ours.out_proj.bias.data, (2, 4)), atol=1e-12)
+    np.testing.assert_allclose(out.data[:, 1:], ref_out[:, 1:], atol=1e-10)
+
+
+def test_our_multi_head_attention_conventions():
+    mha = _random_parameters(to_float64(MultiHeadAttention(6, 3)))
+    x = T(normal(2, 5, 6))
+    causal = mha(x, is_causal=True)
+    np.testing.assert_allclose(mha(x, mask=causal_mask(5)).data, causal.data)  # True = may attend
+    np.testing.assert_allclose(mha(x, mask=np.triu(np.full((5, 5), -np.inf), 1)).data, causal.data)
+    padding = np.zeros((2, 5), dtype=bool)
+    padding[:, 4] = True
+    both = mha(x, key_padding_mask=padding, is_causal=True)
+    allowed = causal_mask(5).data & ~padding[:, None, None, :]
+    np.testing.assert_allclose(both.data, mha(x, mask=allowed).data)
+    assert_gradients_match(lambda x: mha(x, key_padding_mask=padding, is_causal=True), normal(2, 5, 6))
+
+
+def test_attention_dropout_only_in_training_and_transformer_block_is_causal():
+    np.random.seed(0)
+    mha = MultiHeadAttention(4, 2, dropout=0.5)
+    x = T(normal(2, 5, 4))
+    mha.eval()
+    np.testing.assert_allclose(mha(x).data, mha(x).data)
+    mha.train()
+    assert not np.allclose(mha(x).data, mha(x).data)
+    block = to_float64(TransformerBlock(4, 2, 8, causal=True))
+    y = block(x)
+    changed = x.data.copy()
+    changed[:, 3:] = 0
+    np.testing.assert_allclose(block(T(changed)).data[:, :3], y.data[:, :3], atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# Cross-entropy and NLL: the class axis is dim 1
+
+
+def test_cross_entropy_takes_classes_on_dim_1_even_when_c_equals_d():
+    th = torch()
+    z, y = normal(2, 3, 3), rng.integers(0, 3, size=(2, 3))  # C == d: both layouts fit the shapes
+    ours = nn.CrossEntropyLoss()(T(z), y).item()
+    assert np.isclose(ours, th.nn.functional.cross_entropy(th.tensor(z), th.tensor(y)).item(), atol=1e-12)
+    last_axis = -np.mean(np.take_along_axis(z - np.log(np.exp(z).sum(-1, keepdims=True)), y[..., None], -1))
+    first_axis = -np.mean(np.take_along_axis(z - np.log(np.exp(z).sum(1, keepdims=True)),
+                                             y[:, None, :], 1))
+    assert np.isclose(ours, first_axis) and not np.isclose(ours, last_axis)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (2, 4, 3), (2, 3, 2, 2)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("options", [{}, {"ignore_index": 1}, {"label_smoothing": 0.2},
+                                     {"ignore_index": 0, "label_smoothing": 0.1}])
+def test_cross_entropy_matches_torch(shape, reduction, options):
+    th = torch()
+    labels = rng.integers(0, shape[1], size=shape[:1] + shape[2:])
+    labels.flat[0] = options.get("ignore_index", 0)  # at least one ignored position when asked for
+    labels.flat[-1] = (options.get("ignore_index", 0) + 1) % shape[1]  # and one scored
+    assert_matches_torch(
+        lambda z, y: F.cross_entropy(z, y, reduction=reduction, **options),
+        lambda z, y: th.nn.functional.cross_entropy(z, y, reduction=reduction, **options),
+        normal(*shape), labels, atol=1e-10, rtol=1e-8,
+    )
+
+
+@pytest.mark.parametrize("options", [{}, {"ignore_index": 2}, {"label_smoothing": 0.3}])
+def test_cross_entropy_gradients_match_finite_differences(options):
+    labels = np.array([[0, 2, 1], [2, 2, 3]])
+    assert_gradients_match(lambda z, y: nn.CrossEntropyLoss(**options)(z, y), normal(2, 4, 3), labels)
+
+
+def test_cross_entropy_hand_values_and_errors():
+    z = np.array([[2.0, 1.0, 0.1], [0.5, 0.5, 0.5]])
+    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+    assert np.isclose(nn.CrossEntropyLoss(reduction="sum")(T(z), [0, 2]).item(), -(log_p[0, 0] + log_p[1, 2]))
+    smooth = nn.CrossEntropyLoss(label_smoothing=0.5, ignore_index=2)(T(z), [1, 2]).item()
+    assert np.isclose(smooth, -(0.5 * log_p[0, 1] + 0.5 * log_p[0].mean()))
+    one = nn.CrossEntropyLoss(reduction="none")(T(z[0]), 0)  # unbatched (C,) with a label ()
+    assert one.shape == () and np.isclose(one.item(), -log_p[0, 0])
+    with pytest.raises(ValueError, match=r"transpose\(1, 2\)"):
+        nn.CrossEntropyLoss()(T(normal(2, 5, 3)), np.zeros((2, 5), dtype=np.int64))
+    with pytest.raises(ValueError, match="reduction"):
+        nn.CrossEntropyLoss(reduction="avg")
+    with pytest.raises(ValueError, match=r"\[0, 2\]"):
+        nn.CrossEntropyLoss()(T(z), [0, 3])
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_matches_torch_and_finite_differences(shape, reduction):
+    th = torch()
+    labels = rng.integers(0, shape[1], size=shape[:1] + shape[2:])
+    labels.flat[0] = 1
+    for options in ({}, {"ignore_index": 1}):
+        assert_matches_torch(
+            lambda x, y: F.nll_loss(F.log_softmax(x, dim=1), y, reduction=reduction, **options),
+            lambda x, y: th.nn.functional.nll_loss(th.log_softmax(x, 1), y, reduction=reduction, **options),
+            normal(*shape), labels, atol=1e-10, rtol=1e-8,
+        )
+    assert_gradients_match(lambda x, y: nn.NLLLoss(reduction=reduction)(x, y), normal(*shape), labels)
+
+
+def test_cross_entropy_is_nll_of_log_softmax():
+    z, y = normal(4, 5), rng.integers(0, 5, size=4)
+    a = nn.CrossEntropyLoss()(T(z), y).item()
+    b = nn.NLLLoss()(nn.LogSoftmax(dim=1)(T(z)), y).item()
+    assert np.isclose(a, b, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# Binary cross-entropy, MSE, reduction everywhere
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_losses_and_mse_match_torch(reduction):
+    th = torch()
+    tf = th.nn.functional
+    p = rng.uniform(0.05, 0.95, size=(4, 3))
+    y = rng.integers(0, 2, size=(4, 3)).astype(np.float64)
+    y[0, 0] = 0.3  # soft targets are allowed
+    # the targets are constants (tinytorch gives them no gradient; PyTorch could)
+    assert_matches_torch(lambda p: nn.BCELoss(reduction=reduction)(p, y),
+                         lambda p: tf.binary_cross_entropy(p, th.tensor(y), reduction=reduction), p, atol=1e-10)
+    z = normal(4, 3) * 4
+    assert_matches_torch(lambda z: nn.BCEWithLogitsLoss(reduction=reduction)(z, y),
+                         lambda z: tf.binary_cross_entropy_with_logits(z, th.tensor(y), reduction=reduction), z,
+                         atol=1e-10)
+    assert_matches_torch(lambda a, b: nn.MSELoss(reduction=reduction)(a, b),
+                         lambda a, b: tf.mse_loss(a, b, reduction=reduction), normal(4, 3), normal(4, 3))
+    assert_gradients_match(lambda p: F.binary_cross_entropy(p, y, reduction=reduction), p)
+    assert_gradients_match(lambda z: F.binary_cross_entropy_with_logits(z, y, reduction=reduction), z)
+
+
+def test_bce_clamps_like_torch_when_confidently_wrong():
+    th = torch()
+    p0, y = np.array([0.0, 1.0, 1.0, 0.0, 0.5]), np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+    p = Tensor(p0, dtype=np.float64, requires_grad=True)
+    loss = nn.BCELoss(reduction="sum")(p, y)
+    loss.backward()
+    pt = th.tensor(p0, requires_grad=True)
+    ref = th.nn.functional.binary_cross_entropy(pt, th.tensor(y), reduction="sum")
+    ref.backward()
+    assert np.isclose(loss.item(), ref.item()) and np.isclose(loss.item(), 200 + np.log(2))
+    np.testing.assert_allclose(p.grad.data, pt.grad.numpy())
+
+
+def test_bce_with_logits_is_stable_for_huge_logits():
+    z = Tensor([1000.0, -1000.0, 30.0], requires_grad=True)
+    loss = nn.BCEWithLogitsLoss(reduction="none")(z, np.array([0.0, 1.0, 1.0]))
+    np.testing.assert_allclose(loss.data, [1000.0, 1000.0, np.log1p(np.exp(-30.0))], rtol=1e-6)
+    loss.sum().backward()
+    np.testing.assert_allclose(z.grad.data, [1.0, -1.0, -1 / (1 + np.exp(30.0))], atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------
+# Activations
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_both_forms_match_torch_float32_and_float64(approximate):
+    th = torch()
+    x = np.linspace(-12, 12, 2001)
+    ref = th.nn.functional.gelu(th.tensor(x), approximate=approximate).numpy()
+    np.testing.assert_allclose(F.gelu(T(x), approximate=approximate).data, ref, rtol=2e-7, atol=1e-12)
+    x32 = x.astype(np.float32)
+    ours32 = nn.GELU(approximate)(Tensor(x32))
+    assert ours32.dtype == np.float32
+    # PyTorch's float32 erf form, x/2 (1 + erf(x/√2)), loses digits to cancellation for x < 0
+    # (up to ~6e-7 absolute); ours (via erfc) stays within float32 rounding of the exact value
+    np.testing.assert_allclose(ours32.data, th.nn.functional.gelu(th.tensor(x32), approximate=approximate).numpy(),
+                               rtol=2e-6, atol=1e-6)
+    if approximate == "none":  # (PyTorch's float64 cancels too, to 0 below x ≈ -8: compare with math.erfc)
+        exact = [float(v) * 0.5 * math.erfc(-float(v) / math.sqrt(2)) for v in x32]
+        np.testing.assert_allclose(ours32.data, exact, rtol=3e-5, atol=1e-37)  # the input's own rounding
+    assert_gradients_match(lambda t: GELUOp.apply(t, approximate=approximate), np.linspace(-5, 5, 21))
+
+
+def test_gelu_default_is_exact_erf():
+    x = np.array([-2.0, -0.5, 0.0, 0.7, 3.0])
+    exact = [v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in x]
+    np.testing.assert_allclose(nn.GELU()(T(x)).data, exact, rtol=2e-7, atol=1e-15)
+    assert not np.allclose(nn.GELU(approximate="tanh")(T(x)).data, exact, rtol=1e-6, atol=0)
+    with pytest.raises(ValueError, match="approximate"):
+        nn.GELU(approximate="fast")
+
+
+def test_leaky_relu_silu_log_softmax_match_torch():
+    th = torch()
+    x = normal(3, 4)
+    x[0, 0] = 0.0  # PyTorch's gradient at exactly 0 is the slope
+    assert_matches_torch(lambda t: nn.LeakyReLU(0.2)(t), lambda t: th.nn.functional.leaky_relu(t, 0.2), x)
+    assert_matches_torch(lambda t: F.silu(t), lambda t: th.nn.functional.silu(t), x)
+    for dim in (0, 1, -1):
+        assert_matches_torch(lambda t: nn.LogSoftmax(dim)(t), lambda t: th.log_softmax(t, dim), normal(3, 4, 2))
+    x[0, 0] = 0.5  # away from the kink for finite differences
+    assert_gradients_match(lambda t: LeakyReLUOp.apply(t, negative_slope=0.1), x)
+    assert_gradients_match(lambda t: F.silu(t), x)
+    assert_gradients_match(lambda t: LogSoftmaxOp.apply(t, dim=1), normal(3, 4, 2))
+    big = F.log_softmax(Tensor([[0.0, -500.0, 500.0]]), dim=-1)
+    assert np.all(np.isfinite(big.data))
+
+
+# ---------------------------------------------------------------------------------------
+# Functional forms equal PyTorch's
+
+
+def test_functional_layers_match_torch():
+    th = torch()
+    tf = th.nn.functional
+    assert_matches_torch(lambda x, w, b: F.linear(x, w, b), lambda x, w, b: tf.linear(x, w, b),
+                         normal(2, 3, 4), normal(5, 4), normal(5))
+    assert_matches_torch(lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+                         lambda x, w, b: tf.conv2d(x, w, b, stride=2, padding=1),
+                         normal(2, 3, 7, 6), normal(4, 3, 3, 2), normal(4))
+    assert_matches_torch(lambda x, w: F.conv1d(x, w, None, stride=2, padding=2),
+                         lambda x, w: tf.conv1d(x, w, None, stride=2, padding=2), normal(2, 3, 9), normal(4, 3, 3))
+    assert_matches_torch(lambda x: F.max_pool2d(x, 2), lambda x: tf.max_pool2d(x, 2), normal(2, 3, 6, 4))
+    assert_matches_torch(lambda x: F.avg_pool2d(x, (3, 2), 1), lambda x: tf.avg_pool2d(x, (3, 2), 1),
+                         normal(2, 3, 6, 4))
+    assert_matches_torch(lambda x, w, b: F.layer_norm(x, (4,), w, b), lambda x, w, b: tf.layer_norm(x, (4,), w, b),
+                         normal(2, 3, 4), normal(4), normal(4))
+    assert_matches_torch(lambda x: F.layer_norm(x, (3, 4)), lambda x: tf.layer_norm(x, (3, 4)), normal(2, 3, 4))
+    ids = np.array([[1, 3, 1], [0, 2, 3]])
+    assert_matches_torch(lambda w: F.embedding(ids, w), lambda w: tf.embedding(th.tensor(ids), w), normal(4, 5))
+    assert_matches_torch(lambda x: F.softmax(x, dim=1), lambda x: tf.softmax(x, dim=1), normal(2, 3, 4))
+    assert_matches_torch(lambda x: F.gelu(x), lambda x: tf.gelu(x), normal(2, 3))
+    assert_matches_torch(lambda x: F.relu(x) + F.sigmoid(x) + F.tanh(x) + F.leaky_relu(x),
+                         lambda x: tf.relu(x) + th.sigmoid(x) + th.tanh(x) + tf.leaky_relu(x), normal(3, 4))
+
+
+def test_functional_namespace_holds_functions_and_nn_holds_classes():
+    for name in ("relu", "gelu", "softmax", "log_softmax", "cross_entropy", "mse_loss", "binary_cross_entropy",
+                 "binary_cross_entropy_with_logits", "nll_loss", "dropout", "linear", "conv2d", "conv1d",
+                 "max_pool2d", "avg_pool2d", "layer_norm", "scaled_dot_product_attention", "embedding",
+                 "batch_norm", "silu", "leaky_relu"):
+        assert callable(getattr(F, name)), name
+        assert not callable(getattr(nn, name, None)), f"tinytorch.nn.{name} would not exist in PyTorch"
+    for name in ("Linear", "Embedding", "LayerNorm", "MultiheadAttention", "MultiHeadAttention", "Dropout",
+                 "BatchNorm1d", "BatchNorm2d", "Conv1d", "ModuleList", "ModuleDict", "Identity", "LeakyReLU",
+                 "SiLU", "LogSoftmax", "NLLLoss", "BCEWithLogitsLoss", "BCELoss"):
+        assert isinstance(getattr(nn, name), type), name
+    assert nn.Embedding.__module__ == "tinytorch.text.embeddings" and nn.LayerNorm is LayerNorm
+    assert callable(nn.init.kaiming_uniform_) and callable(nn.utils.clip_grad_norm_)
+    assert not hasattr(F, "Linear") and not hasattr(nn, "CharTokenizer")
+
+
+# ---------------------------------------------------------------------------------------
+# Dropout
+
+
+def test_dropout_train_eval_scaling_and_gradient():
+    np.random.seed(0)
+    layer = nn.Dropout(0.4)
+    x = T(np.ones((100, 100)))
+    y = layer(x)
+    kept = y.data != 0
+    np.testing.assert_allclose(y.data[kept], 1 / 0.6)
+    assert abs(kept.mean() - 0.6) < 0.02
+    layer.eval()
+    assert layer(x) is x
+    assert F.dropout(x, 0.4, training=False) is x
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        nn.Dropout(1.5)
+
+    def seeded(t):
+        np.random.seed(7)  # the same mask on every finite-difference evaluation
+        return DropoutOp.apply(t, p=0.3)
+
+    assert_gradients_match(seeded, normal(4, 5))
+    th = torch()
+    out = seeded(Tensor(normal(4, 5), dtype=np.float64))
+    mask = out.data != 0  # PyTorch's rule with the same mask: x * mask / (1 - p)
+    xs = normal(4, 5)
+    np.random.seed(7)
+    expected = th.tensor(xs) * th.tensor(mask) / 0.7
+    np.testing.assert_allclose(DropoutOp.apply(T(xs), p=0.3).data, expected.numpy())
+    assert th.nn.Dropout(0.3).eval()(th.tensor(xs)).numpy().tolist() == xs.tolist()
+
+
+# ---------------------------------------------------------------------------------------
+# Batch normalization
+
+
+def _torch_batchnorm(ours, cls_name):
+    th = torch()
+    ref = getattr(th.nn, cls_name)(ours.num_features, eps=ours.eps, momentum=ours.momentum, affine=ours.affine,
+                                   track_running_stats=ours.track_running_stats).double()
+    if ours.affine:
+        with th.no_grad():
+            ref.weight.copy_(th.tensor(ours.weight.data))
+            ref.bias.copy_(th.tensor(ours.bias.data))
+    return ref
+
+
+@pytest.mark.parametrize("cls_name, shape", [("BatchNorm1d", (8, 3)), ("BatchNorm1d", (4, 3, 5)),
+                                             ("BatchNorm2d", (4, 3, 3, 2))])
+@pytest.mark.parametrize("options", [{}, {"momentum": None}, {"affine": False}, {"track_running_stats": False},
+                                     {"momentum": 0.3, "eps": 1e-3}])
+def test_batch_norm_matches_torch_in_training_and_eval(cls_name, shape, options):
+    th = torch()
+    ours = to_float64(getattr(nn, cls_name)(3, **options))
+    if ours.affine:
+        ours.weight.data, ours.bias.data = normal(3), normal(3)
+    ref = _torch_batchnorm(ours, cls_name)
+    for step in range(3):  # running statistics over several batches
+        x0 = normal(*shape) * (step + 1) + step
+        x = Tensor(x0, dtype=np.float64, requires_grad=True)
+        xt = th.tensor(x0, requires_grad=True)
+        out, ref_out = ours(x), ref(xt)
+        np.testing.assert_allclose(out.data, ref_out.detach().numpy(), atol=1e-10)
+        weights = normal(*shape)
+        (out * T(weights)).sum().backward()
+        (ref_out * th.tensor(weights)).sum().backward()
+        np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), atol=1e-10)
+        if ours.affine:
+            np.testing.assert_allclose(ours.weight.grad.data, ref.weight.grad.numpy(), atol=1e-10)
+            np.testing.assert_allclose(ours.bias.grad.data, ref.bias.grad.numpy(), atol=1e-10)
+            ours.zero_grad()
+            ref.zero_grad()
+    ours_state, ref_state = ours.state_dict(), ref.state_dict()
+    assert list(ours_state) == list(ref_state)
+    for name, value in ref_state.items():
+        np.testing.assert_allclose(ours_state[name], value.numpy(), atol=1e-6, err_msg=name)
+    ours.eval()
+    ref.eval()
+    x0 = normal(*shape)
+    x = Tensor(x0, dtype=np.float64, requires_grad=True)
+    xt = th.tensor(x0, requires_grad=True)
+    np.testing.assert_allclose(ours(x).data, ref(xt).detach().numpy(), atol=1e-6)
+    ours(x).sum().backward()
+    ref(xt).sum().backward()
+    np.testing.assert_allclose(x.grad.data, xt.grad.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (3, 3, 4), (2, 3, 2, 3)])
+def test_batch_norm_op_gradients_match_finite_differences(shape):
+    def training(x, w, b):  # the batch statistics are functions of x
+        return F.batch_norm(x, None, None, w, b, training=True)
+
+    assert_gradients_match(training, normal(*shape), normal(3), normal(3))
+    mean, var = normal(3), np.abs(normal(3)) + 0.5
+    assert_gradients_match(lambda x, w, b: BatchNormOp.apply(x, w, b, mean=mean, var=var, batch_stats=False),
+                           normal(*shape), normal(3), normal(3))
+
+
+def test_batch_norm_errors_and_buffers():
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nn.BatchNorm1d(3)(T(normal(1, 3)))
+    with pytest.raises(ValueError, match="2D or 3D"):
+        nn.BatchNorm1d(3)(T(normal(2, 3, 4, 5)))
+    bn = nn.BatchNorm2d(4)
+    assert [n for n, _ in bn.named_buffers()] == ["running_mean", "running_var", "num_batches_tracked"]
+    assert len(bn.parameters()) == 2 and bn.num_batches_tracked.dtype == np.int64
+    other = nn.BatchNorm2d(4)
+    bn(T(normal(2, 4, 3, 3)))
+    other.load_state_dict(bn.state_dict())
+    np.testing.assert_array_equal(other.running_mean.data, bn.running_mean.data)
+    assert int(other.num_batches_tracked.data) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Convolutions, initialization
+
+
+def test_conv1d_matches_torch_and_finite_differences():
+    th = torch()
+    conv = to_float64(Conv1d(3, 4, 3, stride=2, padding=1))
+    ref = th.nn.Conv1d(3, 4, 3, stride=2, padding=1).double()
+    with th.no_grad():
+        ref.weight.copy_(th.tensor(conv.weight.data))
+        ref.bias.copy_(th.tensor(conv.bias.data))
+    assert_matches_torch(conv, ref, normal(2, 3, 8))
+    assert [n for n, _ in conv.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    assert conv.kernel_size == ref.kernel_size and conv.stride == ref.stride and conv.padding == ref.padding
+    assert_gradients_match(lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1),
+                           normal(2, 3, 8), normal(4, 3, 3), normal(4))
+
+
+@pytest.mark.parametrize("make, fan_in", [(lambda: nn.Linear(50, 20), 50), (lambda: Conv2d(3, 8, (3, 5)), 45),
+                                          (lambda: Conv1d(4, 6, 5), 20)])
+def test_default_init_is_torchs_uniform_one_over_sqrt_fan_in(make, fan_in):
+    np.random.seed(0)
+    layers = [make() for _ in range(20)]
+    weights = np.concatenate([layer.weight.data.ravel() for layer in layers])
+    biases = np.concatenate([layer.bias.data.ravel() for layer in layers])
+    bound = 1 / math.sqrt(fan_in)
+    assert np.abs(weights).max() <= bound and np.abs(weights).max() > 0.98 * bound
+    assert np.abs(biases).max() <= bound and np.abs(biases).max() > 0.9 * bound
+    assert np.isclose(weights.var(), bound**2 / 3, rtol=0.1), "uniform on ±1/√fan_in"
+
+
+def test_embedding_init_is_standard_normal_and_init_functions_follow_torch():
+    th = torch()
+    np.random.seed(0)
+    emb = nn.Embedding(400, 50)
+    assert abs(emb.weight.data.mean()) < 0.01 and abs(emb.weight.data.std() - 1) < 0.01
+    w = Parameter(np.zeros((64, 8, 3, 3)))
+    reference = th.empty(64, 8, 3, 3)
+    assert nn.init._calculate_fan_in_and_fan_out(w) == th.nn.init._calculate_fan_in_and_fan_out(reference)
+    for nonlinearity, param in (("relu", None), ("leaky_relu", 0.2), ("tanh", None), ("sigmoid", None)):
+        assert np.isclose(nn.init.calculate_gain(nonlinearity, param), th.nn.init.calculate_gain(nonlinearity, param))
+    fan_in, fan_out = 72, 576
+    cases = [
+        (lambda t: nn.init.kaiming_uniform_(t, a=math.sqrt(5)), 1 / math.sqrt(fan_in) / math.sqrt(3)),
+        (lambda t: nn.init.kaiming_uniform_(t, nonlinearity="relu"), math.sqrt(2 / fan_in)),
+        (lambda t: nn.init.kaiming_normal_(t, mode="fan_out", nonlinearity="relu"), math.sqrt(2 / fan_out)),
+        (lambda t: nn.init.xavier_uniform_(t, gain=2.0), 2 * math.sqrt(2 / (fan_in + fan_out))),
+        (lambda t: nn.init.xavier_normal_(t), math.sqrt(2 / (fan_in + fan_out))),
+        (lambda t: nn.init.normal_(t, 1.0, 0.5), 0.5),
+        (lambda t: nn.init.uniform_(t, -2.0, 2.0), 4 / math.sqrt(12)),
+    ]
+    storage = w.data
+    for fill, std in cases:
+        assert fill(w) is w and w.data is storage and w.dtype == np.float32
+        assert np.isclose(w.data.std(), std, rtol=0.05)
+    assert np.all(nn.init.constant_(w, 0.25).data == 0.25) and np.all(nn.init.zeros_(w).data == 0)
+
+
+# ---------------------------------------------------------------------------------------
+# Sequential and the containers, the Module tree
+
+
+def test_sequential_behaves_like_torchs():
+    th = torch()
+    ours = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1), nn.Sigmoid())
+    ref = th.nn.Sequential(th.nn.Linear(2, 3), th.nn.ReLU(), th.nn.Linear(3, 1), th.nn.Sigmoid())
+    head = ours[1:3]
+    assert isinstance(head, nn.Sequential) and len(head) == 2
+    assert [n for n, _ in head.named_parameters()] == [n for n, _ in ref[1:3].named_parameters()] == ["2.weight",
+                                                                                                        "2.bias"]
+    assert ours[-1] is ours[3] and [type(m).__name__ for m in ours] == ["Linear", "ReLU", "Linear", "Sigmoid"]
+    with pytest.raises(IndexError):
+        ours[4]
+    ours.append(nn.Identity())
+    assert len(ours) == 5 and ours(T(normal(4, 2))).shape == (4, 1)
+    del ours[1]
+    assert [n for n, _ in ours.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    named = nn.Sequential(OrderedDict([("fc", nn.Linear(2, 2)), ("act", nn.Tanh())]))
+    assert [n for n, _ in named.named_parameters()] == ["fc.weight", "fc.bias"] and named.fc is named[0]
+    with pytest.raises(TypeError, match="Modules"):
+        nn.Sequential(nn.Linear(2, 2), lambda x: x)
+
+
+def test_module_list_and_dict_register_their_modules():
+    th = torch()
+    ours = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+    ref = th.nn.ModuleList([th.nn.Linear(2, 2), th.nn.Linear(2, 2)])
+    ours.insert(1, nn.ReLU())
+    ref.insert(1, th.nn.ReLU())
+    ours.extend([nn.Linear(2, 1)])
+    ref.extend([th.nn.Linear(2, 1)])
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    assert isinstance(ours[::2], nn.ModuleList) and len(ours[::2]) == 2
+    ours[1] = nn.Tanh()
+    assert isinstance(ours[1], nn.Tanh)
+    holder = nn.ModuleDict({"a": nn.Linear(2, 2)})
+    holder["b"] = nn.ModuleList([nn.Linear(2, 3)])
+    assert [n for n, _ in holder.named_parameters()] == ["a.weight", "a.bias", "b.0.weight", "b.0.bias"]
+    assert "a" in holder and list(holder) == ["a", "b"] and holder.pop("a") is not None and len(holder) == 1
+    x = T(normal(2, 3))
+    assert nn.Identity(54, unused=1)(x) is x
+
+
+def test_module_tree_methods():
+    th = torch()
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU())
+            self.head = nn.Linear(4, 2)
+            self.register_buffer("scale", Tensor([2.0]))
+            self.register_buffer("cache", Tensor([0.0]), persistent=False)
+
+        def forward(self, x):
+            return self.head(self.body(x)) * self.scale
+
+    class TorchNet(th.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = th.nn.Sequential(th.nn.Linear(3, 4), th.nn.BatchNorm1d(4), th.nn.ReLU())
+            self.head = th.nn.Linear(4, 2)
+            self.register_buffer("scale", th.tensor([2.0]))
+            self.register_buffer("cache", th.tensor([0.0]), persistent=False)
+
+    net, ref = Net(), TorchNet()
+    assert [n for n, _ in net.named_modules()] == [n for n, _ in ref.named_modules()]
+    assert [n for n, _ in net.named_children()] == [n for n, _ in ref.named_children()]
+    assert sorted(n for n, _ in net.named_buffers()) == sorted(n for n, _ in ref.named_buffers())
+    assert set(net.state_dict()) == set(ref.state_dict()), "persistent buffers are saved, the others not"
+    assert len(net.modules()) == 6 and len(net.children()) == 2
+    seen = []
+    assert net.apply(lambda m: seen.append(type(m).__name__)) is net
+    assert seen == ["Linear", "BatchNorm1d", "ReLU", "Sequential", "Linear", "Net"]
+    net.eval()
+    assert not any(m.training for m in net.modules())
+    net.train()
+    assert net.requires_grad_(False) is net and not any(p.requires_grad for p in net.parameters())
+    net.requires_grad_()
+    net(T(normal(5, 3))).sum().backward()
+    net.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not np.any(p.grad.data) for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+    with pytest.raises(TypeError):
+        net.register_buffer("bad", np.zeros(2))
+
+
+# ---------------------------------------------------------------------------------------
+# PyTorch's names and places, at every stage of the course
+
+
+NAMES_PROBE = """
+import json, warnings
+warnings.simplefilter("error")
+import tinytorch.nn as nn, tinytorch.nn.functional as F, tinytorch.optim as optim
+found = {}
+for where, name in %r:
+    try:
+        getattr({"nn": nn, "F": F, "optim": optim}[where], name)
+        found[where + "." + name] = "ok"
+    except AttributeError as err:
+        found[where + "." + name] = str(err)
+print(json.dumps(found))
+"""
+
+ASKED = [("nn", "Embedding"), ("nn", "LayerNorm"), ("nn", "CharTokenizer"), ("nn", "init"), ("nn", "Dropout"),
+         ("F", "conv2d"), ("F", "relu"), ("F", "scaled_dot_product_attention"), ("optim", "lr_scheduler"),
+         ("nn", "ModuleList"), ("nn", "relu")]
+
+
+def _probe_names(project):
+    import json
+    import subprocess
+    import sys
+
+    from tito.runner import subprocess_env
+
+    result = subprocess.run([sys.executable, "-c", NAMES_PROBE % (ASKED,)], cwd=project, env=subprocess_env(project),
+                            capture_output=True, text=True, encoding="utf-8")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_torch_names_appear_with_their_modules_and_say_where_they_come_from(project):
+    from tito.exporter import export_module
+    from tito.project import resolve_module
+
+    for module in ("00", "01", "02", "03"):
+        export_module(project, resolve_module(project, module), warn=lambda message: None)
+    seen = _probe_names(project)
+    assert seen["F.relu"] == "ok" and "has no attribute 'relu'" in seen["nn.relu"]
+    for name, module in (("nn.Embedding", "06"), ("nn.LayerNorm", "08"), ("nn.init", "04"), ("nn.Dropout", "04"),
+                         ("F.conv2d", "05"), ("F.scaled_dot_product_attention", "07"),
+                         ("optim.lr_scheduler", "04"), ("nn.ModuleList", "08")):
+        assert "not exported yet" in seen[name] and f"tito module complete {module}" in seen[name], (name, seen[name])
+    assert "not exported yet" not in seen["nn.CharTokenizer"], "tinytorch.nn never holds the tokenizer"
+    for module in ("04", "06"):
+        export_module(project, resolve_module(project, module), warn=lambda message: None)
+    seen = _probe_names(project)
+    for name in ("nn.Embedding", "nn.init", "nn.Dropout", "optim.lr_scheduler"):
+        assert seen[name] == "ok", (name, seen[name])
+    assert "has no attribute 'CharTokenizer'" in seen["nn.CharTokenizer"] and "not exported" not in seen["nn.CharTokenizer"]
+    assert "tito module complete 08" in seen["nn.LayerNorm"] and "tito module complete 05" in seen["F.conv2d"]
