@@ -2,7 +2,7 @@
 
 from tinytorch._exports import gather, missing_name
 
-__all__ = gather(__name__, globals(), ["transformer"])
+__all__ = gather(__name__, globals(), ["transformer", "kv_cache"])
 
 
 def __getattr__(name):
