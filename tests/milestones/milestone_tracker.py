@@ -108,9 +108,25 @@ MILESTONES = {
         ),
         "proves": "Your attention routes information between positions.",
     },
+    "mlperf": {
+        "id": "mlperf",
+        "name": "2018 - MLPerf: The Optimization Era",
+        "year": 2018,
+        "requires": _CORE + ["03_nn", "04_training", "06_embeddings", "07_attention", "08_transformer",
+                             "09_profiling", "10_quantization", "11_compression", "12_kv_cache",
+                             "13_acceleration", "14_benchmarking"],
+        "test": "test_mlperf_learning",
+        "description": (
+            "MLPerf made speed claims comparable: a fixed model, a fixed quality target, and "
+            "only results that keep the accuracy count. Your GPT learns to sort digits; your "
+            "profiler counts it, your int8 quantizer shrinks it, your pruner halves it, your "
+            "KV cache speeds up its generation — and it must still sort."
+        ),
+        "proves": "Your optimizations make the model smaller and faster without losing what it learned.",
+    },
 }
 
-MILESTONE_ORDER = ["perceptron", "xor", "mlp_digits", "cnn", "transformer"]
+MILESTONE_ORDER = ["perceptron", "xor", "mlp_digits", "cnn", "transformer", "mlperf"]
 
 _LIST_KEYS = ("completed_modules", "unlocked_milestones", "completed_milestones")
 _MODULE_ID = re.compile(r"^\d{2}_[a-z][a-z0-9_]*$")
