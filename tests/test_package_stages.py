@@ -27,7 +27,9 @@ FIRST_NAMES = {
     "Tensor": "01_tensor", "no_grad": "02_autograd", "Linear": "03_nn", "ReLU": "03_nn", "Sigmoid": "03_nn",
     "SGD": "03_nn", "BinaryCrossEntropyLoss": "03_nn", "CrossEntropyLoss": "03_nn", "Adam": "04_training",
     "DataLoader": "04_training", "Conv2d": "05_spatial", "Embedding": "06_embeddings",
-    "MultiHeadAttention": "07_attention", "GPT": "08_transformer",
+    "MultiHeadAttention": "07_attention", "GPT": "08_transformer", "profile": "09_profiling",
+    "quantize_model": "10_quantization", "prune_model": "11_compression", "KVCache": "12_kv_cache",
+    "fuse_for_inference": "13_acceleration", "benchmark": "14_benchmarking",
 }
 
 
