@@ -6,6 +6,7 @@ milestone's learning test there exactly as ``tito milestone run`` does.
 """
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,7 @@ def break_class(project, name, patch):
     returns that file. Fails if no file (or more than one) defines it: the patch would not apply."""
     package = Path(project) / "tinytorch"
     targets = [path for path in sorted(package.rglob("*.py"))
-               if is_generated(path) and f"\nclass {name}(" in path.read_text(encoding="utf-8")]
+               if is_generated(path) and re.search(rf"\nclass {name}[(:]", path.read_text(encoding="utf-8"))]
     assert len(targets) == 1, f"the exported files defining class {name}: {targets}; the patch would not apply"
     (path,) = targets
     path.write_text(path.read_text(encoding="utf-8") + f"\n\n# --- broken on purpose by a test ---\n{patch}\n",
