@@ -16,8 +16,8 @@
 #   multiply int8 numbers 2–4× faster than float32 ones, accumulating in int32.
 #
 # Jacob et al. (Google, 2018) showed how to run whole networks in integer arithmetic on
-# phones; in the same year, MLPerf made "quantized, at 99 % of the float accuracy" a
-# standard way to submit a result. This module builds post-training quantization:
+# phones; MLPerf's inference benchmark (2019) accepts quantized results as long as they
+# keep 99 % of the float32 accuracy. This module builds post-training quantization:
 #
 # | you build | what it does |
 # |---|---|

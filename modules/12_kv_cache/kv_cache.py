@@ -61,7 +61,7 @@ from tinytorch.nn.attention import MultiHeadAttention, scaled_dot_product_attent
 #
 # **How big is it?** Two arrays (keys and values) × layers × batch × heads × positions ×
 # head size × 4 bytes. Heads × head size is the embedding size `E`, so per sequence it
-# is `2 · L · E · T · 4` bytes: 18 KB for the milestone GPT at 72 positions; for GPT-2
+# is `2 · L · E · T · 4` bytes: 36 KB for the milestone GPT at 72 positions; for GPT-2
 # small (`L = 12`, `E = 768`) at 1,024 positions, 75 MB.
 
 # %%

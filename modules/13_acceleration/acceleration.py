@@ -20,11 +20,12 @@
 # get yours. The functions you write here are exported, and `fuse_for_inference` turns
 # any model's LayerNorms and GELUs into their fused versions — the milestone uses it.
 #
-# **The cost model.** Every NumPy call has a fixed overhead (a few microseconds: argument
-# checks, dispatch, allocating the result) plus a cost per element (a pass over memory).
-# A Python loop adds ~0.1 µs per iteration *before* any NumPy work. Small arrays are
-# overhead-bound, large ones memory-bound, and only matrix products are compute-bound:
-# BLAS does ~30 multiply-adds per element loaded from memory, elementwise ops do one.
+# **The cost model.** Every NumPy call has a fixed overhead — measured here, 0.3 µs for
+# `a + a` on 32 numbers, 1.4 µs for `a.sum()`, 2.9 µs for a `Tensor` addition through
+# autograd — plus a cost per element (a pass over memory). A Python loop adds about
+# 20 ns per iteration before any of that. Small arrays are overhead-bound, large ones
+# memory-bound, and only matrix products are compute-bound: an `n × n` product does
+# about `n` multiply-adds per number it loads, an elementwise op one.
 
 # %%
 #| default_exp perf.acceleration
@@ -114,7 +115,7 @@ if __name__ == "__main__":
 #
 # Throughput rises 7× from 1 to 8 sequences and 28× at 64: the per-call overhead is
 # shared by more and more work, until the arithmetic and the memory traffic set the
-# pace (at a few hundred sequences, for this model). The price is **latency**: a
+# pace. The price is **latency**: a
 # sequence in a batch of 64 finishes only when all 64 do. Throughput versus latency is
 # exactly the trade-off MLPerf's *offline* and *server* scenarios measure (module 14).
 #

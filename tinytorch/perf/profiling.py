@@ -96,7 +96,7 @@ def conv2d_macs(batch, in_channels, out_channels, kernel_size, out_height, out_w
     return batch * out_channels * out_height * out_width * in_channels * kernel_size * kernel_size
 
 
-# %% modules/09_profiling/profiling.py:227
+# %% modules/09_profiling/profiling.py:228
 def gpt_macs(model, batch, seq_len):
     """Multiply-adds of ``model(ids)`` for ids of shape (batch, seq_len), from the GPT's sizes."""
     block = model.blocks[0]
@@ -109,7 +109,7 @@ def gpt_macs(model, batch, seq_len):
     return len(model.blocks) * per_block + linear_macs(rows, embed, model.vocab_size)
 
 
-# %% modules/09_profiling/profiling.py:277
+# %% modules/09_profiling/profiling.py:278
 def time_function(fn, repeat=20, warmup=3):
     """Seconds per call of ``fn()``: an array of ``repeat`` timings, after ``warmup`` untimed calls."""
     for _ in range(warmup):
@@ -122,7 +122,7 @@ def time_function(fn, repeat=20, warmup=3):
     return times
 
 
-# %% modules/09_profiling/profiling.py:367
+# %% modules/09_profiling/profiling.py:368
 def op_macs(name, inputs, output):
     """Multiply-adds of one forward call of the Function called ``name`` (0 for elementwise ops)."""
     shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in inputs]
