@@ -34,6 +34,7 @@ import numpy as np
 
 from tinytorch.core.autograd import Function
 from tinytorch.core.tensor import Tensor
+from tinytorch.models.transformer import GPT
 from tinytorch.nn.modules import Module
 
 # %% [markdown]
@@ -133,18 +134,28 @@ def layer_summary(model):
     ### END SOLUTION
 
 
+# %% [markdown]
+# ### The model of modules 09–14
+#
+# From here to module 14 we measure, shrink and speed up one model: a GPT of the size the
+# last milestone trains (embedding 32, 4 heads, 2 blocks, feed-forward 64, 72 positions,
+# a vocabulary of 11). `milestone_gpt(seed)` builds one, untrained and reproducible; the
+# milestone trains its own.
+
 # %%
-from tinytorch.models.transformer import GPT
+#| export
+MILESTONE_GPT = dict(vocab_size=11, embed_dim=32, num_heads=4, num_layers=2, max_len=72, ff_dim=64)
+
+
+def milestone_gpt(seed=0):
+    """An untrained GPT of the mlperf milestone's sizes (MILESTONE_GPT), initialized from ``seed``."""
+    np.random.seed(seed)
+    return GPT(**MILESTONE_GPT)
+
+
+# %%
 from tinytorch.nn.modules import Linear, ReLU, Sequential
 from tinytorch.text.embeddings import PositionalEncoding
-
-
-def small_gpt(seed=0, **sizes):
-    """The GPT the tests of modules 09–14 profile, quantize, prune and cache."""
-    np.random.seed(seed)
-    config = dict(vocab_size=11, embed_dim=32, num_heads=4, num_layers=2, max_len=24, ff_dim=64)
-    config.update(sizes)
-    return GPT(**config)
 
 
 def test_unit_model_size():
@@ -157,7 +168,7 @@ def test_unit_model_size():
     assert count_parameters(pe) == 0 and model_bytes(pe) == pe.pe.data.nbytes, "a constant table has bytes"
     mlp.layers.append(mlp.layers[0])  # the same layer twice: its arrays count once
     assert model_bytes(mlp) == 4 * count_parameters(mlp)
-    gpt = small_gpt()
+    gpt = milestone_gpt()
     assert count_parameters(gpt) == sum(r["parameters"] for r in layer_summary(gpt))
     assert model_bytes(gpt) == sum(p.data.nbytes for p in gpt.parameters())
     names = [name for name, _ in named_modules(gpt)]
@@ -246,7 +257,7 @@ def test_unit_analytic_macs():
     assert linear_macs(10, 3, 4) == 120
     assert attention_macs(2, 4, 5, 5, 8) == 2 * 2 * 4 * 5 * 5 * 8
     assert conv2d_macs(1, 3, 16, 3, 8, 8) == 16 * 64 * 27
-    gpt = small_gpt()
+    gpt = milestone_gpt()
     expected = 2 * (4 * 12 * 32 * 32 + 2 * 12 * 12 * 32 + 2 * 12 * 32 * 64) + 12 * 32 * 11
     assert gpt_macs(gpt, 1, 12) == expected == 18_272 * 12
     assert gpt_macs(gpt, 3, 12) == 3 * expected, "MACs grow linearly with the batch"
@@ -317,7 +328,7 @@ def time_gpt_step():
     from tinytorch.nn.modules import CrossEntropyLoss
     from tinytorch.optim.adam import Adam
 
-    model = small_gpt()
+    model = milestone_gpt()
     ids = np.random.default_rng(0).integers(0, 11, (32, 12))
     optimizer, loss_fn = Adam(model.parameters(), lr=1e-3), CrossEntropyLoss()
 
@@ -458,20 +469,25 @@ class profile:
         header = ("op", "calls", "forward ms", "backward ms", "total ms", "% time", "MACs")
         body = [(s.name, str(s.calls), f"{s.forward * 1e3:.3f}", f"{s.backward * 1e3:.3f}",
                  f"{s.total * 1e3:.3f}", f"{100 * s.total / everything:.1f}", f"{s.macs:,}") for s in rows]
-        try:
-            from rich.console import Console
-            from rich.table import Table
-        except ImportError:
-            widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-            return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *body])
-        table = Table(title="tinytorch profile (sorted by total time)", title_justify="left")
-        for i, column in enumerate(header):
-            table.add_column(column, justify="left" if i == 0 else "right")
-        for row in body:
-            table.add_row(*row)
-        console = Console(file=io.StringIO(), width=110, color_system=None)
-        console.print(table)
-        return console.file.getvalue().rstrip()
+        return text_table(header, body, title="tinytorch profile (sorted by total time)")
+
+
+def text_table(header, rows, title=""):
+    """Rows of strings under ``header`` as text: a rich table when rich is installed, else aligned columns."""
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *rows])
+    table = Table(title=title or None, title_justify="left")
+    for i, column in enumerate(header):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(table)
+    return console.file.getvalue().rstrip()
 
 
 def count_macs(fn):
@@ -502,7 +518,7 @@ def test_unit_profiler():
     mha = MultiHeadAttention(16, 4)
     x = Tensor(np.ones((2, 5, 16)))
     assert count_macs(lambda: mha(x)) == 4 * linear_macs(10, 16, 16) + attention_macs(2, 4, 5, 5, 4)
-    gpt = small_gpt()
+    gpt = milestone_gpt()
     ids = np.zeros((3, 12), dtype=np.int64)
     with no_grad():
         assert count_macs(lambda: gpt(ids)) == gpt_macs(gpt, 3, 12)
@@ -558,7 +574,7 @@ if __name__ == "__main__":
 def profile_gpt_step():
     from tinytorch.nn.modules import CrossEntropyLoss
 
-    model = small_gpt()
+    model = milestone_gpt()
     ids = np.random.default_rng(0).integers(0, 11, (32, 12))
     with profile() as prof:
         for _ in range(20):

@@ -279,14 +279,12 @@ def quantize_model(model, inplace=False, accumulate="float"):
 
 # %%
 from tinytorch.core.autograd import no_grad
-from tinytorch.models.transformer import GPT
 from tinytorch.nn.modules import ReLU, Sequential
-from tinytorch.perf.profiling import model_bytes, named_modules
+from tinytorch.perf.profiling import milestone_gpt, model_bytes, named_modules
 
 
 def test_unit_quantize_model():
-    np.random.seed(0)
-    model = GPT(vocab_size=11, embed_dim=32, num_heads=4, num_layers=2, max_len=72, ff_dim=64)
+    model = milestone_gpt()
     ids = np.random.default_rng(0).integers(0, 11, (4, 12))
     with no_grad():
         reference = model(ids).data
@@ -331,8 +329,7 @@ if __name__ == "__main__":
 
 # %%
 def quantization_report():
-    np.random.seed(0)
-    model = GPT(vocab_size=11, embed_dim=32, num_heads=4, num_layers=2, max_len=72, ff_dim=64)
+    model = milestone_gpt()
     quantized = quantize_model(model)
     linear = sum(m.weight.data.nbytes for _, m in named_modules(model) if isinstance(m, Linear))
     int8 = sum(m.weight_int8.nbytes + m.scale.nbytes for _, m in named_modules(quantized) if isinstance(m, QuantizedLinear))

@@ -205,14 +205,13 @@ def sparsity(model):
 
 # %%
 from tinytorch.core.autograd import no_grad
-from tinytorch.models.transformer import GPT
 from tinytorch.nn.modules import CrossEntropyLoss, ReLU, Sequential
 from tinytorch.optim.adam import Adam
+from tinytorch.perf.profiling import milestone_gpt
 
 
 def test_unit_prune_model():
-    np.random.seed(0)
-    model = GPT(vocab_size=11, embed_dim=32, num_heads=4, num_layers=2, max_len=72, ff_dim=64)
+    model = milestone_gpt()
     params_before = model.parameters()
     prune_model(model, 0.5)
     report = sparsity(model)

@@ -211,11 +211,7 @@ GPT.forward_with_cache = _gpt_with_cache
 
 # %%
 from tinytorch.core.autograd import no_grad
-
-
-def milestone_gpt(seed=0):
-    np.random.seed(seed)
-    return GPT(vocab_size=11, embed_dim=32, num_heads=4, num_layers=2, max_len=72, ff_dim=64)
+from tinytorch.perf.profiling import milestone_gpt
 
 
 def test_unit_forward_with_cache():

@@ -138,12 +138,7 @@ def generate_in_batches(model, prompts, max_new_tokens, batch_size=64):
 
 # %%
 from tinytorch.core.autograd import no_grad
-from tinytorch.models.transformer import GPT
-
-
-def milestone_gpt(seed=0):
-    np.random.seed(seed)
-    return GPT(vocab_size=11, embed_dim=32, num_heads=4, num_layers=2, max_len=72, ff_dim=64)
+from tinytorch.perf.profiling import milestone_gpt
 
 
 def test_unit_generate_in_batches():

@@ -26,11 +26,9 @@
 #| default_exp perf.benchmark
 #| requires 00_setup 01_tensor 02_autograd 03_nn 04_training 06_embeddings 07_attention 08_transformer 09_profiling 10_quantization 11_compression 12_kv_cache 13_acceleration
 #| export
-import io
-
 import numpy as np
 
-from tinytorch.perf.profiling import time_function
+from tinytorch.perf.profiling import text_table, time_function
 
 # %% [markdown]
 # ## Latency is a distribution
@@ -196,20 +194,7 @@ def report(results, quality_target=0.99, title="Benchmark"):
                      "—" if row["size"] is None else f"{row['size']:.1%}",
                      "—" if row["accuracy"] is None else f"{row['accuracy']:.1%}",
                      "yes" if row["meets_quality"] else "no"))
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-        return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *body])
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(header):
-        table.add_column(column, justify="left" if i == 0 else "right")
-    for row in body:
-        table.add_row(*row)
-    console = Console(file=io.StringIO(), width=120, color_system=None)
-    console.print(table)
-    return console.file.getvalue().rstrip()
+    return text_table(header, body, title=title)
 
 
 # %%
@@ -259,16 +244,15 @@ if __name__ == "__main__":
 
 # %%
 def benchmark_variants():
-    from tinytorch.compress.pruning import prune_model
-    from tinytorch.core.autograd import no_grad
-    from tinytorch.models.transformer import GPT
-    from tinytorch.perf.acceleration import fuse_for_inference
-    from tinytorch.perf.profiling import model_bytes
-    from tinytorch.quant.int8 import quantize_model
     import copy
 
-    np.random.seed(0)
-    model = GPT(vocab_size=11, embed_dim=32, num_heads=4, num_layers=2, max_len=72, ff_dim=64)
+    from tinytorch.compress.pruning import prune_model
+    from tinytorch.core.autograd import no_grad
+    from tinytorch.perf.acceleration import fuse_for_inference
+    from tinytorch.perf.profiling import milestone_gpt, model_bytes
+    from tinytorch.quant.int8 import quantize_model
+
+    model = milestone_gpt()
     ids = np.random.default_rng(0).integers(0, 11, (64, 12))
     with no_grad():
         reference = model(ids).data.argmax(-1)

@@ -99,7 +99,7 @@ def sparsity(model):
     return report
 
 
-# %% modules/11_compression/compression.py:269
+# %% modules/11_compression/compression.py:268
 def prune_ff_units(ff, amount):
     """Remove the ``amount`` fraction of a FeedForward's hidden units with the smallest ‖fc1 row‖·‖fc2 column‖; returns units kept."""
     w1, w2 = ff.fc1.weight.data, ff.fc2.weight.data
@@ -112,7 +112,7 @@ def prune_ff_units(ff, amount):
     return int(keep.size)
 
 
-# %% modules/11_compression/compression.py:352
+# %% modules/11_compression/compression.py:351
 def to_csr(weight):
     """CSR form of a 2-D array: (values, column indices int32, row_ptr int32 of length rows + 1)."""
     w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)

@@ -92,7 +92,7 @@ def _gpt_with_cache(self, idx, cache):
 GPT.forward_with_cache = _gpt_with_cache
 
 
-# %% modules/12_kv_cache/kv_cache.py:262
+# %% modules/12_kv_cache/kv_cache.py:258
 class _CachedLM:
     """What module 08's generation loop calls instead of the model: only unseen tokens are computed."""
 

@@ -32,7 +32,7 @@ def generate_in_batches(model, prompts, max_new_tokens, batch_size=64):
     return np.concatenate(parts, axis=0)
 
 
-# %% modules/13_acceleration/acceleration.py:203
+# %% modules/13_acceleration/acceleration.py:198
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -92,7 +92,7 @@ def fuse_for_inference(model, inplace=False):
     return target
 
 
-# %% modules/13_acceleration/acceleration.py:362
+# %% modules/13_acceleration/acceleration.py:357
 def contiguous_strides(shape, itemsize):
     """The strides (bytes per step along each dimension) of a C-contiguous array of ``shape``."""
     strides, step = [], itemsize

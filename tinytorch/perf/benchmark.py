@@ -5,21 +5,19 @@ __all__ = ['latency_percentiles', 'BenchmarkResult', 'benchmark', 'meets_quality
 
 
 # %% modules/14_benchmarking/benchmarking.py:25
-import io
-
 import numpy as np
 
-from tinytorch.perf.profiling import time_function
+from tinytorch.perf.profiling import text_table, time_function
 
 
-# %% modules/14_benchmarking/benchmarking.py:56
+# %% modules/14_benchmarking/benchmarking.py:54
 def latency_percentiles(times):
     """{'p50', 'p90', 'p99'} in milliseconds, from per-call times in seconds."""
     p50, p90, p99 = np.percentile(np.asarray(times, dtype=np.float64), [50, 90, 99]) * 1e3
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
 
 
-# %% modules/14_benchmarking/benchmarking.py:95
+# %% modules/14_benchmarking/benchmarking.py:93
 class BenchmarkResult:
     """One variant's measurement: raw per-call ``times`` (s), ``items`` per call, optional accuracy and size."""
 
@@ -47,7 +45,7 @@ def benchmark(name, fn, items=1, repeat=20, warmup=3, accuracy=None, size_bytes=
                            accuracy=accuracy, size_bytes=size_bytes)
 
 
-# %% modules/14_benchmarking/benchmarking.py:158
+# %% modules/14_benchmarking/benchmarking.py:156
 def meets_quality(accuracy, reference_accuracy, target=0.99):
     """MLPerf's rule: does ``accuracy`` reach ``target`` × the reference's accuracy?"""
     if accuracy is None or reference_accuracy is None:
@@ -83,17 +81,4 @@ def report(results, quality_target=0.99, title="Benchmark"):
                      "—" if row["size"] is None else f"{row['size']:.1%}",
                      "—" if row["accuracy"] is None else f"{row['accuracy']:.1%}",
                      "yes" if row["meets_quality"] else "no"))
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:
-        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-        return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *body])
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(header):
-        table.add_column(column, justify="left" if i == 0 else "right")
-    for row in body:
-        table.add_row(*row)
-    console = Console(file=io.StringIO(), width=120, color_system=None)
-    console.print(table)
-    return console.file.getvalue().rstrip()
+    return text_table(header, body, title=title)
