@@ -351,7 +351,7 @@ def test_mlperf_learning():
             total += loss.item()
         return total / len(lrs)
 
-    epochs, steps = 10, 20
+    epochs, steps = 8, 20
     schedule = [0.02 * min(1.0, (s + 1) / 30) * (1 - s / (epochs * steps)) for s in range(epochs * steps)]  # warm-up, decay
     optimizer = Adam(model.parameters(), lr=0.02)
     initial_accuracy = accuracy(model)
