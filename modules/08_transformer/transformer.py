@@ -369,7 +369,7 @@ if __name__ == "__main__":
 # ## Done
 #
 # `tito module complete 08` exports the transformer into `tinytorch/models/transformer.py`
-# and unlocks the last milestone, **2017 — Attention Is All You Need**:
+# and unlocks the fifth milestone, **2017 — Attention Is All You Need**:
 #
 # ```
 # tito milestone run transformer
@@ -378,3 +378,7 @@ if __name__ == "__main__":
 # It trains a small transformer, on your own `tinytorch`, to reverse sequences of
 # tokens — a task no per-token network can solve: the answer for position 0 sits at
 # position 7, and only attention can fetch it.
+#
+# Modules 09–14 then make this GPT small and fast — profiling, quantization, pruning, a
+# KV cache, acceleration, benchmarking — and lead to the sixth milestone, **2018 —
+# MLPerf: The Optimization Era**.
