@@ -1,5 +1,7 @@
 # %% [markdown]
-# # Module 10 — Quantization: the same model in a quarter of the bytes
+# # Module 10 — Quantization: int8 weights
+#
+# *The same model in a quarter of the bytes.*
 #
 # Your GPT stores every weight as a 32-bit float: about seven significant digits. The
 # network does not need them. Trained weights are noisy estimates anyway; rounding each

@@ -1,5 +1,7 @@
 # %% [markdown]
-# # Module 11 — Compression: pruning the weights a model does not need
+# # Module 11 — Compression: pruning
+#
+# *Removing the weights a model does not need.*
 #
 # Quantization kept every weight and gave each fewer bits. **Pruning** removes weights
 # altogether. A trained network is heavily over-parameterized: LeCun, Denker and Solla

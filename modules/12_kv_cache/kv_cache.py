@@ -1,5 +1,7 @@
 # %% [markdown]
-# # Module 12 — The KV cache: never compute the same thing twice
+# # Module 12 — The KV cache
+#
+# *Never compute the same thing twice.*
 #
 # Look again at the generation loop you wrote in module 08:
 #
@@ -80,7 +82,8 @@ class KVCache:
     def for_model(cls, model, batch_size):
         """An empty cache sized for ``model`` (a GPT) and ``batch_size`` sequences."""
         attention = model.blocks[0].attn
-        return cls(len(model.blocks), batch_size, attention.num_heads, attention.head_dim, model.max_len)
+        return cls(len(model.blocks), batch_size, attention.num_heads, attention.head_dim, model.max_len,
+                   dtype=attention.k_proj.weight.dtype)
 
     @property
     def length(self):

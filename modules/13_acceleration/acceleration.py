@@ -1,5 +1,7 @@
 # %% [markdown]
-# # Module 13 — Acceleration: where the time goes in NumPy code
+# # Module 13 — Acceleration: fast NumPy
+#
+# *Where the time goes in NumPy code, and how to win it back.*
 #
 # Module 09's profile held a surprise: in a training step of the milestone GPT, the
 # operations with **no** multiply-adds — LayerNorm, GELU, softmax — took more than half

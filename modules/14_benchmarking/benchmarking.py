@@ -1,5 +1,7 @@
 # %% [markdown]
-# # Module 14 — Benchmarking: MLPerf rules for your own models
+# # Module 14 — Benchmarking: the MLPerf way
+#
+# *MLPerf's rules, for your own models.*
 #
 # By 2018 every chip maker and every framework claimed to be the fastest at deep
 # learning, each on its own model, its own batch size and its own definition of

@@ -4,7 +4,7 @@
 __all__ = ['magnitude_mask', 'global_magnitude_masks', 'MaskedLinear', 'prune_model', 'remove_masks', 'sparsity', 'prune_ff_units', 'to_csr', 'compressed_bytes']
 
 
-# %% modules/11_compression/compression.py:20
+# %% modules/11_compression/compression.py:22
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
@@ -13,7 +13,7 @@ from tinytorch.perf.profiling import named_modules
 from tinytorch.quant.int8 import replace_modules
 
 
-# %% modules/11_compression/compression.py:50
+# %% modules/11_compression/compression.py:52
 def _keep_largest(magnitudes, amount):
     """A bool mask over a 1-D array: False for the round(amount * n) smallest entries."""
     if not 0.0 <= amount <= 1.0:
@@ -37,7 +37,7 @@ def global_magnitude_masks(weights, amount):
     return [part.reshape(a.shape) for part, a in zip(np.split(keep, ends), arrays)]
 
 
-# %% modules/11_compression/compression.py:129
+# %% modules/11_compression/compression.py:131
 class MaskedLinear(Linear):
     """A Linear whose pruned weights (``weight_mask`` False) are zero and get zero gradient."""
 
@@ -85,7 +85,7 @@ def remove_masks(model):
     return model
 
 
-# %% modules/11_compression/compression.py:189
+# %% modules/11_compression/compression.py:191
 def sparsity(model):
     """{layer path: fraction of zero weights} for every Linear, plus 'global' over all of them."""
     report, zeros, total = {}, 0, 0
@@ -99,7 +99,7 @@ def sparsity(model):
     return report
 
 
-# %% modules/11_compression/compression.py:268
+# %% modules/11_compression/compression.py:270
 def prune_ff_units(ff, amount):
     """Remove the ``amount`` fraction of a FeedForward's hidden units with the smallest ‖fc1 row‖·‖fc2 column‖; returns units kept."""
     w1, w2 = ff.fc1.weight.data, ff.fc2.weight.data
@@ -112,7 +112,7 @@ def prune_ff_units(ff, amount):
     return int(keep.size)
 
 
-# %% modules/11_compression/compression.py:351
+# %% modules/11_compression/compression.py:353
 def to_csr(weight):
     """CSR form of a 2-D array: (values, column indices int32, row_ptr int32 of length rows + 1)."""
     w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)

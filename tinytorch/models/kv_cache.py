@@ -4,7 +4,7 @@
 __all__ = ['KVCache']
 
 
-# %% modules/12_kv_cache/kv_cache.py:37
+# %% modules/12_kv_cache/kv_cache.py:39
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
@@ -12,7 +12,7 @@ from tinytorch.models.transformer import GPT, TransformerBlock
 from tinytorch.nn.attention import MultiHeadAttention, scaled_dot_product_attention
 
 
-# %% modules/12_kv_cache/kv_cache.py:67
+# %% modules/12_kv_cache/kv_cache.py:69
 class KVCache:
     """Keys and values of every layer for the positions seen so far, in preallocated (L, B, H, max_len, d) buffers."""
 
@@ -27,7 +27,8 @@ class KVCache:
     def for_model(cls, model, batch_size):
         """An empty cache sized for ``model`` (a GPT) and ``batch_size`` sequences."""
         attention = model.blocks[0].attn
-        return cls(len(model.blocks), batch_size, attention.num_heads, attention.head_dim, model.max_len)
+        return cls(len(model.blocks), batch_size, attention.num_heads, attention.head_dim, model.max_len,
+                   dtype=attention.k_proj.weight.dtype)
 
     @property
     def length(self):
@@ -53,7 +54,7 @@ class KVCache:
         return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
 
 
-# %% modules/12_kv_cache/kv_cache.py:157
+# %% modules/12_kv_cache/kv_cache.py:160
 def _attention_with_cache(self, x, cache, layer):
     """Attention of the new positions ``x`` (B, t, E) over the cached ones and themselves."""
     q = self._split_heads(self.q_proj(x))
@@ -76,7 +77,7 @@ MultiHeadAttention.forward_with_cache = _attention_with_cache
 TransformerBlock.forward_with_cache = _block_with_cache
 
 
-# %% modules/12_kv_cache/kv_cache.py:193
+# %% modules/12_kv_cache/kv_cache.py:196
 def _gpt_with_cache(self, idx, cache):
     """Logits (B, t, vocab) of the t new ids ``idx`` (B, t), the earlier positions being in ``cache``."""
     ids = np.asarray(idx.data if isinstance(idx, Tensor) else idx, dtype=np.int64)
@@ -92,7 +93,7 @@ def _gpt_with_cache(self, idx, cache):
 GPT.forward_with_cache = _gpt_with_cache
 
 
-# %% modules/12_kv_cache/kv_cache.py:258
+# %% modules/12_kv_cache/kv_cache.py:261
 class _CachedLM:
     """What module 08's generation loop calls instead of the model: only unseen tokens are computed."""
 

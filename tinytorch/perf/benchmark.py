@@ -4,20 +4,20 @@
 __all__ = ['latency_percentiles', 'BenchmarkResult', 'benchmark', 'meets_quality', 'compare', 'report']
 
 
-# %% modules/14_benchmarking/benchmarking.py:25
+# %% modules/14_benchmarking/benchmarking.py:27
 import numpy as np
 
 from tinytorch.perf.profiling import text_table, time_function
 
 
-# %% modules/14_benchmarking/benchmarking.py:54
+# %% modules/14_benchmarking/benchmarking.py:56
 def latency_percentiles(times):
     """{'p50', 'p90', 'p99'} in milliseconds, from per-call times in seconds."""
     p50, p90, p99 = np.percentile(np.asarray(times, dtype=np.float64), [50, 90, 99]) * 1e3
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
 
 
-# %% modules/14_benchmarking/benchmarking.py:93
+# %% modules/14_benchmarking/benchmarking.py:95
 class BenchmarkResult:
     """One variant's measurement: raw per-call ``times`` (s), ``items`` per call, optional accuracy and size."""
 
@@ -45,7 +45,7 @@ def benchmark(name, fn, items=1, repeat=20, warmup=3, accuracy=None, size_bytes=
                            accuracy=accuracy, size_bytes=size_bytes)
 
 
-# %% modules/14_benchmarking/benchmarking.py:156
+# %% modules/14_benchmarking/benchmarking.py:158
 def meets_quality(accuracy, reference_accuracy, target=0.99):
     """MLPerf's rule: does ``accuracy`` reach ``target`` × the reference's accuracy?"""
     if accuracy is None or reference_accuracy is None:

@@ -4,7 +4,7 @@
 __all__ = ['INT8_MAX', 'quantize_per_channel', 'dequantize', 'QuantizedLinear', 'replace_modules', 'quantize_model']
 
 
-# %% modules/10_quantization/quantization.py:28
+# %% modules/10_quantization/quantization.py:30
 import copy
 
 import numpy as np
@@ -13,7 +13,7 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Linear, Module
 
 
-# %% modules/10_quantization/quantization.py:64
+# %% modules/10_quantization/quantization.py:66
 INT8_MAX = 127
 
 
@@ -31,7 +31,7 @@ def dequantize(q, scale):
     return q.astype(np.float32) * scale[:, None]
 
 
-# %% modules/10_quantization/quantization.py:154
+# %% modules/10_quantization/quantization.py:156
 class QuantizedLinear(Module):
     """A Linear layer stored as int8 weights with per-row float scales; ``accumulate`` 'float' or 'int32'."""
 
@@ -70,7 +70,7 @@ class QuantizedLinear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, accumulate={self.accumulate}"
 
 
-# %% modules/10_quantization/quantization.py:238
+# %% modules/10_quantization/quantization.py:240
 def replace_modules(model, select, build):
     """Replace every sub-module ``m`` (in attributes and lists) with ``select(m)`` true by ``build(m)``; returns how many."""
     replaced, seen = 0, set()
