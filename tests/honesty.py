@@ -5,6 +5,7 @@ milestone's learning test there exactly as ``tito milestone run`` does.
     from honesty import assert_failed, break_backward, break_class, export_only, probe, run_learning_test
 """
 
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def break_class(project, name, patch):
     project = Path(project)
     package = project / "tinytorch"
     targets = [path for path in sorted(package.rglob("*.py"))
-               if is_generated(path) and f"\nclass {name}(" in path.read_text(encoding="utf-8")]
+               if is_generated(path) and re.search(rf"\nclass {name}[(:]", path.read_text(encoding="utf-8"))]
     assert len(targets) == 1, f"the exported files defining class {name}: {targets}; the patch would not apply"
     (path,) = targets
     module_id = Path(generated_source(path)).parent.name

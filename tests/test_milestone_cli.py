@@ -7,7 +7,7 @@ from conftest import milestone_progress, run_tracker_script
 from honesty import break_backward
 
 CORE = ["00_setup", "01_tensor", "02_autograd"]
-IDS = ["perceptron", "xor", "mlp_digits", "cnn", "transformer"]
+IDS = ["perceptron", "xor", "mlp_digits", "cnn", "transformer", "mlperf"]
 
 
 def mark_complete(project, home, *modules):
@@ -23,10 +23,11 @@ def test_list_shows_every_milestone_locked_at_first(tito, project):
     assert result.returncode == 0, result.stderr
     for year, title, mid in [("1957", "The Perceptron", "perceptron"), ("1969", "The XOR Problem", "xor"),
                              ("1986", "MLP on Real Digits", "mlp_digits"), ("1998", "Convolutional Networks", "cnn"),
-                             ("2017", "Attention Is All You Need", "transformer")]:
+                             ("2017", "Attention Is All You Need", "transformer"),
+                             ("2018", "MLPerf: The Optimization Era", "mlperf")]:
         line = next(line for line in result.stdout.splitlines() if f" {mid} " in line)
         assert year in line and title in line and "locked" in line
-    assert "0/3" in result.stdout and "0/8" in result.stdout
+    assert "0/3" in result.stdout and "0/8" in result.stdout and "0/14" in result.stdout
     assert "Next: tito module complete 00" in result.stdout
 
 
@@ -48,8 +49,9 @@ def test_progress_after_the_core_modules(tito, project, _isolated_home):
     data = json.loads(result.stdout)
     assert data["completed_modules"] == CORE
     assert [m["id"] for m in data["milestones"]] == IDS
-    assert [m["status"] for m in data["milestones"]] == ["unlocked"] + ["locked"] * 4
-    assert [(m["modules_done"], m["modules_total"]) for m in data["milestones"]] == [(3, 3), (3, 4), (3, 5), (3, 6), (3, 8)]
+    assert [m["status"] for m in data["milestones"]] == ["unlocked"] + ["locked"] * 5
+    assert [(m["modules_done"], m["modules_total"]) for m in data["milestones"]] == [
+        (3, 3), (3, 4), (3, 5), (3, 6), (3, 8), (3, 14)]
     assert data["next_step"] == "tito milestone run perceptron"
 
 

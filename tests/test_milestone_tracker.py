@@ -17,6 +17,7 @@ from conftest import REPO, TRACKER_SCRIPT, cli_env, milestone_progress, run_trac
 
 SCRIPT = REPO / TRACKER_SCRIPT
 CORE = ["00_setup", "01_tensor", "02_autograd"]
+OPTIMIZATION = ["09_profiling", "10_quantization", "11_compression", "12_kv_cache", "13_acceleration", "14_benchmarking"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def section(home, tracker):
 
 # -- definitions ----------------------------------------------------------------------------
 def test_milestones_match_the_design(mt):
-    assert mt.MILESTONE_ORDER == ["perceptron", "xor", "mlp_digits", "cnn", "transformer"]
+    assert mt.MILESTONE_ORDER == ["perceptron", "xor", "mlp_digits", "cnn", "transformer", "mlperf"]
     assert list(mt.MILESTONES) == mt.MILESTONE_ORDER
     requires = {mid: mt.MILESTONES[mid]["requires"] for mid in mt.MILESTONE_ORDER}
     assert requires == {
@@ -46,12 +47,13 @@ def test_milestones_match_the_design(mt):
         "mlp_digits": CORE + ["03_nn", "04_training"],
         "cnn": CORE + ["03_nn", "04_training", "05_spatial"],
         "transformer": CORE + ["03_nn", "04_training", "06_embeddings", "07_attention", "08_transformer"],
+        "mlperf": CORE + ["03_nn", "04_training", "06_embeddings", "07_attention", "08_transformer"] + OPTIMIZATION,
     }
     assert [mt.MILESTONES[m]["test"] for m in mt.MILESTONE_ORDER] == [
         "test_perceptron_learning", "test_xor_learning", "test_mlp_digits_learning",
-        "test_cnn_learning", "test_transformer_learning",
+        "test_cnn_learning", "test_transformer_learning", "test_mlperf_learning",
     ]
-    assert [mt.MILESTONES[m]["year"] for m in mt.MILESTONE_ORDER] == [1957, 1969, 1986, 1998, 2017]
+    assert [mt.MILESTONES[m]["year"] for m in mt.MILESTONE_ORDER] == [1957, 1969, 1986, 1998, 2017, 2018]
     for mid, entry in mt.MILESTONES.items():
         assert entry["id"] == mid
         assert entry["name"].startswith(f"{entry['year']} - ")
@@ -64,7 +66,7 @@ def test_every_required_module_exists_in_the_project(mt):
     assert needed <= modules, f"milestones require modules the project lacks: {sorted(needed - modules)}"
 
 
-@pytest.mark.parametrize("milestone_id", ["perceptron", "xor", "mlp_digits", "cnn", "transformer"])
+@pytest.mark.parametrize("milestone_id", ["perceptron", "xor", "mlp_digits", "cnn", "transformer", "mlperf"])
 def test_every_milestone_has_its_learning_test(mt, milestone_id):
     source = (REPO / mt.TEST_FILE).read_text(encoding="utf-8")
     defined = {node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
@@ -102,11 +104,12 @@ def test_unlocks_are_detected_in_order(tracker):
     steps = [
         ("00_setup", []), ("01_tensor", []), ("02_autograd", ["perceptron"]), ("03_nn", ["xor"]),
         ("04_training", ["mlp_digits"]), ("06_embeddings", []), ("07_attention", []),
-        ("08_transformer", ["transformer"]), ("05_spatial", ["cnn"]),
+        ("08_transformer", ["transformer"]), *[(m, []) for m in OPTIMIZATION[:-1]],
+        ("14_benchmarking", ["mlperf"]), ("05_spatial", ["cnn"]),
     ]
     for module, unlocked in steps:
         assert tracker.mark_module_complete(module) == unlocked, module
-    assert tracker.load()["unlocked_milestones"] == ["perceptron", "xor", "mlp_digits", "cnn", "transformer"]
+    assert tracker.load()["unlocked_milestones"] == ["perceptron", "xor", "mlp_digits", "cnn", "transformer", "mlperf"]
 
 
 def test_several_unlocks_at_once_come_in_milestone_order(tracker):
@@ -131,8 +134,9 @@ def test_later_milestones_stay_locked_until_their_modules_complete(tracker):
     assert tracker.can_run_milestone("mlp_digits") == (True, [])
     assert tracker.can_run_milestone("cnn") == (False, ["05_spatial"])
     assert tracker.can_run_milestone("transformer") == (False, ["06_embeddings", "07_attention", "08_transformer"])
-    assert [tracker.status(m) for m in ["perceptron", "xor", "mlp_digits", "cnn", "transformer"]] == [
-        "unlocked", "unlocked", "unlocked", "locked", "locked"]
+    assert tracker.can_run_milestone("mlperf") == (False, ["06_embeddings", "07_attention", "08_transformer"] + OPTIMIZATION)
+    assert [tracker.status(m) for m in ["perceptron", "xor", "mlp_digits", "cnn", "transformer", "mlperf"]] == [
+        "unlocked", "unlocked", "unlocked", "locked", "locked", "locked"]
 
 
 def test_rebuild_recomputes_unlocks_and_keeps_completed_milestones(tracker):

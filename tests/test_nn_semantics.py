@@ -712,7 +712,7 @@ for where, name in %r:
     try:
         getattr({"nn": nn, "F": F, "optim": optim}[where], name)
         found[where + "." + name] = "ok"
-    except AttributeError as err:
+    except (AttributeError, ImportError) as err:
         found[where + "." + name] = str(err)
 print(json.dumps(found))
 """
@@ -727,9 +727,9 @@ def _probe_names(project):
     import subprocess
     import sys
 
-    from tito.runner import subprocess_env
+    from conftest import project_env
 
-    result = subprocess.run([sys.executable, "-c", NAMES_PROBE % (ASKED,)], cwd=project, env=subprocess_env(project),
+    result = subprocess.run([sys.executable, "-c", NAMES_PROBE % (ASKED,)], cwd=project, env=project_env(project),
                             capture_output=True, text=True, encoding="utf-8")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

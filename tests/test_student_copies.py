@@ -96,11 +96,11 @@ def test_release_refuses_an_existing_project(course, tito):
 def test_student_copy_is_a_working_project(course, tito):
     listing = tito("module", "list", cwd=course)
     assert listing.returncode == 0, listing.stderr
-    assert "01_tensor" in listing.stdout and "08_transformer" in listing.stdout
+    assert "01_tensor" in listing.stdout and "08_transformer" in listing.stdout and "14_benchmarking" in listing.stdout
     progress = tito("milestone", "progress", "--json", cwd=course)
     assert progress.returncode == 0, progress.stderr
     milestones = json.loads(progress.stdout)["milestones"]
-    assert len(milestones) == 5 and {m["status"] for m in milestones} == {"locked"}, "every milestone starts locked"
+    assert len(milestones) == 6 and {m["status"] for m in milestones} == {"locked"}, "every milestone starts locked"
     test01 = tito("module", "test", "01", cwd=course)
     assert test01.returncode == 1
     assert "NotImplementedError" in test01.stdout and "Tensor.__init__" in test01.stdout

@@ -7,7 +7,7 @@ Skeleton (not generated): exposes everything exported so far, e.g.
 from tinytorch._exports import gather, missing_name
 
 __version__ = "0.1.0"
-__all__ = gather(__name__, globals(), ["core", "nn", "optim", "data", "text", "models"])
+__all__ = gather(__name__, globals(), ["core", "nn", "optim", "data", "text", "models", "perf", "quant", "compress"])
 
 
 def __getattr__(name):

@@ -3,7 +3,8 @@
 This file is not generated. Each package's ``__init__`` calls :func:`gather` with the
 files that modules may export into it. Files that do not exist yet are skipped, so
 ``import tinytorch`` works at every stage of the course; a name asked for before its
-module is exported raises an ``AttributeError`` that says which module to complete.
+module is exported raises :class:`NotExportedYet` (an ImportError) that says which module
+to complete — also for ``from tinytorch import Tensor``.
 
 A package may also take a few names from another package's file, where PyTorch keeps
 them in one place and the course builds them elsewhere (``tinytorch.nn.Embedding`` is
@@ -95,8 +96,16 @@ def _provides(package, target, name):
     return False
 
 
+class NotExportedYet(ImportError):
+    """A name the course defines, asked for before its module is exported.
+
+    An ImportError (not an AttributeError) on purpose: ``from tinytorch import Tensor`` then
+    shows this message instead of Python's bare "cannot import name 'Tensor'"."""
+
+
 def missing_name(package, name):
-    """The ``AttributeError`` for a name that is not (yet) exported into ``package``."""
+    """The error for a name that is not (yet) exported into ``package``: :class:`NotExportedYet`
+    for a name of the course, ``AttributeError`` for any other."""
     catalog = _catalog()
     where = catalog.get(name)
     if where is None:  # a submodule that is a namespace of its own: tinytorch.nn.init
@@ -111,13 +120,15 @@ def missing_name(package, name):
     except ImportError:
         exported = False
     if exported:
-        return AttributeError(
+        return NotExportedYet(
             f"{package}.{name} comes from module {module}, whose export {where['target']} could not be "
-            f"imported (see the warning above). Run `tito module complete {module.split('_')[0]}` again."
+            f"imported (see the warning above). Run `tito module complete {module.split('_')[0]}` again.",
+            name=f"{package}.{name}",
         )
-    return AttributeError(
-        f"{package}.{name} is not exported yet: it comes from module {module}. "
-        f"Run `tito module complete {module.split('_')[0]}` to add it."
+    return NotExportedYet(
+        f"{package}.{name} is not exported yet ({where['target']}): it comes from module {module}. "
+        f"Run `tito module complete {module.split('_')[0]}` to add it.",
+        name=f"{package}.{name}",
     )
 
 

@@ -106,6 +106,14 @@ if __name__ == "__main__":
 
 # %%
 #| export
+def _child(holder, part):
+    """One step along a dotted module path: an attribute, a list index or a container's name."""
+    if isinstance(holder, list):
+        return holder[int(part)]
+    modules = vars(holder).get("_modules") or {}
+    return modules[part] if part in modules else getattr(holder, part)
+
+
 class Module:
     """Base class of every layer, loss and model: holds Parameters, buffers and sub-Modules."""
 
@@ -187,6 +195,24 @@ class Module:
             child.apply(fn)
         fn(self)
         return self
+
+    def get_submodule(self, target):
+        """The sub-Module at the dotted path ``target`` (a name from ``named_modules()``; "" is self)."""
+        module = self
+        for part in target.split(".") if target else []:
+            module = _child(module, part)
+        return module
+
+    def set_submodule(self, target, module):
+        """Put ``module`` at the dotted path ``target`` in place of what is there (as PyTorch)."""
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path) if parent_path else self
+        if isinstance(parent, list):
+            parent[int(name)] = module
+        elif name in (vars(parent).get("_modules") or {}):
+            parent._modules[name] = module
+        else:
+            setattr(parent, name, module)
 
     def register_buffer(self, name, tensor, persistent=True):
         """Keep ``tensor`` (a Tensor, or None) as ``self.<name>``: model state that is not trained."""

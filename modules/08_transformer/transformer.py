@@ -497,7 +497,7 @@ if __name__ == "__main__":
 #
 # `tito module complete 08` exports the transformer into `tinytorch/models/transformer.py`
 # (`LayerNorm` is also `tinytorch.nn.LayerNorm`, and `F.layer_norm` its functional form),
-# `ModuleList` and `ModuleDict` into `tinytorch/nn/containers.py`, and unlocks the last
+# `ModuleList` and `ModuleDict` into `tinytorch/nn/containers.py`, and unlocks the fifth
 # milestone, **2017 — Attention Is All You Need**:
 #
 # ```
@@ -507,3 +507,7 @@ if __name__ == "__main__":
 # It trains a small transformer, on your own `tinytorch`, to reverse sequences of
 # tokens — a task no per-token network can solve: the answer for position 0 sits at
 # position 7, and only attention can fetch it.
+#
+# Modules 09–14 then make this GPT small and fast — profiling, quantization, pruning, a
+# KV cache, acceleration, benchmarking — and lead to the sixth milestone, **2018 —
+# MLPerf: The Optimization Era**.

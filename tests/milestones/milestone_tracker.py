@@ -123,9 +123,30 @@ MILESTONES = {
         ),
         "proves": "Your attention routes information between positions.",
     },
+    "mlperf": {
+        "id": "mlperf",
+        "name": "2018 - MLPerf: The Optimization Era",
+        "year": 2018,
+        "requires": _CORE + ["03_nn", "04_training", "06_embeddings", "07_attention", "08_transformer",
+                             "09_profiling", "10_quantization", "11_compression", "12_kv_cache",
+                             "13_acceleration", "14_benchmarking"],
+        "test": "test_mlperf_learning",
+        "required": {"accuracy": (">=", 0.9), "loss_drop": (">=", 0.5), "profile_counts_match": (">=", 1.0),
+                     "int8_weight_fraction": ("<=", 0.30), "int8_accuracy_drop": ("<=", 0.01),
+                     "sparsity": (">=", 0.5), "pruned_accuracy_drop": ("<=", 0.02),
+                     "kv_cache_tokens_identical": (">=", 1.0), "kv_cache_one_position_per_token": (">=", 1.0)},
+        "seconds": 4,
+        "description": (
+            "MLPerf made speed claims comparable: a fixed model, a fixed quality target, and "
+            "only results that keep the accuracy count. Your GPT learns to sort digits; your "
+            "profiler counts it, your int8 quantizer shrinks it, your pruner halves it, your "
+            "KV cache speeds up its generation — and it must still sort."
+        ),
+        "proves": "Your optimizations make the model smaller and faster without losing what it learned.",
+    },
 }
 
-MILESTONE_ORDER = ["perceptron", "xor", "mlp_digits", "cnn", "transformer"]
+MILESTONE_ORDER = ["perceptron", "xor", "mlp_digits", "cnn", "transformer", "mlperf"]
 
 _LIST_KEYS = ("completed_modules", "unlocked_milestones", "completed_milestones")
 _MODULE_ID = re.compile(r"^\d{2}_[a-z][a-z0-9_]*$")

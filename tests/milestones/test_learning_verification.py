@@ -312,3 +312,246 @@ def test_transformer_learning():
     )
     run.assert_required()
     run.complete()
+
+
+def test_mlperf_learning():
+    """2018 — MLPerf: the optimization era. A trained GPT made smaller and faster, keeping what it learned.
+
+    Requires 00–04, 06–08 and the optimization modules 09–14 (not 05_spatial); like an
+    MLPerf result it records the system it ran on (00_setup). The student's GPT learns to sort six digits (``314159>`` → ``113459``), graded on 500
+    held-out sequences. Then, with the student's own tools, the test profiles it (its
+    parameters, bytes and multiply-adds per token must equal the counts on paper),
+    quantizes it to int8 (the Linear weights' bytes ≤ 30 % of float32, accuracy within
+    1 point), prunes half of its weights (measured sparsity ≥ 50 %, accuracy within 2
+    points after a short fine-tune with the masks), fuses it for inference (the same
+    logits), generates 64 tokens with the KV cache (the very tokens of uncached greedy
+    generation, one position of work per new token) and times the variants with the
+    benchmark harness. Bytes, sparsity, positions and accuracy are measured here from the
+    arrays, the layer calls and the logits, never taken from a student's report; the
+    speed-ups are metrics, not bars.
+    """
+    import copy
+
+    import numpy as np
+
+    from tinytorch.compress.pruning import prune_model
+    from tinytorch.core.autograd import no_grad
+    from tinytorch.core.setup import check_environment, system_info
+    from tinytorch.models.kv_cache import KVCache
+    from tinytorch.models.transformer import GPT
+    from tinytorch.nn.modules import CrossEntropyLoss, Linear, Module
+    from tinytorch.optim.adam import Adam
+    from tinytorch.perf.acceleration import fuse_for_inference
+    from tinytorch.perf.benchmark import BenchmarkResult, benchmark
+    from tinytorch.perf.profiling import count_macs, count_parameters, model_bytes
+    from tinytorch.quant.int8 import quantize_model
+
+    # MLPerf reports every result with the system it ran on.
+    assert check_environment() == [], f"The environment is not ready: {check_environment()}"
+    system = system_info()
+
+    # The task: sort six digits. ">" (id 10) ends the question; the logits at positions
+    # 6..11 predict the sorted digits 7..12.
+    digits, sep = 6, 10
+    rng = np.random.default_rng(2018)
+    codes = rng.choice(10**digits, size=3000, replace=False)  # 3000 distinct questions
+    questions = codes[:, None] // 10 ** np.arange(digits) % 10
+    sequences = np.concatenate([questions, np.full((3000, 1), sep), np.sort(questions, axis=1)], axis=1)
+    train, held_out = sequences[:2500], sequences[2500:]
+    answer, targets = slice(digits, 2 * digits), held_out[:, digits + 1:]
+
+    vocab, embed, heads, layers, ff, max_len = 11, 32, 4, 2, 64, 72
+    np.random.seed(2018)
+    model = GPT(vocab, embed, heads, layers, max_len, ff_dim=ff)
+    params = dict(model.named_parameters())
+    before = snapshot(params)
+    loss_fn = CrossEntropyLoss()
+
+    def accuracy(network):
+        with no_grad():
+            predicted = network(held_out[:, :-1]).data[:, answer].argmax(axis=-1)
+        return float(np.mean(predicted == targets))
+
+    def train_steps(network, optimizer, lrs):
+        total = 0.0
+        for lr in lrs:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = train[rng.integers(0, len(train), 32)]
+            optimizer.zero_grad()
+            output = network(batch[:, :-1])[:, answer]
+            loss = loss_fn(output.reshape(-1, vocab), batch[:, digits + 1:].reshape(-1))
+            loss.backward()
+            optimizer.step()
+            total += cross_entropy(output, batch[:, digits + 1:])
+        return total / len(lrs)
+
+    epochs, steps = 8, 20
+    schedule = [0.02 * min(1.0, (s + 1) / 30) * (1 - s / (epochs * steps)) for s in range(epochs * steps)]  # warm-up, decay
+    optimizer = Adam(model.parameters(), lr=0.02)
+    initial_accuracy = accuracy(model)
+    run = LearningRun("mlperf", epochs)
+    for epoch in range(1, epochs + 1):
+        loss = train_steps(model, optimizer, schedule[(epoch - 1) * steps:epoch * steps])
+        run.step(epoch, loss, accuracy=accuracy(model))
+    float_accuracy = accuracy(model)
+
+    # What the test measures itself: each module's arrays, found by walking attributes and lists.
+    def submodules(module, path=""):
+        yield path, module
+        for name, value in vars(module).items():
+            if isinstance(value, dict):  # containers keep their children in a dict (_modules)
+                children = [(f"{key}.", child) for key, child in value.items()]
+            elif isinstance(value, (list, tuple)):
+                children = [(f"{name}.{i}.", child) for i, child in enumerate(value)]
+            else:
+                children = [(f"{name}.", value)]
+            for prefix, child in children:
+                if isinstance(child, Module):
+                    yield from submodules(child, f"{path}{prefix}")
+
+    def arrays(module):
+        for name, value in vars(module).items():
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                array = item if isinstance(item, np.ndarray) else getattr(item, "data", None)
+                if isinstance(array, np.ndarray):
+                    yield name, array
+
+    def total_bytes(network):
+        unique = {id(a): a for _, m in submodules(network) for _, a in arrays(m)}
+        return sum(a.nbytes for a in unique.values())
+
+    # Profile: parameters, bytes and multiply-adds against the counts on paper.
+    per_block = 2 * 2 * embed + 4 * (embed * embed + embed) + (embed * ff + ff) + (ff * embed + embed)
+    expected_parameters = (vocab + max_len) * embed + layers * per_block + 2 * embed + embed * vocab + vocab
+    ids = held_out[:8, :-1]
+    batch, seq = ids.shape
+    expected_macs = layers * (4 * ids.size * embed**2 + 2 * batch * seq**2 * embed + 2 * ids.size * embed * ff)
+    expected_macs += ids.size * embed * vocab
+    with no_grad():
+        measured_macs = count_macs(lambda: model(ids))
+    counted_parameters, counted_bytes = count_parameters(model), model_bytes(model)
+    float_bytes = total_bytes(model)
+
+    # int8: the bytes of what each quantized layer stores in place of its weight.
+    linears = {path: m for path, m in submodules(model) if isinstance(m, Linear)}
+    float_weight_bytes = sum(m.weight.data.nbytes for m in linears.values())
+    quantized = quantize_model(model)
+    quantized_layers = dict(submodules(quantized))
+    int8_weight_bytes, not_int8 = 0, []
+    for path, linear in linears.items():
+        stored = [(name, a) for name, a in arrays(quantized_layers[path]) if name != "bias"]
+        int8_weight_bytes += sum(a.nbytes for _, a in stored)
+        if not any(a.dtype == np.int8 and a.shape == linear.weight.shape for _, a in stored):
+            not_int8.append(f"{path} stores {[(n, a.dtype.name, a.shape) for n, a in stored]}")
+    int8_accuracy = accuracy(quantized)
+
+    # Pruning: zeros counted in the weights, right after pruning and after a fine-tune.
+    pruned = prune_model(copy.deepcopy(model), 0.5)
+    pruned_layers = dict(submodules(pruned))
+
+    def zero_fraction():
+        weights = [pruned_layers[path].weight.data for path in linears]
+        return sum(int(np.count_nonzero(w == 0)) for w in weights) / sum(w.size for w in weights)
+
+    sparsity_after_pruning = zero_fraction()
+    train_steps(pruned, Adam(pruned.parameters(), lr=0.003), [0.003] * 50)
+    sparsity, pruned_accuracy = zero_fraction(), accuracy(pruned)
+
+    # KV cache: 64 new tokens for 8 prompts; each block's query projection counts the
+    # positions it processes at every step.
+    prompts, new_tokens = held_out[:8, :digits + 1], 64
+    counts = [[] for _ in model.blocks]
+    for calls, block in zip(counts, model.blocks):
+        layer, forward = block.attn.q_proj, block.attn.q_proj.forward
+        layer.forward = lambda x, calls=calls, forward=forward: calls.append(int(np.prod(x.shape[:-1]))) or forward(x)
+    generated, positions, timings = {}, {}, {}
+    for use_cache in (False, True):
+        for calls in counts:
+            calls.clear()
+        timings[use_cache] = benchmark(f"generate, use_cache={use_cache}", lambda: generated.__setitem__(
+            use_cache, model.generate(prompts, new_tokens, greedy=True, use_cache=use_cache).data), repeat=1, warmup=0)
+        positions[use_cache] = [list(calls) for calls in counts]
+    for block in model.blocks:
+        del block.attn.q_proj.forward
+    plain, cached = generated[False], generated[True]
+    tokens_identical = float(np.mean(cached == plain)) if cached.shape == plain.shape else 0.0
+    per_new_token = [n for calls in positions[True] for n in calls[1:]]  # after the prompt
+    one_position = float(np.mean([n == len(prompts) for n in per_new_token])) if per_new_token else 0.0
+    cache_bytes = KVCache.for_model(model, len(prompts)).nbytes
+
+    # The harness times every variant the same way, in alternating rounds so that all see
+    # the same machine load (metrics, not bars); its percentiles must be those of its own
+    # raw timings.
+    fused = fuse_for_inference(model)
+    inputs = held_out[:64, :-1]
+    networks = {"float32": model, "int8": quantized, "pruned": pruned, "fused": fused}
+    with no_grad():
+        fused_error = float(np.abs(fused(inputs).data - model(inputs).data).max())
+        rounds = [[benchmark(name, lambda network=network: network(inputs), items=len(inputs), repeat=1, warmup=1)
+                   for name, network in networks.items()] for _ in range(7)]
+    results = [BenchmarkResult(name, np.concatenate([r[i].times for r in rounds]), items=len(inputs))
+               for i, name in enumerate(networks)]
+    for result in [r for round_results in rounds for r in round_results] + list(timings.values()):
+        assert np.allclose([result.latency[k] for k in ("p50", "p90", "p99")],
+                           np.percentile(result.times, [50, 90, 99]) * 1e3), f"{result.name}: wrong percentiles"
+    median = {result.name: float(np.median(result.times)) for result in results}
+    sorted_by_generation = np.all(cached[:, digits + 1:2 * digits + 1] == np.sort(prompts[:, :digits], axis=1), axis=1)
+
+    profile_counts_match = float(counted_parameters == expected_parameters
+                                 and counted_bytes == float_bytes == 4 * expected_parameters
+                                 and measured_macs == expected_macs)
+    run.finish(
+        accuracy=float_accuracy, initial_accuracy=initial_accuracy, held_out_sequences=len(held_out),
+        parameters=counted_parameters, macs_per_token=measured_macs // ids.size,
+        profile_counts_match=profile_counts_match,
+        int8_accuracy=int8_accuracy, int8_accuracy_drop=float_accuracy - int8_accuracy,
+        int8_weight_fraction=int8_weight_bytes / float_weight_bytes,
+        int8_size_reduction=float_bytes / total_bytes(quantized),
+        sparsity=min(sparsity_after_pruning, sparsity), pruned_accuracy=pruned_accuracy,
+        pruned_accuracy_drop=float_accuracy - pruned_accuracy,
+        kv_cache_tokens_identical=tokens_identical, kv_cache_one_position_per_token=one_position,
+        cached_positions=sum(positions[True][0]), uncached_positions=sum(positions[False][0]),
+        kv_cache_bytes=cache_bytes, kv_cache_speedup=float(timings[False].times.sum() / timings[True].times.sum()),
+        int8_speedup=median["float32"] / median["int8"], pruned_speedup=median["float32"] / median["pruned"],
+        fused_speedup=median["float32"] / median["fused"], sorted_by_generation=float(np.mean(sorted_by_generation)),
+        system=system,
+    )
+    assert_learned(run.losses, params, before, min_drop=0.5)
+    assert float_accuracy >= 0.9, f"The GPT sorts only {float_accuracy:.1%} of held-out digits (90 % required)."
+    assert counted_parameters == expected_parameters, (
+        f"count_parameters says {counted_parameters:,}; the GPT has {expected_parameters:,} parameters."
+    )
+    assert counted_bytes == float_bytes == 4 * expected_parameters, (
+        f"model_bytes says {counted_bytes:,}; the GPT's float32 arrays hold {float_bytes:,} bytes."
+    )
+    assert measured_macs == expected_macs, (
+        f"The profiler counted {measured_macs:,} multiply-adds for a forward pass; on paper it is {expected_macs:,}."
+    )
+    assert not not_int8, f"Quantized layers hold no int8 array of their weight's shape: {not_int8[:2]}"
+    assert int8_weight_bytes <= 0.30 * float_weight_bytes, (
+        f"The int8 model stores its Linear weights in {int8_weight_bytes:,} bytes, "
+        f"{int8_weight_bytes / float_weight_bytes:.0%} of float32's {float_weight_bytes:,} (at most 30 %)."
+    )
+    assert int8_accuracy >= float_accuracy - 0.01, (
+        f"Quantized to int8 the GPT sorts {int8_accuracy:.1%} (float32: {float_accuracy:.1%}; 1 point allowed)."
+    )
+    assert min(sparsity_after_pruning, sparsity) >= 0.5, (
+        f"Pruning left {sparsity_after_pruning:.1%} of the weights zero, {sparsity:.1%} after fine-tuning (50 % required)."
+    )
+    assert pruned_accuracy >= float_accuracy - 0.02, (
+        f"Pruned and fine-tuned the GPT sorts {pruned_accuracy:.1%} (float32: {float_accuracy:.1%}; 2 points allowed)."
+    )
+    assert fused_error <= 1e-3, f"The fused model's logits differ from the float model's by up to {fused_error}."
+    assert tokens_identical == 1.0, "generate(use_cache=True) returned other tokens than uncached greedy generation."
+    assert positions[False][0] == [len(prompts) * (digits + 1 + step) for step in range(new_tokens)], (
+        f"Without the cache each step must process the whole sequence, not {positions[False][0][:5]} ... positions."
+    )
+    expected_steps = [len(prompts) * (digits + 1)] + [len(prompts)] * (new_tokens - 1)
+    assert all(calls == expected_steps for calls in positions[True]), (
+        "With the KV cache each new token must cost one position per sequence in every block; the blocks "
+        f"processed {[calls[:5] for calls in positions[True]]} ... positions per step."
+    )
+    assert cache_bytes == 2 * layers * len(prompts) * embed * max_len * 4, f"KVCache holds {cache_bytes:,} bytes."
+    run.assert_required()
+    run.complete()

@@ -3,7 +3,7 @@
 from tinytorch._exports import gather, missing_name
 
 # Lowercase functions of these files are functional operations: tinytorch.nn.functional.
-__all__ = gather(__name__, globals(), ["transformer"], kind="classes")
+__all__ = gather(__name__, globals(), ["transformer"], kind="classes") + gather(__name__, globals(), ["kv_cache"])
 
 
 def __getattr__(name):

@@ -28,6 +28,14 @@ class Parameter(Tensor):
 
 
 # %% modules/03_nn/nn.py:107
+def _child(holder, part):
+    """One step along a dotted module path: an attribute, a list index or a container's name."""
+    if isinstance(holder, list):
+        return holder[int(part)]
+    modules = vars(holder).get("_modules") or {}
+    return modules[part] if part in modules else getattr(holder, part)
+
+
 class Module:
     """Base class of every layer, loss and model: holds Parameters, buffers and sub-Modules."""
 
@@ -103,6 +111,24 @@ class Module:
             child.apply(fn)
         fn(self)
         return self
+
+    def get_submodule(self, target):
+        """The sub-Module at the dotted path ``target`` (a name from ``named_modules()``; "" is self)."""
+        module = self
+        for part in target.split(".") if target else []:
+            module = _child(module, part)
+        return module
+
+    def set_submodule(self, target, module):
+        """Put ``module`` at the dotted path ``target`` in place of what is there (as PyTorch)."""
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path) if parent_path else self
+        if isinstance(parent, list):
+            parent[int(name)] = module
+        elif name in (vars(parent).get("_modules") or {}):
+            parent._modules[name] = module
+        else:
+            setattr(parent, name, module)
 
     def register_buffer(self, name, tensor, persistent=True):
         """Keep ``tensor`` (a Tensor, or None) as ``self.<name>``: model state that is not trained."""
@@ -196,7 +222,7 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:361
+# %% modules/03_nn/nn.py:387
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -238,7 +264,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:453
+# %% modules/03_nn/nn.py:479
 class _Container(Module):
     """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
 
@@ -325,7 +351,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:565
+# %% modules/03_nn/nn.py:591
 class ReLU(Module):
     def forward(self, x):
         return x.relu()
@@ -374,7 +400,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-# %% modules/03_nn/nn.py:668
+# %% modules/03_nn/nn.py:694
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -426,7 +452,7 @@ class LogSoftmax(Softmax):
         return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
-# %% modules/03_nn/nn.py:775
+# %% modules/03_nn/nn.py:801
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -485,7 +511,7 @@ class GELU(Module):
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:883
+# %% modules/03_nn/nn.py:909
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -530,7 +556,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:947
+# %% modules/03_nn/nn.py:973
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -584,7 +610,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1043
+# %% modules/03_nn/nn.py:1069
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -698,7 +724,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1245
+# %% modules/03_nn/nn.py:1271
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 

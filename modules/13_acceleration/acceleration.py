@@ -1,0 +1,413 @@
+# %% [markdown]
+# # Module 13 — Acceleration: fast NumPy
+#
+# *Where the time goes in NumPy code, and how to win it back.*
+#
+# Module 09's profile held a surprise: in a training step of the milestone GPT, the
+# operations with **no** multiply-adds — LayerNorm, GELU, softmax — took more than half
+# the time. Module 12's cache cut the positions 35-fold but the time only 2–4-fold. Both
+# say the same thing: at the sizes of this course, the arithmetic is not the
+# bottleneck. Something else is. This module finds it, in five measured lessons, each
+# a rule you can apply to any NumPy (or PyTorch) code:
+#
+# | lesson | the rule | measured here |
+# |---|---|---|
+# | vectorize | never loop in Python over numbers; turn loops into array operations, ideally a matrix product | 430× |
+# | batch | one call on 64 sequences, not 64 calls on one | 28× the tokens per second |
+# | fuse | fewer passes over memory and no temporary arrays | GELU and LayerNorm 2.6× |
+# | dtype | float32 unless you need float64; watch for silent upcasts | 2× |
+# | layout | operate on memory in the order it is stored | 7× |
+#
+# The numbers were measured on the course machine (one BLAS thread); run the cells to
+# get yours. The functions you write here are exported, and `fuse_for_inference` turns
+# any model's LayerNorms and GELUs into their fused versions — the milestone uses it.
+#
+# **The cost model.** Every NumPy call has a fixed overhead — measured here, 0.3 µs for
+# `a + a` on 32 numbers, 1.4 µs for `a.sum()`, 2.9 µs for a `Tensor` addition through
+# autograd — plus a cost per element (a pass over memory). A Python loop adds about
+# 20 ns per iteration before any of that. Small arrays are overhead-bound, large ones
+# memory-bound, and only matrix products are compute-bound: an `n × n` product does
+# about `n` multiply-adds per number it loads, an elementwise op one.
+
+# %%
+#| default_exp perf.acceleration
+#| requires 00_setup 01_tensor 02_autograd 03_nn 04_training 06_embeddings 07_attention 08_transformer 09_profiling 10_quantization 12_kv_cache
+#| export
+import copy
+import math
+
+import numpy as np
+
+from tinytorch.core.tensor import Tensor
+from tinytorch.models.transformer import LayerNorm
+from tinytorch.nn.modules import GELU, Module
+from tinytorch.quant.int8 import replace_modules
+
+# %% [markdown]
+# ## 1. Vectorize: from a loop to a matrix product
+#
+# The squared distance between every row of `a` `(n, d)` and every row of `b` `(m, d)`
+# — nearest-neighbour search over embeddings, k-means, RBF kernels — written as the
+# definition, is two nested loops and `n · m` small NumPy calls. Expanding the square
+# turns it into one matrix product:
+#
+# $$\lVert a_i - b_j \rVert^2 = \lVert a_i \rVert^2 + \lVert b_j \rVert^2 - 2\, a_i \cdot b_j$$
+#
+# The first two terms are vectors, broadcast into an `(n, m)` grid; the third is
+# `a @ b.T`, which BLAS computes at full speed. **Measured** for 256 × 256 rows of 64
+# numbers: the double loop 126 ms, the vectorized version 0.29 ms — 430× faster.
+# Rounding can make a distance of zero come out as −1e-7; clip at 0.
+
+# %%
+#| export
+def pairwise_sq_distances(a, b):
+    """(n, m) squared Euclidean distances between the rows of a (n, d) and b (m, d), without a Python loop."""
+    ### BEGIN SOLUTION
+    sq = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
+    return np.maximum(sq, 0.0)
+    ### END SOLUTION
+
+
+# %%
+def pairwise_loop(a, b):
+    """The definition, as a double loop (teaching only)."""
+    out = np.empty((len(a), len(b)))
+    for i in range(len(a)):
+        for j in range(len(b)):
+            out[i, j] = ((a[i] - b[j]) ** 2).sum()
+    return out
+
+
+def test_unit_pairwise_sq_distances():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(7, 5)), rng.normal(size=(4, 5))
+    assert np.allclose(pairwise_sq_distances(a, b), pairwise_loop(a, b))
+    assert np.allclose(pairwise_sq_distances(a, a).diagonal(), 0.0, atol=1e-9)
+    assert pairwise_sq_distances(a, a).min() >= 0, "never negative"
+
+
+if __name__ == "__main__":
+    test_unit_pairwise_sq_distances()
+
+
+def time_pairwise():
+    from tinytorch.perf.profiling import time_function
+
+    a, b = np.random.default_rng(0).normal(size=(2, 256, 64))
+    for name, fn in (("loop", pairwise_loop), ("vectorized", pairwise_sq_distances)):
+        seconds = np.median(time_function(lambda: fn(a, b), repeat=3 if name == "loop" else 30, warmup=1))
+        print(f"pairwise distances, {name}: {seconds * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    time_pairwise()
+
+# %% [markdown]
+# ## 2. Batch: many sequences per call
+#
+# Generating with the KV cache, each step processes one position per sequence — a
+# `(B, 1, E)` input. With `B = 1` every operation works on 32 numbers, and the
+# per-call overhead is everything. With `B = 64` the same number of calls does 64
+# times the work. **Measured** (milestone GPT, 64 new tokens per sequence, with the
+# cache), tokens generated per second:
+#
+# | sequences per call | 1 | 8 | 64 |
+# |---|---|---|---|
+# | tokens / s | 3,300 | 22,800 | 93,000 |
+#
+# Throughput rises 7× from 1 to 8 sequences and 28× at 64: the per-call overhead is
+# shared by more and more work, until the arithmetic and the memory traffic set the
+# pace. The price is **latency**: a
+# sequence in a batch of 64 finishes only when all 64 do. Throughput versus latency is
+# exactly the trade-off MLPerf's *offline* and *server* scenarios measure (module 14).
+#
+# `generate_in_batches(model, prompts, max_new_tokens, batch_size)` generates greedily,
+# with the cache, for `prompts` `(N, T)` in chunks of `batch_size` sequences, and
+# returns all `N` results `(N, T + max_new_tokens)` — the same tokens whatever the batch
+# size (each sequence's computation is independent of the others in its batch).
+
+# %%
+#| export
+def generate_in_batches(model, prompts, max_new_tokens, batch_size=64):
+    """Greedy cached generation for prompts (N, T), ``batch_size`` sequences per call; returns (N, T + new) ids."""
+    prompts = np.asarray(prompts.data if isinstance(prompts, Tensor) else prompts, dtype=np.int64)
+    ### BEGIN SOLUTION
+    parts = [model.generate(prompts[i:i + batch_size], max_new_tokens, greedy=True, use_cache=True).data
+             for i in range(0, len(prompts), batch_size)]
+    return np.concatenate(parts, axis=0)
+    ### END SOLUTION
+
+
+# %%
+from tinytorch.core.autograd import no_grad
+from tinytorch.perf.profiling import milestone_gpt
+
+
+def test_unit_generate_in_batches():
+    model = milestone_gpt()
+    prompts = np.random.default_rng(0).integers(0, 11, (10, 7))
+    expected = model.generate(prompts, 12, greedy=True).data
+    for batch_size in (1, 4, 10, 64):
+        out = generate_in_batches(model, prompts, 12, batch_size=batch_size)
+        assert out.shape == (10, 19) and np.array_equal(out, expected), batch_size
+
+
+if __name__ == "__main__":
+    test_unit_generate_in_batches()
+
+# %%
+def time_batched_generation():
+    from tinytorch.perf.profiling import time_function
+
+    model = milestone_gpt()
+    prompts = np.random.default_rng(0).integers(0, 11, (64, 7))
+    for batch_size in (1, 8, 64):
+        seconds = np.median(time_function(lambda: generate_in_batches(model, prompts, 64, batch_size), repeat=3, warmup=1))
+        print(f"batch {batch_size}: {64 * 64 / seconds:,.0f} tokens/s")
+
+
+if __name__ == "__main__":
+    time_batched_generation()
+
+# %% [markdown]
+# ## 3. Fuse: one pass, no temporaries
+#
+# `0.5 * x * (1 + tanh(c * (x + 0.044715 * x**3)))` looks like one line. NumPy runs it
+# as nine operations, and each one **allocates a new array the size of `x`** and makes a
+# full pass over memory. For a large `x` the arithmetic is free; the allocations and the
+# passes are the cost. And allocations are dearer than they look: an array above a
+# few hundred kilobytes is fresh memory from the operating system, and the first write to
+# every 4 KB page of it is a page fault. (Module 10 met this: `(x @ q.T) * s + b` was
+# four times slower than the matrix product alone, because of two temporaries.)
+#
+# **Fusion** computes the chain with as few arrays as possible. GPUs fuse into a single
+# kernel (what `torch.compile` generates); in NumPy we get most of the way with
+# in-place operations: allocate one output buffer, then `buf *= x`, `np.tanh(buf,
+# out=buf)`, … each step rewrites it. **Measured** on a `(64, 128, 512)` float32 array
+# (16 MB): GELU 15.3 ms as module 03's op, 5.8 ms fused (2.6×); LayerNorm 18.1 ms as
+# module 08's op, 6.9 ms fused (2.6×). On the milestone GPT's much smaller activations,
+# `(32, 12, 32)`, the gain is 1.3× (0.020 → 0.015 ms, 0.048 → 0.036 ms): less memory,
+# no page faults, and the per-call overhead is a larger share.
+#
+# For LayerNorm there is one more trick: the variance needs `Σ (x − μ)²` per row, and
+# `(c * c).mean(-1)` builds a full-size temporary to sum it. `np.einsum("ij,ij->i", c, c)`
+# computes the sums of squares directly, without it.
+#
+# Both fused functions are for **inference**: they build no graph and keep nothing for
+# a backward pass (training needs those temporaries — module 08's op saves `x̂` on
+# purpose). Write them with exactly one output-sized allocation.
+
+# %%
+#| export
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def fused_gelu(x):
+    """GELU (tanh approximation) of a float array with one output-sized allocation (inference only)."""
+    ### BEGIN SOLUTION
+    buf = x * x
+    buf *= x
+    buf *= 0.044715
+    buf += x
+    buf *= _GELU_C
+    np.tanh(buf, out=buf)
+    buf += 1.0
+    buf *= x
+    buf *= 0.5
+    return buf
+    ### END SOLUTION
+
+
+def fused_layer_norm(x, weight, bias, eps=1e-5):
+    """LayerNorm over the last ``weight.ndim`` dims with one output-sized allocation (inference only)."""
+    axes = tuple(range(-weight.ndim, 0))
+    ### BEGIN SOLUTION
+    out = x - x.mean(axis=axes, keepdims=True)
+    rows = out.reshape(-1, weight.size)
+    inv_std = np.einsum("ij,ij->i", rows, rows)
+    inv_std /= weight.size
+    inv_std += eps
+    np.sqrt(inv_std, out=inv_std)
+    rows /= inv_std[:, None]
+    out *= weight
+    out += bias
+    return out
+    ### END SOLUTION
+
+
+class FusedGELU(Module):
+    """Inference-only GELU: fused_gelu, no graph."""
+
+    def forward(self, x):
+        return Tensor._wrap(fused_gelu(x.data))
+
+
+class FusedLayerNorm(Module):
+    """Inference-only LayerNorm sharing a LayerNorm's weight and bias: fused_layer_norm, no graph."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self.normalized_shape, self.eps = norm.normalized_shape, norm.eps
+        self.weight, self.bias = norm.weight, norm.bias
+
+    def forward(self, x):
+        return Tensor._wrap(fused_layer_norm(x.data, self.weight.data, self.bias.data, self.eps))
+
+
+def fuse_for_inference(model, inplace=False):
+    """A copy of ``model`` (or the model itself) whose tanh-form GELUs and LayerNorms are the fused, inference-only ones."""
+    target = model if inplace else copy.deepcopy(model)
+    replace_modules(target, lambda m: type(m) is GELU and m.approximate == "tanh", lambda m: FusedGELU())
+    replace_modules(target, lambda m: type(m) is LayerNorm, FusedLayerNorm)
+    return target
+
+
+# %%
+def test_unit_fusion():
+    from tinytorch.models.transformer import LayerNormOp
+    from tinytorch.nn.modules import GELUOp
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 6, 16)).astype(np.float32)
+    w, b = rng.normal(size=16).astype(np.float32), rng.normal(size=16).astype(np.float32)
+    with no_grad():
+        assert np.allclose(fused_gelu(x), GELUOp.apply(Tensor(x), approximate="tanh").data, atol=1e-6)
+        assert np.allclose(fused_layer_norm(x, w, b), LayerNormOp.apply(Tensor(x), Tensor(w), Tensor(b)).data, atol=1e-5)
+        w2 = rng.normal(size=(6, 16)).astype(np.float32)
+        assert np.allclose(fused_layer_norm(x, w2, 0 * w2), LayerNormOp.apply(Tensor(x), Tensor(w2), Tensor(0 * w2)).data, atol=1e-5)
+    assert fused_gelu(x).dtype == np.float32 and x.std() > 0.5, "float32 in, float32 out; the input is untouched"
+    model = milestone_gpt()
+    fast = fuse_for_inference(model)
+    names = {type(m).__name__ for m in [fast.ln_f, fast.blocks[0].ln1, fast.blocks[1].ff.act]}
+    assert names == {"FusedLayerNorm", "FusedGELU"} and type(model.ln_f) is LayerNorm, "a copy by default"
+    ids = rng.integers(0, 11, (3, 12))
+    with no_grad():
+        assert np.allclose(fast(ids).data, model(ids).data, atol=1e-4)
+
+
+if __name__ == "__main__":
+    test_unit_fusion()
+
+# %%
+def time_fusion():
+    from tinytorch.models.transformer import LayerNormOp
+    from tinytorch.nn.modules import GELUOp
+    from tinytorch.perf.profiling import time_function
+
+    for shape in ((64, 128, 512), (32, 12, 32)):
+        x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+        w, b = np.ones(shape[-1], np.float32), np.zeros(shape[-1], np.float32)
+        with no_grad():
+            cases = {
+                "GELU op": lambda: GELUOp.apply(Tensor._wrap(x), approximate="tanh"), "GELU fused": lambda: fused_gelu(x),
+                "LayerNorm op": lambda: LayerNormOp.apply(Tensor._wrap(x), Tensor._wrap(w), Tensor._wrap(b)),
+                "LayerNorm fused": lambda: fused_layer_norm(x, w, b),
+            }
+            for name, fn in cases.items():
+                print(f"{shape} {name}: {np.median(time_function(fn, repeat=30, warmup=3)) * 1e3:.3f} ms")
+
+
+if __name__ == "__main__":
+    time_fusion()
+
+# %% [markdown]
+# ## 4. dtype: float32, and no silent upcasts
+#
+# A float64 number is 8 bytes, a float32 one 4: float64 arrays move twice the memory and
+# BLAS multiplies half as many per instruction. **Measured:** a 512 × 512 matrix product
+# takes 2.6 ms in float32 and 5.2 ms in float64. Deep learning needs float64 almost
+# never (the gradient checks of modules 02–08 are the exception), which is why `Tensor`
+# defaults to float32 — and GPUs go further down, to bfloat16 and int8 (module 10).
+#
+# The trap is the **silent upcast**: NumPy computes in the widest dtype of its inputs,
+# so one float64 array anywhere in a chain makes everything after it float64, twice as
+# slow. Python numbers are safe (`x * 0.5` stays float32); arrays are not
+# (`x + np.ones(3)` is float64, because `np.ones` defaults to float64). When a model
+# suddenly runs at half speed, print the dtypes.
+
+# %%
+def test_unit_upcasts():
+    x = np.ones(3, dtype=np.float32)
+    assert (x * 0.5).dtype == np.float32, "a Python float does not upcast"
+    assert (x + np.ones(3)).dtype == np.float64, "a float64 array does"
+    assert (x + np.ones(3, dtype=np.float32)).dtype == np.float32
+    assert (Tensor([1.0, 2.0]) * Tensor(np.ones(2))).dtype == np.float32, "Tensor converts to float32 on the way in"
+
+
+if __name__ == "__main__":
+    test_unit_upcasts()
+
+# %% [markdown]
+# ## 5. Layout: walk memory in the order it is stored
+#
+# A 2-D NumPy array is one block of memory plus **strides**: how many bytes to skip for
+# one step along each dimension. A C-ordered (row-major) float32 array of shape
+# `(2000, 2000)` has strides `(8000, 4)`: the next column is 4 bytes away, the next row
+# 8,000. `a.T` copies nothing — it swaps the strides to `(4, 8000)` — so walking `a.T`
+# row by row jumps 8,000 bytes at every step, and every jump misses the CPU cache.
+#
+# **Measured** on `(2000, 2000)` float32: `a + a` 0.63 ms, `a + a.T` 4.5 ms (7×), and
+# `a.T.copy()` 4.3 ms against 0.68 ms for `a.copy()`. Transposes are free until you
+# compute on them. Attention's `_merge_heads` (module 07) does a `transpose` then a
+# `reshape`, and the reshape of a non-contiguous array must copy; layers that use the
+# result repeatedly benefit from one `np.ascontiguousarray` up front.
+#
+# `contiguous_strides(shape, itemsize)` computes the strides of a C-contiguous array:
+# the last dimension steps by `itemsize`, each earlier one by the size in bytes of
+# everything after it. An array is C-contiguous exactly when its strides equal these.
+
+# %%
+#| export
+def contiguous_strides(shape, itemsize):
+    """The strides (bytes per step along each dimension) of a C-contiguous array of ``shape``."""
+    ### BEGIN SOLUTION
+    strides, step = [], itemsize
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+    ### END SOLUTION
+
+
+# %%
+def test_unit_contiguous_strides():
+    a = np.zeros((2000, 2000), dtype=np.float32)
+    assert contiguous_strides(a.shape, 4) == a.strides == (8000, 4)
+    assert a.T.strides == (4, 8000) and a.T.strides != contiguous_strides(a.T.shape, 4), "a transpose is a view"
+    heads = np.zeros((2, 4, 5, 8)).transpose(0, 2, 1, 3)
+    assert heads.strides != contiguous_strides(heads.shape, 8)
+    assert np.ascontiguousarray(heads).strides == contiguous_strides(heads.shape, 8) == (1280, 256, 64, 8)
+    assert contiguous_strides((), 4) == ()
+
+
+if __name__ == "__main__":
+    test_unit_contiguous_strides()
+
+# %%
+def time_layout_and_dtype():
+    from tinytorch.perf.profiling import time_function
+
+    a = np.random.default_rng(0).normal(size=(2000, 2000)).astype(np.float32)
+    m32 = a[:512, :512].copy()
+    m64 = m32.astype(np.float64)
+    for name, fn in (("a + a", lambda: a + a), ("a + a.T", lambda: a + a.T), ("a.copy()", a.copy),
+                     ("a.T.copy()", lambda: a.T.copy()), ("matmul float32", lambda: m32 @ m32),
+                     ("matmul float64", lambda: m64 @ m64)):
+        print(f"{name}: {np.median(time_function(fn, repeat=20, warmup=2)) * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    time_layout_and_dtype()
+
+# %% [markdown]
+# ## Done
+#
+# `tito module complete 13` exports these tools into `tinytorch/perf/acceleration.py`:
+#
+# ```python
+# from tinytorch.perf import fuse_for_inference, generate_in_batches
+# fast = fuse_for_inference(model)          # the same logits, fewer passes over memory
+# ```
+#
+# You can now make a model smaller (10, 11) and faster (12, 13). Module 14 measures all
+# of it the way the industry does: MLPerf.

@@ -1,0 +1,9 @@
+"""Skeleton (not generated): re-exports whatever modules have exported into tinytorch.compress."""
+
+from tinytorch._exports import gather, missing_name
+
+__all__ = gather(__name__, globals(), ["pruning"])
+
+
+def __getattr__(name):
+    raise missing_name(__name__, name)

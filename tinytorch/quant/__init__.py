@@ -1,0 +1,9 @@
+"""Skeleton (not generated): re-exports whatever modules have exported into tinytorch.quant."""
+
+from tinytorch._exports import gather, missing_name
+
+__all__ = gather(__name__, globals(), ["int8"])
+
+
+def __getattr__(name):
+    raise missing_name(__name__, name)
