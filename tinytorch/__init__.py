@@ -7,7 +7,9 @@ Skeleton (not generated): exposes everything exported so far, e.g.
 from tinytorch._exports import gather, missing_name
 
 __version__ = "0.1.0"
-__all__ = gather(__name__, globals(), ["core", "nn", "optim", "data", "text", "models"])
+# "core.tensor" also, for the function `tensor` (which cannot live in `tinytorch.core`, where
+# `tensor` is the submodule): torch-style `from tinytorch import tensor, zeros, cat, no_grad`.
+__all__ = gather(__name__, globals(), ["core", "core.tensor", "nn", "optim", "data", "text", "models"])
 
 
 def __getattr__(name):

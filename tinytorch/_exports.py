@@ -18,9 +18,12 @@ _CATALOG = Path(__file__).with_name("_catalog.json")
 def gather(package, namespace, submodules):
     """Import each existing ``package.<submodule>`` and copy its ``__all__`` into ``namespace``.
 
-    Returns the list of names gathered, for the package's own ``__all__``.
+    Returns the list of names gathered, for the package's own ``__all__``. A name never
+    hides a submodule of the package (the function ``tensor`` stays out of ``tinytorch.core``,
+    where ``tinytorch.core.tensor`` is the module; ``tinytorch/__init__`` gathers it directly).
     """
     names = []
+    own = {sub.split(".")[0] for sub in submodules}
     for sub in submodules:
         full = f"{package}.{sub}"
         if importlib.util.find_spec(full) is None:
@@ -34,9 +37,9 @@ def gather(package, namespace, submodules):
                 stacklevel=2,
             )
             continue
-        public = getattr(module, "__all__", [])
+        public = [name for name in getattr(module, "__all__", []) if name not in own]
         namespace.update({name: getattr(module, name) for name in public})
-        names.extend(public)
+        names.extend(name for name in public if name not in names)
     return names
 
 

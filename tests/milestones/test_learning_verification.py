@@ -190,7 +190,7 @@ def test_cnn_learning():
     model.eval()
     test_accuracy = accuracy(model(Tensor(x_test)), y_test)
     run.finish(accuracy=test_accuracy, train_accuracy=trainer.evaluate(train_loader)["accuracy"],
-               test_images=len(x_test), parameters=sum(p.size for p in params.values()),
+               test_images=len(x_test), parameters=sum(p.numel() for p in params.values()),
                required={"accuracy": 0.95, "loss_drop": 0.5})
     assert_learned(run.losses, params, before, min_drop=0.5)
     assert test_accuracy >= 0.95, (
