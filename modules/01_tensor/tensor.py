@@ -45,18 +45,21 @@ import numpy as np
 # |---|---|
 # | Python ints, integer arrays | `int64` (an integer NumPy array keeps its own integer dtype) |
 # | Python bools, bool arrays | `bool` |
-# | Python floats, float arrays (float64 too) | `float32`, the default floating dtype |
+# | Python floats, float arrays (float64 too*) | `float32`, the default floating dtype |
 # | another Tensor | its dtype |
 # | `dtype=...` given | what you ask for |
 #
 # So `Tensor([1, 2, 3])` holds integers — token ids, class labels, indices — and
 # `Tensor([1.0, 2.0])` or `Tensor(np.random.rand(3))` hold float32, half the memory of
 # NumPy's float64 and what GPUs and PyTorch use. float64 only appears when you ask
-# for it: `dtype=np.float64` (we do, for gradient checks) or `.double()`.
+# for it: `dtype=np.float64` (we do, for gradient checks) or `.double()`. (*The one
+# deliberate difference: `torch.tensor(np_float64_array)` keeps float64, but NumPy makes
+# float64 by default, and a course tensor should not silently double its memory.)
 #
 # Only floating-point tensors may have `requires_grad=True`: a gradient says how to move a
 # number a tiny bit, and an integer cannot move by 0.001. (`requires_grad` and `grad` are
-# stored here already; module 02 gives them meaning.)
+# stored here already; module 02 gives them meaning. `grad` holds a Tensor of the same
+# shape and dtype, or None; a NumPy array assigned to it is wrapped.)
 #
 # Results of operations are made with `Tensor._wrap(array)`, which keeps the dtype the
 # operation computed and does not copy.
@@ -353,22 +356,19 @@ def _is_operand(value):
     return isinstance(value, (Tensor, np.ndarray, numbers.Number, np.generic, list, tuple))
 
 
-def _binary(op, floating=False):
-    """`self OP other` as a method: promote, then `op(a, b)` on two Tensors of one dtype."""
+def _binary(op, floating=False, reflected=False):
+    """`self OP other` as a method (`other OP self` if reflected, as in `2 - t`):
+    both operands promoted to one dtype, then `op(a, b)` on two Tensors."""
     def method(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return op(*_promoted(self, other, floating=floating))
+        a, b = (other, self) if reflected else (self, other)
+        return op(*_promoted(a, b, floating=floating))
     return method
 
 
 def _reflected(op, floating=False):
-    """`other OP self` (e.g. `2 - t`): the same with the operands swapped."""
-    def method(self, other):
-        if not _is_operand(other):
-            return NotImplemented
-        return op(*_promoted(other, self, floating=floating))
-    return method
+    return _binary(op, floating, reflected=True)
 
 
 # %%
@@ -592,7 +592,8 @@ def _amax(self, axis=None, keepdims=False):
 
 
 def _amin(self, axis=None, keepdims=False):
-    return Tensor._wrap(self.data.min(axis=axis, keepdims=keepdims))
+    """The smallest value is minus the largest of minus the values."""
+    return -(-self).amax(axis=axis, keepdims=keepdims)
 
 
 Tensor.sum, Tensor.mean = _reduction(_sum), _reduction(_mean, "mean")
@@ -779,8 +780,10 @@ if __name__ == "__main__":
 # and `np.abs(t)` see the array; `t.tolist()`; `f"{loss:.3f}"` formats a 0-d tensor.
 #
 # **Comparisons** `== != < <= > >=` are elementwise and give bool tensors, as in PyTorch:
-# `(pred == y).float().mean()` is an accuracy. (So `==` no longer means "the same object";
-# tensors still hash by identity, so they work as dictionary keys.) `& | ~ ^` combine masks.
+# `(pred == y).float().mean()` is an accuracy. So `==` does not mean "the same object":
+# tensors hash by identity and work as dictionary keys, but `t in some_list` compares
+# elementwise after the first non-identical entry, as in PyTorch (use `id()` or `is`).
+# `& | ~ ^` combine bool masks.
 #
 # **Shapes**: `view` (a reshape), `flatten(start_dim, end_dim)`, `squeeze`, `unsqueeze`.
 #
@@ -856,13 +859,8 @@ Tensor.device = property(lambda self: "cpu")
 
 
 def _compare(ufunc):
-    """An elementwise comparison (a bool tensor, no gradient)."""
-    def method(self, other):
-        if not _is_operand(other):
-            return NotImplemented
-        a, b = _promoted(self, other)
-        return Tensor._wrap(ufunc(a.data, b.data))
-    return method
+    """An elementwise comparison or logical operation (no gradient)."""
+    return _binary(lambda a, b: Tensor._wrap(ufunc(a.data, b.data)))
 
 
 Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
@@ -874,8 +872,6 @@ Tensor.__and__ = Tensor.__rand__ = _compare(np.bitwise_and)
 Tensor.__or__ = Tensor.__ror__ = _compare(np.bitwise_or)
 Tensor.__xor__ = Tensor.__rxor__ = _compare(np.bitwise_xor)
 Tensor.__invert__ = lambda self: Tensor._wrap(~self.data)
-Tensor.any = lambda self, dim=None, keepdim=False: Tensor._wrap(np.any(self.data, axis=dim, keepdims=keepdim))
-Tensor.all = lambda self, dim=None, keepdim=False: Tensor._wrap(np.all(self.data, axis=dim, keepdims=keepdim))
 Tensor.__contains__ = lambda self, value: bool((self == value).any())
 
 # %%
@@ -918,10 +914,11 @@ def _gather(self, dim, index):
     return self[tuple(where)]
 
 
-def _arg(numpy_arg):
+def _plain_reduction(numpy_reduce, dtype):
+    """A reduction without a gradient (argmax, any, ...), taking both keyword spellings."""
     def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims)
-        return Tensor._wrap(numpy_arg(self.data, axis=axis, keepdims=keepdims).astype(np.int64))
+        return Tensor._wrap(np.asarray(numpy_reduce(self.data, axis=axis, keepdims=keepdims), dtype=dtype))
     return method
 
 
@@ -952,7 +949,8 @@ def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
 
 
 Tensor.gather = _gather
-Tensor.argmax, Tensor.argmin = _arg(np.argmax), _arg(np.argmin)
+Tensor.argmax, Tensor.argmin = _plain_reduction(np.argmax, np.int64), _plain_reduction(np.argmin, np.int64)
+Tensor.any, Tensor.all = _plain_reduction(np.any, np.bool_), _plain_reduction(np.all, np.bool_)
 Tensor.max, Tensor.min = _extreme(True), _extreme(False)
 Tensor.var = _var
 Tensor.std = lambda self, *args, **kwargs: self.var(*args, **kwargs).sqrt()

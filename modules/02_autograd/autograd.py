@@ -189,9 +189,9 @@ if __name__ == "__main__":
 #    are enabled (`needs_input_grad`, PyTorch's name), and make the `Context`;
 # 2. unwrap the inputs to NumPy arrays and call `forward(ctx, *arrays, **options)`;
 #    wrap the result in a new `Tensor`;
-# 3. if some input wants a gradient — and the result is floating point: `argmax` or `==`
-#    give integers and bools, which have no gradient — mark the result
-#    `requires_grad = True` and remember its node: `result._ctx = ctx`;
+# 3. if some input wants a gradient — and the result is floating point: `x.long()` gives
+#    integers, which have no gradient — mark the result `requires_grad = True` and
+#    remember its node: `result._ctx = ctx`;
 # 4. call the provided `_note_memory(ctx, result)`: it lets a result that is a *view* of an
 #    input (a slice, a reshape: the same memory) share that input's version counter, and
 #    records the versions of everything the backward will read. The last section of the
@@ -1259,9 +1259,19 @@ if __name__ == "__main__":
 # PyTorch does that with a special node; tinytorch refuses, and the message shows the
 # out-of-place spelling: `t[0] = t[0] + 1` (an assignment into `t` itself is fine).
 #
-# Write `_inplace(self, compute)`: `compute(t)` gives the out-of-place result for a tensor
-# `t` (for `y += x` it is `lambda t: t + x`), and `_write_into(self, result)` (module 01)
-# copies it into `self`'s memory and increments the version.
+# Write `_inplace(self, compute)`, which every in-place operation calls while gradients are
+# recorded. `compute(t)` gives the out-of-place result for a tensor `t` (for `y += x` it is
+# `lambda t: t + x`):
+#
+# 1. a leaf that requires grad: raise PyTorch's `RuntimeError("a leaf Variable that requires
+#    grad is being used in an in-place operation.")`;
+# 2. `before`: a tensor holding a *copy* of `self.data`, which takes over `self`'s node and
+#    flag (`_ctx`, `_requires_grad`), and `result = compute(before)`;
+# 3. if the result requires grad and `self` is a view (`self._base` is not None), raise:
+#    `"a view of a leaf Variable that requires grad is being used in an in-place operation."`
+#    when the base is such a leaf (PyTorch's message), `_VIEW_MESSAGE` otherwise;
+# 4. `_write_into(self, result)` (module 01) copies the result into `self`'s memory and
+#    increments the version; then `self` takes over the result's node and flag.
 
 # %%
 #| export

@@ -11,7 +11,7 @@ from collections import namedtuple
 import numpy as np
 
 
-# %% modules/01_tensor/tensor.py:64
+# %% modules/01_tensor/tensor.py:67
 def _data(value):
     """The NumPy array behind a Tensor, or the value itself (a number, an array)."""
     return value.data if isinstance(value, Tensor) else value
@@ -138,7 +138,7 @@ class Tensor:
         )
 
 
-# %% modules/01_tensor/tensor.py:226
+# %% modules/01_tensor/tensor.py:229
 _TYPE_NAMES = {"float16": "HalfTensor", "float32": "FloatTensor", "float64": "DoubleTensor",
                "uint8": "ByteTensor", "int8": "CharTensor", "int16": "ShortTensor",
                "int32": "IntTensor", "int64": "LongTensor", "bool": "BoolTensor"}
@@ -174,7 +174,7 @@ Tensor.int = lambda self: self.to(np.int32)
 Tensor.bool = lambda self: self.to(np.bool_)
 
 
-# %% modules/01_tensor/tensor.py:281
+# %% modules/01_tensor/tensor.py:284
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < floating point
 
 
@@ -248,22 +248,19 @@ def _is_operand(value):
     return isinstance(value, (Tensor, np.ndarray, numbers.Number, np.generic, list, tuple))
 
 
-def _binary(op, floating=False):
-    """`self OP other` as a method: promote, then `op(a, b)` on two Tensors of one dtype."""
+def _binary(op, floating=False, reflected=False):
+    """`self OP other` as a method (`other OP self` if reflected, as in `2 - t`):
+    both operands promoted to one dtype, then `op(a, b)` on two Tensors."""
     def method(self, other):
         if not _is_operand(other):
             return NotImplemented
-        return op(*_promoted(self, other, floating=floating))
+        a, b = (other, self) if reflected else (self, other)
+        return op(*_promoted(a, b, floating=floating))
     return method
 
 
 def _reflected(op, floating=False):
-    """`other OP self` (e.g. `2 - t`): the same with the operands swapped."""
-    def method(self, other):
-        if not _is_operand(other):
-            return NotImplemented
-        return op(*_promoted(other, self, floating=floating))
-    return method
+    return _binary(op, floating, reflected=True)
 
 
 # %% modules/01_tensor/tensor.py:409
@@ -361,14 +358,15 @@ def _amax(self, axis=None, keepdims=False):
 
 
 def _amin(self, axis=None, keepdims=False):
-    return Tensor._wrap(self.data.min(axis=axis, keepdims=keepdims))
+    """The smallest value is minus the largest of minus the values."""
+    return -(-self).amax(axis=axis, keepdims=keepdims)
 
 
 Tensor.sum, Tensor.mean = _reduction(_sum), _reduction(_mean, "mean")
 Tensor.amax, Tensor.amin = _reduction(_amax), _reduction(_amin)
 
 
-# %% modules/01_tensor/tensor.py:626
+# %% modules/01_tensor/tensor.py:627
 def _shape_args(args):
     """`reshape(2, 3)`, `reshape((2, 3))` and `reshape([2, 3])` all mean the shape (2, 3)."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -409,7 +407,7 @@ Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
 Tensor.__getitem__ = _getitem
 
 
-# %% modules/01_tensor/tensor.py:706
+# %% modules/01_tensor/tensor.py:707
 def _floating(op):
     """A method that applies `op` to this tensor, converted to float32 first if needed."""
     return lambda self: op(self if self.is_floating_point() else self.to(np.float32))
@@ -444,7 +442,7 @@ Tensor.sigmoid, Tensor.tanh = _floating(_sigmoid), _floating(_tanh)
 Tensor.relu = _relu
 
 
-# %% modules/01_tensor/tensor.py:810
+# %% modules/01_tensor/tensor.py:813
 def _to_python(self, convert):
     if self.data.size != 1:
         raise ValueError("only one element tensors can be converted to Python scalars")
@@ -492,13 +490,8 @@ Tensor.device = property(lambda self: "cpu")
 
 
 def _compare(ufunc):
-    """An elementwise comparison (a bool tensor, no gradient)."""
-    def method(self, other):
-        if not _is_operand(other):
-            return NotImplemented
-        a, b = _promoted(self, other)
-        return Tensor._wrap(ufunc(a.data, b.data))
-    return method
+    """An elementwise comparison or logical operation (no gradient)."""
+    return _binary(lambda a, b: Tensor._wrap(ufunc(a.data, b.data)))
 
 
 Tensor.__eq__, Tensor.__ne__ = _compare(np.equal), _compare(np.not_equal)
@@ -510,12 +503,10 @@ Tensor.__and__ = Tensor.__rand__ = _compare(np.bitwise_and)
 Tensor.__or__ = Tensor.__ror__ = _compare(np.bitwise_or)
 Tensor.__xor__ = Tensor.__rxor__ = _compare(np.bitwise_xor)
 Tensor.__invert__ = lambda self: Tensor._wrap(~self.data)
-Tensor.any = lambda self, dim=None, keepdim=False: Tensor._wrap(np.any(self.data, axis=dim, keepdims=keepdim))
-Tensor.all = lambda self, dim=None, keepdim=False: Tensor._wrap(np.all(self.data, axis=dim, keepdims=keepdim))
 Tensor.__contains__ = lambda self, value: bool((self == value).any())
 
 
-# %% modules/01_tensor/tensor.py:881
+# %% modules/01_tensor/tensor.py:877
 def _flatten(self, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W).flatten(1) is (N, C*H*W)."""
     if self.ndim == 0:
@@ -541,7 +532,7 @@ Tensor.view = lambda self, *shape: self.reshape(*shape)
 Tensor.flatten, Tensor.squeeze, Tensor.unsqueeze = _flatten, _squeeze, _unsqueeze
 
 
-# %% modules/01_tensor/tensor.py:907
+# %% modules/01_tensor/tensor.py:903
 _max_result = namedtuple("max", ["values", "indices"])  # PyTorch's torch.return_types.max
 _min_result = namedtuple("min", ["values", "indices"])
 
@@ -554,10 +545,11 @@ def _gather(self, dim, index):
     return self[tuple(where)]
 
 
-def _arg(numpy_arg):
+def _plain_reduction(numpy_reduce, dtype):
+    """A reduction without a gradient (argmax, any, ...), taking both keyword spellings."""
     def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims)
-        return Tensor._wrap(numpy_arg(self.data, axis=axis, keepdims=keepdims).astype(np.int64))
+        return Tensor._wrap(np.asarray(numpy_reduce(self.data, axis=axis, keepdims=keepdims), dtype=dtype))
     return method
 
 
@@ -588,13 +580,14 @@ def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
 
 
 Tensor.gather = _gather
-Tensor.argmax, Tensor.argmin = _arg(np.argmax), _arg(np.argmin)
+Tensor.argmax, Tensor.argmin = _plain_reduction(np.argmax, np.int64), _plain_reduction(np.argmin, np.int64)
+Tensor.any, Tensor.all = _plain_reduction(np.any, np.bool_), _plain_reduction(np.all, np.bool_)
 Tensor.max, Tensor.min = _extreme(True), _extreme(False)
 Tensor.var = _var
 Tensor.std = lambda self, *args, **kwargs: self.var(*args, **kwargs).sqrt()
 
 
-# %% modules/01_tensor/tensor.py:960
+# %% modules/01_tensor/tensor.py:958
 def _write_into(self, result):
     """Copy `result` into this tensor's own memory, so that every alias and view sees it."""
     if result.shape != self.shape:
@@ -636,7 +629,7 @@ Tensor.fill_, Tensor.copy_ = _fill, _fill
 Tensor.zero_ = lambda self: self.fill_(0)
 
 
-# %% modules/01_tensor/tensor.py:1002
+# %% modules/01_tensor/tensor.py:1000
 float16, float32, float64, half, double = np.float16, np.float32, np.float64, np.float16, np.float64
 uint8, int8, int16, int32, int64, long = np.uint8, np.int8, np.int16, np.int32, np.int64, np.int64
 
