@@ -393,6 +393,9 @@ class PowOp(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        if np.ndim(b) == 0:  # as a Python number (an int if whole) NumPy squares x ** 2 quickly
+            b = np.asarray(b).item()
+            b = int(b) if isinstance(b, float) and b.is_integer() else b
         with np.errstate(divide="ignore"):  # 0 ** -1 is inf, as in PyTorch, without a warning
             out = a ** b
         ctx.save_for_backward(a, b, out)
@@ -919,6 +922,9 @@ def _detach(self):
 # gradients are wanted. Module 01's helpers still promote dtypes and translate `dim=` to
 # `axis=`, and everything module 01 built from these operations (`view`, `flatten`,
 # `max(dim)`, `var`, comparisons, ...) is differentiable from now on without a line more.
+#
+# (`max(dim)` picks its values by indexing at `argmax`, so its gradient goes to the first
+# maximum of each row, as in PyTorch; `max()` and `amax` share it among ties.)
 #
 # Provided below the operators: the functions `cat`, `stack`, `where`, `maximum`,
 # `minimum` (as in `torch`), the methods `abs`, `clamp`, `masked_fill`, `expand`, `repeat`,

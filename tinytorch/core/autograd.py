@@ -266,6 +266,9 @@ class PowOp(Function):
 
     @staticmethod
     def forward(ctx, a, b):
+        if np.ndim(b) == 0:  # as a Python number (an int if whole) NumPy squares x ** 2 quickly
+            b = np.asarray(b).item()
+            b = int(b) if isinstance(b, float) and b.is_integer() else b
         with np.errstate(divide="ignore"):  # 0 ** -1 is inf, as in PyTorch, without a warning
             out = a ** b
         ctx.save_for_backward(a, b, out)
@@ -320,7 +323,7 @@ class MatMulOp(Function):
         return grad_a, grad_b
 
 
-# %% modules/02_autograd/autograd.py:455
+# %% modules/02_autograd/autograd.py:458
 class SumOp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -375,7 +378,7 @@ class MinOp(MaxOp):
     _reduce = staticmethod(np.min)
 
 
-# %% modules/02_autograd/autograd.py:516
+# %% modules/02_autograd/autograd.py:519
 class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -413,7 +416,7 @@ class GetItemOp(Function):
         return full
 
 
-# %% modules/02_autograd/autograd.py:560
+# %% modules/02_autograd/autograd.py:563
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -490,7 +493,7 @@ class ReLUOp(Function):
         return grad * (a > 0)
 
 
-# %% modules/02_autograd/autograd.py:662
+# %% modules/02_autograd/autograd.py:665
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -518,7 +521,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:707
+# %% modules/02_autograd/autograd.py:710
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -626,7 +629,7 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:838
+# %% modules/02_autograd/autograd.py:841
 def _graph_order(root):
     """The graph's nodes (Contexts and leaf Tensors), each after every node it depends on."""
     order, seen, stack = [], set(), [(root, False)]
@@ -700,7 +703,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:928
+# %% modules/02_autograd/autograd.py:934
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -725,7 +728,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:953
+# %% modules/02_autograd/autograd.py:959
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -791,7 +794,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1027
+# %% modules/02_autograd/autograd.py:1033
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -806,7 +809,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1276
+# %% modules/02_autograd/autograd.py:1282
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
