@@ -21,6 +21,26 @@ from conftest import REPO, cli_env, milestone_progress
 
 QUICKSTART = REPO / "tests" / "milestones" / "QUICKSTART.md"
 _FENCE = re.compile(r"^[ \t]*```bash[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)  # indented too
+_ANY_FENCE = re.compile(r"^[ \t]*```(bash|text)[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def samples(markdown):
+    """``[(commands of a bash block, lines of the text blocks after it)]``: what each sample shows."""
+    found = []
+    for kind, block in _ANY_FENCE.findall(markdown):
+        if kind == "bash":
+            found.append((bash_commands(f"```bash\n{block}```\n"), []))
+        elif found:
+            found[-1][1].extend(line for line in block.splitlines() if line.strip() and line.strip() != "...")
+    return found
+
+
+def normalized(line):
+    """A line of output as a sample shows it: any timing, any bar length, any spacing."""
+    line = re.sub(r"\d+\.\d+ ?s\b", "#s", line)
+    line = re.sub(r"\d+:\d\d:\d\d", "#:##:##", line)
+    line = re.sub(r"━+", "━", line)
+    return " ".join(line.split())
 
 
 def bash_commands(markdown):
@@ -84,11 +104,13 @@ def test_quickstart_commands_work_as_written(project, _isolated_home):
     if bash is None:
         pytest.skip("QUICKSTART.md's commands are bash commands; no bash on this machine")
 
+    outputs = {}
     for number, command in enumerate(commands, 1):
         result = subprocess.run(
             [bash, "-c", command], cwd=project, env=env, capture_output=True,
             text=True, encoding="utf-8", errors="replace", timeout=600,
         )
+        outputs[command] = {normalized(line) for line in (result.stdout + result.stderr).splitlines()}
         assert result.returncode == 0, (
             f"QUICKSTART.md command {number} of {len(commands)} failed (exit {result.returncode}):\n"
             f"$ {command}\n--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
@@ -102,3 +124,9 @@ def test_quickstart_commands_work_as_written(project, _isolated_home):
     for command in runs:
         milestone_id = command.split()[3]
         assert milestone_id in milestones["completed_milestones"], (command, milestones)
+
+    # Every sample of output on the page is what those commands really printed.
+    for block_commands, shown in samples(QUICKSTART.read_text(encoding="utf-8")):
+        printed = set().union(*(outputs[command] for command in block_commands))
+        stale = [line for line in shown if normalized(line) not in printed]
+        assert not stale, f"QUICKSTART.md shows lines that {block_commands} no longer print: {stale}"

@@ -7,7 +7,11 @@ Skeleton (not generated): exposes everything exported so far, e.g.
 from tinytorch._exports import gather, missing_name
 
 __version__ = "0.1.0"
-__all__ = gather(__name__, globals(), ["core", "nn", "optim", "data", "text", "models", "perf", "quant", "compress"])
+# "core.tensor" and "perf.benchmark" also, for the functions `tensor` and `benchmark` (which
+# cannot live in `tinytorch.core` / `tinytorch.perf`, where those names are submodules):
+# torch-style `from tinytorch import tensor, zeros, cat, no_grad`.
+__all__ = gather(__name__, globals(), ["core", "core.tensor", "nn", "optim", "data", "text", "models", "perf",
+                                       "perf.benchmark", "quant", "compress"])
 
 
 def __getattr__(name):

@@ -65,16 +65,20 @@ def gather(package, namespace, submodules, only=None, kind=None):
     A submodule starting with ``tinytorch.`` is a full name (a file of another package).
     With ``only``, just those names are taken; with ``kind="classes"`` or ``"functions"``
     just the names of that kind. Returns the names gathered, for the package's ``__all__``.
+    A name never hides a submodule of the package (the function ``tensor`` stays out of
+    ``tinytorch.core``, where ``tinytorch.core.tensor`` is the module; ``tinytorch/__init__``
+    gathers it directly).
     """
     names = []
     only = None if only is None else tuple(only)
+    own = {sub.split(".")[0] for sub in submodules if not sub.startswith("tinytorch.")}
     for sub in submodules:
         full = sub if sub.startswith("tinytorch.") else f"{package}.{sub}"
         _SOURCES.setdefault(package, []).append((full, only, kind))
         module = _import(full)
         if module is None:
             continue
-        public = [name for name in getattr(module, "__all__", []) if _takes(name, only, kind)]
+        public = [name for name in getattr(module, "__all__", []) if _takes(name, only, kind) and name not in own]
         namespace.update({name: getattr(module, name) for name in public})
         names.extend(name for name in public if name not in names)
     return names

@@ -17,7 +17,7 @@ try:  # typer >= 0.2x vendors click; older releases use click's exceptions
 except ImportError:  # pragma: no cover - older typer
     from click import ClickException as _UsageError
 
-from tito.commands import demo, milestone, module_workflow, release
+from tito.commands import demo, milestone, module_watch, module_workflow, release
 from tito.console import console, err_console
 from tito.project import ProjectError
 
@@ -27,6 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+module_workflow.app.command("watch")(module_watch.watch)
+module_workflow.app.command("hint")(module_watch.hint)
 app.add_typer(module_workflow.app, name="module", help="Test, complete, watch, start and reset modules.")
 app.add_typer(milestone.app, name="milestone", help="List, inspect and run milestones.")
 app.command("release")(release.release)

@@ -31,22 +31,30 @@
 #
 # At the end of the module we connect these classes to `Tensor`'s operators, so that
 # `a * b` on tensors that require gradients builds the graph, and `loss.backward()`
-# fills every parameter's `.grad`.
+# fills every parameter's `.grad`. The last section explains in-place operations
+# (`p -= lr * p.grad`) and why autograd must refuse some of them.
 
 # %%
 #| default_exp core.autograd
 #| requires 00_setup 01_tensor
 #| export
+import functools
+
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, _check_matmul, _data
+from tinytorch.core.tensor import (
+    Tensor, _binary, _check_matmul, _data, _floating, _index, _promoted, _reduction, _reflected,
+    _setitem, _shape_args, _write_into,
+)
 
 # %% [markdown]
 # ## Switching the graph off: `no_grad`
 #
 # Building the graph costs time and memory. When we only evaluate a model, or update
 # parameters inside an optimizer, no gradient is wanted: `with no_grad():` turns graph
-# building off for the block, exactly like `torch.no_grad()`.
+# building off for the block, exactly like `torch.no_grad()`. As in PyTorch it also
+# decorates a function (`@no_grad()`), `enable_grad()` turns recording back on inside
+# such a block, and `set_grad_enabled(mode)` switches it by a flag.
 
 # %%
 #| export
@@ -58,17 +66,66 @@ def is_grad_enabled():
     return _grad_enabled
 
 
-class no_grad:
-    """Context manager: operations inside the block build no graph."""
+class _GradMode:
+    """Sets graph building on or off: a context manager, and a decorator (with or without ())."""
+
+    mode = True
+
+    def __new__(cls, function=None):
+        context = super().__new__(cls)
+        return context if function is None else context(function)
 
     def __enter__(self):
         global _grad_enabled
-        self._previous, _grad_enabled = _grad_enabled, False
+        self._previous, _grad_enabled = _grad_enabled, self.mode
+        return self
 
     def __exit__(self, *exc):
         global _grad_enabled
         _grad_enabled = self._previous
         return False
+
+    def __call__(self, function):
+        mode = self.mode
+
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            with enable_grad() if mode else no_grad():
+                return function(*args, **kwargs)
+
+        return run
+
+
+class no_grad(_GradMode):
+    """Context manager (or decorator): operations inside build no graph."""
+
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager (or decorator): operations inside build a graph, even within no_grad."""
+
+    mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """`set_grad_enabled(False)` switches graph building off at once; in a `with`, until its end."""
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
+
+    def __init__(self, mode):
+        global _grad_enabled
+        self.mode = bool(mode)
+        self._previous, _grad_enabled = _grad_enabled, self.mode
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, function):
+        global _grad_enabled
+        _grad_enabled = self._previous  # as a decorator it acts only while the function runs
+        return super().__call__(function)
 
 # %% [markdown]
 # ## Broadcasting, backwards: `unbroadcast`
@@ -83,7 +140,7 @@ class no_grad:
 # grad (4, 3) -> input (4, 1):   sum over axis 1, keep it
 # ```
 #
-# `Function.apply` calls this for every input, so each backward may return a gradient
+# The backward pass calls this for every input, so each backward may return a gradient
 # of the broadcast shape and never has to think about it.
 
 # %%
@@ -120,34 +177,118 @@ if __name__ == "__main__":
 # %% [markdown]
 # ## `Context` and `Function`
 #
+# Each operation applied to tensors that want gradients becomes one **node** of the
+# graph: a `Context`. It holds the operation (`ctx.function`), its inputs, what the
+# forward saved for the backward, and — for each input — the node that *made* that input
+# (`ctx.parents`): the input's own Context, or the input tensor itself when it is a leaf
+# (a parameter). Backward walks from node to parent node.
+#
 # `Function.apply(*inputs, **options)` is the one place where the graph is built:
 #
-# 1. unwrap the input tensors to NumPy arrays and call `forward(ctx, *arrays, **options)`;
-# 2. wrap the result in a new `Tensor`;
-# 3. if gradients are enabled and some input requires them, remember `(Function, ctx,
-#    inputs)` on the result: `result._ctx = ctx`. The context also records which inputs
-#    want a gradient (`ctx.needs_input_grad`), so a backward can skip the others.
+# 1. record which inputs want a gradient: a Tensor with `requires_grad`, while gradients
+#    are enabled (`needs_input_grad`, PyTorch's name), and make the `Context`;
+# 2. unwrap the inputs to NumPy arrays and call `forward(ctx, *arrays, **options)`;
+#    wrap the result in a new `Tensor`;
+# 3. if some input wants a gradient — and the result is floating point: `x.long()` gives
+#    integers, which have no gradient — mark the result `requires_grad = True` and
+#    remember its node: `result._ctx = ctx`;
+# 4. call the provided `_note_memory(ctx, result)`: it lets a result that is a *view* of an
+#    input (a slice, a reshape: the same memory) share that input's version counter, and
+#    records the versions of everything the backward will read. The last section of the
+#    module explains why.
 #
-# Inputs that are not tensors (a Python number in `x * 2`) take part in the forward but
-# get no gradient. `backward` returns one gradient per input (`None` for "no gradient").
+# Inputs that are not tensors (a shape, an index) take part in the forward but get no
+# gradient. `backward` returns one gradient per input (`None` for "no gradient").
 
 # %%
 #| export
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they "
+    "have already been freed). Saved intermediate values of the graph are freed when you call "
+    ".backward(). Specify retain_graph=True if you need to backward through the graph a second time."
+)
+
+
 class Context:
-    """What a Function's forward leaves for its backward.
+    """One node of the graph: what a Function's forward leaves for its backward.
 
     `needs_input_grad[i]` says whether input i wants a gradient (PyTorch's name): a
     backward may skip the work for an input that does not, such as a batch of images.
+    `parents[i]` is the node that made input i (its Context, or the leaf tensor itself).
     """
 
     def __init__(self, function, inputs, needs_input_grad):
         self.function = function
         self.inputs = inputs
         self.needs_input_grad = needs_input_grad
-        self.saved_tensors = ()
+        self.parents = tuple(
+            (x._ctx if x._ctx is not None else x) if need else None for x, need in zip(inputs, needs_input_grad)
+        ) if any(needs_input_grad) else ()
+        self._saved = ()
+        self._versions = ()  # (version counter, version then, which tensor): see In-place operations
 
     def save_for_backward(self, *arrays):
-        self.saved_tensors = arrays
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        if self._saved is None:
+            raise RuntimeError(_FREED)
+        return self._saved
+
+    def check_versions(self):
+        """Raise if memory this node's backward reads was changed in place after its forward."""
+        for counter, version, what in self._versions:
+            if counter[0] != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an "
+                    f"inplace operation: {what} of {self.function.__name__} is at version {counter[0]}; "
+                    f"expected version {version} instead. Make the in-place change a new tensor "
+                    "(y = y + 1 instead of y += 1), or do it after backward()."
+                )
+
+    def release(self):
+        """Forget the saved arrays once backward has used them (unless retain_graph=True)."""
+        if self._saved:
+            self._saved = None
+
+    def name(self):
+        return f"{self.function.__name__}Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+
+def _note_memory(ctx, result):
+    """Let a view share its base's version counter; record the versions the backward relies on."""
+    out, tensors = result.data, [x for x in ctx.inputs if isinstance(x, Tensor)]
+    for x in tensors:
+        if out is x.data or (out.base is not None and np.may_share_memory(out, x.data)):
+            result._base = x if x._base is None else x._base
+            result._version_counter = x._version_counter
+            break
+    if result._ctx is None:
+        return
+    versions = []
+    for saved in ctx._saved:
+        if type(saved) is not np.ndarray:
+            continue
+        owner = result if saved is out else None
+        for x in tensors:
+            if saved is x.data:
+                owner = x
+                break
+        if owner is None and (saved.base is not None or out.base is not None):  # a view of one of them?
+            for x in (*tensors, result):
+                if np.may_share_memory(saved, x.data):
+                    owner = x
+                    break
+        if owner is not None:
+            what = "the output" if owner is result else "an input"
+            versions.append((owner._version_counter, owner._version_counter[0], what))
+    if result._base is not None:  # a view: its node is stale once the memory changes
+        versions.append((result._version_counter, result._version_counter[0], "the output (a view)"))
+    ctx._versions = versions
 
 
 class Function:
@@ -167,9 +308,10 @@ class Function:
         needs = tuple(_grad_enabled and isinstance(x, Tensor) and x.requires_grad for x in inputs)
         ctx = Context(cls, inputs, needs)
         result = Tensor._wrap(cls.forward(ctx, *[_data(x) for x in inputs], **options))
-        if any(needs):
+        if any(needs) and result.is_floating_point():
             result.requires_grad = True
             result._ctx = ctx
+        _note_memory(ctx, result)
         return result
         ### END SOLUTION
 
@@ -179,10 +321,17 @@ class Function:
 # Each class below is one operation with its local derivative. Read them as a table of
 # calculus you already know: d(a·b)/da = b, d(eᵃ)/da = eᵃ, d(log a)/da = 1/a, ...
 #
+# Powers need care at zero. d(aᵇ)/da = b·aᵇ⁻¹, but for b = 0 that is 0·0⁻¹ = 0·∞ = NaN at
+# a = 0, although a⁰ = 1 is flat everywhere: the gradient is 0 wherever b = 0. With a
+# tensor exponent (`x ** y`, `2 ** x`) the exponent gets a gradient too, d(aᵇ)/db = aᵇ·log a,
+# taken as 0 where a = 0 and b ≥ 0 (PyTorch's convention: 0ᵇ does not change with b > 0).
+#
 # For a matrix product C = A @ B, the chain rule gives ∂L/∂A = ∂L/∂C @ Bᵀ and
 # ∂L/∂B = Aᵀ @ ∂L/∂C — check the shapes: (n, m) = (n, p) @ (p, m). Batched products
-# work the same on the last two dimensions; vectors are treated as one-row/one-column
-# matrices and squeezed back.
+# work the same on the last two dimensions. A vector is treated as a one-row (on the
+# left) or one-column (on the right) matrix: put the missing dimensions back into the
+# incoming gradient, multiply, and squeeze them out again — for `(k,) @ (k,)` the
+# gradient arrives as a single number.
 
 # %%
 #| export
@@ -240,19 +389,29 @@ class DivOp(Function):
 
 
 class PowOp(Function):
-    """a ** exponent, for a number exponent."""
+    """a ** b: a tensor base, and a tensor (or number) exponent."""
 
     @staticmethod
-    def forward(ctx, a, exponent):
-        ctx.save_for_backward(a)
-        ctx.exponent = exponent
-        return a ** exponent
+    def forward(ctx, a, b):
+        if np.ndim(b) == 0:  # as a Python number (an int if whole) NumPy squares x ** 2 quickly
+            b = np.asarray(b).item()
+            b = int(b) if isinstance(b, float) and b.is_integer() else b
+        with np.errstate(divide="ignore"):  # 0 ** -1 is inf, as in PyTorch, without a warning
+            out = a ** b
+        ctx.save_for_backward(a, b, out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         ### BEGIN SOLUTION
-        (a,) = ctx.saved_tensors
-        return grad * ctx.exponent * a ** (ctx.exponent - 1)
+        a, b, out = ctx.saved_tensors
+        grad_a = grad_b = None
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, masked out below
+            if ctx.needs_input_grad[0]:
+                grad_a = np.where(b == 0, 0, grad * b * a ** (b - 1))
+            if ctx.needs_input_grad[1]:
+                grad_b = np.where((a == 0) & (b >= 0), 0, grad * out * np.log(a))
+        return grad_a, grad_b
         ### END SOLUTION
 
 
@@ -279,23 +438,20 @@ class MatMulOp(Function):
     def backward(ctx, grad):
         ### BEGIN SOLUTION
         a, b = ctx.saved_tensors
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        g = grad
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = np.expand_dims(g, -1)
+        a2 = a[None, :] if a.ndim == 1 else a  # a vector on the left is one row
+        b2 = b[:, None] if b.ndim == 1 else b  # a vector on the right is one column
+        g = grad[..., None] if b.ndim == 1 else grad  # put the squeezed dimensions back
+        g = g[..., None, :] if a.ndim == 1 else g
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_a = g @ np.swapaxes(b2, -1, -2)
-            grad_a = grad_a.squeeze(-2) if a.ndim == 1 else grad_a
+            grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
         if ctx.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:  # (..., n, k) @ (k, m): fold the batch into rows
                 grad_b = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])
             else:
                 grad_b = np.swapaxes(a2, -1, -2) @ g
-            grad_b = grad_b.squeeze(-1) if b.ndim == 1 else grad_b
+            grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
         return grad_a, grad_b
         ### END SOLUTION
 
@@ -333,11 +489,13 @@ class MeanOp(Function):
 
 
 class MaxOp(Function):
-    """Gradient flows to the maximum; ties share it equally."""
+    """The maximum (PyTorch's amax): the gradient flows to it; ties share it equally."""
+
+    _reduce = staticmethod(np.max)
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        peak = a.max(axis=axis, keepdims=True)
+        peak = ctx.function._reduce(a, axis=axis, keepdims=True)
         ctx.save_for_backward(a, peak)
         ctx.axis, ctx.keepdims = axis, keepdims
         return peak if keepdims else np.squeeze(peak, axis=axis)
@@ -351,6 +509,12 @@ class MaxOp(Function):
         winners = a == peak
         return winners * (grad / winners.sum(axis=ctx.axis, keepdims=True))
         ### END SOLUTION
+
+
+class MinOp(MaxOp):
+    """The minimum (amin): MaxOp's backward, with the smallest value winning."""
+
+    _reduce = staticmethod(np.min)
 
 # %%
 #| export
@@ -485,6 +649,172 @@ class ReLUOp(Function):
         return grad * (a > 0)
         ### END SOLUTION
 
+
+# %% [markdown]
+# ## Choosing and joining: `where` and `cat`
+#
+# Two operations route values instead of computing them, and their backward routes the
+# gradient the same way:
+#
+# - `where(condition, a, b)` takes `a` where the condition holds and `b` elsewhere, so each
+#   element's gradient goes to the side it came from, and 0 to the other (`masked_fill` is
+#   `where` with a constant).
+# - `cat(tensors, dim)` lays tensors end to end along `dim`; the gradient is cut back into
+#   pieces of the inputs' sizes (`stack` is `cat` of tensors given a new dimension).
+
+# %%
+#| export
+class WhereOp(Function):
+    """where(condition, a, b): a where the condition holds, b elsewhere."""
+
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        ctx.save_for_backward(condition)
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        (condition,) = ctx.saved_tensors
+        return None, np.where(condition, grad, 0), np.where(condition, 0, grad)
+        ### END SOLUTION
+
+
+class CatOp(Function):
+    """Concatenate arrays along `dim`."""
+
+    @staticmethod
+    def forward(ctx, *arrays, dim=0):
+        ctx.dim, ctx.sizes = dim, [a.shape[dim] for a in arrays]
+        return np.concatenate(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        ### BEGIN SOLUTION
+        return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
+        ### END SOLUTION
+
+# %% [markdown]
+# Provided: the other operations PyTorch users reach for, each with its derivative.
+#
+# | operation | backward |
+# |---|---|
+# | `abs` | `grad * sign(a)` (0 at 0, as PyTorch) |
+# | `clamp(min, max)` | the gradient passes where `min <= a <= max`, else 0 |
+# | `maximum(a, b)`, `minimum` | to the larger (smaller) input; a tie splits it half and half |
+# | `expand(*sizes)` | a broadcast without a copy: the gradient is unbroadcast |
+# | `repeat(*sizes)` | tiles: each copy's gradient is summed back |
+# | `to(dtype)`, `clone()` | converted back to the input's dtype |
+# | `t[index] = v` (out of place: `SetItemOp`) | 0 where `v` was written, the rest to `t`; `v` gets `grad[index]` |
+
+# %%
+#| export
+class AbsOp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * np.sign(a)
+
+
+class ClampOp(Function):
+    @staticmethod
+    def forward(ctx, a, min=None, max=None):
+        ctx.save_for_backward(a)
+        ctx.bounds = (min, max)
+        return np.clip(a, min, max)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        low, high = ctx.bounds
+        inside = np.ones(a.shape, dtype=bool)
+        if low is not None:
+            inside &= a >= low
+        if high is not None:
+            inside &= a <= high
+        return grad * inside
+
+
+class MaximumOp(Function):
+    """Elementwise maximum of two tensors."""
+
+    _choose, _wins = staticmethod(np.maximum), staticmethod(np.greater)
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx.function._choose(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share = (ctx.function._wins(a, b) + 0.5 * (a == b)).astype(grad.dtype)  # 1, 0, or a tie's 0.5
+        return grad * share, grad * (1 - share)
+
+
+class MinimumOp(MaximumOp):
+    """Elementwise minimum of two tensors."""
+
+    _choose, _wins = staticmethod(np.minimum), staticmethod(np.less)
+
+
+class ExpandOp(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        return np.broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad  # the backward pass unbroadcasts it to the input's shape
+
+
+class RepeatOp(Function):
+    @staticmethod
+    def forward(ctx, a, repeats):
+        if len(repeats) < a.ndim:
+            raise RuntimeError(f"repeat needs at least {a.ndim} sizes for a tensor of shape {a.shape}")
+        ctx.shape, ctx.repeats = a.shape, repeats
+        return np.tile(a, repeats)
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape = (1,) * (len(ctx.repeats) - len(ctx.shape)) + ctx.shape
+        tiles = grad.reshape([n for pair in zip(ctx.repeats, shape) for n in pair])
+        return tiles.sum(axis=tuple(range(0, tiles.ndim, 2))).reshape(ctx.shape)
+
+
+class CastOp(Function):
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype)  # always a copy: clone() is a cast to the same dtype
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.astype(ctx.dtype)
+
+
+class SetItemOp(Function):
+    """A copy of `a` with `a[index] = value`: the out-of-place form of item assignment."""
+
+    @staticmethod
+    def forward(ctx, a, value, index):
+        ctx.index = index
+        out = a.copy()
+        out[index] = value
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_a = grad.copy()
+        grad_a[ctx.index] = 0
+        return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
+
 # %% [markdown]
 # ## Walking the graph backwards
 #
@@ -492,7 +822,7 @@ class ReLUOp(Function):
 # node's gradient is complete (summed over all its uses) before it is passed on. That
 # order is a **topological order** of the graph, reversed. We build it with an explicit
 # stack instead of recursion, so deep graphs (long training loops, deep models) never hit
-# Python's recursion limit.
+# Python's recursion limit. The nodes are the Contexts, and the leaf tensors at the ends.
 #
 # Only **leaves** — tensors created by the user with `requires_grad=True`, such as
 # parameters — keep their gradient in `.grad`, and they **accumulate** it: two
@@ -501,11 +831,17 @@ class ReLUOp(Function):
 #
 # `backward()` without an argument is only defined for a single number (a loss); for a
 # tensor of any other shape, say which gradient flows in with `gradient=`.
+#
+# Once a node has passed its gradient on, it frees the arrays it saved: a training step's
+# graph is used once, and its saved activations are most of its memory. A second
+# `backward()` through the same graph then raises PyTorch's error; pass
+# `retain_graph=True` to the first to keep them (`Context.release` does the freeing, and
+# `ctx.check_versions()` — see the last section — guards against arrays changed in place).
 
 # %%
 #| export
 def _graph_order(root):
-    """The nodes that need a gradient, each after every node it depends on."""
+    """The graph's nodes (Contexts and leaf Tensors), each after every node it depends on."""
     order, seen, stack = [], set(), [(root, False)]
     while stack:
         node, expanded = stack.pop()
@@ -516,15 +852,15 @@ def _graph_order(root):
             continue
         seen.add(id(node))
         stack.append((node, True))
-        if node._ctx is not None:
-            for parent in node._ctx.inputs:
-                if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in seen:
-                    stack.append((parent, False))
+        if isinstance(node, Context):
+            stack.extend((p, False) for p in node.parents if p is not None and id(p) not in seen)
     return order
 
 
-def _backward(self, gradient=None):
+def _backward(self, gradient=None, retain_graph=None, create_graph=False):
     """Fill `.grad` of every leaf this tensor depends on with ∂self/∂leaf (accumulating)."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (gradients of gradients) is not supported by tinytorch")
     ### BEGIN SOLUTION
     if not self.requires_grad:
         raise RuntimeError(
@@ -542,25 +878,28 @@ def _backward(self, gradient=None):
         gradient = np.asarray(_data(gradient), dtype=self.data.dtype)
         if gradient.shape != self.shape:
             raise ValueError(f"gradient shape {gradient.shape} does not match tensor shape {self.shape}")
-    grads = {id(self): gradient}
-    for node in reversed(_graph_order(self)):
+    root = self if self._ctx is None else self._ctx
+    grads = {id(root): gradient}
+    for node in reversed(_graph_order(root)):
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
-        ctx = node._ctx
-        if ctx is None:  # a leaf: keep (and accumulate) its gradient
-            grad = grad.astype(node.data.dtype, copy=True)
+        if isinstance(node, Tensor):  # a leaf: keep (and accumulate) its gradient
+            grad = grad.astype(node.dtype, copy=True)
             node.grad = Tensor._wrap(grad if node.grad is None else node.grad.data + grad)
             continue
-        input_grads = ctx.function.backward(ctx, grad)
+        node.check_versions()
+        input_grads = node.function.backward(node, grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
-        for parent, parent_grad in zip(ctx.inputs, input_grads):
-            if parent_grad is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+        for parent, x, parent_grad in zip(node.parents, node.inputs, input_grads):
+            if parent is None or parent_grad is None:
                 continue
-            parent_grad = unbroadcast(parent_grad, parent.shape)
+            parent_grad = unbroadcast(parent_grad, x.shape)
             key = id(parent)
             grads[key] = parent_grad if key not in grads else grads[key] + parent_grad
+        if not retain_graph:
+            node.release()
     ### END SOLUTION
 
 
@@ -570,64 +909,123 @@ def _zero_grad(self):
 
 
 def _detach(self):
-    """The same numbers, cut off from the graph (shares the data)."""
-    return Tensor._wrap(self.data)
+    """The same numbers in the same memory (and version counter), cut off from the graph."""
+    out = Tensor._wrap(self.data)
+    out._version_counter = self._version_counter
+    return out
 
 # %% [markdown]
 # ## Teaching `Tensor` to remember
 #
 # Finally we route every `Tensor` operation through its `Function`. After this cell,
 # `a * b` is `MulOp.apply(a, b)`: the same numbers as in module 01, plus a graph when
-# gradients are wanted. (Reflected operators swap the inputs: `2 - t` is `SubOp(2, t)`.)
+# gradients are wanted. Module 01's helpers still promote dtypes and translate `dim=` to
+# `axis=`, and everything module 01 built from these operations (`view`, `flatten`,
+# `max(dim)`, `var`, comparisons, ...) is differentiable from now on without a line more.
+#
+# (`max(dim)` picks its values by indexing at `argmax`, so its gradient goes to the first
+# maximum of each row, as in PyTorch; `max()` and `amax` share it among ties.)
+#
+# Provided below the operators: the functions `cat`, `stack`, `where`, `maximum`,
+# `minimum` (as in `torch`), the methods `abs`, `clamp`, `masked_fill`, `expand`, `repeat`,
+# and the graph's own vocabulary: `t.is_leaf`, `t.grad_fn` (the node that made `t`, None
+# for a leaf), `t.requires_grad_()`, `t.detach()`.
 
 # %%
 #| export
-def _binary(op):
-    return lambda self, other: op.apply(self, other)
-
-
-def _reflected(op):
-    return lambda self, other: op.apply(other, self)
-
-
-def _reduction(op):
-    return lambda self, axis=None, keepdims=False: op.apply(self, axis=axis, keepdims=keepdims)
-
-
 def _unary(op):
     return lambda self: op.apply(self)
 
 
-def _reshape(self, *shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return ReshapeOp.apply(self, shape=shape)
+def _apply_of(op):
+    """``op.apply``, looked up at every call: a profiler (module 09) may stand in for it."""
+    return lambda *inputs, **options: op.apply(*inputs, **options)
 
 
-def _permute(self, *dims):
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        dims = tuple(dims[0])
-    return PermuteOp.apply(self, dims=tuple(d % self.ndim for d in dims))
-
-
-def _getitem(self, index):
-    if isinstance(index, tuple):
-        index = tuple(_data(i) for i in index)
-    return GetItemOp.apply(self, index=_data(index))
-
-
-Tensor.__add__, Tensor.__radd__ = _binary(AddOp), _reflected(AddOp)
-Tensor.__sub__, Tensor.__rsub__ = _binary(SubOp), _reflected(SubOp)
-Tensor.__mul__, Tensor.__rmul__ = _binary(MulOp), _reflected(MulOp)
-Tensor.__truediv__, Tensor.__rtruediv__ = _binary(DivOp), _reflected(DivOp)
-Tensor.__matmul__, Tensor.__rmatmul__ = _binary(MatMulOp), _reflected(MatMulOp)
-Tensor.__pow__ = lambda self, exponent: PowOp.apply(self, exponent=exponent)
+Tensor.__add__, Tensor.__radd__ = _binary(_apply_of(AddOp)), _reflected(_apply_of(AddOp))
+Tensor.__sub__, Tensor.__rsub__ = _binary(_apply_of(SubOp)), _reflected(_apply_of(SubOp))
+Tensor.__mul__, Tensor.__rmul__ = _binary(_apply_of(MulOp)), _reflected(_apply_of(MulOp))
+Tensor.__truediv__ = _binary(_apply_of(DivOp), floating=True)
+Tensor.__rtruediv__ = _reflected(_apply_of(DivOp), floating=True)
+Tensor.__pow__, Tensor.__rpow__ = _binary(_apply_of(PowOp)), _reflected(_apply_of(PowOp))
+Tensor.__matmul__, Tensor.__rmatmul__ = _binary(_apply_of(MatMulOp)), _reflected(_apply_of(MatMulOp))
 Tensor.__neg__ = _unary(NegOp)
-Tensor.sum, Tensor.mean, Tensor.max = _reduction(SumOp), _reduction(MeanOp), _reduction(MaxOp)
-Tensor.reshape, Tensor.permute, Tensor.__getitem__ = _reshape, _permute, _getitem
-Tensor.exp, Tensor.log, Tensor.sqrt = _unary(ExpOp), _unary(LogOp), _unary(SqrtOp)
-Tensor.sigmoid, Tensor.tanh, Tensor.relu = _unary(SigmoidOp), _unary(TanhOp), _unary(ReLUOp)
+Tensor.sum, Tensor.mean = _reduction(_apply_of(SumOp)), _reduction(_apply_of(MeanOp), "mean")
+Tensor.amax, Tensor.amin = _reduction(_apply_of(MaxOp)), _reduction(_apply_of(MinOp))
+Tensor.reshape = lambda self, *shape: ReshapeOp.apply(self, shape=_shape_args(shape))
+Tensor.permute = lambda self, *dims: PermuteOp.apply(self, dims=tuple(d % self.ndim for d in _shape_args(dims)))
+Tensor.__getitem__ = lambda self, index: GetItemOp.apply(self, index=_index(index))
+Tensor.exp, Tensor.log, Tensor.sqrt = _floating(_apply_of(ExpOp)), _floating(_apply_of(LogOp)), _floating(_apply_of(SqrtOp))
+Tensor.sigmoid, Tensor.tanh = _floating(_apply_of(SigmoidOp)), _floating(_apply_of(TanhOp))
+Tensor.relu = _unary(ReLUOp)
+Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
+
+# %%
+#| export
+def cat(tensors, dim=0):
+    """Join tensors along an existing dimension (torch.cat)."""
+    return CatOp.apply(*_promoted(*tensors), dim=dim)
+
+
+def stack(tensors, dim=0):
+    """Join tensors of one shape along a new dimension (torch.stack)."""
+    return cat([t.unsqueeze(dim) for t in _promoted(*tensors)], dim=dim)
+
+
+def where(condition, input, other):
+    """`input` where `condition` is true, `other` elsewhere (torch.where), broadcasting all three."""
+    return WhereOp.apply(condition, *_promoted(input, other))
+
+
+def maximum(input, other):
+    return MaximumOp.apply(*_promoted(input, other))
+
+
+def minimum(input, other):
+    return MinimumOp.apply(*_promoted(input, other))
+
+
+def _clamp(self, min=None, max=None):
+    """Limit every element to [min, max] (either may be None); numbers as bounds."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    x = _promoted(self, *(b for b in (min, max) if b is not None))[0]
+    return ClampOp.apply(x, min=_data(min), max=_data(max))
+
+
+def _masked_fill(self, mask, value):
+    """`value` where `mask` is true, this tensor elsewhere (keeping this tensor's dtype)."""
+    value = value.to(self.dtype) if isinstance(value, Tensor) else Tensor._wrap(np.asarray(value, self.dtype))
+    return WhereOp.apply(mask, value, self)
+
+
+def _expand(self, *sizes):
+    """A broadcast view of a bigger shape; -1 keeps a dimension's size."""
+    sizes = _shape_args(sizes)
+    lead = len(sizes) - self.ndim
+    shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
+    return ExpandOp.apply(self, shape=shape)
+
+
+def _requires_grad_(self, requires_grad=True):
+    self.requires_grad = requires_grad
+    return self
+
+
+Tensor.abs = Tensor.__abs__ = _unary(AbsOp)
+Tensor.clamp = Tensor.clip = _clamp
+Tensor.masked_fill = _masked_fill
+Tensor.expand = _expand
+Tensor.expand_as = lambda self, other: self.expand(other.shape)
+Tensor.repeat = lambda self, *sizes: RepeatOp.apply(self, repeats=_shape_args(sizes))
+Tensor.maximum, Tensor.minimum = maximum, minimum
+Tensor.clamp_ = lambda self, min=None, max=None: self._inplace(lambda t: t.clamp(min, max))
+Tensor.masked_fill_ = lambda self, mask, value: self._inplace(lambda t: t.masked_fill(mask, value))
+Tensor.is_leaf = property(lambda self: self._ctx is None)
+Tensor.grad_fn = property(lambda self: self._ctx)
+Tensor._version = property(lambda self: self._version_counter[0])
+Tensor.requires_grad_ = _requires_grad_
 
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic
@@ -656,19 +1054,36 @@ def numerical_gradient(f, x, eps=1e-6):
 # %%
 def check_gradients(fn, *shapes, seed=0):
     """Compare autograd with finite differences for `fn(*tensors) -> Tensor`."""
+    __tracebackhide__ = True  # a failure points at the test's line, not inside this helper
     rng = np.random.default_rng(seed)
     arrays = [rng.uniform(0.5, 1.5, size=s) * rng.choice([-1, 1], size=s) for s in shapes]
     tensors = [Tensor(a, dtype=np.float64, requires_grad=True) for a in arrays]
     fn(*tensors).sum().backward()
+    what = f"{_source_of(fn)} with inputs of shapes {', '.join(map(str, shapes))}"
     for k, (array, tensor) in enumerate(zip(arrays, tensors)):
         def scalar(x, k=k):
             inputs = [Tensor(x if j == k else a, dtype=np.float64) for j, a in enumerate(arrays)]
             return fn(*inputs).sum().item()
         expected = numerical_gradient(scalar, array.copy())
-        assert tensor.grad is not None, f"input {k} got no gradient"
+        assert tensor.grad is not None, f"{what}: input {k} got no gradient"
+        error = np.abs(tensor.grad.data - expected).max()
         assert np.allclose(tensor.grad.data, expected, atol=1e-5, rtol=1e-4), (
-            f"input {k}: autograd {tensor.grad.data} != finite differences {expected}"
+            f"{what}: the gradient of input {k} {tuple(array.shape)} is wrong (largest error {error:.3g}):\n"
+            f"autograd            {np.round(tensor.grad.data, 4).tolist()}\n"
+            f"finite differences  {np.round(expected, 4).tolist()}"
         )
+
+
+def _source_of(fn):
+    """`lambda a: a.sigmoid()` — the expression a gradient check tested, for its message."""
+    import inspect
+
+    try:
+        line = inspect.getsource(fn).strip()
+    except (OSError, TypeError):
+        return getattr(fn, "__name__", "the function")
+    start = line.find("lambda")
+    return line[start:].split(", (")[0] if start >= 0 else line
 
 
 def test_unit_arithmetic_gradients():
@@ -677,11 +1092,26 @@ def test_unit_arithmetic_gradients():
     check_gradients(lambda a, b: a * b, (2, 3), (2, 3))
     check_gradients(lambda a, b: a / b, (3,), (2, 3))
     check_gradients(lambda a: a ** 3, (2, 2))
+    check_gradients(lambda a, b: a.abs() ** b, (2, 3), (3,))
+    check_gradients(lambda a: 2 ** a, (4,))
     check_gradients(lambda a: -a * 2 + 1 - 3 / a, (4,))
 
 
 if __name__ == "__main__":
     test_unit_arithmetic_gradients()
+
+# %%
+def test_unit_pow_at_zero():
+    x = Tensor([0.0, 2.0], requires_grad=True)
+    (x ** 0).sum().backward()
+    assert x.grad.data.tolist() == [0.0, 0.0], "x ** 0 is flat: gradient 0, not NaN, at x = 0"
+    e = Tensor([2.0, 3.0], requires_grad=True)
+    (Tensor([0.0, 2.0]) ** e).sum().backward()
+    assert np.allclose(e.grad.data, [0.0, 8 * np.log(2)]), "0 ** e does not change with e > 0"
+
+
+if __name__ == "__main__":
+    test_unit_pow_at_zero()
 
 # %%
 def test_unit_matmul_gradients():
@@ -690,6 +1120,9 @@ def test_unit_matmul_gradients():
     check_gradients(lambda a, b: a @ b, (2, 3, 4), (2, 4, 5))
     check_gradients(lambda a, b: a @ b, (4,), (4, 3))
     check_gradients(lambda a, b: a @ b, (3, 4), (4,))
+    check_gradients(lambda a, b: a @ b, (4,), (4,))
+    check_gradients(lambda a, b: a @ b, (4,), (2, 4, 3))
+    check_gradients(lambda a, b: a @ b, (2, 3, 4), (4,))
 
 
 if __name__ == "__main__":
@@ -698,13 +1131,16 @@ if __name__ == "__main__":
 # %%
 def test_unit_reduction_and_shape_gradients():
     check_gradients(lambda a: a.sum(axis=1), (3, 4))
-    check_gradients(lambda a: a.mean(axis=0, keepdims=True) * a, (3, 4))
+    check_gradients(lambda a: a.mean(dim=0, keepdim=True) * a, (3, 4))
     check_gradients(lambda a: a.mean(), (3, 4))
     check_gradients(lambda a: a.max(axis=-1), (3, 4))
+    check_gradients(lambda a: a.max(dim=-1).values + a.min(dim=0).values.sum(), (3, 4))
+    check_gradients(lambda a: a.var(dim=1) + a.std(), (3, 4))
     check_gradients(lambda a: a.reshape(4, 3) @ a, (3, 4))
     check_gradients(lambda a: a.transpose(0, 2).exp(), (2, 3, 4))
     check_gradients(lambda a: a.T @ a, (3, 2))
     check_gradients(lambda a: a[1:, [0, 0, 2]], (3, 4))
+    check_gradients(lambda a: a.unsqueeze(1).flatten(1).squeeze(), (3, 4))
 
 
 if __name__ == "__main__":
@@ -718,16 +1154,34 @@ def test_unit_elementwise_gradients():
     check_gradients(lambda a: a.sigmoid(), (3, 4))
     check_gradients(lambda a: a.tanh(), (3, 4))
     check_gradients(lambda a: a.relu(), (3, 4))
+    check_gradients(lambda a: a.abs() + a.clamp(-0.9, 1.2), (3, 4))
 
 
 if __name__ == "__main__":
     test_unit_elementwise_gradients()
 
+# %%
+def test_unit_choose_and_join_gradients():
+    check_gradients(lambda a, b: where(a > 0, a, b), (3, 4), (4,))
+    check_gradients(lambda a, b: cat([a, b * 2], dim=1), (3, 2), (3, 4))
+    check_gradients(lambda a, b: stack([a, b], dim=-1), (3, 4), (3, 4))
+    check_gradients(lambda a, b: maximum(a, b) + minimum(a, b) * 2, (3, 4), (4,))
+    check_gradients(lambda a: a.masked_fill(a < 0, 0.5), (3, 4))
+    check_gradients(lambda a: a.expand(2, 3, 4) * a.repeat(2, 1, 2)[:, :, :4], (3, 4))
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    maximum(x, Tensor([1.0, 0.0])).sum().backward()
+    assert x.grad.data.tolist() == [0.5, 1.0], "a tie splits the gradient"
+
+
+if __name__ == "__main__":
+    test_unit_choose_and_join_gradients()
+
 # %% [markdown]
 # ## The rules of the graph
 #
 # Gradients accumulate, `zero_grad` resets them, `no_grad` builds nothing, and a
-# tensor used twice gets the sum of both paths (`x * x` → 2x).
+# tensor used twice gets the sum of both paths (`x * x` → 2x). A graph is walked once
+# unless `retain_graph=True`; integers cannot require gradients; `.grad` holds a Tensor.
 
 # %%
 def test_unit_graph_rules():
@@ -740,13 +1194,17 @@ def test_unit_graph_rules():
     assert x.grad is None
     with no_grad():
         y = x * 2
+        with enable_grad():
+            assert (x * 2).requires_grad, "enable_grad switches recording back on"
     assert not y.requires_grad and y._ctx is None, "no_grad builds no graph"
+    assert no_grad()(lambda t: t * 2)(x).grad_fn is None, "no_grad() decorates too"
     assert is_grad_enabled()
     w = Tensor([[1.0, 2.0]], requires_grad=True)
     h = w * 2
     (h + h).sum().backward()
     assert w.grad.data.tolist() == [[4.0, 4.0]]
-    assert h.grad is None, "only leaves keep .grad"
+    assert h.grad is None and not h.is_leaf and w.is_leaf, "only leaves keep .grad"
+    assert isinstance(h.grad_fn, Context) and h.grad_fn.function is MulOp and w.grad_fn is None
     assert x.detach()._ctx is None and not x.detach().requires_grad
 
 
@@ -770,12 +1228,15 @@ def test_unit_backward_errors():
         assert "does not require grad" in str(err)
     else:
         raise AssertionError("backward() without requires_grad must raise")
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
     try:
-        Tensor(np.ones((2, 3)), requires_grad=True) @ Tensor(np.ones((2, 3)))
-    except ValueError as err:
-        assert "(2, 3) @ (2, 3)" in str(err)
+        loss.backward()
+    except RuntimeError as err:
+        assert "retain_graph=True" in str(err)
     else:
-        raise AssertionError("a matmul shape mismatch must raise and name both shapes")
+        raise AssertionError("a freed graph cannot be walked a second time")
 
 
 if __name__ == "__main__":
@@ -793,6 +1254,128 @@ def test_unit_deep_graph():
 
 if __name__ == "__main__":
     test_unit_deep_graph()
+
+# %% [markdown]
+# ## In-place operations, and why autograd refuses some
+#
+# `p -= lr * p.grad` changes `p`'s own memory: nothing is allocated, and every alias and
+# view of `p` sees the new values. Inside `no_grad()` — an optimizer's update — that is all
+# there is to it. While the graph is being recorded, two things can go wrong:
+#
+# 1. **A leaf that requires grad.** `w += 1` on a parameter: `w` is what we differentiate
+#    *with respect to*; once its value changes in place, `w.grad` would be the gradient at
+#    a value `w` no longer has. PyTorch refuses it, and so do we. (Inside `no_grad()` it is
+#    allowed: that is the update step.)
+# 2. **A value saved for backward.** `y = x.exp()` saves `y` for its backward
+#    (d eˣ/dx = eˣ = y). After `y += 1` the saved array holds eˣ + 1, and the gradient
+#    would be silently wrong. Copying every saved array just in case would double the
+#    memory of training. Instead every tensor carries a **version counter** (`t._version`,
+#    shared with its views), which each in-place operation increments. `Function.apply`
+#    records the version of every array a node saved (`_note_memory`), and backward checks
+#    it (`ctx.check_versions()`): a change raises an error that names the operation. This
+#    is exactly PyTorch's mechanism, and its error message.
+#
+# What does an allowed in-place operation do to the graph? `y += x`, on a `y` computed
+# from parameters, means: new y = old y + x. We compute that out of place, on a copy that
+# keeps the old value and the old `y`'s node, write the result into `y`'s memory, and move
+# `y` to the new node. Tensors computed from `y` *before* the change keep pointing to its
+# old node (they were computed from the old value) — that is why a node remembers its
+# parents' *nodes* rather than the tensors.
+#
+# One limit, on purpose: an in-place change of a **view** (a slice `t[0]`, a reshape) of
+# a tensor in the graph would have to rewrite the history of the tensor it views too.
+# PyTorch does that with a special node; tinytorch refuses, and the message shows the
+# out-of-place spelling: `t[0] = t[0] + 1` (an assignment into `t` itself is fine).
+#
+# Write `_inplace(self, compute)`, which every in-place operation calls while gradients are
+# recorded. `compute(t)` gives the out-of-place result for a tensor `t` (for `y += x` it is
+# `lambda t: t + x`):
+#
+# 1. a leaf that requires grad: raise PyTorch's `RuntimeError("a leaf Variable that requires
+#    grad is being used in an in-place operation.")`;
+# 2. `before`: a tensor holding a *copy* of `self.data`, which takes over `self`'s node and
+#    flag (`_ctx`, `_requires_grad`), and `result = compute(before)`;
+# 3. if the result requires grad and `self` is a view (`self._base` is not None), raise:
+#    `"a view of a leaf Variable that requires grad is being used in an in-place operation."`
+#    when the base is such a leaf (PyTorch's message), `_VIEW_MESSAGE` otherwise;
+# 4. `_write_into(self, result)` (module 01) copies the result into `self`'s memory and
+#    increments the version; then `self` takes over the result's node and flag.
+
+# %%
+#| export
+_VIEW_MESSAGE = (
+    "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
+    "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
+)
+
+
+def _inplace(self, compute):
+    """`compute(self)` written into self's memory, keeping the graph right (or refusing)."""
+    if not _grad_enabled:  # an optimizer update, or other bookkeeping: no graph at all
+        _write_into(self, compute(self))
+        return self
+    ### BEGIN SOLUTION
+    if self.requires_grad and self._ctx is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    before = Tensor._wrap(self.data.copy())  # the old value keeps self's old place in the graph
+    before._ctx, before._requires_grad = self._ctx, self._requires_grad
+    result = compute(before)
+    if result.requires_grad and self._base is not None:
+        if self._base.requires_grad and self._base._ctx is None:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+        raise RuntimeError(_VIEW_MESSAGE)
+    _write_into(self, result)
+    self._ctx, self._requires_grad = result._ctx, result._requires_grad
+    return self
+    ### END SOLUTION
+
+
+def _setitem_recorded(self, index, value):
+    """`t[index] = value`, recorded in the graph when `t` or `value` requires grad."""
+    if _grad_enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+        index = _index(index)
+        self._inplace(lambda t: SetItemOp.apply(t, value, index=index))
+    else:
+        _setitem(self, index, value)
+
+
+Tensor._inplace, Tensor.__setitem__ = _inplace, _setitem_recorded
+
+# %%
+def test_unit_in_place_and_autograd():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    try:
+        w += 1
+    except RuntimeError as err:
+        assert "leaf Variable" in str(err)
+    else:
+        raise AssertionError("an in-place change of a leaf that requires grad must raise")
+    alias = w
+    with no_grad():
+        w -= 0.5  # the optimizer's update: allowed, in place
+    assert alias.data.tolist() == [0.5, 1.5] and w.is_leaf and w.requires_grad
+    y = w * 2
+    y += 1  # y = 2w + 1, now made by AddOp
+    assert y.grad_fn.function is AddOp
+    (y * y).sum().backward()  # d/dw (2w + 1)^2 = 4 (2w + 1)
+    assert np.allclose(w.grad.data, 4 * (2 * np.array([0.5, 1.5]) + 1))
+    e = w.exp()
+    e += 1  # ExpOp saved e for its backward: now it is wrong
+    try:
+        e.sum().backward()
+    except RuntimeError as err:
+        assert "ExpOp" in str(err) and "version" in str(err)
+    else:
+        raise AssertionError("backward through a saved array changed in place must raise")
+    w.zero_grad()
+    x = w * 1
+    x[0] = 5.0
+    x.sum().backward()
+    assert w.grad.data.tolist() == [0.0, 1.0] and x.data.tolist() == [5.0, 1.5]
+
+
+if __name__ == "__main__":
+    test_unit_in_place_and_autograd()
 
 # %% [markdown]
 # ## Done

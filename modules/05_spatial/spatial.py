@@ -813,7 +813,7 @@ def test_unit_small_cnn():
         Conv2d(8, 16, 3, padding=1), ReLU(), MaxPool2d(2),
         Flatten(), Linear(64, 10),
     )
-    assert sum(p.data.size for p in model.parameters()) == 80 + 1168 + 650
+    assert sum(p.numel() for p in model.parameters()) == 80 + 1168 + 650
     logits = model(Tensor(np.random.rand(5, 1, 8, 8)))
     assert logits.shape == (5, 10)
     logits.sum().backward()

@@ -72,7 +72,7 @@ def module_arrays(module):
 def count_parameters(model):
     """How many numbers the model trains: the sum of the sizes of its parameters."""
     ### BEGIN SOLUTION
-    return int(sum(p.size for p in model.parameters()))
+    return int(sum(p.numel() for p in model.parameters()))
     ### END SOLUTION
 
 
@@ -110,7 +110,7 @@ def layer_summary(model):
         rows.append({
             "name": name or type(module).__name__,
             "type": type(module).__name__,
-            "parameters": int(sum(p.size for p in own)),
+            "parameters": int(sum(p.numel() for p in own)),
             "bytes": int(sum(a.nbytes for a in arrays)),
         })
     return rows
@@ -364,13 +364,14 @@ if __name__ == "__main__":
 def op_macs(name, inputs, output):
     """Multiply-adds of one forward call of the Function called ``name`` (0 for elementwise ops)."""
     shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in inputs]
+    outputs = int(np.size(output.data if isinstance(output, Tensor) else output))  # numbers produced
     ### BEGIN SOLUTION
     if name == "MatMulOp":
-        return int(output.size * shapes[0][-1])
+        return outputs * shapes[0][-1]
     if name == "LinearOp":
-        return int(output.size * shapes[1][-1])
+        return outputs * shapes[1][-1]
     if name == "Conv2dOp":
-        return int(output.size * math.prod(shapes[1][1:]))
+        return outputs * math.prod(shapes[1][1:])
     return 0
     ### END SOLUTION
 

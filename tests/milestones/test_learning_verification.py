@@ -17,6 +17,7 @@ each test is ``run.complete()``: tito counts a run only if the test reached it.
 
 from learning_checks import (
     LearningRun, accuracy, assert_learned, binary_cross_entropy, cross_entropy, load_tinydigits_arrays, snapshot,
+    unlocked,
 )
 
 
@@ -28,8 +29,9 @@ def test_perceptron_learning():
     """
     import numpy as np
 
-    from tinytorch.core.autograd import no_grad
-    from tinytorch.core.tensor import Tensor
+    with unlocked("perceptron"):
+        from tinytorch.core.autograd import no_grad
+        from tinytorch.core.tensor import Tensor
 
     rng = np.random.default_rng(1957)
     half = 50
@@ -83,9 +85,10 @@ def test_xor_learning():
     """
     import numpy as np
 
-    from tinytorch.core.tensor import Tensor
-    from tinytorch.nn.modules import BinaryCrossEntropyLoss, Linear, ReLU, Sequential, Sigmoid
-    from tinytorch.optim.sgd import SGD
+    with unlocked("xor"):
+        from tinytorch.core.tensor import Tensor
+        from tinytorch.nn.modules import BinaryCrossEntropyLoss, Linear, ReLU, Sequential, Sigmoid
+        from tinytorch.optim.sgd import SGD
 
     x = Tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y = np.array([[0.0], [1.0], [1.0], [0.0]], dtype=np.float32)
@@ -134,12 +137,13 @@ def test_mlp_digits_learning():
     """
     import numpy as np
 
-    from tinytorch.core.autograd import no_grad
-    from tinytorch.core.tensor import Tensor
-    from tinytorch.core.training import Trainer
-    from tinytorch.data.loader import DataLoader, TensorDataset
-    from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential
-    from tinytorch.optim.adam import Adam
+    with unlocked("mlp_digits"):
+        from tinytorch.core.autograd import no_grad
+        from tinytorch.core.tensor import Tensor
+        from tinytorch.core.training import Trainer
+        from tinytorch.data.loader import DataLoader, TensorDataset
+        from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential
+        from tinytorch.optim.adam import Adam
 
     (x_train, y_train), (x_test, y_test) = load_tinydigits_arrays()
     x_train, x_test = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
@@ -183,13 +187,14 @@ def test_cnn_learning():
     """
     import numpy as np
 
-    from tinytorch.core.autograd import no_grad
-    from tinytorch.core.tensor import Tensor
-    from tinytorch.core.training import Trainer
-    from tinytorch.data.loader import DataLoader, TensorDataset
-    from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential
-    from tinytorch.nn.spatial import Conv2d, Flatten, MaxPool2d
-    from tinytorch.optim.adam import Adam
+    with unlocked("cnn"):
+        from tinytorch.core.autograd import no_grad
+        from tinytorch.core.tensor import Tensor
+        from tinytorch.core.training import Trainer
+        from tinytorch.data.loader import DataLoader, TensorDataset
+        from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential
+        from tinytorch.nn.spatial import Conv2d, Flatten, MaxPool2d
+        from tinytorch.optim.adam import Adam
 
     (x_train, y_train), (x_test, y_test) = load_tinydigits_arrays()
     x_train, x_test = x_train[:, None], x_test[:, None]  # (N, 1, 8, 8): one channel
@@ -242,11 +247,12 @@ def test_transformer_learning():
     """
     import numpy as np
 
-    from tinytorch.core.autograd import no_grad
-    from tinytorch.models.transformer import LayerNorm, TransformerBlock
-    from tinytorch.nn.modules import CrossEntropyLoss, Linear, Module
-    from tinytorch.optim.adam import Adam
-    from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
+    with unlocked("transformer"):
+        from tinytorch.core.autograd import no_grad
+        from tinytorch.models.transformer import LayerNorm, TransformerBlock
+        from tinytorch.nn.modules import CrossEntropyLoss, Linear, Module
+        from tinytorch.optim.adam import Adam
+        from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 
     vocab, length = 10, 8
     rng = np.random.default_rng(2017)
@@ -334,17 +340,18 @@ def test_mlperf_learning():
 
     import numpy as np
 
-    from tinytorch.compress.pruning import prune_model
-    from tinytorch.core.autograd import no_grad
-    from tinytorch.core.setup import check_environment, system_info
-    from tinytorch.models.kv_cache import KVCache
-    from tinytorch.models.transformer import GPT
-    from tinytorch.nn.modules import CrossEntropyLoss, Linear, Module
-    from tinytorch.optim.adam import Adam
-    from tinytorch.perf.acceleration import fuse_for_inference
-    from tinytorch.perf.benchmark import BenchmarkResult, benchmark
-    from tinytorch.perf.profiling import count_macs, count_parameters, model_bytes
-    from tinytorch.quant.int8 import quantize_model
+    with unlocked("mlperf"):
+        from tinytorch.compress.pruning import prune_model
+        from tinytorch.core.autograd import no_grad
+        from tinytorch.core.setup import check_environment, system_info
+        from tinytorch.models.kv_cache import KVCache
+        from tinytorch.models.transformer import GPT
+        from tinytorch.nn.modules import CrossEntropyLoss, Linear, Module
+        from tinytorch.optim.adam import Adam
+        from tinytorch.perf.acceleration import fuse_for_inference
+        from tinytorch.perf.benchmark import BenchmarkResult, benchmark
+        from tinytorch.perf.profiling import count_macs, count_parameters, model_bytes
+        from tinytorch.quant.int8 import quantize_model
 
     # MLPerf reports every result with the system it ran on.
     assert check_environment() == [], f"The environment is not ready: {check_environment()}"

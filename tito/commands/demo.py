@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from tito.console import console, icon, next_step
+from tito.identity import is_student_copy
 from tito.project import copy_project, discover_modules, find_project_root
 from tito.tracker import load_tracker
 
@@ -26,6 +27,14 @@ def demo(
 ):
     """Complete every module and run every milestone on the reference solutions (a scratch copy)."""
     root = find_project_root()
+    if is_student_copy(root):
+        console.print(
+            "tito demo replays the whole course on the reference solutions, so it runs in the course "
+            "repository your instructor released this copy from. This is your student copy: your own "
+            "code is what runs here."
+        )
+        next_step("tito module list", "see where you stand")
+        raise typer.Exit(1)
     modules = discover_modules(root)
     tracker = load_tracker(root)
     scratch = Path(tempfile.mkdtemp(prefix="tinytorch-demo-"))

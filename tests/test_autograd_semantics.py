@@ -1,0 +1,543 @@
+"""Autograd semantics a PyTorch user relies on (issue 11): vector matmul, powers at zero,
+floating-point-only gradients, `.grad` assignment, in-place operations with version counters,
+retain_graph, grad modes, and every new differentiable op — each against finite differences,
+against PyTorch where it is installed, and against hand values."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinytorch
+from gradcheck import assert_gradients_match, assert_matches_torch, normal, rng, torch
+from tinytorch.core.autograd import (
+    Context, cat, enable_grad, is_grad_enabled, maximum, minimum, no_grad, set_grad_enabled, stack, where,
+)
+from tinytorch.core.tensor import Tensor
+
+
+def away_from_zero(*shape):
+    return rng.uniform(0.5, 1.5, size=shape) * rng.choice([-1.0, 1.0], size=shape)
+
+
+def distinct(*shape):
+    """Values with no ties and no two within 0.1 (safe around max, clamp and abs kinks)."""
+    values = rng.permutation(np.prod(shape, dtype=int)).reshape(shape) * 0.37 - 1.1
+    return values + rng.uniform(0.02, 0.05, size=shape)
+
+
+# -- matmul with vectors -----------------------------------------------------------------
+
+
+def test_vector_dot_product_backward_hand_values():
+    a = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = Tensor([4.0, 5.0, 6.0], requires_grad=True)
+    out = a @ b
+    assert out.shape == () and out.item() == 32.0
+    out.backward()
+    assert a.grad.tolist() == [4.0, 5.0, 6.0] and b.grad.tolist() == [1.0, 2.0, 3.0]
+
+
+MATMUL_SHAPES = [
+    ((4,), (4,)), ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (2, 4, 3)), ((2, 3, 4), (4,)),
+    ((3, 4), (4, 2)), ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (2, 2, 4, 3)),
+]
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul_every_vector_and_batch_combination(shapes):
+    a, b = normal(*shapes[0]), normal(*shapes[1])
+    assert_gradients_match(lambda x, y: x @ y, a, b)
+    assert_matches_torch(lambda x, y: x @ y, lambda x, y: x @ y, a, b)
+
+
+# -- powers --------------------------------------------------------------------------------
+
+
+def test_pow_zero_at_zero_has_zero_gradient():
+    x = Tensor([0.0, 1.5, -2.0], requires_grad=True)
+    (x ** 0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("exponent", [0, 0.0, 0.5, 1, 2, 3, -1, 2.5])
+def test_pow_at_zero_matches_torch(exponent):
+    th = torch()
+    data = np.array([0.0, 0.5, 2.0])
+    x = Tensor(data, dtype=np.float64, requires_grad=True)
+    t = th.tensor(data, requires_grad=True)
+    out, ref = x ** exponent, t ** exponent
+    np.testing.assert_array_equal(out.data, ref.detach().numpy())
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-12)  # inf and nan agree too
+
+
+def test_tensor_exponents_and_reflected_pow():
+    base, exponent = np.abs(away_from_zero(3, 4)), away_from_zero(4)
+    assert_gradients_match(lambda a, b: a ** b, base, exponent)
+    assert_matches_torch(lambda a, b: a ** b, lambda a, b: a ** b, base, exponent)
+    assert_gradients_match(lambda a: 2 ** a, away_from_zero(5))
+    assert_matches_torch(lambda a: 2.5 ** a, lambda a: 2.5 ** a, away_from_zero(5))
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    (2 ** x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [2 * np.log(2), 4 * np.log(2)], rtol=1e-6)
+
+
+def test_pow_of_a_zero_base_with_a_tensor_exponent_matches_torch():
+    th = torch()
+    base, exponent = np.array([0.0, 0.0, 0.0, 2.0]), np.array([0.0, 1.0, 2.5, 3.0])
+    b, e = Tensor(base, dtype=np.float64, requires_grad=True), Tensor(exponent, dtype=np.float64, requires_grad=True)
+    tb, te = th.tensor(base, requires_grad=True), th.tensor(exponent, requires_grad=True)
+    (b ** e).sum().backward()
+    (tb ** te).sum().backward()
+    np.testing.assert_allclose(e.grad.data, te.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.data, tb.grad.numpy(), rtol=1e-12)
+    assert e.grad.data[:3].tolist() == [0.0, 0.0, 0.0]
+
+
+# -- floating point only, and .grad --------------------------------------------------------
+
+
+def test_only_floating_point_tensors_require_grad():
+    for make in (lambda: Tensor([1, 2], requires_grad=True), lambda: Tensor([True], requires_grad=True),
+                 lambda: Tensor([1, 2]).requires_grad_(), lambda: setattr(Tensor([1]), "requires_grad", True)):
+        with pytest.raises(RuntimeError, match="floating point"):
+            make()
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    (w * Tensor([2, 3])).sum().backward()  # an int operand: no truncated gradient anywhere
+    assert w.grad.tolist() == [2.0, 3.0] and w.grad.dtype == np.float32
+    x = Tensor([1.0, 2.5], requires_grad=True)
+    assert not x.long().requires_grad and not (x > 1).requires_grad, "integer results have no gradient"
+    (x.long() + x * 2.5).sum().backward()
+    assert x.grad.tolist() == [2.5, 2.5]
+    th = torch()
+    with pytest.raises(RuntimeError, match="floating point"):
+        th.tensor([1, 2], requires_grad=True)
+
+
+def test_grad_is_a_tensor_property():
+    p = Tensor([1.0, 2.0], requires_grad=True)
+    p.grad = np.array([0.5, 0.5], dtype=np.float32)
+    assert isinstance(p.grad, Tensor) and p.grad.tolist() == [0.5, 0.5]
+    with pytest.raises(RuntimeError, match="shape"):
+        p.grad = np.ones(3, dtype=np.float32)
+    with pytest.raises(RuntimeError, match="dtype"):
+        p.grad = Tensor([1.0, 1.0], dtype=np.float64)
+    with pytest.raises(RuntimeError, match="dtype"):
+        p.grad = np.ones(2)  # NumPy's float64 for a float32 tensor
+    p.grad = None
+    assert p.grad is None
+    optim = pytest.importorskip("tinytorch.optim")
+    p.grad = np.array([1.0, -1.0], dtype=np.float32)
+    optim.SGD([p], lr=0.5).step()
+    assert p.tolist() == [0.5, 2.5], "step() works after assigning a NumPy gradient"
+    th = torch()
+    with pytest.raises(RuntimeError, match="size"):
+        th.ones(2, requires_grad=True).grad = th.ones(3)
+
+
+# -- in place ------------------------------------------------------------------------------
+
+
+def test_manual_sgd_update_in_no_grad_changes_the_parameters_in_place():
+    nn = pytest.importorskip("tinytorch.nn")
+    tinytorch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    params = model.parameters()
+    weight_view, bias_alias = model.weight.data, model.bias
+    x = Tensor(normal(4, 3))
+    before = [p.data.copy() for p in params]
+    model(x).sum().backward()
+    with no_grad():
+        for p in model.parameters():
+            p -= 0.1 * p.grad
+    for p, old in zip(params, before):
+        np.testing.assert_allclose(p.data, old - 0.1 * p.grad.data, rtol=1e-6)
+        assert p.is_leaf and p.requires_grad
+    assert weight_view is model.weight.data and bias_alias is model.bias
+    np.testing.assert_allclose(weight_view, before[0] - 0.1 * model.weight.grad.data, rtol=1e-6)
+    th = torch()
+    layer = th.nn.Linear(3, 2)
+    with th.no_grad():
+        layer.weight.copy_(th.tensor(before[0]))
+        layer.bias.copy_(th.tensor(before[1]))
+    layer(th.tensor(x.data)).sum().backward()
+    with th.no_grad():
+        for p in layer.parameters():
+            p -= 0.1 * p.grad
+    np.testing.assert_allclose(model.weight.data, layer.weight.detach().numpy(), rtol=1e-5)
+    np.testing.assert_allclose(model.bias.data, layer.bias.detach().numpy(), rtol=1e-5)
+
+
+def test_in_place_on_a_leaf_that_requires_grad_is_refused():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    for change in (lambda: w.__iadd__(1), lambda: w.mul_(2), lambda: w.zero_(), lambda: w.__setitem__(0, 5.0)):
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            change()
+    with pytest.raises(RuntimeError, match="view of a leaf Variable"):
+        w[0:1].add_(1)
+    assert w.tolist() == [1.0, 2.0], "nothing was changed"
+    th = torch()
+    tw = th.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        tw += 1
+    with pytest.raises(RuntimeError, match="view of a leaf Variable"):
+        tw[0:1].add_(1)
+
+
+def test_a_changed_saved_value_is_detected_by_its_version():
+    w = Tensor([0.5, 1.0], requires_grad=True)
+    y = w.exp()
+    assert y._version == 0
+    y += 1
+    assert y._version == 1
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation.*ExpOp.*version 1; expected version 0"):
+        y.sum().backward()
+    h = w * 2
+    z = h * h  # MulOp saves h
+    h[0] = 0.0
+    with pytest.raises(RuntimeError, match="MulOp"):
+        z.sum().backward()
+    th = torch()
+    tw = th.tensor([0.5, 1.0], requires_grad=True)
+    ty = tw.exp()
+    ty += 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ty.sum().backward()
+
+
+def test_in_place_on_an_intermediate_tensor_matches_torch():
+    x0, w0 = np.array([0.3, -0.7, 1.2]), np.array([0.5, 0.25, -0.4])
+
+    def run(make):
+        x, w = make(x0), make(w0)
+        y = x * 2
+        y += 1
+        y *= w
+        y[0] = 0.0
+        y.clamp_(-0.6, 0.6)
+        y.sub_(x, alpha=2)
+        y.div_(2)
+        y.pow_(2)
+        (y * y).sum().backward()
+        return y.detach().numpy(), x.grad.numpy(), w.grad.numpy(), y._version
+
+    tiny = run(lambda a: Tensor(a, dtype=np.float64, requires_grad=True))
+    assert tiny[3] == 7
+    th = torch()
+    ref = run(lambda a: th.tensor(a, requires_grad=True))
+    for mine, theirs in zip(tiny[:3], ref[:3]):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12)
+    assert tiny[3] == ref[3], "the same number of version bumps"
+
+
+def test_setitem_records_the_graph_like_torch():
+    def run(make):
+        w = make(np.array([1.0, 2.0, 3.0]))
+        v = make(np.array([10.0]))
+        buf = make(np.zeros(4), grad=False)
+        buf[1:] = w * 2  # a tensor that did not require grad becomes part of the graph
+        buf[0] = v.sum()
+        x = buf * 1
+        x[x > 4] = 0.0
+        (x * x).sum().backward()
+        return x.detach().numpy(), w.grad.numpy(), v.grad.numpy(), buf.requires_grad
+
+    tiny = run(lambda a, grad=True: Tensor(a, dtype=np.float64, requires_grad=grad))
+    assert tiny[3] and tiny[1].tolist() == [8.0, 16.0, 0.0] and tiny[2].tolist() == [0.0]
+    th = torch()
+    ref = run(lambda a, grad=True: th.tensor(a, requires_grad=grad))
+    for mine, theirs in zip(tiny, ref):
+        np.testing.assert_allclose(mine, theirs)
+
+
+def test_in_place_on_a_view_of_a_recorded_tensor_is_refused_not_wrong():
+    """A deliberate limit (PyTorch rewrites the base's history; tinytorch refuses)."""
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    y = w * 1
+    with pytest.raises(RuntimeError, match="view"):
+        y[0:1].mul_(3)
+    v = y[0:1]  # a view made before the base changes in place
+    y.mul_(3)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        v.sum().backward()
+    y.sum().backward()  # the base itself is fine: d(3w)/dw
+    assert w.grad.tolist() == [3.0, 3.0]
+
+
+def test_detach_shares_memory_and_version():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    y = w.exp()
+    d = y.detach()
+    d += 1  # allowed (d does not require grad), but it changes y's memory
+    assert y.data.tolist() == d.data.tolist() and y._version == 1
+    with pytest.raises(RuntimeError, match="ExpOp"):
+        y.sum().backward()
+
+
+# -- the graph's own API ---------------------------------------------------------------------
+
+
+def test_retain_graph():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    assert x.grad.tolist() == [4.0, 8.0]
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+    plus = (x + 1).sum()  # saves nothing: may be walked again, as in PyTorch
+    plus.backward()
+    plus.backward()
+    assert x.grad.tolist() == [6.0, 10.0]
+    th = torch()
+    t = th.tensor([1.0, 2.0], requires_grad=True)
+    tl = (t * t).sum()
+    tl.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        tl.backward()
+
+
+def test_leaves_grad_fn_and_requires_grad_():
+    w = Tensor([1.0], requires_grad=True)
+    c = Tensor([2.0])
+    y = w * c
+    assert w.is_leaf and c.is_leaf and not y.is_leaf
+    assert w.grad_fn is None and isinstance(y.grad_fn, Context) and y.grad_fn.function.__name__ == "MulOp"
+    assert "MulOp" in repr(y.grad_fn) and y.grad_fn.name() == "MulOpBackward"
+    assert c.requires_grad_() is c and c.requires_grad and c.requires_grad_(False) is c and not c.requires_grad
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad_(False)
+    th = torch()
+    tw = th.ones(1, requires_grad=True)
+    ty = tw * 2
+    assert tw.is_leaf and not ty.is_leaf and tw.grad_fn is None
+    with pytest.raises(RuntimeError, match="leaf"):
+        ty.requires_grad_(False)
+
+
+def test_grad_modes():
+    w = Tensor([1.0], requires_grad=True)
+
+    @no_grad()
+    def evaluate(x):
+        return x * 2
+
+    @no_grad
+    def evaluate_bare(x):
+        return x * 2
+
+    @enable_grad()
+    def train(x):
+        return x * 2
+
+    assert not evaluate(w).requires_grad and not evaluate_bare(w).requires_grad
+    with no_grad():
+        assert not is_grad_enabled() and train(w).requires_grad
+        with enable_grad():
+            assert (w * 2).requires_grad
+        assert not (w * 2).requires_grad
+    set_grad_enabled(False)
+    assert not is_grad_enabled()
+    set_grad_enabled(True)
+    with set_grad_enabled(False):
+        assert not (w * 2).requires_grad
+    assert is_grad_enabled()
+
+    @set_grad_enabled(False)
+    def frozen(x):
+        return x * 2
+
+    assert is_grad_enabled(), "decorating alone changes nothing"
+    assert not frozen(w).requires_grad and is_grad_enabled()
+    with pytest.raises(ValueError):
+        with no_grad():
+            raise ValueError("an exception inside restores the mode")
+    assert is_grad_enabled()
+
+
+def test_mixed_precision_gradients_keep_each_leaf_dtype():
+    th = torch()
+    w32 = Tensor([1.0, 2.0], requires_grad=True)
+    x64 = Tensor([0.5, 0.25], dtype=np.float64, requires_grad=True)
+    out = w32 * x64
+    assert out.dtype == np.float64
+    out.sum().backward()
+    assert w32.grad.dtype == np.float32 and x64.grad.dtype == np.float64
+    tw, tx = th.tensor([1.0, 2.0], requires_grad=True), th.tensor([0.5, 0.25], dtype=th.float64, requires_grad=True)
+    (tw * tx).sum().backward()
+    np.testing.assert_allclose(w32.grad.data, tw.grad.numpy())
+    assert tw.grad.dtype == th.float32
+
+
+# -- every new differentiable operation: finite differences and PyTorch ----------------------
+
+NEW_OPS = {
+    "abs": (lambda a: a.abs(), lambda a: a.abs(), distinct),
+    "clamp": (lambda a: a.clamp(-0.5, 0.6), lambda a: a.clamp(-0.5, 0.6), distinct),
+    "clamp_min": (lambda a: a.clamp(min=0.1), lambda a: a.clamp(min=0.1), distinct),
+    "amax": (lambda a: a.amax(dim=1), lambda a: a.amax(dim=1), distinct),
+    "amin_all": (lambda a: a.amin(), lambda a: a.amin(), distinct),
+    "min_all": (lambda a: a.min(), lambda a: a.min(), distinct),
+    "max_dim": (lambda a: a.max(dim=-1).values, lambda a: a.max(dim=-1).values, distinct),
+    "min_dim_keep": (lambda a: a.min(0, keepdim=True).values, lambda a: a.min(0, keepdim=True).values, distinct),
+    "var": (lambda a: a.var(dim=1), lambda a: a.var(dim=1), normal),
+    "var_all_biased": (lambda a: a.var(correction=0), lambda a: a.var(correction=0), normal),
+    "std": (lambda a: a.std(dim=(0, 2), keepdim=True), lambda a: a.std(dim=(0, 2), keepdim=True), normal),
+    "mean_dim": (lambda a: a.mean(dim=-1, keepdim=True), lambda a: a.mean(dim=-1, keepdim=True), normal),
+    "sum_dims": (lambda a: a.sum(dim=[0, 2]), lambda a: a.sum(dim=[0, 2]), normal),
+    "view": (lambda a: a.view(4, -1), lambda a: a.view(4, -1), normal),
+    "flatten": (lambda a: a.flatten(1), lambda a: a.flatten(1), normal),
+    "squeeze_unsqueeze": (lambda a: a.unsqueeze(1).squeeze(), lambda a: a.unsqueeze(1).squeeze(), normal),
+    "expand": (lambda a: a[:, :1].expand(3, 2, 5, 4), lambda a: a[:, :1].expand(3, 2, 5, 4), normal),
+    "expand_as": (lambda a: a[:1].expand_as(a) * a, lambda a: a[:1].expand_as(a) * a, normal),
+    "repeat": (lambda a: a.repeat(2, 1, 3), lambda a: a.repeat(2, 1, 3), normal),
+    "repeat_new_dims": (lambda a: a.repeat(2, 1, 1, 2), lambda a: a.repeat(2, 1, 1, 2), normal),
+    "masked_fill": (lambda a: a.masked_fill(a > 0, -2.0), lambda a: a.masked_fill(a > 0, -2.0), normal),
+    "gather": (lambda a: a.gather(2, a.argmin(dim=2, keepdim=True)), lambda a: a.gather(2, a.argmin(dim=2, keepdim=True)),
+               distinct),
+    "clone": (lambda a: a.clone() * a.double(), lambda a: a.clone() * a.double(), normal),
+    "rpow_sub": (lambda a: 1.5 ** a - a, lambda a: 1.5 ** a - a, normal),
+    "getitem_tensor_index": (lambda a: a[Tensor([1, 0, 1])], lambda a: a[torch().tensor([1, 0, 1])], normal),
+}
+
+
+@pytest.mark.parametrize("name", NEW_OPS)
+def test_new_unary_ops_match_finite_differences(name):
+    tiny_fn, _, make = NEW_OPS[name]
+    assert_gradients_match(tiny_fn, make(2, 3, 4), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", NEW_OPS)
+def test_new_unary_ops_match_torch(name):
+    tiny_fn, torch_fn, make = NEW_OPS[name]
+    assert_matches_torch(tiny_fn, torch_fn, make(2, 3, 4))
+
+
+BINARY_NEW = {
+    "where": (lambda a, b: where(a > 0, a, b), lambda a, b: torch().where(a > 0, a, b)),
+    "where_scalar": (lambda a, b: where(b < 0, a, 0.5) * b, lambda a, b: torch().where(b < 0, a, 0.5) * b),
+    "maximum": (lambda a, b: maximum(a, b), lambda a, b: torch().maximum(a, b)),
+    "minimum": (lambda a, b: minimum(a, b), lambda a, b: torch().minimum(a, b)),
+    "method_maximum": (lambda a, b: a.maximum(b) * 2, lambda a, b: a.maximum(b) * 2),
+    "cat": (lambda a, b: cat([a, b * 2, a], dim=-1), lambda a, b: torch().cat([a, b * 2, a], dim=-1)),
+    "stack": (lambda a, b: stack([a, b], dim=1), lambda a, b: torch().stack([a, b], dim=1)),
+    "stack_last": (lambda a, b: stack([a, b, a], dim=-1), lambda a, b: torch().stack([a, b, a], dim=-1)),
+    "pow": (lambda a, b: a.abs() ** b, lambda a, b: a.abs() ** b),
+}
+
+
+@pytest.mark.parametrize("name", BINARY_NEW)
+def test_new_binary_ops_match_finite_differences_and_torch(name):
+    tiny_fn, torch_fn = BINARY_NEW[name]
+    a, b = distinct(3, 4), distinct(3, 4)
+    assert_gradients_match(tiny_fn, a, b)
+    assert_matches_torch(tiny_fn, torch_fn, a, b)
+
+
+def test_maximum_minimum_ties_split_the_gradient_like_torch():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 3.0])
+    x, y = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    (maximum(x, y) + 2 * minimum(x, y)).sum().backward()
+    assert x.grad.tolist() == [1.5, 1.0, 1.5] and y.grad.tolist() == [1.5, 2.0, 1.5]
+    th = torch()
+    tx, ty = th.tensor(a, requires_grad=True), th.tensor(b, requires_grad=True)
+    (th.maximum(tx, ty) + 2 * th.minimum(tx, ty)).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, tx.grad.numpy())
+    np.testing.assert_array_equal(y.grad.data, ty.grad.numpy())
+
+
+def test_max_ties_follow_torch():
+    """max() shares the gradient among ties (amax); max(dim) gives it to the first index."""
+    data = np.array([[2.0, 2.0, 1.0], [0.0, 3.0, 3.0]])
+    x = Tensor(data, dtype=np.float64, requires_grad=True)
+    (x.max() + x.max(dim=1).values.sum() + x.amax(dim=1).sum()).backward()
+    assert x.grad.tolist() == [[1.5, 0.5, 0.0], [0.0, 2.0, 1.0]]
+    th = torch()
+    t = th.tensor(data, requires_grad=True)
+    (t.max() + t.max(dim=1).values.sum() + t.amax(dim=1).sum()).backward()
+    np.testing.assert_array_equal(x.grad.data, t.grad.numpy())
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=3),
+    op=st.sampled_from(["where", "maximum", "minimum"]),
+)
+def test_broadcasting_choice_ops_gradients(shapes, op):
+    condition_shape, a_shape, b_shape = shapes.input_shapes
+    a, b = distinct(*a_shape), distinct(*b_shape) + 0.013
+    condition = rng.random(condition_shape) > 0.5
+    fns = {"where": lambda x, y: where(Tensor(condition), x, y), "maximum": maximum, "minimum": minimum}
+    assert_gradients_match(fns[op], a, b)
+    th = torch()
+    torch_fns = {"where": lambda x, y: th.where(th.tensor(condition), x, y), "maximum": th.maximum,
+                 "minimum": th.minimum}
+    assert_matches_torch(fns[op], torch_fns[op], a, b)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    shape=hnp.array_shapes(min_dims=1, max_dims=3, max_side=3),
+    count=st.integers(1, 3),
+    data=st.data(),
+)
+def test_cat_and_stack_gradients_for_any_shape(shape, count, data):
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    arrays = [normal(*shape) for _ in range(count)]
+    assert_gradients_match(lambda *xs: cat(list(xs), dim=dim), *arrays)
+    assert_gradients_match(lambda *xs: stack(list(xs), dim=dim), *arrays)
+    th = torch()
+    assert_matches_torch(lambda *xs: cat(list(xs), dim=dim), lambda *xs: th.cat(list(xs), dim=dim), *arrays)
+    assert_matches_torch(lambda *xs: stack(list(xs), dim=dim), lambda *xs: th.stack(list(xs), dim=dim), *arrays)
+
+
+def test_in_place_ops_get_gradients_against_finite_differences():
+    def fn(a, b):
+        y = a * 1
+        y += b
+        y *= a
+        y[0] = b[1] * 3
+        y.clamp_(-2.0, 2.0)
+        return y
+
+    assert_gradients_match(fn, away_from_zero(2, 3), away_from_zero(2, 3) * 0.5)
+
+    def torch_fn(a, b):
+        y = a * 1
+        y += b
+        y *= a
+        y[0] = b[1] * 3
+        return y.clamp_(-2.0, 2.0)
+
+    assert_matches_torch(fn, torch_fn, away_from_zero(2, 3), away_from_zero(2, 3) * 0.5)
+
+
+def test_dtype_casts_carry_the_gradient_back_in_the_input_dtype():
+    data = normal(2, 3)
+    x = Tensor(data, dtype=np.float64, requires_grad=True)
+    y = x.float()
+    assert y.dtype == np.float32 and y.requires_grad and y.grad_fn.function.__name__ == "CastOp"
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_allclose(x.grad.data, 2 * data, rtol=1e-6)
+    assert_matches_torch(lambda a: a.float() * 3, lambda a: a.float() * 3, data, rtol=1e-5)
+    assert_matches_torch(lambda a: a.to(np.float32).half().double(), lambda a: a.to(torch().float32).half().double(),
+                         data, atol=1e-2, rtol=1e-2)
+
+
+def test_comparisons_and_argmax_build_no_graph():
+    w = Tensor([1.0, -1.0], requires_grad=True)
+    for result in (w > 0, w == w, w.argmax(), w.max(dim=0).indices, ~(w < 0)):
+        assert not result.requires_grad and result.grad_fn is None
+    assert (w > 0).float().requires_grad is False
+
+
+def test_integer_pairs_keep_integer_results():
+    for a, b in itertools.product([Tensor([3, 4])], [Tensor([2, 2]), 2]):
+        assert (a + b).dtype == np.int64 and (a * b).dtype == np.int64 and (a ** b).dtype == np.int64
+        assert (a / b).dtype == np.float32
