@@ -219,7 +219,7 @@ def test_import_error_is_a_failure_with_a_hint(tito, toy):
     (toy / "progress.json").write_text(json.dumps({"completed": {"00_base": "2025-01-01T00:00:00+00:00"}}))
     result = tito("module", "complete", "01", cwd=toy)
     assert result.returncode == 1
-    assert "No module named 'tinytorch.toy'" in result.stdout
+    assert "No module named 'tinytorch.toy" in result.stdout
     assert "exported by 00_base" in result.stdout
     assert not (toy / "tinytorch/toy/next.py").exists()
     assert list(progress(toy)["completed"]) == ["00_base"]

@@ -561,27 +561,6 @@ def export_module(root, info, warn=None, text=None):
     return written
 
 
-def restore_files(previous):
-    """Put back files as they were: ``{path: text or None}`` (None: the file did not exist)."""
-    for path, text in previous.items():
-        if text is None:
-            with contextlib.suppress(OSError):
-                Path(path).unlink()
-        else:
-            files.write_atomic(path, text)
-
-
-def snapshot_files(paths):
-    """``{path: text or None}`` of files about to be replaced (for :func:`restore_files`)."""
-    saved = {}
-    for path in paths:
-        try:
-            saved[Path(path)] = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            saved[Path(path)] = None
-    return saved
-
-
 def export_all(root, warn=None):
     """Export every module of the project (all checked first); returns the paths written."""
     root = Path(root)

@@ -52,6 +52,7 @@ class TestRun:
     output: str = ""  # pytest's output (head and tail)
     source_text: str = ""  # the snapshot that was tested
     expected: list = field(default_factory=list)  # the test_unit_* functions the snapshot defines
+    export_errors: dict = field(default_factory=dict)  # staged export module -> why it does not import
 
     @property
     def source_sha256(self):
@@ -141,10 +142,14 @@ def snapshot_source(info):
     return Path(info.source).read_bytes().decode("utf-8")
 
 
-def run_module_tests(root, info, console=None, timeout=DEFAULT_TIMEOUT, source_text=None):
+def run_module_tests(root, info, console=None, timeout=DEFAULT_TIMEOUT, source_text=None, staged=None):
     """Run ``info``'s ``test_unit_*`` functions on a snapshot of its source; returns a :class:`TestRun`.
 
     With a ``console``, shows a live status (tests done / collected and the last result).
+    ``staged`` (``{path: text}``, the export ``tito module complete`` is about to write): the
+    run imports ``tinytorch`` from a copy of the package with those files in place, checks
+    first that each of them imports (``run.export_errors``), and the project's own package
+    is not touched until everything passed.
     """
     root = Path(root).resolve()
     text = snapshot_source(info) if source_text is None else source_text
@@ -158,18 +163,41 @@ def run_module_tests(root, info, console=None, timeout=DEFAULT_TIMEOUT, source_t
         snapshot = Path(scratch, "snapshot", Path(info.source).name)
         snapshot.parent.mkdir()
         snapshot.write_text(text, encoding="utf-8")
+        package, imports, env = None, [], None
+        if staged:
+            package, imports = _stage_package(root, Path(scratch, "staged"), staged)
+            env = {"TINYTORCH_DATA": str(root / "datasets" / "tinydigits")}  # the data stays where it is
         status = _LiveStatus(info, console)
         with status:
             sealed = run_sealed(
                 root, snapshot, timeout=timeout, on_event=status.update, scratch=Path(scratch),
                 pytest_args=["--import-mode=importlib", "-o", "python_functions=test_unit_*",
                              "-o", "python_classes=", "-o", "python_files=*.py"],
+                package=package, imports=imports, env=env,
             )
+    run.export_errors = {e.get("module"): e.get("error", "") for e in sealed.of("import_failed")}
     run.returncode, run.output = sealed.returncode, _unsnapshot(sealed.output, snapshot, relpath)
     run.duration = sealed.duration
     _collect_cases(run, sealed, root, snapshot, relpath)
     _judge(run, sealed, root, relpath, snapshot)
     return run
+
+
+def _stage_package(root, folder, staged):
+    """A copy of the project's ``tinytorch/`` with the staged files written in; returns the
+    package folder and the dotted modules the staged ``.py`` files define."""
+    import shutil
+
+    package = folder / "tinytorch"
+    shutil.copytree(root / "tinytorch", package, ignore=shutil.ignore_patterns("__pycache__", ".*.tmp"))
+    modules = []
+    for path, text in staged.items():
+        rel = Path(path).resolve().relative_to(root)
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text, encoding="utf-8")
+        if rel.suffix == ".py":
+            modules.append(".".join(rel.with_suffix("").parts))
+    return package, modules
 
 
 class _LiveStatus:
@@ -250,6 +278,8 @@ def _collect_cases(run, sealed, root, snapshot, relpath):
         if case.outcome == "passed" and case.name in returned and not returned[case.name].get("ok"):
             case.outcome, case.message = "failed", "the test did not return normally"
     seen = {case.name for case in run.cases}
+    if "importing the module" in seen:
+        return  # the module did not import: that one error is the report, not every test after it
     for name in run.expected:
         if name not in seen:
             run.cases.append(CaseResult(name, "not run", 0.0, "this test never ran (the run stopped before it)"))

@@ -79,8 +79,8 @@ def _is_tinytorch(name):
 class ProjectTinytorchFinder:
     """First on ``sys.meta_path``: ``tinytorch`` comes from the project's folder, always."""
 
-    def __init__(self, root):
-        self.package = os.path.join(os.path.abspath(root), "tinytorch")
+    def __init__(self, package):
+        self.package = os.path.abspath(package)
 
     def find_spec(self, name, path=None, target=None):
         if name != "tinytorch":
@@ -136,7 +136,9 @@ def _install(settings):
     standard = (importlib.machinery.BuiltinImporter, importlib.machinery.FrozenImporter,
                 importlib.machinery.PathFinder)
     sys.meta_path[:] = [finder if finder in standard else NoOtherTinytorch(finder) for finder in sys.meta_path]
-    sys.meta_path.insert(0, ProjectTinytorchFinder(root))
+    # The package is the project's own, or a staged copy of it holding an export about to be
+    # written (tito module complete checks that the new export imports, in the same run).
+    sys.meta_path.insert(0, ProjectTinytorchFinder(settings.get("package") or os.path.join(root, "tinytorch")))
     for folder in settings.get("sys_path", []):
         if folder not in sys.path:
             sys.path.insert(0, folder)

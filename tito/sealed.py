@@ -94,6 +94,8 @@ class SealedRun:
         if exits:
             return f"pytest ended early: os._exit({exits[-1].get('code')}) called from {exits[-1].get('where')}"
         interrupted = self.first("interrupted")
+        if interrupted is not None and "during collection" in interrupted.get("message", ""):
+            interrupted = None  # pytest stops after a collection error: that error is the report
         if interrupted is not None:
             kind = interrupted.get("kind", "")
             what = "pytest.exit" if kind == "Exit" else kind
@@ -124,13 +126,16 @@ def sealed_env(extra=None):
     return env
 
 
-def run_sealed(root, target, *, timeout, pytest_args=(), imports=(), sys_path=(), on_event=None, scratch=None):
+def run_sealed(root, target, *, timeout, pytest_args=(), imports=(), sys_path=(), on_event=None, scratch=None,
+               package=None, env=None):
     """Run pytest on ``target`` (a file or node id) sealed; returns a :class:`SealedRun`.
 
     ``imports``: dotted modules the plugin imports first and reports on (a learning test's
     required exports); ``sys_path``: folders put first on ``sys.path`` (the learning tests'
     own folder); ``on_event(event)`` is called for each report as it arrives (live status).
-    ``scratch``: a folder tito owns to work in (default: a new temporary one).
+    ``scratch``: a folder tito owns to work in (default: a new temporary one). ``package``:
+    the ``tinytorch`` folder to import from (default: the project's own); ``env``: extra
+    environment variables.
     """
     def command(folder):
         return [
@@ -139,8 +144,9 @@ def run_sealed(root, target, *, timeout, pytest_args=(), imports=(), sys_path=()
             "-q", "--tb=short", "--no-header", "-W", "ignore::pytest.PytestAssertRewriteWarning", *pytest_args,
         ]  # fmt: skip
 
-    return _run_child(root, command, {"imports": list(imports), "sys_path": [str(p) for p in sys_path]},
-                      timeout=timeout, on_event=on_event, scratch=scratch)
+    settings = {"imports": list(imports), "sys_path": [str(p) for p in sys_path],
+                "package": None if package is None else str(package)}
+    return _run_child(root, command, settings, timeout=timeout, on_event=on_event, scratch=scratch, env=env)
 
 
 def check_imports(root, modules, timeout=120):
@@ -156,7 +162,7 @@ def check_imports(root, modules, timeout=120):
     return {module: results.get(module, reason) for module in modules}
 
 
-def _run_child(root, command, settings, *, timeout, on_event=None, scratch=None):
+def _run_child(root, command, settings, *, timeout, on_event=None, scratch=None, env=None):
     """``python COMMAND`` in a scratch folder with the plugin's settings; a :class:`SealedRun`."""
     root = Path(root).resolve()
     own_scratch = scratch is None
@@ -167,7 +173,8 @@ def _run_child(root, command, settings, *, timeout, on_event=None, scratch=None)
         (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         read_end, write_end = os.pipe()
         settings = {"root": str(root), "fd": write_end, **settings}
-        env = sealed_env({"TITO_SEAL": json.dumps(settings), "PYTHONPYCACHEPREFIX": str(scratch / "pycache")})
+        env = sealed_env({**(env or {}), "TITO_SEAL": json.dumps(settings),
+                          "PYTHONPYCACHEPREFIX": str(scratch / "pycache")})
         output = BoundedOutput()
         start = time.perf_counter()
         try:

@@ -2,13 +2,13 @@
 
 Every step is the real CLI (`tito module complete NN`, `tito milestone run ID`) run in
 a scratch copy of this project with its own ``TINYTORCH_HOME``, so the demo shows
-exactly what a student sees and leaves the user's own progress untouched.
+exactly what a student sees and leaves the user's own progress untouched. The commands run
+in this process (each one as the CLI would run it, in the copy's folder, with the copy's
+environment): only their test runs are subprocesses, as always.
 """
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +18,7 @@ from rich.table import Table
 
 from tito.console import console, icon, next_step
 from tito.identity import is_student_copy
-from tito.project import copy_project, discover_modules, find_project_root
+from tito.project import ProjectError, copy_project, discover_modules, find_project_root
 from tito.tracker import load_tracker
 
 
@@ -64,9 +64,24 @@ def demo(
 
 
 def _tito(project, env, *args):
-    """The real CLI in the scratch copy; its output goes straight to the terminal."""
-    console.file.flush()
-    return subprocess.run([sys.executable, "-m", "tito", *args], cwd=project, env=env).returncode
+    """One command of the real CLI in the scratch copy, as `tito ARGS` there; its exit code."""
+    from tito.main import app
+
+    old_cwd, old_env = os.getcwd(), dict(os.environ)
+    os.chdir(project)
+    os.environ.update(env)
+    try:
+        result = app(args=list(args), prog_name="tito", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except typer.Exit as err:
+        return err.exit_code
+    except ProjectError as err:
+        console.print(f"[bold red]Error:[/bold red] {err}")
+        return err.exit_code
+    finally:
+        os.chdir(old_cwd)
+        os.environ.clear()
+        os.environ.update(old_env)
 
 
 def _complete_modules(project, env, modules):

@@ -26,7 +26,6 @@ from tito.exporter import ExportError
 from tito.module_progress import ModuleProgress
 from tito.project import ProjectError, discover_modules, find_project_root, project_lock, resolve_module
 from tito.runner import DEFAULT_TIMEOUT, run_module_tests, snapshot_source
-from tito.sealed import check_imports
 from tito.solutions import SolutionMarkerError, strip_solutions
 
 app = typer.Typer(no_args_is_help=True)
@@ -229,9 +228,10 @@ def _indent(text, prefix="    "):
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def run_tests(root, info, quiet=False, timeout=DEFAULT_TIMEOUT, source_text=None):
+def run_tests(root, info, quiet=False, timeout=DEFAULT_TIMEOUT, source_text=None, staged=None):
     """Run a module's inline tests with a live status (none when ``quiet``)."""
-    return run_module_tests(root, info, console=None if quiet else console, timeout=timeout, source_text=source_text)
+    return run_module_tests(root, info, console=None if quiet else console, timeout=timeout,
+                            source_text=source_text, staged=staged)
 
 
 def print_json(data):
@@ -430,33 +430,30 @@ def _complete(root, info, timeout, verbose):
         next_step(f"tito module complete {number_of(missing[0])}")
         raise typer.Exit(1)
 
-    # 2. inline tests on the snapshot: a failure stops everything before the export
+    # 2. inline tests on the snapshot, with the export it would write staged beside the package:
+    #    a failing test, or an export that does not import, stops everything before the export
     console.print(f"Completing [bold]{info.id}[/bold] — {escape(parsed.title)}")
-    run = run_tests(root, info, timeout=timeout, source_text=text)
+    planned = exporter.plan_export(root, info, text=text, warn=warn)
+    run = run_tests(root, info, timeout=timeout, source_text=text, staged=planned)
     show_run(root, run, show_cases=not run.ok, verbose=verbose)
     if not run.ok:
         console.print(f"\n{info.id} is not complete: nothing was exported and your progress is unchanged.")
         next_step(f"tito module test {info.number}", f"after fixing {parsed.relpath}")
         raise typer.Exit(1)
-
-    # 3. export exactly the tested bytes; an export that does not import is rolled back
-    planned = exporter.plan_export(root, info, text=text, warn=warn)
-    previous = exporter.snapshot_files(planned)
-    written = exporter.export_module(root, info, warn=warn, text=text)
-    targets = [f"{exporter.PACKAGE}.{target}" for target in parsed.targets]
-    broken = {module: error for module, error in check_imports(root, targets).items() if error}
-    if broken:
-        exporter.restore_files(previous)
-        console.print(f"{icon('❌')} [bold red]The export does not import[/bold red] — it was rolled back:")
-        for module_name, error in broken.items():
+    if run.export_errors:
+        console.print(f"{icon('❌')} [bold red]The export does not import[/bold red] — nothing was exported:")
+        for module_name, error in run.export_errors.items():
             console.print(f"  {escape(module_name)}: {escape(error)}", soft_wrap=True)
-        hint = import_hint(root, "\n".join(broken.values()))
+        hint = import_hint(root, "\n".join(run.export_errors.values()))
         console.print(f"\n{info.id} is not complete: an exported cell uses something that is not exported "
                       "(a helper in a cell without `#| export`, or a module not completed yet).")
         if hint:
             console.print(f"  {icon('👉')} {escape(hint)}")
         next_step(f"tito module complete {info.number}", f"after fixing {parsed.relpath}")
         raise typer.Exit(1)
+
+    # 3. export exactly the tested bytes
+    written = exporter.export_module(root, info, warn=warn, text=text)
     console.print("Exported:")
     for path in written:
         console.print(f"  {path.relative_to(root).as_posix()}")
