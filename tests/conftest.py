@@ -33,6 +33,28 @@ def project(tmp_path):
 
 
 @pytest.fixture
+def bare_project(tmp_path):
+    """A copy of this project without any module (tests write their own with write_module)."""
+    import shutil
+
+    root = copy_project(REPO, tmp_path / "toy")
+    for folder in (root / "modules").iterdir():
+        if folder.is_dir():
+            shutil.rmtree(folder)
+    return root
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """One `tito release` of the course per test module: a pristine student copy (with its
+    manifest). Tests copy it before changing anything."""
+    destination = tmp_path_factory.mktemp("release") / "course"
+    result = run_tito("release", destination, cwd=REPO, home=tmp_path_factory.mktemp("home"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return destination
+
+
+@pytest.fixture
 def exported_project(tmp_path):
     """A fresh copy of this project with every module exported (no progress recorded)."""
     return copy_project(REPO, tmp_path / "project", keep_exports=True)

@@ -9,7 +9,6 @@ another user's folder by chown (the suite runs as root on CI; those tests skip o
 import errno
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys

@@ -19,22 +19,13 @@ import pytest
 from tito.exporter import export_module
 from tito.project import resolve_module
 
-from conftest import REPO, cli_env, milestone_progress, run_tito, run_tracker_script
+from conftest import REPO, cli_env, milestone_progress, run_tracker_script
 from honesty import ZERO_BACKWARD, inject
 
 CORE = ["00_setup", "01_tensor", "02_autograd"]
 
 
 # -- fixtures: a student copy with 00-02 written (the reference solutions pasted in) ------------
-@pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    """One `tito release` of the course: a pristine student copy (with its manifest)."""
-    destination = tmp_path_factory.mktemp("release") / "course"
-    result = run_tito("release", destination, cwd=REPO, home=tmp_path_factory.mktemp("home"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    return destination
-
-
 @pytest.fixture(scope="module")
 def solved(released, tmp_path_factory):
     """The student copy with 00-02 written and exported (the tests are run per test, not here)."""
@@ -313,15 +304,9 @@ def one():
 
 
 @pytest.fixture
-def toy(tmp_path):
+def toy(bare_project):
     """A project of one tiny module (00_base), written per test."""
-    from tito.project import copy_project
-
-    root = copy_project(REPO, tmp_path / "toy")
-    for folder in (root / "modules").iterdir():
-        if folder.is_dir():
-            shutil.rmtree(folder)
-    return root
+    return bare_project
 
 
 def write_toy(root, tests, extra=""):

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tito.project import copy_project
-
-from conftest import REPO, write_module
+from conftest import write_module
 
 BASE = '''
 # %% [markdown]
@@ -59,15 +57,11 @@ def test_unit_two_is_int():
 
 
 @pytest.fixture
-def toy(tmp_path):
+def toy(bare_project):
     """A project with two tiny modules: 00_base and 01_next (which requires 00_base)."""
-    root = copy_project(REPO, tmp_path / "toy")
-    for folder in (root / "modules").iterdir():
-        if folder.is_dir():
-            shutil.rmtree(folder)
-    write_module(root, "00_base", BASE)
-    write_module(root, "01_next", NEXT)
-    return root
+    write_module(bare_project, "00_base", BASE)
+    write_module(bare_project, "01_next", NEXT)
+    return bare_project
 
 
 def progress(root):

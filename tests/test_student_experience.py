@@ -10,19 +10,10 @@ import time
 import pytest
 
 from tito.project import resolve_module
-from tito.solutions import strip_solutions
 
 from conftest import REPO, cli_env, project_env, run_tito, write_module
 
 CORE = ["00_setup", "01_tensor", "02_autograd"]
-
-
-@pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    destination = tmp_path_factory.mktemp("release") / "course"
-    result = run_tito("release", destination, cwd=REPO, home=tmp_path_factory.mktemp("home"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    return destination
 
 
 @pytest.fixture
@@ -131,15 +122,9 @@ def test_unit_one():
 
 
 @pytest.fixture
-def toy(tmp_path):
-    from tito.project import copy_project
-
-    root = copy_project(REPO, tmp_path / "toy")
-    for folder in (root / "modules").iterdir():
-        if folder.is_dir():
-            shutil.rmtree(folder)
-    write_module(root, "00_base", HINTED)
-    return root
+def toy(bare_project):
+    write_module(bare_project, "00_base", HINTED)
+    return bare_project
 
 
 def test_hint_shows_the_first_failing_tests_nudge(toy, tito):

@@ -23,10 +23,8 @@ Every mistake in a source raises :class:`ExportError` naming the file and line.
 import ast
 import contextlib
 import json
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from tito import exporter
-from tito.commands.module_workflow import MODULE_ARG, TIMEOUT_OPTION, import_hint, notebook_check, run_tests
+from tito.commands.module_workflow import MODULE_ARG, TIMEOUT_OPTION, notebook_check, run_tests, show_failure
 from tito.console import console, icon, next_step
 from tito.project import find_project_root, resolve_module
 
@@ -45,17 +45,7 @@ def first_failure(run):
 
 
 def _show_failure(root, case, hint=None):
-    where = f"  [dim]{escape(case.location)}[/dim]" if case.location else ""
-    console.print(f"{icon('❌')} [bold red]{escape(case.name)}[/bold red] {case.outcome}{where}")
-    if case.test_line:
-        console.print(f"  test:  {escape(case.test_line)}", soft_wrap=True)
-    if case.blame and case.blame.split(" in ")[0] != case.test_line.split(": ")[0]:
-        console.print(f"  from:  {escape(case.blame)}", soft_wrap=True)
-    message = "\n".join((case.message or case.details or "(no message)").splitlines()[:12])
-    console.print("\n".join("    " + line for line in message.splitlines()), markup=False, soft_wrap=True)
-    extra = import_hint(root, case.message + "\n" + case.details)
-    if extra:
-        console.print(f"  {icon('👉')} {escape(extra)}")
+    show_failure(root, case, max_lines=12)
     if hint:
         console.print(Panel(escape(hint), title="Hint", title_align="left", border_style="cyan", expand=False))
 

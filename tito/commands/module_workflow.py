@@ -206,22 +206,31 @@ def show_run(root, run, show_cases=True, verbose=False):
     style = "green" if run.ok else "red"
     console.print(f"[bold {style}]{escape(run.summary())}[/bold {style}]")
     for case in run.failures:
-        where = f"  [dim]{escape(case.location)}[/dim]" if case.location else ""
-        console.print(f"\n{icon('❌')} [bold red]{escape(case.name)}[/bold red] {case.outcome}{where}")
-        if case.test_line:
-            console.print(f"  test:  {escape(case.test_line)}", soft_wrap=True)
-        if case.blame and case.blame.split(" in ")[0] != case.test_line.split(": ")[0]:
-            console.print(f"  from:  {escape(case.blame)}", soft_wrap=True)
-        console.print(_indent(case.message or case.details or "(no message)"), markup=False, soft_wrap=True)
-        if verbose and case.details:
-            console.print(_indent(case.details), markup=False, soft_wrap=True)
-        hint = import_hint(root, case.message + "\n" + case.details)
-        if hint:
-            console.print(f"  {icon('👉')} {escape(hint)}")
+        console.print()
+        show_failure(root, case, verbose=verbose)
     if run.problem:
         console.print(f"\n{icon('❌')} [bold red]Not a pass:[/bold red] {escape(run.problem)}")
     if run.failures and not verbose:
         console.print("[dim]  (add -v to see the full traceback)[/dim]")
+
+
+def show_failure(root, case, verbose=False, max_lines=None):
+    """One failed test: where, the test's line, the student's line, the message, a hint on imports."""
+    where = f"  [dim]{escape(case.location)}[/dim]" if case.location else ""
+    console.print(f"{icon('❌')} [bold red]{escape(case.name)}[/bold red] {case.outcome}{where}")
+    if case.test_line:
+        console.print(f"  test:  {escape(case.test_line)}", soft_wrap=True)
+    if case.blame and case.blame.split(" in ")[0] != case.test_line.split(": ")[0]:
+        console.print(f"  from:  {escape(case.blame)}", soft_wrap=True)
+    message = case.message or case.details or "(no message)"
+    if max_lines is not None:
+        message = "\n".join(message.splitlines()[:max_lines])
+    console.print(_indent(message), markup=False, soft_wrap=True)
+    if verbose and case.details:
+        console.print(_indent(case.details), markup=False, soft_wrap=True)
+    hint = import_hint(root, case.message + "\n" + case.details)
+    if hint:
+        console.print(f"  {icon('👉')} {escape(hint)}")
 
 
 def _indent(text, prefix="    "):
