@@ -322,3 +322,55 @@ def test_milestone_ids_ignore_case_and_release_quotes_its_path(exported_project,
     result = tito("release", spaced, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert f"Next: cd '{spaced}' && tito module list" in result.stdout.replace("\n", "")
+
+
+# -- solutions never leak from a release ---------------------------------------------------------
+def test_release_copies_only_what_a_student_copy_needs(tmp_path, tito):
+    course = copy_project(REPO, tmp_path / "course")
+    tensor = course / "modules" / "01_tensor"
+    (tensor / "tensor.ipynb").write_text(json.dumps({"cells": [{"cell_type": "code", "source":
+                                         (tensor / "tensor.py").read_text(encoding="utf-8")}]}), encoding="utf-8")
+    (tensor / "scratch.py").write_text((tensor / "tensor.py").read_text(encoding="utf-8"), encoding="utf-8")
+    (tensor / ".tensor.py.abc123.tmp").write_text((tensor / "tensor.py").read_text(encoding="utf-8"))
+    (course / "modules" / "1_misnamed").mkdir()
+    (course / "modules" / "1_misnamed" / "misnamed.py").write_text("secret = 1\n", encoding="utf-8")
+    (course / "notes.txt").write_text("instructor notes\n", encoding="utf-8")
+    result = tito("release", tmp_path / "student", cwd=course)
+    assert result.returncode == 0, result.stdout + result.stderr
+    copy = tmp_path / "student"
+    assert sorted(p.name for p in (copy / "modules" / "01_tensor").iterdir()) == ["tensor.py"]
+    assert not (copy / "modules" / "1_misnamed").exists() and not (copy / "notes.txt").exists()
+    assert not (copy / "benchmarks").exists() and not list(copy.rglob("*.ipynb"))
+    assert (copy / ".tito" / "manifest.json").is_file()
+    assert json.loads((copy / ".tito" / "project.json").read_text())["kind"] == "student"
+
+
+def test_a_leak_aborts_the_release_and_leaves_nothing(tmp_path, monkeypatch):
+    from tito import student_copy
+
+    monkeypatch.setattr(student_copy, "strip_solutions", lambda text, module_id: text)  # a broken stripper
+    destination = tmp_path / "student"
+    with pytest.raises(Exception, match="release aborted: solution text found in the copy"):
+        student_copy.build_release(REPO, destination)
+    assert not destination.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_release_leaves_nothing_behind(tmp_path, monkeypatch):
+    from tito import student_copy
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(student_copy, "leak_scan", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        student_copy.build_release(REPO, tmp_path / "student")
+    assert list(tmp_path.iterdir()) == [], "no half-made copy, no temporary folder"
+    monkeypatch.undo()
+    student_copy.build_release(REPO, tmp_path / "student")  # and the next release works
+    assert (tmp_path / "student" / "modules").is_dir()
+
+
+def test_a_destination_inside_the_project_is_refused(tito, project):
+    result = tito("release", project / "somewhere" / "copy", cwd=project)
+    assert result.returncode == 1 and "is inside this project" in result.stderr
+    assert not (project / "somewhere").exists()
