@@ -207,7 +207,7 @@ def show_run(root, run, show_cases=True, verbose=False):
     console.print(f"[bold {style}]{escape(run.summary())}[/bold {style}]")
     for case in run.failures:
         console.print()
-        show_failure(root, case, verbose=verbose)
+        show_failure(root, case, verbose=verbose, max_lines=None if verbose else 15)
     if run.problem:
         console.print(f"\n{icon('❌')} [bold red]Not a pass:[/bold red] {escape(run.problem)}")
     if run.failures and not verbose:
@@ -223,8 +223,9 @@ def show_failure(root, case, verbose=False, max_lines=None):
     if case.blame and case.blame.split(" in ")[0] != case.test_line.split(": ")[0]:
         console.print(f"  from:  {escape(case.blame)}", soft_wrap=True)
     message = case.message or case.details or "(no message)"
-    if max_lines is not None:
-        message = "\n".join(message.splitlines()[:max_lines])
+    lines = message.splitlines()
+    if max_lines is not None and len(lines) > max_lines:
+        message = "\n".join(lines[:max_lines] + [f"[... {len(lines) - max_lines} more lines: -v shows everything]"])
     console.print(_indent(message), markup=False, soft_wrap=True)
     if verbose and case.details:
         console.print(_indent(case.details), markup=False, soft_wrap=True)
