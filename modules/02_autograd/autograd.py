@@ -14,20 +14,26 @@
 # Each operation only has to know its *local* derivative.
 #
 # We write each operation as one class with its `forward` and its `backward` side by
-# side (the shape of PyTorch's `torch.autograd.Function`):
+# side (the shape of PyTorch's `torch.autograd.Function`). Here is one that is not among
+# the course's operations, the length of a vector (x, y), √(x² + y²):
 #
 # ```python
-# class MulOp(Function):
+# class HypotOp(Function):
 #     @staticmethod
-#     def forward(ctx, a, b):          # numpy arrays in, a numpy array out
-#         ctx.save_for_backward(a, b)  # what backward will need
-#         return a * b
+#     def forward(ctx, x, y):                      # numpy arrays in, a numpy array out
+#         length = np.sqrt(x * x + y * y)
+#         ctx.save_for_backward(x, y, length)      # what backward will need
+#         return length
 #
 #     @staticmethod
-#     def backward(ctx, grad):         # ∂loss/∂output in
-#         a, b = ctx.saved_tensors
-#         return grad * b, grad * a    # ∂loss/∂a, ∂loss/∂b out
+#     def backward(ctx, grad):                     # ∂loss/∂output in
+#         x, y, length = ctx.saved_tensors
+#         return grad * x / length, grad * y / length  # ∂loss/∂x, ∂loss/∂y out
 # ```
+#
+# The forward may save its inputs, its output or anything it computed on the way; the
+# backward returns one gradient per input, in order. `MulOp`, `ExpOp` and the others
+# below have this shape, and their backward passes are yours to write.
 #
 # At the end of the module we connect these classes to `Tensor`'s operators, so that
 # `a * b` on tensors that require gradients builds the graph, and `loss.backward()`

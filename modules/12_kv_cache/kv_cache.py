@@ -6,9 +6,9 @@
 # Look again at the generation loop you wrote in module 08:
 #
 # ```python
-# for _ in range(max_new_tokens):
-#     logits = self(ids[:, -self.max_len:]).data[:, -1, :]   # the WHOLE sequence, every step
-#     ...
+# for step in range(max_new_tokens):
+#     logits = self(ids[:, -self.max_len:])   # the WHOLE sequence, every step ...
+#     ...                                      # ... to pick a token from its last position
 #     ids = np.concatenate([ids, next_token], axis=1)
 # ```
 #
