@@ -21,6 +21,7 @@ import pytest
 from tito import manifest, student_copy
 from tito.commands import module_watch
 from tito.project import discover_modules
+from tito.solutions import strip_solutions
 
 from conftest import REPO, run_tito
 
@@ -31,16 +32,16 @@ _normalized = student_copy._normalized  # the leak scan's own normalization
 
 
 # -- the course without its teaching text ------------------------------------------------------
-def _without_teaching_text(text):
-    """``text`` with its prose cells and the docstrings of its ``test_unit_*`` functions blanked."""
+def _blanked(text, prose=True, hints=True):
+    """``text`` with its prose cells and/or the docstrings of its ``test_unit_*`` functions blanked."""
     lines = text.splitlines()
     drop, markdown = set(), False
     for number, line in enumerate(lines):
         if line.startswith("# %%"):
             markdown = line.startswith("# %% [markdown]")
-        if markdown:
+        if markdown and prose:
             drop.add(number)
-    for node in ast.parse(text).body:
+    for node in ast.parse(text).body if hints else ():
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_unit_") and ast.get_docstring(node):
             docstring = node.body[0]
             drop.update(range(docstring.lineno - 1, docstring.end_lineno))
@@ -64,41 +65,46 @@ def solution_only(texts, scratch, teaching_text=False):
         target = scratch / module.source.relative_to(REPO)
         target.parent.mkdir(parents=True, exist_ok=True)
         text = texts[module.id]
-        target.write_text(text if teaching_text else _without_teaching_text(text), encoding="utf-8")
+        target.write_text(text if teaching_text else _blanked(text), encoding="utf-8")
     return student_copy.solution_only_lines(scratch, discover_modules(scratch))
 
 
-def _fragments(secret):
-    """What quoting a solution line looks like: the line, and its right-hand side
-    (``return X`` -> ``X``, ``a, b = X`` / ``y += X`` -> ``X``)."""
-    found = set(secret)
-    for line in secret:
-        if line.startswith(("return ", "yield ")):
-            found.add(line.split(" ", 1)[1])
-        match = re.match(r"^[\w\s,.\[\]()]+?\s*[-+*/@]?=\s*(?!=)(.+)$", line)
-        if match:
-            found.add(match.group(1))
-    return found
+class Judge:
+    """What a hint may not quote, and what it may: ``secret``, the solution-only lines; the
+    ``fragments`` that quote one (the line, or its right-hand side: ``return X`` and
+    ``a, b = X`` give ``X``); ``visible``, everything a student copy shows besides the hints
+    (prose, provided code, tests, ``modules/README.md``), which a hint may repeat."""
+
+    def __init__(self, texts, scratch):
+        self.secret = solution_only(texts, scratch)
+        self.fragments = set(self.secret)
+        for line in self.secret:
+            if line.startswith(("return ", "yield ")):
+                self.fragments.add(line.split(" ", 1)[1])
+            match = re.match(r"^[\w\s,.\[\]()]+?\s*[-+*/@]?=\s*(?!=)(.+)$", line)
+            if match:
+                self.fragments.add(match.group(1))
+        shown = [strip_solutions(_blanked(text, prose=False), module_id) for module_id, text in texts.items()]
+        shown.append((REPO / "modules" / "README.md").read_text(encoding="utf-8"))
+        self.visible = "\n".join(_normalized(line) for text in shown for line in text.splitlines())
+
+    def quotes_solution(self, span):
+        """A backticked ``span`` quotes a solution when it is a fragment of one, or 16+ characters
+        of code inside one — unless the student copy shows that text anyway."""
+        code = _normalized(span)
+        if not code or code in self.visible:
+            return False
+        if code in self.fragments:
+            return True
+        return len(code) >= 16 and any(c in code for c in "(=+-*/@[") and any(code in line for line in self.secret)
 
 
-def quoted_solution(span, secret, fragments):
-    """Does a backticked ``span`` quote a solution: a whole solution-only line, its right-hand
-    side, or (16+ characters of code) a piece of one?"""
-    code = _normalized(span)
-    if not code:
-        return False
-    if code in fragments:
-        return True
-    return len(code) >= 16 and any(c in code for c in "(=+-*/@[") and any(code in line for line in secret)
-
-
-def hint_leaks(text, secret):
+def hint_leaks(text, judge):
     """``[(test name, fragment)]`` for every hint line or backticked expression that quotes a solution."""
-    fragments = _fragments(secret)
     leaks = []
     for name, hint in module_watch.test_hints(text).items():
-        leaks += [(name, line.strip()) for line in hint.splitlines() if _normalized(line) in secret]
-        leaks += [(name, span) for span in re.findall(r"`([^`]+)`", hint) if quoted_solution(span, secret, fragments)]
+        leaks += [(name, line.strip()) for line in hint.splitlines() if _normalized(line) in judge.secret]
+        leaks += [(name, span) for span in re.findall(r"`([^`]+)`", hint) if judge.quotes_solution(span)]
     return leaks
 
 
@@ -130,10 +136,10 @@ def texts():
 
 
 @pytest.fixture(scope="module")
-def secret(texts, tmp_path_factory):
-    lines = solution_only(texts, tmp_path_factory.mktemp("course-without-teaching-text"))
-    assert len(lines) > 500, "the reference solutions were found"
-    return lines
+def judge(texts, tmp_path_factory):
+    judge = Judge(texts, tmp_path_factory.mktemp("course-without-teaching-text"))
+    assert len(judge.secret) > 500, "the reference solutions were found"
+    return judge
 
 
 # -- every test has a hint ---------------------------------------------------------------------
@@ -150,18 +156,18 @@ def test_every_unit_test_has_a_hint(module_id, texts):
 
 # -- no hint, and no prose, quotes a solution --------------------------------------------------
 @pytest.mark.parametrize("module_id", IDS)
-def test_no_hint_quotes_a_solution(module_id, texts, secret):
-    assert hint_leaks(texts[module_id], secret) == []
+def test_no_hint_quotes_a_solution(module_id, texts, judge):
+    assert hint_leaks(texts[module_id], judge) == []
 
 
 @pytest.mark.parametrize("module_id", IDS)
-def test_no_prose_cell_quotes_a_solution(module_id, texts, secret):
-    assert prose_leaks(markdown_lines(texts[module_id]), secret) == []
+def test_no_prose_cell_quotes_a_solution(module_id, texts, judge):
+    assert prose_leaks(markdown_lines(texts[module_id]), judge.secret) == []
 
 
-def test_the_modules_readme_quotes_no_solution(secret):
+def test_the_modules_readme_quotes_no_solution(judge):
     lines = (REPO / "modules" / "README.md").read_text(encoding="utf-8").splitlines()
-    assert prose_leaks(lines, secret) == []
+    assert prose_leaks(lines, judge.secret) == []
 
 
 def test_the_checks_catch_a_solution_line_pasted_into_a_hint_or_the_prose(texts, tmp_path):
@@ -173,11 +179,11 @@ def test_the_checks_catch_a_solution_line_pasted_into_a_hint_or_the_prose(texts,
         '    return grad_a, -grad_a * a / b\n    """\n', 1,
     ).replace("# ## The rules of the graph\n", "# ## The rules of the graph\n#         grad_a = grad / b  # the trick\n", 1)
     course = {**texts, "02_autograd": pasted}
-    secret = solution_only(course, tmp_path / "judged")
-    found = hint_leaks(pasted, secret)
+    judge = Judge(course, tmp_path / "judged")
+    found = hint_leaks(pasted, judge)
     assert ("test_unit_arithmetic_gradients", "return grad_a, -grad_a * a / b") in found
     assert ("test_unit_arithmetic_gradients", "grad * b, grad * a") in found
-    assert "#         grad_a = grad / b  # the trick" in [line for _, line in prose_leaks(markdown_lines(pasted), secret)]
+    assert "#         grad_a = grad / b  # the trick" in [line for _, line in prose_leaks(markdown_lines(pasted), judge.secret)]
     as_released = solution_only(course, tmp_path / "as-released", teaching_text=True)
     assert _normalized("return grad_a, -grad_a * a / b") not in as_released, "whitelisted by the hint itself"
     assert _normalized("#         grad_a = grad / b  # the trick") not in as_released, "disguised by its comment"
