@@ -96,15 +96,24 @@ class Judge:
             return False
         if code in self.fragments:
             return True
-        return len(code) >= 16 and any(c in code for c in "(=+-*/@[") and any(code in line for line in self.secret)
+        return _substantial(code) and any(code in line for line in self.secret)
+
+
+def _substantial(code):
+    return len(code) >= 16 and any(c in code for c in "(=+-*/@[")
 
 
 def hint_leaks(text, judge):
-    """``[(test name, fragment)]`` for every hint line or backticked expression that quotes a solution."""
+    """``[(test name, fragment)]`` for every hint line that is a solution line, every backticked
+    expression that quotes a solution, and every solution line of substance (16+ characters of
+    code) inside a hint's text."""
     leaks = []
     for name, hint in module_watch.test_hints(text).items():
         leaks += [(name, line.strip()) for line in hint.splitlines() if _normalized(line) in judge.secret]
         leaks += [(name, span) for span in re.findall(r"`([^`]+)`", hint) if judge.quotes_solution(span)]
+        flat = _normalized(" ".join(hint.split()))
+        leaks += [(name, line) for line in sorted(judge.secret)
+                  if _substantial(line) and line in flat and (name, line) not in leaks]
     return leaks
 
 
