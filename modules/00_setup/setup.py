@@ -49,6 +49,10 @@ def system_info():
 
 # %%
 def test_unit_system_info():
+    """Checks `system_info()`: a dict with at least the keys python, numpy, platform and machine,
+    whose versions are the ones actually running. Ask the `platform` module and NumPy itself at call
+    time; a version typed in by hand passes on your machine and fails on the next one.
+    """
     info = system_info()
     assert set(info) >= {"python", "numpy", "platform", "machine"}
     assert info["python"] == platform.python_version()
@@ -90,6 +94,11 @@ def check_environment():
 
 # %%
 def test_unit_check_environment():
+    """Checks `check_environment()`: on a working setup it returns an empty *list* (not None, not
+    True), and it collects every problem instead of raising at the first. Compare versions as tuples
+    of numbers (the running Python's `sys.version_info`, the provided `_version_tuple`), never as
+    strings: as text, "1.9" sorts after "1.24".
+    """
     assert check_environment() == [], check_environment()
     assert _version_tuple("1.26.4") == (1, 26)
     assert _version_tuple("2.0.0rc1") == (2, 0)

@@ -198,6 +198,12 @@ class Tensor:
 
 # %%
 def test_unit_tensor_creation():
+    """Checks `Tensor(data, dtype=None)` and `_default_dtype`: the shape queries, and the dtype
+    table above — floats (float64 arrays too) become float32, ints stay int64, bools stay bool, and
+    an explicit dtype or another Tensor's dtype wins. NumPy alone keeps float64: decide from the
+    *kind* of dtype NumPy infers (floating or not), and look inside a Tensor argument for its own
+    dtype.
+    """
     t = Tensor([[1.0, 2, 3], [4, 5, 6]])
     assert t.shape == (2, 3) and t.ndim == 2 and t.numel() == 6
     assert t.size() == (2, 3) and t.size(0) == 2 and t.size(-1) == 3
@@ -373,6 +379,12 @@ def _reflected(op, floating=False):
 
 # %%
 def test_unit_type_promotion():
+    """Checks PyTorch's promotion rules in the provided `result_type` and `_promoted`: int64 with
+    float32 gives float32, a Python number or NumPy scalar never widens a tensor of its own
+    category, a 0-d tensor counts like a number. The code is given; if it fails, look at what it
+    calls: your `_default_dtype` (for lists and arrays) and the dtype your `Tensor(...)` keeps when
+    one is asked for.
+    """
     f32, f64 = Tensor([1.0]), Tensor([1.0], dtype=np.float64)
     i64 = Tensor([1])
     assert result_type(i64, f32) == np.float32, "int64 + float32 is float32, not NumPy's float64"
@@ -454,6 +466,12 @@ Tensor.__neg__ = _neg
 
 # %%
 def test_unit_arithmetic():
+    """Checks `+ - * / **` and unary `-` with broadcasting, the reflected forms (`2 * a`, `1 - a`,
+    `6 / a`, `2 ** a`) and the dtypes of the results. `_binary` has already promoted both operands
+    to Tensors of one dtype and put them in order, so each of `_add` … `_pow` is one NumPy operation
+    on the two `.data` arrays, wrapped in a new Tensor. Mixing a Tensor into NumPy arithmetic, or
+    updating `self.data` in place, are the usual slips.
+    """
     a = Tensor([[1.0, 2, 3], [4, 5, 6]])
     b = Tensor([10.0, 20, 30])
     assert (a + b).data.tolist() == [[11, 22, 33], [14, 25, 36]]
@@ -512,6 +530,11 @@ Tensor.__matmul__, Tensor.__rmatmul__ = _binary(_matmul), _reflected(_matmul)
 
 # %%
 def test_unit_matmul():
+    """Checks `@` through `_matmul`: 2-D products, a batch `(5, 3, 2) @ (2, 2)`, matrix @ vector,
+    vector @ vector (a 0-d result), and a `ValueError` naming both shapes on a mismatch. NumPy's `@`
+    already broadcasts batches and handles 1-D operands, but its own error does not name both shapes
+    the way the provided `_check_matmul` does.
+    """
     a = Tensor([[1, 2], [3, 4]])
     b = Tensor([[5, 6], [7, 8]])
     assert (a @ b).data.tolist() == [[19, 22], [43, 50]]
@@ -601,6 +624,11 @@ Tensor.amax, Tensor.amin = _reduction(_amax), _reduction(_amin)
 
 # %%
 def test_unit_reductions():
+    """Checks `_sum`, `_mean` and `_amax` with `dim`/`axis` (an int or a tuple), `keepdim=True`
+    keeping the reduced axes with size 1, and a sum of bools. `_reduction` has already translated
+    PyTorch's names into `axis`/`keepdims`: pass both on to NumPy. A result that lost its kept axis
+    no longer broadcasts against its input.
+    """
     t = Tensor([[1.0, 2, 3], [4, 5, 6]])
     assert t.sum().item() == 21
     assert t.sum(dim=0).data.tolist() == [5, 7, 9] and t.sum(axis=0).data.tolist() == [5, 7, 9]
@@ -673,6 +701,11 @@ Tensor.__getitem__ = _getitem
 
 # %%
 def test_unit_shapes():
+    """Checks `reshape` (with `-1`, and with one tuple), `permute`, `transpose` and `.T` (both built
+    on your `permute`), and indexing with slices, lists, integer Tensors and bool Tensors.
+    `_shape_args` makes `reshape(2, 3)` and `reshape((2, 3))` one tuple, and `_index` replaces
+    Tensors inside an index by their arrays: use them, NumPy does not know what a Tensor index is.
+    """
     t = Tensor(np.arange(6))
     assert t.reshape(2, 3).shape == (2, 3)
     assert t.reshape((3, -1)).shape == (3, 2)
@@ -753,6 +786,11 @@ Tensor.relu = _relu
 
 # %%
 def test_unit_elementwise():
+    """Checks `exp`, `log`, `sqrt`, `sigmoid`, `tanh` and `relu`, and that integer input becomes
+    float32 first. `sigmoid(-1000)` must be exactly 0 without an overflow: the textbook form
+    `1 / (1 + np.exp(-x))` computes e^1000 = inf on the way, the tanh identity of the text never
+    does.
+    """
     t = Tensor([-1000.0, 0.0, 2.0])
     assert np.allclose(Tensor([0.0, 1.0]).exp().data, [1.0, np.e])
     assert np.allclose(Tensor([1.0, np.e]).log().data, [0.0, 1.0])
@@ -1082,6 +1120,11 @@ def randn_like(t, *, dtype=None, requires_grad=False):
 
 # %%
 def test_unit_python_and_numpy():
+    """Checks the provided bridges to Python and NumPy: `float(t)`, `int(t)`, `bool(t)` (an error
+    for more than one value), `np.allclose(t, ...)`, formatting, and a Tensor as a list index. They
+    read `.data` directly, so a failure here usually means `Tensor(...)` stored the wrong thing:
+    `.data` must be a NumPy array of the dtype the table prescribes, not a list or a Tensor.
+    """
     assert float(Tensor([2.5])) == 2.5 and int(Tensor(3.0)) == 3
     assert bool(Tensor([0.0])) is False and bool(Tensor(1.0)) is True
     try:
@@ -1101,6 +1144,10 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_comparisons():
+    """Checks the provided comparisons (`== != < <= > >=`, `& | ~`), which give bool tensors, and
+    that tensors hash by identity. They go through `_binary` like your arithmetic; the accuracy line
+    also needs `float()` and your `_mean`, and the count needs your `_sum` to count bools.
+    """
     pred, y = Tensor([0, 1, 2, 2]), Tensor([0, 1, 1, 2])
     same = pred == y
     assert same.dtype == np.bool_ and same.tolist() == [True, True, False, True]
@@ -1117,6 +1164,11 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_more_api():
+    """Checks the provided rest of the API: `max(dim)` as `(values, indices)`, `argmax`, `var`/`std`
+    (unbiased by default), `gather`, `view`, `flatten`, `squeeze`/`unsqueeze`, conversions and
+    `clone`. All of it is built from what you wrote, so a failure points at the piece it calls:
+    often `keepdims` ignored in `_mean` or `_amax`, or `reshape` not accepting one tuple.
+    """
     x = Tensor([[3.0, 1.0, 2.0], [0.0, 5.0, 5.0]])
     values, indices = x.max(dim=1)
     assert values.tolist() == [3, 5] and indices.tolist() == [0, 1], "the first maximum"
@@ -1142,6 +1194,11 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_in_place():
+    """Checks the provided in-place operations: `a += 1` changes `a`'s own memory (an alias and a
+    NumPy view see it), `t[i, j] = v`, `zero_()`, `add_(x, alpha=2)`, and an int tensor refusing a
+    float result. They compute the result with your operators and copy it into `self.data`, so your
+    operators must return a *new* array of the broadcast shape and the promoted dtype.
+    """
     a = Tensor([1.0, 2.0])
     alias = a
     a += 1
@@ -1167,6 +1224,11 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_creation_functions():
+    """Checks the provided creation functions (`zeros`, `ones`, `full`, `arange`, `eye`, `rand`,
+    `randn`, `randint`, the `*_like` ones, `manual_seed`, `tensor`). They are thin wrappers around
+    NumPy that take their dtype from your `_default_dtype` (`full((2,), 7)` is int64,
+    `full((2,), 0.5)` float32) and from the dtype of the Tensor you built.
+    """
     assert zeros(2, 3).shape == (2, 3) and zeros((2, 3)).dtype == np.float32
     assert ones(4).data.sum() == 4 and full((2,), 7).dtype == np.int64 and full((2,), 0.5).dtype == np.float32
     assert arange(4).tolist() == [0, 1, 2, 3] and arange(0, 1, 0.5).dtype == np.float32

@@ -14,20 +14,26 @@
 # Each operation only has to know its *local* derivative.
 #
 # We write each operation as one class with its `forward` and its `backward` side by
-# side (the shape of PyTorch's `torch.autograd.Function`):
+# side (the shape of PyTorch's `torch.autograd.Function`). Here is one that is not among
+# the course's operations, the length of a vector (x, y), √(x² + y²):
 #
 # ```python
-# class MulOp(Function):
+# class HypotOp(Function):
 #     @staticmethod
-#     def forward(ctx, a, b):          # numpy arrays in, a numpy array out
-#         ctx.save_for_backward(a, b)  # what backward will need
-#         return a * b
+#     def forward(ctx, x, y):                      # numpy arrays in, a numpy array out
+#         length = np.sqrt(x * x + y * y)
+#         ctx.save_for_backward(x, y, length)      # what backward will need
+#         return length
 #
 #     @staticmethod
-#     def backward(ctx, grad):         # ∂loss/∂output in
-#         a, b = ctx.saved_tensors
-#         return grad * b, grad * a    # ∂loss/∂a, ∂loss/∂b out
+#     def backward(ctx, grad):                     # ∂loss/∂output in
+#         x, y, length = ctx.saved_tensors
+#         return grad * x / length, grad * y / length  # ∂loss/∂x, ∂loss/∂y out
 # ```
+#
+# The forward may save its inputs, its output or anything it computed on the way; the
+# backward returns one gradient per input, in order. `MulOp`, `ExpOp` and the others
+# below have this shape, and their backward passes are yours to write.
 #
 # At the end of the module we connect these classes to `Tensor`'s operators, so that
 # `a * b` on tensors that require gradients builds the graph, and `loss.backward()`
@@ -163,6 +169,11 @@ def unbroadcast(grad, shape):
 
 # %%
 def test_unit_unbroadcast():
+    """Checks `unbroadcast(grad, shape)`: a `(4, 3)` gradient summed back to `(3,)`, `(4, 1)`, `()`
+    and `(1, 3)`, and the very same array returned when the shapes already match. There are two
+    kinds of broadcasting to undo: leading dimensions that were *added* (sum them away) and size-1
+    dimensions that were *stretched* (sum them, but keep them with size 1).
+    """
     g = np.ones((4, 3))
     assert unbroadcast(g, (3,)).tolist() == [4, 4, 4]
     assert unbroadcast(g, (4, 1)).tolist() == [[3], [3], [3], [3]]
@@ -1087,6 +1098,12 @@ def _source_of(fn):
 
 
 def test_unit_arithmetic_gradients():
+    """Checks the backward passes of `AddOp`, `SubOp`, `MulOp`, `DivOp`, `PowOp` and `NegOp` against
+    finite differences, with broadcast inputs like `(3, 4) + (4,)`; the message names the expression
+    and the input whose gradient is wrong. Each backward returns one gradient per input, in input
+    order: the incoming `grad` times the local derivative (d(a/b)/db = −a/b²). Do not sum to the
+    input's shape yourself: `unbroadcast` does that after every backward.
+    """
     check_gradients(lambda a, b: a + b, (3, 4), (4,))
     check_gradients(lambda a, b: a - b, (3, 1), (1, 4))
     check_gradients(lambda a, b: a * b, (2, 3), (2, 3))
@@ -1102,6 +1119,11 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_pow_at_zero():
+    """Checks the two special cases of `PowOp.backward` from the text: `x ** 0` has gradient 0, not
+    NaN, at x = 0, and in `0 ** e` the exponent gets gradient 0 where e > 0 (log 0 is −inf).
+    Multiplying by 0 does not cure it (0 · inf is NaN): compute the general formula, then choose 0
+    at those positions with the `np.where` family, inside `np.errstate` to keep NumPy quiet.
+    """
     x = Tensor([0.0, 2.0], requires_grad=True)
     (x ** 0).sum().backward()
     assert x.grad.data.tolist() == [0.0, 0.0], "x ** 0 is flat: gradient 0, not NaN, at x = 0"
@@ -1115,6 +1137,11 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_matmul_gradients():
+    """Checks `MatMulOp.backward` for matrices, batches like `(2, 3, 4) @ (4, 5)`, and every case
+    with a 1-D operand. G @ Bᵀ and Aᵀ @ G transpose only the *last two* axes (`np.swapaxes`; `.T`
+    reverses all of them), and a vector must become a one-row or one-column matrix first, with the
+    squeezed dimensions put back into `grad`, and its gradient a vector again.
+    """
     check_gradients(lambda a, b: a @ b, (3, 4), (4, 2))
     check_gradients(lambda a, b: a @ b, (2, 3, 4), (4, 5))
     check_gradients(lambda a, b: a @ b, (2, 3, 4), (2, 4, 5))
@@ -1130,6 +1157,12 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_reduction_and_shape_gradients():
+    """Checks the backward passes of `SumOp`, `MeanOp`, `MaxOp`/`MinOp`, `ReshapeOp`, `PermuteOp`
+    and `GetItemOp` (and through them `var`, `std`, `.T`, `flatten`, `squeeze`). A reduction spreads
+    its gradient back over the input's shape (put the reduced axes back when `keepdims` was False),
+    a permutation is undone by the *inverse* permutation, and indexing must *add* the gradient at a
+    repeated index (`a[[0, 0, 2]]`), which fancy assignment does not (the `np.add.at` family).
+    """
     check_gradients(lambda a: a.sum(axis=1), (3, 4))
     check_gradients(lambda a: a.mean(dim=0, keepdim=True) * a, (3, 4))
     check_gradients(lambda a: a.mean(), (3, 4))
@@ -1148,6 +1181,11 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_elementwise_gradients():
+    """Checks the backward passes of `ExpOp`, `LogOp`, `SqrtOp`, `SigmoidOp`, `TanhOp` and `ReLUOp`
+    (and the provided `abs` and `clamp`) against finite differences. Several forwards save their
+    *output*, not their input (σ' = σ(1 − σ), tanh' = 1 − tanh²): look at what each forward put into
+    `ctx.save_for_backward` before using it, and multiply the local derivative by `grad`.
+    """
     check_gradients(lambda a: (a * a).log(), (3, 4))
     check_gradients(lambda a: (a * a).sqrt(), (3, 4))
     check_gradients(lambda a: a.exp(), (3,))
@@ -1162,6 +1200,12 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_choose_and_join_gradients():
+    """Checks the backward passes of `WhereOp` and `CatOp` (and through them `stack`, `masked_fill`,
+    and the provided `maximum`, `minimum`, `expand`, `repeat`). `where` has three inputs, so its
+    backward returns three gradients, `None` for the condition; `cat` cuts the gradient back into
+    pieces of the sizes its forward recorded, along the same `dim` — the `np.split` family wants
+    split *points*, not sizes.
+    """
     check_gradients(lambda a, b: where(a > 0, a, b), (3, 4), (4,))
     check_gradients(lambda a, b: cat([a, b * 2], dim=1), (3, 2), (3, 4))
     check_gradients(lambda a, b: stack([a, b], dim=-1), (3, 4), (3, 4))
@@ -1185,6 +1229,12 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_graph_rules():
+    """Checks `Function.apply` and `_backward` together: a tensor used twice gets the sum of both
+    paths, gradients accumulate across `backward()` calls, `no_grad` records nothing, only leaves
+    keep `.grad`, and `grad_fn` is the node whose `function` is the op. The usual slips: a gradient
+    reaching a node twice overwritten instead of added, a `.grad` on a non-leaf, or a result marked
+    `requires_grad` while gradients are off.
+    """
     x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
     (x * x).sum().backward()
     assert x.grad.data.tolist() == [2.0, 4.0, 6.0], "a tensor used twice sums both paths"
@@ -1213,6 +1263,12 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_backward_errors():
+    """Checks `_backward`'s errors and options: `backward()` of a non-scalar without `gradient=`
+    names the shape, a tensor that does not require grad raises, `gradient=` seeds the walk, and a
+    graph is freed after one walk unless `retain_graph=True`. Free each node with
+    `Context.release()` once it has passed its gradient on, and let `saved_tensors` raise PyTorch's
+    error.
+    """
     x = Tensor([1.0, 2.0], requires_grad=True)
     try:
         (x * 2).backward()
@@ -1244,6 +1300,10 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_deep_graph():
+    """Checks that `backward()` walks a chain of 5,000 multiplications without hitting Python's
+    recursion limit. The provided `_graph_order` already uses an explicit stack; if this fails, your
+    `_backward` (or `apply`) calls itself, directly or not, once per node.
+    """
     x = Tensor([1.0], requires_grad=True)
     y = x
     for _ in range(5000):
@@ -1343,6 +1403,12 @@ Tensor._inplace, Tensor.__setitem__ = _inplace, _setitem_recorded
 
 # %%
 def test_unit_in_place_and_autograd():
+    """Checks `_inplace` while gradients are recorded: `w += 1` on a leaf that requires grad raises
+    (inside `no_grad()` it is allowed), `y += 1` moves `y` to a new `AddOp` node with the right
+    gradient, a saved array changed in place makes backward raise, and `x[0] = 5.0` sends no
+    gradient to the overwritten element. Follow the four steps of the text in order; computing on
+    `self` instead of on a *copy* that takes over its node makes the graph loop onto itself.
+    """
     w = Tensor([1.0, 2.0], requires_grad=True)
     try:
         w += 1

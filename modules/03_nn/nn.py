@@ -60,6 +60,11 @@ class Parameter(Tensor):
 
 # %%
 def test_unit_parameter():
+    """Checks `Parameter(data, requires_grad=True, dtype=None)`: a `Tensor` that requires grad by
+    default, built from an array or a Tensor, float32 by module 01's dtype rule, frozen with
+    `requires_grad=False`. Let `Tensor.__init__` do the work through `super()`, passing `dtype` and
+    `requires_grad` on, rather than setting attributes by hand.
+    """
     p = Parameter(np.ones((2, 3)))
     assert isinstance(p, Tensor) and p.requires_grad
     assert p.shape == (2, 3) and p.dtype == np.float32
@@ -310,6 +315,12 @@ class Module:
 
 # %%
 def test_unit_module_parameters():
+    """Checks `_members`, `_walk`, `named_parameters` and `train`: parameters in attributes and in
+    lists, dotted names in the order they were set (`a.parts.0`), plain Tensors ignored, a Parameter
+    or sub-Module reachable twice reported once, and `train()`/`eval()` reaching every sub-module.
+    There are two kinds of sharing: a Module met twice is walked once (`visited`), a Parameter met
+    twice is listed once (by `id`).
+    """
     class Block(Module):
         def __init__(self):
             super().__init__()
@@ -435,6 +446,12 @@ class Linear(Module):
 
 # %%
 def test_unit_linear():
+    """Checks `LinearOp` and `Linear`: the weight is `(out_features, in_features)`, weight *and*
+    bias start uniform on ±1/√in_features, `bias=False` leaves no bias parameter, and the backward
+    gives the formulas of the text for `(N, in)` and `(N, T, in)` inputs. For a sequence batch, fold
+    every leading dimension into rows before the two reductions (∂L/∂W and ∂L/∂b), or the weight
+    gradient keeps an extra axis.
+    """
     np.random.seed(0)
     layer = Linear(3, 2)
     assert layer.weight.shape == (2, 3) and layer.bias.shape == (2,)
@@ -644,6 +661,12 @@ class LeakyReLU(Module):
 
 # %%
 def test_unit_sequential():
+    """Checks `Sequential.forward` (with the provided list behaviour), `LeakyReLUOp`, `Tanh` and
+    `SiLU`: parameters named by position (`0.weight`, `2.bias`), a slice sharing its layers, and
+    LeakyReLU's slope in both passes. Decide 'positive' with a strict x > 0, so that at exactly 0
+    the gradient takes the slope as in PyTorch, and select on the gradient exactly as the forward
+    selected on the values.
+    """
     np.random.seed(0)
     model = Sequential(Linear(2, 4), ReLU(), Linear(4, 1), Sigmoid())
     names = [n for n, _ in model.named_parameters()]
@@ -754,6 +777,11 @@ class LogSoftmax(Softmax):
 
 # %%
 def test_unit_softmax():
+    """Checks `SoftmaxOp` and `LogSoftmaxOp` along `dim`: rows that sum to 1, scores of 1000 without
+    overflow, the closed-form backward of the text, and a log-softmax of −200 where softmax
+    underflows to 0. Subtract the maximum along `dim` with the axis kept, so it broadcasts back, and
+    compute log-softmax from the shifted scores directly, never as the log of a softmax.
+    """
     s = Softmax(dim=-1)(Tensor([[1.0, 2.0, 3.0], [1000.0, 1000.0, 1000.0]]))
     assert np.all(np.isfinite(s.data))
     assert np.allclose(s.data.sum(-1), 1.0)
@@ -867,6 +895,11 @@ from tinytorch.core.autograd import numerical_gradient
 
 
 def test_unit_gelu():
+    """Checks `GELUOp` in both forms (against Python's `math.erfc` and GPT-2's tanh values), the
+    provided `_erfc`, and both backward passes against finite differences. Each backward needs the
+    input x and one intermediate of its own form (Φ(x), or tanh u): save them and note on `ctx`
+    which form ran. Mind the sign: Φ(x) = ½ erfc(−x/√2).
+    """
     x0 = np.array([-3.0, 0.0, 1.0, 3.0])
     exact = np.array([x * 0.5 * math.erfc(-x / math.sqrt(2)) for x in x0])  # Python's math has erfc
     assert np.allclose(GELU()(Tensor(x0)).data, exact, atol=1e-6)
@@ -1191,6 +1224,12 @@ class NLLLoss(_ClassificationLoss):
 
 # %%
 def test_unit_losses():
+    """Checks `MSELoss`, `BCELoss`, `BCEWithLogitsLoss`, `CrossEntropyLoss` and `NLLLoss` with every
+    `reduction` and their gradients, and the edge cases of the text: shapes that differ refused, BCE
+    logs clamped at −100, a logit of 800 without overflow, classes on dim 1, `ignore_index`,
+    `label_smoothing`. For the fused ops, compare row by row with softmax(z) − onehot(y); ignored
+    positions get loss 0 *and* gradient 0.
+    """
     pred = Tensor(np.array([[1.0], [3.0]]), requires_grad=True)
     loss = MSELoss()(pred, np.array([[0.0], [1.0]]))
     assert np.isclose(loss.item(), (1 + 4) / 2)
@@ -1484,6 +1523,12 @@ class SGD(Optimizer):
 
 # %%
 def test_unit_sgd():
+    """Checks `SGD.step()`: a plain step, momentum (the first velocity is the gradient itself),
+    weight decay added to the gradient, Nesterov (a step along g + μ·v) and parameter groups whose
+    learning rates are read at every step. Read the hyper-parameters from each `group`, keep the
+    velocity per parameter in `self.state`, skip parameters whose `.grad` is None, and change
+    `p.data` in place.
+    """
     w = Parameter(np.array([1.0, -2.0]))
     opt = SGD([w], lr=0.1)
     (w * w).sum().backward()  # grad = 2w
@@ -1545,6 +1590,12 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_state_dict():
+    """Checks `state_dict()`/`load_state_dict()` of a model and of `SGD` (given code on top of your
+    `named_parameters`): keys in attribute order, arrays copied, mismatches raising, and momentum
+    restored. If names or order are wrong, look at `_members` and `_walk`; if the momentum is
+    missing, at where `SGD.step` keeps it: `self.state`, keyed by `id(p)`, under PyTorch's name
+    'momentum_buffer'.
+    """
     np.random.seed(1)
     a = Sequential(Linear(2, 3), ReLU(), Linear(3, 1))
     b = Sequential(Linear(2, 3), ReLU(), Linear(3, 1))

@@ -119,6 +119,12 @@ from tinytorch.nn.modules import Linear, MSELoss, Parameter
 
 
 def test_unit_adam():
+    """Checks `Adam.step()` and `AdamW`: the first step from zero moments is exactly lr·sign(g)
+    (bias correction), AdamW shrinks a weight even when its gradient is 0 while Adam's coupled decay
+    does not, and Adam fits a badly scaled regression. Count steps per parameter and start at t = 1
+    (1 − β⁰ would be 0), keep m and v in `self.state`, and let AdamW shrink p *before* the Adam step
+    instead of adding λp to the gradient.
+    """
     # One step from zero moments: m_hat = g, v_hat = g^2, so the step is lr * sign(g).
     p = Parameter(np.array([1.0, -1.0, 0.5]))
     opt = Adam([p], lr=0.1)
@@ -242,6 +248,11 @@ class CosineAnnealingLR(LRScheduler):
 
 # %%
 def test_unit_lr_schedulers():
+    """Checks `StepLR.get_lr()` and `CosineAnnealingLR.get_lr()`: one rate per param group, from
+    that group's starting rate (`self.base_lrs`) and `self.last_epoch`, which the base class has
+    already advanced. Use the closed forms of the text (StepLR counts decays with integer division);
+    starting from the *current* `group['lr']` compounds the decay at every step.
+    """
     from tinytorch.optim.sgd import SGD
 
     p, q = Parameter(np.zeros(1)), Parameter(np.zeros(1))
@@ -382,6 +393,11 @@ def _default_layer_init(weight, bias):
 
 # %%
 def test_unit_init():
+    """Checks the provided `nn.init` functions and `_calculate_fan_in_and_fan_out` (fan_in = C·kh·kw
+    for a filter), and that `Linear` starts within ±1/√fan_in. The init code is given; if only the
+    `Linear` lines fail, look at your `Linear.__init__` in module 03: weight and bias uniform on
+    ±1/√in_features.
+    """
     from tinytorch.nn.modules import Linear
 
     np.random.seed(0)
@@ -484,6 +500,12 @@ def dropout(input, p=0.5, training=True, inplace=False):
 
 # %%
 def test_unit_dropout():
+    """Checks `DropoutOp`: survivors scaled by 1/(1 − p), about 1 − p of them kept, the gradient
+    through the very same mask, a new mask at every call, nothing at all in `eval()`, and p = 1 (all
+    zeros, no division by zero) and p = 0. Draw the mask once in the forward, already scaled and in
+    the input's dtype, save it, and reuse it in the backward: a mask drawn anew there breaks the
+    gradient.
+    """
     np.random.seed(0)
     layer = Dropout(p=0.25)
     x = Tensor(np.ones((200, 50)), requires_grad=True)
@@ -657,6 +679,12 @@ class BatchNorm1d(_BatchNorm):
 
 # %%
 def test_unit_batch_norm():
+    """Checks `BatchNormOp` and `batch_norm` through `BatchNorm1d`: the batch normalized with its
+    *biased* variance, the running variance updated with the *unbiased* one (n/(n − 1)) and momentum
+    0.1, the running statistics used in eval mode, and the training backward against a finite
+    difference. Statistics are per feature (axis 1) over every other axis, as `_feature_axes` says;
+    in training mode the backward needs both mean terms of the formula.
+    """
     rng = np.random.default_rng(0)
     x0 = rng.normal(3.0, 2.0, size=(16, 4))
     bn = BatchNorm1d(4)
@@ -745,6 +773,12 @@ def clip_grad_value_(parameters, clip_value):
 
 # %%
 def test_unit_clip_grad_norm():
+    """Checks `clip_grad_norm_`: the norm of *all* gradients together (3 and 4 give 5), returned
+    before clipping; every gradient scaled by the same max_norm / norm when that is too large, none
+    touched otherwise; and `norm_type='inf'` (a string) as the largest absolute value. Scale the
+    arrays in `grads` in place (they are the gradients themselves), once for the whole model, never
+    per parameter.
+    """
     a, b = Parameter(np.zeros(2)), Parameter(np.zeros(1))
     a.grad, b.grad = Tensor([3.0, 0.0]), Tensor([4.0])
     norm = clip_grad_norm_([a, b], max_norm=1.0)
@@ -983,6 +1017,12 @@ from tinytorch.nn.modules import CrossEntropyLoss
 
 
 def test_unit_dataloader():
+    """Checks `TensorDataset` and `DataLoader`: item i is the tuple of the arrays' i-th entries,
+    different lengths are refused, `len(loader)` rounds up (down with `drop_last`), batches come in
+    order without `shuffle`, and a seeded shuffle is a new permutation every epoch but the same
+    sequence for the same seed. Draw one permutation per `__iter__` from the loader's own
+    `self._rng` and cut it into consecutive slices, so images stay with their labels.
+    """
     x = np.arange(10 * 3, dtype=np.float64).reshape(10, 3)
     y = np.arange(10)
     ds = TensorDataset(x, y)
@@ -1021,6 +1061,11 @@ if __name__ == "__main__":
 
 
 def test_unit_random_split_and_collate():
+    """Checks `random_split` (counts or fractions, the remainder of fractions handed out one by one
+    from the first part, parts that never overlap, the same split for the same seed as an int or a
+    Generator) and the provided collation. Cut every part from one permutation drawn with
+    `_generator(generator)`, and raise a `ValueError` when the lengths do not add up.
+    """
     ds = TensorDataset(np.arange(10.0)[:, None], np.arange(10))
     train, val = random_split(ds, [0.7, 0.3], generator=0)
     assert (len(train), len(val)) == (7, 3)
@@ -1056,6 +1101,11 @@ if __name__ == "__main__":
 
 
 def test_unit_load_tinydigits():
+    """Checks the provided `load_tinydigits()`: `(N, 8, 8)` float32 images in [0, 1], int64 labels,
+    all ten digits in the test split. The code is given: if it fails, the data files are missing or
+    unreadable, and the error names the path (set `TINYTORCH_DATA`, or rebuild them with
+    `datasets/tinydigits/build_tinydigits.py`).
+    """
     (x_train, y_train), (x_test, y_test) = load_tinydigits()
     assert x_train.shape[1:] == (8, 8) and x_train.dtype == np.float32
     assert y_train.dtype == np.int64 and len(x_train) == len(y_train)
@@ -1093,6 +1143,11 @@ def accuracy(logits_or_probs, labels):
 
 # %%
 def test_unit_accuracy():
+    """Checks `accuracy(scores, labels)`: the argmax class for `(N, C)` scores, probability > 0.5
+    for `(N,)` or `(N, 1)`, Tensors or arrays, a Python float out. The classic bug: `(N,)`
+    predictions compared with `(N, 1)` labels broadcast to an `(N, N)` grid and give a nonsense
+    fraction, so bring the labels to the predictions' shape first.
+    """
     logits = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 0.0, 5.0], [9.0, 0.0, 0.0]])
     assert accuracy(Tensor(logits), np.array([0, 1, 2, 1])) == 0.75
     assert accuracy(Tensor([[0.9], [0.2], [0.6]]), np.array([[1.0], [0.0], [0.0]])) == 2 / 3
@@ -1221,6 +1276,12 @@ from tinytorch.nn.modules import ReLU, Sequential
 
 
 def test_unit_trainer():
+    """Checks `Trainer.train_epoch` through `fit`: the five lines per batch, the model in training
+    mode, and loss and accuracy averaged per *example* (weight each batch by its size: the last one
+    is smaller), on a task that needs a hidden layer. If the loss does not fall, check the order
+    (`zero_grad`, forward, loss, `backward`, `step`), and keep the totals as Python floats
+    (`.item()`), so no graph outlives its batch.
+    """
     np.random.seed(0)
     x = np.random.randn(200, 2).astype(np.float32)
     y = (x[:, 0] * x[:, 1] > 0).astype(np.int64)  # quadrant parity: needs a hidden layer
@@ -1270,6 +1331,12 @@ def load_state_dict(module, path):
 
 # %%
 def test_unit_checkpoint():
+    """Checks `save_state_dict` and `load_state_dict`: a model saved to `.npz` and loaded into a
+    fresh one of the same architecture computes the same outputs. Save the `state_dict()` arrays
+    under their dotted names (`np.savez` takes them as keyword arguments), load with
+    `allow_pickle=False`, and hand the dict to the model's own `load_state_dict`, which checks names
+    and shapes.
+    """
     import tempfile
     from pathlib import Path
 

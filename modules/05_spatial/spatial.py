@@ -88,6 +88,10 @@ def _pair(value, name="value", minimum=1):
 
 # %%
 def test_unit_pair():
+    """Checks the provided `_pair`: one number becomes a pair, a pair stays, anything else is a
+    `ValueError` that names the argument. It is given code: a failure means the cell above was
+    edited — compare it with the course's version.
+    """
     assert _pair(3) == (3, 3) and _pair((3, 2)) == (3, 2)
     assert _pair(0, "padding", minimum=0) == (0, 0)
     for bad in (0, (1, 2, 3), 1.5, (2, 0)):
@@ -185,6 +189,12 @@ def _patches(xt, kernel_size, stride):
 
 # %%
 def test_unit_patches():
+    """Checks `_batch_last` and `_patches`: zeros padded around every image, a *view* (no copy) when
+    there is no padding, and every window as a `(C, kh, kw, Ho, Wo, N)` view in which window (i, j)
+    starts at row i·sh, column j·sw. `sliding_window_view` puts the two window axes *last*: take
+    every stride-th window along the position axes, then reorder with one `transpose` — a `reshape`
+    here would copy.
+    """
     x = np.arange(2 * 3 * 5 * 4, dtype=np.float64).reshape(2, 3, 5, 4)  # (N, C, H, W)
     xt = _batch_last(x, (1, 0))
     assert xt.shape == (3, 7, 4, 2)
@@ -258,6 +268,11 @@ def _fold(dpatches, shape, stride):
 
 # %%
 def test_unit_fold():
+    """Checks `_fold` (col2im): folding ones counts the windows each pixel belongs to, and `_fold`
+    is the exact adjoint of `_patches`. Loop over the kh·kw kernel offsets only, and *add* each slab
+    onto the strided slice of pixels it came from (a step of the stride, Ho or Wo of them):
+    overlapping windows must add up, which plain assignment does not.
+    """
     # Folding ones counts how many windows each pixel belongs to.
     counts = _fold(np.ones((1, 3, 3, 2, 2, 1)), (1, 4, 4, 1), (1, 1))[0, :, :, 0]
     assert counts.tolist() == [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]]
@@ -339,6 +354,12 @@ def _small_conv_case(seed=0):
 
 
 def test_unit_conv2d_op_forward():
+    """Checks `Conv2dOp.forward` against the loop version `conv2d_naive` for several strides and
+    paddings, with and without a bias. Follow im2col: windows reshaped into `(C·kh·kw, Ho·Wo·N)`
+    columns, the weight as `(O, C·kh·kw)` rows, one matrix product, the bias per output row, then
+    back to `(N, O, Ho, Wo)`. The right shape with wrong numbers means axes flattened in an order
+    that does not match the filter's `(C, kh, kw)`.
+    """
     x, w, b = _small_conv_case()
     for stride, padding in [((1, 1), (0, 0)), ((2, 1), (1, 2)), ((3, 2), (1, 0))]:
         got = Conv2dOp.apply(Tensor(x, dtype=np.float64), Tensor(w, dtype=np.float64),
@@ -371,6 +392,11 @@ from tinytorch.core.autograd import numerical_gradient
 
 
 def test_unit_conv2d_op_backward():
+    """Checks `Conv2dOp.backward` for input, weight and bias against finite differences; a random
+    weighting of the output catches scrambled positions. Lay the incoming `(N, O, Ho, Wo)` gradient
+    out exactly as the forward's `out` before the two matrix products of the text, fold the columns'
+    gradient onto the *padded* image with `_fold`, then cut the padding off.
+    """
     x, w, b = _small_conv_case(1)
     stride, padding = (2, 1), (1, 2)
     r = np.random.default_rng(2).normal(size=conv2d_naive(x, w, b, stride, padding).shape)
@@ -429,6 +455,11 @@ class Conv2d(Module):
 
 # %%
 def test_unit_conv2d():
+    """Checks the `Conv2d` layer: float32 Parameters of shape `(out_channels, in_channels, kh, kw)`
+    and `(out_channels,)`, filled by the provided `init._default_layer_init` (±1/√(C·kh·kw)), no
+    bias with `bias=False`, and a forward that hands the layer's stride and padding to `Conv2dOp`.
+    Build the shapes from the normalized pairs (`self.kernel_size`), or a `(3, 5)` kernel breaks.
+    """
     np.random.seed(0)
     conv = Conv2d(1, 8, 3, padding=1)
     assert conv.weight.shape == (8, 1, 3, 3) and conv.bias.shape == (8,)
@@ -505,6 +536,11 @@ class Conv1d(Module):
 
 # %%
 def test_unit_conv1d():
+    """Checks `_conv1d` through `Conv1d` against `conv2d_naive` on a height-1 image: `(N, C, L)` in,
+    `(N, O, L_out)` out, with gradients. Reshape input and weight to height 1, give `Conv2dOp`
+    stride and padding pairs that leave the height alone, and reshape back — with `Tensor.reshape`,
+    so autograd sees every step.
+    """
     np.random.seed(0)
     conv = Conv1d(2, 3, 3, stride=2, padding=1)
     assert conv.weight.shape == (3, 2, 3) and np.all(np.abs(conv.weight.data) <= 1 / math.sqrt(6))
@@ -658,6 +694,11 @@ def _pool_naive(x, kernel_size, stride, reduce):
 
 
 def test_unit_pooling():
+    """Checks `MaxPool2dOp` and `AvgPool2dOp` against a loop version, overlapping windows included,
+    and their gradients: max sends each window's gradient to its *first* maximum only (ties are
+    common after a ReLU), average shares it equally, and overlaps add up. Mark the elements equal to
+    their window's maximum, clear every mark after a window's first, and fold with `_fold`.
+    """
     x = np.random.default_rng(0).normal(size=(2, 3, 7, 6))
     for layer, reduce in ((MaxPool2d, np.max), (AvgPool2d, np.mean)):
         for kernel_size, stride in (((2, 2), None), ((3, 2), (2, 1))):
@@ -708,6 +749,11 @@ class Flatten(Module):
 
 # %%
 def test_unit_flatten():
+    """Checks `Flatten(start_dim, end_dim)`: `(2, 3, 4, 5)` to `(2, 60)` by default, `Flatten(0)`,
+    `Flatten(1, 2)`, and the gradient reshaped back. Turn negative dims into positive ones first
+    (`end_dim=-1` is the last axis), keep the dims before `start_dim` and after `end_dim`, and
+    reshape the Tensor so autograd does the backward.
+    """
     x = Tensor(np.arange(120.0).reshape(2, 3, 4, 5), requires_grad=True)
     y = Flatten()(x)
     assert y.shape == (2, 60) and np.array_equal(y.data, x.data.reshape(2, 60))
@@ -743,6 +789,11 @@ class BatchNorm2d(_BatchNorm):
 
 # %%
 def test_unit_batch_norm_2d():
+    """Checks `BatchNorm2d`: statistics per channel over batch *and* pixels (axes 0, 2, 3), the
+    unbiased running variance, and an error for 3-D input. Only the shape check is new here; wrong
+    statistics point at module 04's `batch_norm` and `BatchNormOp`, which must average over every
+    axis but axis 1 and count n over all of them.
+    """
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, size=(4, 3, 5, 5))
     bn = BatchNorm2d(3)
@@ -805,6 +856,11 @@ def avg_pool2d(input, kernel_size, stride=None):
 
 # %%
 def test_unit_small_cnn():
+    """Checks a LeNet-style network built from your layers: 1,898 parameters, `(5, 10)` logits from
+    `(5, 1, 8, 8)` images, and a nonzero gradient for every parameter. A missing or zero gradient
+    means one layer's backward drops it: run the layers' own tests first (a max-pool backward that
+    routes nothing, or a bias gradient of None, are the usual suspects).
+    """
     from tinytorch.nn.modules import Linear, ReLU, Sequential
 
     np.random.seed(0)

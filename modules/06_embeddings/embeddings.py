@@ -113,6 +113,12 @@ class CharTokenizer:
 
 # %%
 def test_unit_char_tokenizer():
+    """Checks `CharTokenizer`: the vocabulary of a text is its characters *sorted* (a list keeps its
+    order, repeats dropped), `encode` gives Python ints, `decode` takes a list, an array or a
+    Tensor, and unknown characters or ids out of range raise a `ValueError` that names them. Keep
+    both directions (`self.chars`, `self.char_to_id`), and collect *all* unknown characters before
+    raising.
+    """
     tok = CharTokenizer("hello world")
     assert tok.vocab_size == 8 and len(tok) == 8
     assert tok.chars == sorted(set("hello world")), "sorted characters: the same text, the same ids"
@@ -225,6 +231,12 @@ class Embedding(Module):
 
 # %%
 def test_unit_embedding():
+    """Checks `EmbeddingOp` and `Embedding`: `(2, 3)` ids give `(2, 3, 3)` vectors, a plain list of
+    ids works, ids out of range raise an `IndexError`, and a row used three times receives the sum
+    of three gradients. The backward scatter-*adds* into a zero table shaped like the weight:
+    flatten the ids to 1-D and the gradient to `(tokens, D)` for `np.add.at`, since fancy assignment
+    counts a repeated id once.
+    """
     np.random.seed(0)
     emb = Embedding(5, 3)
     assert emb.weight.shape == (5, 3) and [n for n, _ in emb.named_parameters()] == ["weight"]
@@ -326,6 +338,11 @@ class PositionalEncoding(Module):
 
 # %%
 def test_unit_positional_encoding():
+    """Checks `PositionalEncoding`: a `(max_len, embed_dim)` table in `self.pe`, a plain Tensor (no
+    parameters), sines in the even columns and cosines in the odd ones, distinct rows, an odd
+    `embed_dim`, and a `ValueError` past `max_len`. Columns 2i and 2i + 1 share the frequency
+    1/10000^(2i/D); with an odd D there is one more sine column than cosine columns.
+    """
     pe = PositionalEncoding(50, 6)
     assert pe.parameters() == [], "sinusoidal positions have no parameters"
     table = pe.pe.data
@@ -387,6 +404,11 @@ class LearnedPositionalEmbedding(Module):
 
 # %%
 def test_unit_learned_positional_embedding():
+    """Checks `LearnedPositionalEmbedding`: one learned row per position in `self.weight`, the first
+    T rows added to every sequence, and each used row collecting the gradient of the whole batch
+    (rows past T get none). Positions are ids: look `0 … T − 1` up with `EmbeddingOp` and add; the
+    broadcast over the batch is summed back by autograd.
+    """
     np.random.seed(0)
     pos = LearnedPositionalEmbedding(8, 4)
     assert [n for n, _ in pos.named_parameters()] == ["weight"]

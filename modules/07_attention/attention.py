@@ -101,6 +101,11 @@ def _mask_parts(mask, dtype):
 
 # %%
 def test_unit_causal_mask():
+    """Checks `causal_mask(T)` (a bool Tensor, True on and below the diagonal) and `_mask_parts`: a
+    bool or 0/1 integer mask becomes a bias of `MASKED_SCORE` where it is False and 0 elsewhere, a
+    float mask is added as it is with −inf made `MASKED_SCORE`; both come back with the keys they
+    block, in the scores' dtype. In a bool mask False blocks, in a float mask −inf does.
+    """
     m = causal_mask(4)
     assert m.shape == (4, 4) and m.dtype == bool
     assert m.data.tolist()[1] == [True, True, False, False], "position 1 sees positions 0 and 1"
@@ -205,6 +210,12 @@ def _reference_attention(q, k, v, mask=None):
 
 
 def test_unit_scaled_dot_product_attention():
+    """Checks `_attention` through `scaled_dot_product_attention` against a loop version: rows of
+    weights summing to 1, the causal mask in three spellings, a query with every key masked getting
+    0, huge scores, and any leading dims. Transpose only the last two axes of k, scale by 1/√d with
+    d the *last* dim of q, add every mask's bias before `SoftmaxOp` over the last axis, and zero the
+    weights of queries that have no key left.
+    """
     rng = np.random.default_rng(0)
     q, k, v = (rng.normal(size=(2, 3, 5, 4)) for _ in range(3))
     out, w = scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), return_weights=True)
@@ -242,6 +253,11 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_attention_backward():
+    """Checks that gradients flow through attention (∂/∂k against a finite difference) and that a
+    masked key gets none from the queries that cannot see it. Build `_attention` from Tensor
+    operations (`@`, `transpose`, `*`, `+`, `SoftmaxOp`) only: one detour through NumPy arrays
+    silently cuts the graph.
+    """
     rng = np.random.default_rng(1)
     q0, k0, v0 = (rng.normal(size=(1, 3, 2)) for _ in range(3))
     q, k, v = (Tensor(a, dtype=np.float64, requires_grad=True) for a in (q0, k0, v0))
@@ -378,6 +394,12 @@ class MultiHeadAttention(Module):
 
 # %%
 def test_unit_multi_head_attention():
+    """Checks `MultiHeadAttention`: `q_proj`, `k_proj`, `v_proj`, `out_proj` in that order, the
+    output equal to a head-by-head NumPy computation, causal and padding masks, cross-attention, and
+    a gradient for every parameter. Each head is a consecutive slice of E: split `(B, T, E)` into
+    `(B, T, H, d)` *then* move H forward, and merge in reverse; reshaping straight to `(B, H, T, d)`
+    gives the right shape and wrong numbers.
+    """
     np.random.seed(0)
     mha = MultiHeadAttention(8, 2)
     names = [n for n, _ in mha.named_parameters()]
@@ -473,6 +495,11 @@ class MultiheadAttention(MultiHeadAttention):
 
 # %%
 def test_unit_torch_multihead_attention():
+    """Checks the provided `MultiheadAttention` (PyTorch's interface: sequence first, a bool
+    `attn_mask` with True = *not* allowed) against your `MultiHeadAttention`. It is given code that
+    calls yours: if only this test fails, look at how your `forward` combines its masks with
+    `is_causal`, and at `_merge_heads` on a batch that is not contiguous in memory.
+    """
     np.random.seed(0)
     mha = MultiheadAttention(8, 2)
     x = Tensor(np.random.normal(size=(5, 3, 8)))  # (T, B, E): sequence first

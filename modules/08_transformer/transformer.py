@@ -126,6 +126,12 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 # %%
 def test_unit_layer_norm():
+    """Checks `LayerNormOp`, `LayerNorm` and `layer_norm`: each token at mean 0 and std 1, a
+    constant row staying finite, ∂/∂x against a finite difference, weight and bias gradients of
+    shape `normalized_shape`, two normalized dims for `LayerNorm((3, 6))`, and no parameters without
+    `elementwise_affine`. Take the statistics over the last `weight.ndim` axes, use the biased
+    variance, and return per-token weight and bias gradients: `Function.apply` sums them.
+    """
     rng = np.random.default_rng(0)
     x0 = rng.normal(3.0, 5.0, size=(2, 3, 6))
     ln = LayerNorm(6)
@@ -192,6 +198,11 @@ class FeedForward(Module):
 
 # %%
 def test_unit_feed_forward():
+    """Checks `FeedForward`: parameters `fc1.weight`, `fc1.bias`, `fc2.weight`, `fc2.bias`, the
+    shape `(B, T, E)` kept, and no mixing across tokens. Three parts named `self.fc1`, `self.act`,
+    `self.fc2`, applied in that order; the activation is GPT-2's tanh form of GELU, which holds no
+    parameters.
+    """
     np.random.seed(0)
     ff = FeedForward(4, 16)
     assert [n for n, _ in ff.named_parameters()] == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
@@ -258,6 +269,12 @@ class TransformerBlock(Module):
 
 # %%
 def test_unit_transformer_block():
+    """Checks `TransformerBlock`: a causal block's earlier outputs ignore changes to later tokens, a
+    non-causal one sees them, every parameter gets a gradient, and with both branches' output layers
+    zeroed the block returns its input (the residual path). Pre-norm: normalize the *input of each
+    branch* and add the branch to the un-normalized x; hand `self.causal` to the attention as
+    `is_causal`.
+    """
     np.random.seed(0)
     block = TransformerBlock(8, 2, 32, causal=True)
     x = Tensor(np.random.normal(size=(2, 5, 8)))
@@ -369,6 +386,11 @@ class ModuleDict(_Container):
 
 # %%
 def test_unit_containers():
+    """Checks the provided `ModuleList` and `ModuleDict` on top of your `Module`: what they hold is
+    registered, renumbered after `del`, reachable by name and by `eval()`, and a non-module is
+    refused. The containers are given; a failure points at module 03's `Module` —
+    `named_parameters`, `train`, or the `_members` a container overrides.
+    """
     np.random.seed(0)
     blocks = ModuleList([Linear(4, 4) for _ in range(3)])
     assert len(blocks) == 3 and blocks[-1] is blocks[2] and isinstance(blocks[:2], ModuleList)
@@ -467,6 +489,12 @@ class GPT(Module):
 
 # %%
 def test_unit_gpt():
+    """Checks `GPT`: logits `(B, T, vocab)`, causal, parameters named from `token_embedding.weight`,
+    a gradient for each, and `generate` (greedy = argmax of the last position, a seed makes sampling
+    repeatable, one sequence in gives one out). Feed at most the last `max_len` tokens, keep only
+    the last position's logits, sample with the `rng` made from `seed` (not `np.random`), and draw
+    the whole batch's tokens at once.
+    """
     np.random.seed(0)
     model = GPT(vocab_size=7, embed_dim=16, num_heads=2, num_layers=2, max_len=12)
     ids = np.random.randint(0, 7, size=(3, 10))

@@ -142,6 +142,12 @@ from tinytorch.text.embeddings import PositionalEncoding
 
 
 def test_unit_model_size():
+    """Checks `count_parameters`, `model_bytes` and `layer_summary`: 4 bytes per float32 number, a
+    constant table that is no parameter but still holds bytes, ReLU absent from the summary, and an
+    array shared by two layers counted once. Walk `named_modules()` and `module_arrays(...)`,
+    remember the `id` of every array already counted, and count parameters by `numel()`, bytes by
+    `nbytes`.
+    """
     mlp = Sequential(Linear(4, 8), ReLU(), Linear(8, 2))
     assert count_parameters(mlp) == 4 * 8 + 8 + 8 * 2 + 2
     assert model_bytes(mlp) == 4 * count_parameters(mlp), "float32: four bytes per number"
@@ -237,6 +243,12 @@ def gpt_macs(model, batch, seq_len):
 
 # %%
 def test_unit_analytic_macs():
+    """Checks `linear_macs`, `attention_macs`, `conv2d_macs` and `gpt_macs` against the counts of
+    the text: 18,272 multiply-adds per token for the milestone GPT at T = 12. Every count is output
+    numbers × the length of the dot product that makes each one; in a GPT block attention runs over
+    `seq_len` queries *and* `seq_len` keys, the four projections are Linear layers, and embeddings
+    cost nothing.
+    """
     assert linear_macs(10, 3, 4) == 120
     assert attention_macs(2, 4, 5, 5, 8) == 2 * 2 * 4 * 5 * 5 * 8
     assert conv2d_macs(1, 3, 16, 3, 8, 8) == 16 * 64 * 27
@@ -287,6 +299,11 @@ def time_function(fn, repeat=20, warmup=3):
 
 # %%
 def test_unit_time_function():
+    """Checks `time_function`: `warmup` untimed calls first, then `repeat` timed ones, returned as a
+    NumPy array of seconds, each at least the 2 ms the function sleeps. Start and stop
+    `time.perf_counter()` around each call on its own: one timer around the whole loop, or timed
+    warm-up calls, give the wrong shape or the wrong numbers.
+    """
     calls = []
     times = time_function(lambda: calls.append(time.sleep(0.002)), repeat=5, warmup=2)
     assert len(calls) == 7, "warm-up calls run but are not timed"
@@ -488,6 +505,12 @@ def count_macs(fn):
 
 # %%
 def test_unit_profiler():
+    """Checks `op_macs` and `profile._record`: measured multiply-adds equal the counts on paper for
+    a Linear, a matrix product, a convolution, attention and the whole GPT, and per-op calls,
+    forward and backward times. The dot-product length is the last dim of the *first* input for
+    `MatMulOp`, of the *weight* for `LinearOp`, a whole filter for `Conv2dOp`; give an output a
+    `_TimedBackward` only when it has a node (no node under `no_grad`).
+    """
     from tinytorch.core.autograd import MatMulOp, no_grad
     from tinytorch.nn.attention import MultiHeadAttention
 

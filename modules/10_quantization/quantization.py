@@ -88,6 +88,12 @@ def dequantize(q, scale):
 
 # %%
 def test_unit_quantize_per_channel():
+    """Checks `quantize_per_channel` and `dequantize`: int8 values and one float32 scale per *row*,
+    each row's largest |w| at ±127, a rounding error of at most s/2, a positive scale for an
+    all-zero row, and per-channel beating per-tensor on a row of tiny weights. Divide and multiply
+    row by row (the scales as a column), and round *before* clipping and casting: a bare cast to
+    int8 truncates 63.5 to 63.
+    """
     rng = np.random.default_rng(0)
     w = rng.normal(0.0, 0.5, size=(6, 10)).astype(np.float32)
     q, scale = quantize_per_channel(w)
@@ -199,6 +205,12 @@ class QuantizedLinear(Module):
 
 # %%
 def test_unit_quantized_linear():
+    """Checks `QuantizedLinear.from_float` and `forward` in both modes: shapes and dtypes, an error
+    under 2 % of the output's range, exactly the dequantized float layer in 'float' mode, its own
+    copy of the weights, and no bias when the Linear had none. Row j of W scales output *column* j;
+    in 'int32' mode the activations get one dynamic scale of their own and the int8 products are
+    summed in int32, where int8 would overflow.
+    """
     np.random.seed(0)
     layer = Linear(32, 16)
     x = Tensor(np.random.normal(size=(5, 7, 32)))
@@ -273,6 +285,11 @@ from tinytorch.perf.profiling import milestone_gpt, model_bytes
 
 
 def test_unit_quantize_model():
+    """Checks `replace_modules` and `quantize_model`: all 13 Linears of the milestone GPT replaced,
+    the original untouched (a deep copy unless `inplace=True`), logits within 5 %, and the Linear
+    bytes under 30 %. Find targets with `named_modules()`, put replacements in with `set_submodule`,
+    skip paths *inside* something already replaced, and return how many you replaced.
+    """
     model = milestone_gpt()
     ids = np.random.default_rng(0).integers(0, 11, (4, 12))
     with no_grad():

@@ -79,6 +79,12 @@ def global_magnitude_masks(weights, amount):
 
 # %%
 def test_unit_magnitude_masks():
+    """Checks `_keep_largest` (through `magnitude_mask`) and `global_magnitude_masks`: exactly
+    round(amount·n) weights removed even among ties, amounts 0 and 1, and a global mask that empties
+    the layer of small weights first. Rank with a stable `np.argsort` (a threshold removes every
+    weight equal to it); for the global masks rank all magnitudes together once and cut the mask
+    back at the layers' sizes.
+    """
     w = np.array([[0.5, -0.1, 0.02], [-2.0, 0.3, 0.0]])
     assert magnitude_mask(w, 0.5).tolist() == [[True, False, False], [True, True, False]]
     assert magnitude_mask(w, 0.0).all() and not magnitude_mask(w, 1.0).any()
@@ -212,6 +218,12 @@ from tinytorch.perf.profiling import milestone_gpt
 
 
 def test_unit_prune_model():
+    """Checks `MaskedLinear.forward`, `prune_model` and `sparsity`: 50 % zeros overall with layers
+    pruned unequally, the same Parameter objects afterwards, zero gradients for pruned weights while
+    the others learn, and unchanged outputs after `remove_masks`. Multiply the mask in *as a Tensor
+    operation* in every forward (autograd then zeroes the pruned weights' gradient) and let
+    `replace_modules` put the `MaskedLinear`s in place.
+    """
     model = milestone_gpt()
     params_before = model.parameters()
     prune_model(model, 0.5)
@@ -284,6 +296,11 @@ def prune_ff_units(ff, amount):
 
 # %%
 def test_unit_prune_ff_units():
+    """Checks `prune_ff_units`: 12 of 16 hidden units kept, `fc1` and `fc2` replaced by smaller
+    Linears, the output still close, and a zero unit removed with the other units in their original
+    order. Unit j is *row* j of fc1 (and its bias) and *column* j of fc2: score with the product of
+    their norms, reuse `_keep_largest`, and keep the surviving indices sorted.
+    """
     from tinytorch.models.transformer import FeedForward
 
     np.random.seed(0)
@@ -376,6 +393,11 @@ def compressed_bytes(weight, value_dtype=np.float32):
 
 # %%
 def test_unit_compressed_bytes():
+    """Checks `to_csr` (values, int32 column indices, an int32 `row_ptr` of length rows + 1) and the
+    byte counts of `compressed_bytes`, with an empty row in the middle. `np.nonzero` lists the
+    nonzeros in row order; `row_ptr` starts at 0 and adds up how many each row has, counted so that
+    empty rows — the last ones too — still get their count of 0 (`minlength=`).
+    """
     w = np.array([[0.0, 1.5, 0.0, 2.0], [0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, -1.0]], dtype=np.float32)
     values, cols, row_ptr = to_csr(w)
     assert values.tolist() == [1.5, 2.0, 3.0, -1.0] and cols.tolist() == [1, 3, 0, 3]

@@ -6,9 +6,9 @@
 # Look again at the generation loop you wrote in module 08:
 #
 # ```python
-# for _ in range(max_new_tokens):
-#     logits = self(ids[:, -self.max_len:]).data[:, -1, :]   # the WHOLE sequence, every step
-#     ...
+# for step in range(max_new_tokens):
+#     logits = self(ids[:, -self.max_len:])   # the WHOLE sequence, every step ...
+#     ...                                      # ... to pick a token from its last position
 #     ids = np.concatenate([ids, next_token], axis=1)
 # ```
 #
@@ -113,6 +113,12 @@ class KVCache:
 
 # %%
 def test_unit_kv_cache():
+    """Checks `KVCache.update`: new keys and values `(B, H, t, d)` written after what the layer
+    holds, a length per layer, every position so far returned as a *view* of the preallocated
+    buffers, and a `ValueError` naming `max_len` on overflow. The positions are the fourth axis of
+    `(L, B, H, max_len, d)`: write into the next free slots and return slices — a concatenation
+    would copy.
+    """
     cache = KVCache(num_layers=2, batch_size=3, num_heads=4, head_dim=5, max_len=8)
     assert cache.keys.shape == (2, 3, 4, 8, 5) and cache.length == 0
     assert cache.nbytes == 2 * 2 * 3 * 4 * 8 * 5 * 4
@@ -218,6 +224,11 @@ from tinytorch.perf.profiling import milestone_gpt
 
 
 def test_unit_forward_with_cache():
+    """Checks `_attention_with_cache` and `_gpt_with_cache`: a prompt of 8 and then one token at a
+    time must give exactly the logits of one full forward pass. The classic bug is the offset: new
+    tokens at positions start … start + t − 1 take *those* rows of the position table, and a step of
+    several tokens needs the causal mask shifted right by start (a single token, none).
+    """
     model = milestone_gpt()
     ids = np.random.default_rng(0).integers(0, 11, (3, 20))
     with no_grad():
@@ -315,6 +326,12 @@ def count_positions(layer):
 
 
 def test_unit_generate_with_cache():
+    """Checks `generate(..., use_cache=True)` (the provided `_CachedLM` on top of your cached
+    forward): the same tokens as without the cache, greedy and sampled, the prompt once then one
+    position per step, and exact past `max_len`. If the tokens differ, make
+    `test_unit_forward_with_cache` pass first: a cached forward slightly off changes a greedy pick
+    somewhere in 40 steps.
+    """
     model = milestone_gpt()
     prompts = np.random.default_rng(1).integers(0, 11, (4, 7))
     plain = model.generate(prompts, 40, greedy=True).data

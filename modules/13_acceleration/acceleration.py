@@ -79,6 +79,11 @@ def pairwise_loop(a, b):
 
 
 def test_unit_pairwise_sq_distances():
+    """Checks `pairwise_sq_distances` against the double loop: `(n, m)` squared distances, zero on
+    the diagonal, never negative. Expand the square as in the text: the two vectors of squared norms
+    broadcast as a column and as a row, one matrix product for the cross term, and a clip at 0 for
+    rounding.
+    """
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(7, 5)), rng.normal(size=(4, 5))
     assert np.allclose(pairwise_sq_distances(a, b), pairwise_loop(a, b))
@@ -144,6 +149,11 @@ from tinytorch.perf.profiling import milestone_gpt
 
 
 def test_unit_generate_in_batches():
+    """Checks `generate_in_batches`: whatever the `batch_size` (1, 4, 10 or 64 for 10 prompts), the
+    result equals greedy generation of all prompts at once. Take the prompts in consecutive chunks
+    of `batch_size` (the last one may be shorter), generate each greedily with the cache, and stack
+    the results back in order along the batch axis.
+    """
     model = milestone_gpt()
     prompts = np.random.default_rng(0).integers(0, 11, (10, 7))
     expected = model.generate(prompts, 12, greedy=True).data
@@ -264,6 +274,12 @@ def fuse_for_inference(model, inplace=False):
 
 # %%
 def test_unit_fusion():
+    """Checks `fused_gelu` and `fused_layer_norm` against `GELUOp` and `LayerNormOp` (a 2-D `weight`
+    too), float32 results, an untouched input, and `fuse_for_inference` on the GPT. The one
+    allocation must be a *new* array that every later step rewrites in place (`*=`, `+=`, `out=`); a
+    step in place on `x` itself corrupts the caller's data, and with a 2-D weight each row's
+    statistics cover as many numbers as the weight holds.
+    """
     from tinytorch.models.transformer import LayerNormOp
     from tinytorch.nn.modules import GELUOp
 
@@ -327,6 +343,10 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_upcasts():
+    """Checks NumPy's dtype rules of lesson 4: a Python float keeps float32, a float64 array
+    upcasts, and `Tensor` turns float64 data into float32 on the way in. Nothing to write here; if
+    the last line fails, your `Tensor(...)` of module 01 keeps float64 arrays as float64.
+    """
     x = np.ones(3, dtype=np.float32)
     assert (x * 0.5).dtype == np.float32, "a Python float does not upcast"
     assert (x + np.ones(3)).dtype == np.float64, "a float64 array does"
@@ -371,6 +391,11 @@ def contiguous_strides(shape, itemsize):
 
 # %%
 def test_unit_contiguous_strides():
+    """Checks `contiguous_strides` against NumPy's own strides: `(8000, 4)` for a `(2000, 2000)`
+    float32 array, transposes that are not contiguous, and `()` for a 0-d shape. The last dimension
+    steps by `itemsize`, each earlier one by the bytes of everything after it, so the tuple is built
+    from the back.
+    """
     a = np.zeros((2000, 2000), dtype=np.float32)
     assert contiguous_strides(a.shape, 4) == a.strides == (8000, 4)
     assert a.T.strides == (4, 8000) and a.T.strides != contiguous_strides(a.T.shape, 4), "a transpose is a view"

@@ -36,7 +36,7 @@ def global_magnitude_masks(weights, amount):
     return [part.reshape(a.shape) for part, a in zip(np.split(keep, ends), arrays)]
 
 
-# %% modules/11_compression/compression.py:130
+# %% modules/11_compression/compression.py:136
 class MaskedLinear(Linear):
     """A Linear whose pruned weights (``weight_mask`` False) are zero and get zero gradient."""
 
@@ -84,7 +84,7 @@ def remove_masks(model):
     return model
 
 
-# %% modules/11_compression/compression.py:190
+# %% modules/11_compression/compression.py:196
 def sparsity(model):
     """{layer path: fraction of zero weights} for every Linear, plus 'global' over all of them."""
     report, zeros, total = {}, 0, 0
@@ -98,7 +98,7 @@ def sparsity(model):
     return report
 
 
-# %% modules/11_compression/compression.py:269
+# %% modules/11_compression/compression.py:281
 def prune_ff_units(ff, amount):
     """Remove the ``amount`` fraction of a FeedForward's hidden units with the smallest ‖fc1 row‖·‖fc2 column‖; returns units kept."""
     w1, w2 = ff.fc1.weight.data, ff.fc2.weight.data
@@ -111,7 +111,7 @@ def prune_ff_units(ff, amount):
     return int(keep.size)
 
 
-# %% modules/11_compression/compression.py:352
+# %% modules/11_compression/compression.py:369
 def to_csr(weight):
     """CSR form of a 2-D array: (values, column indices int32, row_ptr int32 of length rows + 1)."""
     w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)

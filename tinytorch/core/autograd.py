@@ -4,7 +4,7 @@
 __all__ = ['is_grad_enabled', 'no_grad', 'enable_grad', 'set_grad_enabled', 'unbroadcast', 'Context', 'Function', 'AddOp', 'SubOp', 'MulOp', 'DivOp', 'PowOp', 'NegOp', 'MatMulOp', 'SumOp', 'MeanOp', 'MaxOp', 'MinOp', 'ReshapeOp', 'PermuteOp', 'GetItemOp', 'ExpOp', 'LogOp', 'SqrtOp', 'SigmoidOp', 'TanhOp', 'ReLUOp', 'WhereOp', 'CatOp', 'AbsOp', 'ClampOp', 'MaximumOp', 'MinimumOp', 'ExpandOp', 'RepeatOp', 'CastOp', 'SetItemOp', 'cat', 'stack', 'where', 'maximum', 'minimum', 'numerical_gradient']
 
 
-# %% modules/02_autograd/autograd.py:37
+# %% modules/02_autograd/autograd.py:43
 import functools
 
 import numpy as np
@@ -15,7 +15,7 @@ from tinytorch.core.tensor import (
 )
 
 
-# %% modules/02_autograd/autograd.py:59
+# %% modules/02_autograd/autograd.py:65
 _grad_enabled = True
 
 
@@ -86,7 +86,7 @@ class set_grad_enabled(_GradMode):
         return super().__call__(function)
 
 
-# %% modules/02_autograd/autograd.py:146
+# %% modules/02_autograd/autograd.py:152
 def unbroadcast(grad, shape):
     """Sum `grad` over the dimensions that broadcasting added or stretched to reach `shape`."""
     if grad.shape == tuple(shape):
@@ -102,7 +102,7 @@ def unbroadcast(grad, shape):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:203
+# %% modules/02_autograd/autograd.py:214
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
     "have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -215,7 +215,7 @@ class Function:
         return result
 
 
-# %% modules/02_autograd/autograd.py:336
+# %% modules/02_autograd/autograd.py:347
 class AddOp(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -323,7 +323,7 @@ class MatMulOp(Function):
         return grad_a, grad_b
 
 
-# %% modules/02_autograd/autograd.py:458
+# %% modules/02_autograd/autograd.py:469
 class SumOp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -378,7 +378,7 @@ class MinOp(MaxOp):
     _reduce = staticmethod(np.min)
 
 
-# %% modules/02_autograd/autograd.py:519
+# %% modules/02_autograd/autograd.py:530
 class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -416,7 +416,7 @@ class GetItemOp(Function):
         return full
 
 
-# %% modules/02_autograd/autograd.py:563
+# %% modules/02_autograd/autograd.py:574
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -493,7 +493,7 @@ class ReLUOp(Function):
         return grad * (a > 0)
 
 
-# %% modules/02_autograd/autograd.py:665
+# %% modules/02_autograd/autograd.py:676
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -521,7 +521,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:710
+# %% modules/02_autograd/autograd.py:721
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -629,7 +629,7 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:841
+# %% modules/02_autograd/autograd.py:852
 def _graph_order(root):
     """The graph's nodes (Contexts and leaf Tensors), each after every node it depends on."""
     order, seen, stack = [], set(), [(root, False)]
@@ -703,7 +703,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:934
+# %% modules/02_autograd/autograd.py:945
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -733,7 +733,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:964
+# %% modules/02_autograd/autograd.py:975
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -799,7 +799,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1038
+# %% modules/02_autograd/autograd.py:1049
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -814,7 +814,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1304
+# %% modules/02_autograd/autograd.py:1364
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"

@@ -26,7 +26,7 @@ def system_info():
     }
 
 
-# %% modules/00_setup/setup.py:68
+# %% modules/00_setup/setup.py:72
 def _version_tuple(text):
     """'1.26.4' -> (1, 26); '2.0.0rc1' -> (2, 0)."""
     parts = []

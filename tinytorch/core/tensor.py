@@ -138,7 +138,7 @@ class Tensor:
         )
 
 
-# %% modules/01_tensor/tensor.py:229
+# %% modules/01_tensor/tensor.py:235
 _TYPE_NAMES = {"float16": "HalfTensor", "float32": "FloatTensor", "float64": "DoubleTensor",
                "uint8": "ByteTensor", "int8": "CharTensor", "int16": "ShortTensor",
                "int32": "IntTensor", "int64": "LongTensor", "bool": "BoolTensor"}
@@ -174,7 +174,7 @@ Tensor.int = lambda self: self.to(np.int32)
 Tensor.bool = lambda self: self.to(np.bool_)
 
 
-# %% modules/01_tensor/tensor.py:284
+# %% modules/01_tensor/tensor.py:290
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}  # bool < integer < floating point
 
 
@@ -263,7 +263,7 @@ def _reflected(op, floating=False):
     return _binary(op, floating, reflected=True)
 
 
-# %% modules/01_tensor/tensor.py:409
+# %% modules/01_tensor/tensor.py:421
 def _add(self, other):
     return Tensor._wrap(self.data + other.data)
 
@@ -297,7 +297,7 @@ Tensor.__pow__, Tensor.__rpow__ = _binary(_pow), _reflected(_pow)
 Tensor.__neg__ = _neg
 
 
-# %% modules/01_tensor/tensor.py:488
+# %% modules/01_tensor/tensor.py:506
 def _check_matmul(a_shape, b_shape):
     """Raise a ValueError naming both shapes when `a @ b` cannot be computed."""
     if len(a_shape) == 0 or len(b_shape) == 0:
@@ -320,7 +320,7 @@ def _matmul(self, other):
 Tensor.__matmul__, Tensor.__rmatmul__ = _binary(_matmul), _reflected(_matmul)
 
 
-# %% modules/01_tensor/tensor.py:550
+# %% modules/01_tensor/tensor.py:573
 def _reduce_args(dim, keepdim, axis, keepdims):
     """One (axis, keepdims) pair from PyTorch's `dim`/`keepdim` or NumPy's `axis`/`keepdims`."""
     if axis is not None:
@@ -366,7 +366,7 @@ Tensor.sum, Tensor.mean = _reduction(_sum), _reduction(_mean, "mean")
 Tensor.amax, Tensor.amin = _reduction(_amax), _reduction(_amin)
 
 
-# %% modules/01_tensor/tensor.py:627
+# %% modules/01_tensor/tensor.py:655
 def _shape_args(args):
     """`reshape(2, 3)`, `reshape((2, 3))` and `reshape([2, 3])` all mean the shape (2, 3)."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -407,7 +407,7 @@ Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
 Tensor.__getitem__ = _getitem
 
 
-# %% modules/01_tensor/tensor.py:707
+# %% modules/01_tensor/tensor.py:740
 def _floating(op):
     """A method that applies `op` to this tensor, converted to float32 first if needed."""
     return lambda self: op(self if self.is_floating_point() else self.to(np.float32))
@@ -442,7 +442,7 @@ Tensor.sigmoid, Tensor.tanh = _floating(_sigmoid), _floating(_tanh)
 Tensor.relu = _relu
 
 
-# %% modules/01_tensor/tensor.py:813
+# %% modules/01_tensor/tensor.py:851
 def _to_python(self, convert):
     if self.data.size != 1:
         raise ValueError("only one element tensors can be converted to Python scalars")
@@ -506,7 +506,7 @@ Tensor.__invert__ = lambda self: Tensor._wrap(~self.data)
 Tensor.__contains__ = lambda self, value: bool((self == value).any())
 
 
-# %% modules/01_tensor/tensor.py:877
+# %% modules/01_tensor/tensor.py:915
 def _flatten(self, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W).flatten(1) is (N, C*H*W)."""
     if self.ndim == 0:
@@ -532,7 +532,7 @@ Tensor.view = lambda self, *shape: self.reshape(*shape)
 Tensor.flatten, Tensor.squeeze, Tensor.unsqueeze = _flatten, _squeeze, _unsqueeze
 
 
-# %% modules/01_tensor/tensor.py:903
+# %% modules/01_tensor/tensor.py:941
 _max_result = namedtuple("max", ["values", "indices"])  # PyTorch's torch.return_types.max
 _min_result = namedtuple("min", ["values", "indices"])
 
@@ -587,7 +587,7 @@ Tensor.var = _var
 Tensor.std = lambda self, *args, **kwargs: self.var(*args, **kwargs).sqrt()
 
 
-# %% modules/01_tensor/tensor.py:958
+# %% modules/01_tensor/tensor.py:996
 def _write_into(self, result):
     """Copy `result` into this tensor's own memory, so that every alias and view sees it."""
     if result.shape != self.shape:
@@ -629,7 +629,7 @@ Tensor.fill_, Tensor.copy_ = _fill, _fill
 Tensor.zero_ = lambda self: self.fill_(0)
 
 
-# %% modules/01_tensor/tensor.py:1000
+# %% modules/01_tensor/tensor.py:1038
 float16, float32, float64, half, double = np.float16, np.float32, np.float64, np.float16, np.float64
 uint8, int8, int16, int32, int64, long = np.uint8, np.int8, np.int16, np.int32, np.int64, np.int64
 

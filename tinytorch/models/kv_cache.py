@@ -54,7 +54,7 @@ class KVCache:
         return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
 
 
-# %% modules/12_kv_cache/kv_cache.py:160
+# %% modules/12_kv_cache/kv_cache.py:166
 def _attention_with_cache(self, x, cache, layer):
     """Attention of the new positions ``x`` (B, t, E) over the cached ones and themselves."""
     q = self._split_heads(self.q_proj(x))
@@ -77,7 +77,7 @@ MultiHeadAttention.forward_with_cache = _attention_with_cache
 TransformerBlock.forward_with_cache = _block_with_cache
 
 
-# %% modules/12_kv_cache/kv_cache.py:196
+# %% modules/12_kv_cache/kv_cache.py:202
 def _gpt_with_cache(self, idx, cache):
     """Logits (B, t, vocab) of the t new ids ``idx`` (B, t), the earlier positions being in ``cache``."""
     ids = np.asarray(idx.data if isinstance(idx, Tensor) else idx, dtype=np.int64)
@@ -93,7 +93,7 @@ def _gpt_with_cache(self, idx, cache):
 GPT.forward_with_cache = _gpt_with_cache
 
 
-# %% modules/12_kv_cache/kv_cache.py:261
+# %% modules/12_kv_cache/kv_cache.py:272
 class _CachedLM:
     """What module 08's generation loop calls instead of the model: only unseen tokens are computed."""
 

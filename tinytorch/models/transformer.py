@@ -69,7 +69,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return LayerNormOp.apply(input, weight, bias, eps=eps)
 
 
-# %% modules/08_transformer/transformer.py:174
+# %% modules/08_transformer/transformer.py:180
 class FeedForward(Module):
     """Position-wise MLP: Linear(embed_dim, hidden_dim) -> GELU -> Linear(hidden_dim, embed_dim)."""
 
@@ -83,7 +83,7 @@ class FeedForward(Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-# %% modules/08_transformer/transformer.py:234
+# %% modules/08_transformer/transformer.py:245
 class TransformerBlock(Module):
     """Pre-norm block: x + MHA(LN(x)), then x + FF(LN(x)). ``causal=True`` masks the future."""
 
@@ -103,7 +103,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:422
+# %% modules/08_transformer/transformer.py:444
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 

@@ -34,7 +34,7 @@ def _mask_parts(mask, dtype):
     return np.where(blocked, MASKED_SCORE, m).astype(dtype), blocked
 
 
-# %% modules/07_attention/attention.py:150
+# %% modules/07_attention/attention.py:155
 def _attention(q, k, v, masks=(), dropout_p=0.0, scale=None):
     """softmax(q kᵀ · scale + Σ mask biases) v, for masks in sdpa's convention; returns (out, weights)."""
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
@@ -71,7 +71,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return (out, weights) if return_weights else out
 
 
-# %% modules/07_attention/attention.py:303
+# %% modules/07_attention/attention.py:319
 class MultiHeadAttention(Module):
     """Multi-head attention with learned q/k/v/out projections; inputs (B, T, embed_dim)."""
 
@@ -138,7 +138,7 @@ class MultiHeadAttention(Module):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
 
 
-# %% modules/07_attention/attention.py:449
+# %% modules/07_attention/attention.py:471
 class MultiheadAttention(MultiHeadAttention):
     """torch.nn.MultiheadAttention's interface: (T, B, E) unless batch_first; returns (output, weights)."""
 

@@ -27,7 +27,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-# %% modules/03_nn/nn.py:107
+# %% modules/03_nn/nn.py:112
 def _child(holder, part):
     """One step along a dotted module path: an attribute, a list index or a container's name."""
     if isinstance(holder, list):
@@ -222,7 +222,7 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:387
+# %% modules/03_nn/nn.py:398
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -264,7 +264,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:479
+# %% modules/03_nn/nn.py:496
 class _Container(Module):
     """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
 
@@ -351,7 +351,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:591
+# %% modules/03_nn/nn.py:608
 class ReLU(Module):
     def forward(self, x):
         return x.relu()
@@ -400,7 +400,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-# %% modules/03_nn/nn.py:694
+# %% modules/03_nn/nn.py:717
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -452,7 +452,7 @@ class LogSoftmax(Softmax):
         return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
-# %% modules/03_nn/nn.py:801
+# %% modules/03_nn/nn.py:829
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -511,7 +511,7 @@ class GELU(Module):
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:909
+# %% modules/03_nn/nn.py:942
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -556,7 +556,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:973
+# %% modules/03_nn/nn.py:1006
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -610,7 +610,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1069
+# %% modules/03_nn/nn.py:1102
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -724,7 +724,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1271
+# %% modules/03_nn/nn.py:1310
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 

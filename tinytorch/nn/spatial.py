@@ -30,7 +30,7 @@ def _pair(value, name="value", minimum=1):
     return int(pair[0]), int(pair[1])
 
 
-# %% modules/05_spatial/spatial.py:162
+# %% modules/05_spatial/spatial.py:166
 def _batch_last(x, padding=(0, 0)):
     """(N, C, H, W) -> (C, H + 2·ph, W + 2·pw, N), zero-padded; a view when there is no padding."""
     ph, pw = padding
@@ -49,7 +49,7 @@ def _patches(xt, kernel_size, stride):
     return windows.transpose(0, 4, 5, 1, 2, 3)
 
 
-# %% modules/05_spatial/spatial.py:244
+# %% modules/05_spatial/spatial.py:254
 def _fold(dpatches, shape, stride):
     """col2im: add the gradient of every window (C, kh, kw, Ho, Wo, N) back onto a (C, H, W, N) image."""
     C, kh, kw, Ho, Wo, N = dpatches.shape
@@ -61,7 +61,7 @@ def _fold(dpatches, shape, stride):
     return dx
 
 
-# %% modules/05_spatial/spatial.py:282
+# %% modules/05_spatial/spatial.py:297
 class Conv2dOp(Function):
     """2-D convolution (cross-correlation) of an (N, C, H, W) batch with (O, C, kh, kw) filters."""
 
@@ -106,7 +106,7 @@ class Conv2dOp(Function):
         return grad_x, grad_weight, grad_bias
 
 
-# %% modules/05_spatial/spatial.py:401
+# %% modules/05_spatial/spatial.py:427
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels, kh, kw)."""
 
@@ -130,7 +130,7 @@ class Conv2d(Module):
         )
 
 
-# %% modules/05_spatial/spatial.py:466
+# %% modules/05_spatial/spatial.py:497
 def _single(value, name, minimum=1):
     """3 -> 3; (3,) -> 3, with the same checks as _pair."""
     value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
@@ -167,7 +167,7 @@ class Conv1d(Module):
     extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:552
+# %% modules/05_spatial/spatial.py:588
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -254,7 +254,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-# %% modules/05_spatial/spatial.py:689
+# %% modules/05_spatial/spatial.py:730
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -271,7 +271,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:734
+# %% modules/05_spatial/spatial.py:780
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -280,7 +280,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:770
+# %% modules/05_spatial/spatial.py:821
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     return _conv1d(input, weight, bias, _single(stride, "stride"), _single(padding, "padding", minimum=0))
 

@@ -23,7 +23,7 @@ def pairwise_sq_distances(a, b):
     return np.maximum(sq, 0.0)
 
 
-# %% modules/13_acceleration/acceleration.py:129
+# %% modules/13_acceleration/acceleration.py:134
 def generate_in_batches(model, prompts, max_new_tokens, batch_size=64):
     """Greedy cached generation for prompts (N, T), ``batch_size`` sequences per call; returns (N, T + new) ids."""
     prompts = np.asarray(prompts.data if isinstance(prompts, Tensor) else prompts, dtype=np.int64)
@@ -32,7 +32,7 @@ def generate_in_batches(model, prompts, max_new_tokens, batch_size=64):
     return np.concatenate(parts, axis=0)
 
 
-# %% modules/13_acceleration/acceleration.py:200
+# %% modules/13_acceleration/acceleration.py:210
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -92,7 +92,7 @@ def fuse_for_inference(model, inplace=False):
     return target
 
 
-# %% modules/13_acceleration/acceleration.py:359
+# %% modules/13_acceleration/acceleration.py:379
 def contiguous_strides(shape, itemsize):
     """The strides (bytes per step along each dimension) of a C-contiguous array of ``shape``."""
     strides, step = [], itemsize

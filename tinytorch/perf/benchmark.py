@@ -17,7 +17,7 @@ def latency_percentiles(times):
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
 
 
-# %% modules/14_benchmarking/benchmarking.py:95
+# %% modules/14_benchmarking/benchmarking.py:100
 class BenchmarkResult:
     """One variant's measurement: raw per-call ``times`` (s), ``items`` per call, optional accuracy and size."""
 
@@ -45,7 +45,7 @@ def benchmark(name, fn, items=1, repeat=20, warmup=3, accuracy=None, size_bytes=
                            accuracy=accuracy, size_bytes=size_bytes)
 
 
-# %% modules/14_benchmarking/benchmarking.py:158
+# %% modules/14_benchmarking/benchmarking.py:167
 def meets_quality(accuracy, reference_accuracy, target=0.99):
     """MLPerf's rule: does ``accuracy`` reach ``target`` × the reference's accuracy?"""
     if accuracy is None or reference_accuracy is None:

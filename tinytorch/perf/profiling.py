@@ -74,7 +74,7 @@ def milestone_gpt(seed=0):
     return GPT(**MILESTONE_GPT)
 
 
-# %% modules/09_profiling/profiling.py:185
+# %% modules/09_profiling/profiling.py:191
 def linear_macs(rows, in_features, out_features):
     """Multiply-adds of a Linear layer applied to ``rows`` input vectors."""
     return rows * in_features * out_features
@@ -90,7 +90,7 @@ def conv2d_macs(batch, in_channels, out_channels, kernel_size, out_height, out_w
     return batch * out_channels * out_height * out_width * in_channels * kernel_size * kernel_size
 
 
-# %% modules/09_profiling/profiling.py:222
+# %% modules/09_profiling/profiling.py:228
 def gpt_macs(model, batch, seq_len):
     """Multiply-adds of ``model(ids)`` for ids of shape (batch, seq_len), from the GPT's sizes."""
     block = model.blocks[0]
@@ -103,7 +103,7 @@ def gpt_macs(model, batch, seq_len):
     return len(model.blocks) * per_block + linear_macs(rows, embed, model.vocab_size)
 
 
-# %% modules/09_profiling/profiling.py:272
+# %% modules/09_profiling/profiling.py:284
 def time_function(fn, repeat=20, warmup=3):
     """Seconds per call of ``fn()``: an array of ``repeat`` timings, after ``warmup`` untimed calls."""
     for _ in range(warmup):
@@ -116,7 +116,7 @@ def time_function(fn, repeat=20, warmup=3):
     return times
 
 
-# %% modules/09_profiling/profiling.py:362
+# %% modules/09_profiling/profiling.py:379
 def op_macs(name, inputs, output):
     """Multiply-adds of one forward call of the Function called ``name`` (0 for elementwise ops)."""
     shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in inputs]

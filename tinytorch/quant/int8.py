@@ -31,7 +31,7 @@ def dequantize(q, scale):
     return q.astype(np.float32) * scale[:, None]
 
 
-# %% modules/10_quantization/quantization.py:156
+# %% modules/10_quantization/quantization.py:162
 class QuantizedLinear(Module):
     """A Linear layer stored as int8 weights with per-row float scales; ``accumulate`` 'float' or 'int32'."""
 
@@ -70,7 +70,7 @@ class QuantizedLinear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, accumulate={self.accumulate}"
 
 
-# %% modules/10_quantization/quantization.py:243
+# %% modules/10_quantization/quantization.py:255
 def replace_modules(model, select, build):
     """Replace every sub-module ``m`` with ``select(m)`` true by ``build(m)`` (not looking inside
     what it replaced); returns how many. ``named_modules`` finds them, ``set_submodule`` puts the

@@ -67,7 +67,7 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
 
-# %% modules/06_embeddings/embeddings.py:169
+# %% modules/06_embeddings/embeddings.py:175
 def _token_ids(ids, num_embeddings):
     """ids (a Tensor, an array or a list) as an integer array, checked against the table size."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
@@ -115,13 +115,13 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:260
+# %% modules/06_embeddings/embeddings.py:272
 def embedding(input, weight):
     """Rows ``weight[input]``: the functional form of Embedding."""
     return EmbeddingOp.apply(weight, ids=_token_ids(input, weight.shape[0]))
 
 
-# %% modules/06_embeddings/embeddings.py:290
+# %% modules/06_embeddings/embeddings.py:302
 def _check_positions(x, max_len, embed_dim, who):
     """The sequence length T of ``x`` (..., T, embed_dim), with clear errors for bad shapes."""
     if x.ndim < 2 or x.shape[-1] != embed_dim:
@@ -152,7 +152,7 @@ class PositionalEncoding(Module):
         return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:366
+# %% modules/06_embeddings/embeddings.py:383
 class LearnedPositionalEmbedding(Module):
     """Adds a learned vector per position to ``x`` of shape (..., T, embed_dim)."""
 
