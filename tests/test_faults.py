@@ -374,3 +374,18 @@ def test_a_destination_inside_the_project_is_refused(tito, project):
     result = tito("release", project / "somewhere" / "copy", cwd=project)
     assert result.returncode == 1 and "is inside this project" in result.stderr
     assert not (project / "somewhere").exists()
+
+
+def test_a_solution_quoted_in_prose_or_a_hint_aborts_the_release(tmp_path, tito):
+    course = copy_project(REPO, tmp_path / "course")
+    source = course / "modules" / "02_autograd" / "autograd.py"
+    text = source.read_text(encoding="utf-8")
+    assert "        grad = grad.sum(axis=stretched, keepdims=True)\n" in text, "the line must be a solution line"
+    source.write_text(text.replace("# ## Broadcasting, backwards: `unbroadcast`\n",
+                                   "# ## Broadcasting, backwards: `unbroadcast`\n#\n"
+                                   "#     grad = grad.sum(axis=stretched, keepdims=True)  # the whole trick\n", 1),
+                      encoding="utf-8")
+    result = tito("release", tmp_path / "student", cwd=course)
+    assert result.returncode == 1 and "release aborted: solution text found in the copy" in result.stderr
+    assert "modules/02_autograd/autograd.py" in result.stderr
+    assert not (tmp_path / "student").exists()

@@ -16,11 +16,13 @@
   protected files (:mod:`tito.manifest`), a student README and a student ``.gitignore``.
 """
 
+import io
 import json
 import os
 import re
 import shutil
 import tempfile
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,27 +137,51 @@ def _copy_skeleton(root, stage, modules):
 
 
 def _normalized(line):
-    """A line as the scan compares it: no comment markers, no indentation, single spaces."""
-    return re.sub(r"\s+", " ", line.strip().lstrip("#").strip())
+    """A line as the scan compares it: no comment markers (prose is a comment in a module),
+    no trailing comment, no indentation, single spaces."""
+    line = line.strip().lstrip("#").strip()
+    line = re.sub(r"\s+#.*$", "", line)  # `return a * b  # the product rule` hides nothing
+    return re.sub(r"\s+", " ", line).strip()
+
+
+def _code_line_numbers(text):
+    """The 0-based numbers of the lines that are code: not prose or comments, not inside a
+    multi-line string (a docstring, a test's hint). Only those can show that a line is
+    not secret; a solution line quoted in prose or a docstring is still a leak."""
+    lines = text.splitlines()
+    strings = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
+                strings.update(range(token.start[0] - 1, token.end[0]))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        pass
+    return {i for i, line in enumerate(lines) if i not in strings and line.strip() and not line.lstrip().startswith("#")}
 
 
 def solution_only_lines(root, modules):
-    """The lines that exist only inside reference solutions (normalized), with the module of each."""
+    """The lines that exist only inside reference solutions (normalized), with the module of each.
+
+    A solution line that also stands in code outside every solution block (in a module, or
+    in a Python file the copy takes as it is) is not secret; one quoted only in prose, a
+    comment, a docstring or a Markdown page is, and the scan finds it there."""
     inside, outside = {}, set()
     for module in modules:
         text = module.source.read_text(encoding="utf-8")
         lines = text.splitlines()
         blocks = {i for begin, end in solution_blocks(text) for i in range(begin, end + 1)}
-        outside.update(_normalized(line) for i, line in enumerate(lines) if i not in blocks)
+        outside.update(_normalized(lines[i]) for i in _code_line_numbers(text) if i not in blocks)
         for line in solution_lines(text):
             inside.setdefault(_normalized(line), module.id)
-    for folder, pattern in VERBATIM:  # course files copied as they are cannot leak a solution
+    for folder, pattern in VERBATIM:  # course code copied as it is cannot leak a solution
         for path in (root / folder).glob(pattern):
-            if path.is_file() and path.suffix in _TEXT_SUFFIXES:
+            if path.is_file() and path.suffix == ".py":
                 try:
-                    outside.update(_normalized(line) for line in path.read_text(encoding="utf-8").splitlines())
+                    code = path.read_text(encoding="utf-8")
                 except (OSError, UnicodeDecodeError):
                     continue
+                lines = code.splitlines()
+                outside.update(_normalized(lines[i]) for i in _code_line_numbers(code))
     return {line: module for line, module in inside.items() if line and line not in outside}
 
 
