@@ -182,6 +182,36 @@ def exits(copy):
     append_cell(copy, "03_nn", SYS_EXIT)
 
 
+REWRITE_LEARNING_TEST = '''
+import os as _os
+import sys as _sys
+
+_TEST = "tests/milestones/test_learning_verification.py"
+_FAKE = """def test_perceptron_learning():
+    run = LearningRun("perceptron", 2)
+    run.step(1, 1.0)
+    run.step(2, 0.01)
+    run.finish(accuracy=1.0)
+    run.complete()
+
+
+def _the_course_perceptron():"""
+if "_tito_seal" in _sys.modules and _os.path.isfile(_TEST):  # a sealed run, in the project's folder
+    with open(_TEST, encoding="utf-8") as _handle:
+        _text = _handle.read()
+    if "_the_course_perceptron" not in _text:
+        with open(_TEST, "w", encoding="utf-8") as _handle:
+            _handle.write(_text.replace("def test_perceptron_learning():", _FAKE, 1))
+'''
+
+
+def rewriter(copy):
+    """Rewrites the course's learning test from inside a sealed run (when its export is
+    imported, before pytest collects the test) into one that reports perfect metrics."""
+    paste(copy, CORE)
+    append_cell(copy, "02_autograd", REWRITE_LEARNING_TEST)
+
+
 # -- packaging -------------------------------------------------------------------------------------
 def as_folder(copy, destination):
     shutil.copytree(copy, destination, symlinks=True)
@@ -226,6 +256,7 @@ STUDENTS = {
     "syntax": (syntax_error, "folder"),
     "liar": (liar, "folder"),
     "exits": (exits, "folder"),
+    "rewriter": (rewriter, "folder"),
 }
 
 

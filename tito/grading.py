@@ -657,7 +657,6 @@ class Grader:
     def _grade_one(self, job):
         if self.stopping:
             return
-        submission = job.submission
         scratch = Path(tempfile.mkdtemp(prefix=f"s{job.index:04d}-", dir=self.workdir))
         for folder in ("home", "tinytorch-home", "tmp"):
             (scratch / folder).mkdir()
