@@ -64,15 +64,15 @@ def partial(copy):
 
 def tampered(copy):
     """Edited a learning test and two modules' inline tests: 01 is right (passes, flagged);
-    03's Linear drops its bias and its test was gutted (fails on the course's test, flagged)."""
+    03's Linear starts from half PyTorch's initial weights, which only test_unit_linear checks,
+    and that test was gutted (03 fails on the course's test, flagged)."""
     paste(copy)
     learning = Path(copy) / "tests" / "milestones" / "test_learning_verification.py"
     text = learning.read_text(encoding="utf-8")
     assert "assert acc >= 0.95" in text
     learning.write_text(text.replace("assert acc >= 0.95", "assert acc >= 0.0"), encoding="utf-8")
     edit(copy, "01_tensor", "def test_unit_arithmetic():\n", "def test_unit_arithmetic():\n    return\n")
-    edit(copy, "03_nn", "        return LinearOp.apply(x, self.weight, self.bias)",
-         "        return LinearOp.apply(x, self.weight)")
+    edit(copy, "03_nn", "bound = 1.0 / math.sqrt(in_features)", "bound = 0.5 / math.sqrt(in_features)")
     edit(copy, "03_nn", "def test_unit_linear():\n", "def test_unit_linear():\n    return\n")
 
 

@@ -106,7 +106,7 @@ def test_tampered_tests_are_reported_and_the_course_tests_decide(graded):
     assert row["modules"]["01_tensor"]["status"] == P, "the code is right: the course's own test passes"
     linear = row["modules"]["03_nn"]
     assert linear["tampered"] == ["test_unit_linear"] and linear["status"] == F
-    assert "test_unit_linear" in linear["message"], "the course's test, put back, is the one that fails"
+    assert linear["message"].startswith("test_unit_linear: AssertionError"), "only the course's own test catches it"
     assert row["protected_changed"] == ["tests/milestones/test_learning_verification.py"]
     assert all(not graded.rows[s]["modules"][m]["tampered"] for s in ("honest", "partial") for m in MODULES)
     assert graded.rows["honest"]["protected_changed"] == []
