@@ -426,3 +426,5 @@ def test_usage_errors(tmp_path):
     assert result.returncode == 2
     result = grade("--from-artifacts", tmp_path / "class", "--verify-sample", "some", home=tmp_path / "home")
     assert result.returncode == 2 and "--verify-sample" in result.stderr
+    result = grade(tmp_path / "class", "--out", tmp_path / "class" / "grades.csv", home=tmp_path / "home")
+    assert result.returncode == 2 and "inside the submissions folder" in result.stderr

@@ -354,13 +354,22 @@ _MILESTONE_MARK = {"passed": "🏆 passed", "failed": "❌ failed", "locked": "�
 
 
 def _metrics_text(metrics):
+    """The metrics the milestone's bars are about (all numbers when it names none)."""
+    metrics = metrics or {}
+    required = metrics.get("required") if isinstance(metrics.get("required"), dict) else {}
     shown = []
-    for key, value in (metrics or {}).items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or key in ("initial_loss",):
+    for key in required or metrics:
+        value = metrics.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         percent = "accuracy" in key or key in ("loss_drop", "sparsity")
         shown.append(f"{key.replace('_', ' ')} {value * 100:.1f} %" if percent else f"{key.replace('_', ' ')} {value:.4g}")
     return ", ".join(shown[:6])
+
+
+def _clip_lines(text, limit=20):
+    lines = text.splitlines()
+    return "\n".join(lines[:limit] + ([f"[... {len(lines) - limit} more lines]"] if len(lines) > limit else []))
 
 
 def render_feedback(row, document):
@@ -376,8 +385,8 @@ def render_feedback(row, document):
 
     lines = [f"# TinyTorch — feedback for {row['student']}", ""]
     when = document["generated"][:10]
-    lines.append(f"Graded on {when} with the course's own tests (your module sources only; every other file is "
-                 "the course's). ")
+    lines += [f"Graded on {when} with the course's own tests (your module sources only; every other file is "
+              "the course's).", ""]
     if row["status"] == "rejected":
         lines += ["", f"**Your submission could not be graded:** {row['reason']}", "",
                   "Send your project folder again (a folder, a .zip or a .tar.gz with `modules/NN_name/name.py` "
@@ -404,7 +413,7 @@ def render_feedback(row, document):
             details += ["", f"### {m} — {entry['status']}", "", _fence(entry["message"])]
             extra = (entry.get("details") or "").strip()
             if extra and extra != entry["message"]:
-                details += ["", _fence(extra)]
+                details += ["", _fence(_clip_lines(extra))]
     lines += details
     if milestones:
         lines += ["", "## Milestones", "", "| milestone | result | points |", "|---|---|---|"]

@@ -633,8 +633,9 @@ class Grader:
 
     def _kill_all(self):
         with self.lock:
-            for pid in list(self.live):
-                _kill_group(pid)
+            for pid, process in list(self.live.items()):
+                if process.returncode is None:
+                    _kill_group(pid)
 
     def _spec(self, job, scratch):
         submission = job.submission
@@ -690,8 +691,8 @@ class Grader:
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            _kill_group(process.pid)
-            if process.poll() is None:
+            if process.returncode is None:  # not reaped yet: its pid is still its own
+                _kill_group(process.pid)
                 process.wait()
             for thread in threads:
                 thread.join(timeout=5)

@@ -66,6 +66,9 @@ def grade(
         raise typer.BadParameter(str(err), param_hint="--verify-sample") from None
     root = find_project_root(course.expanduser() if course else None)
     out = out.expanduser().resolve()
+    if folder.resolve() == out.parent or folder.resolve() in out.parents:
+        raise ProjectError(f"--out {out} is inside the submissions folder {folder}: write the gradebook elsewhere "
+                           "(its feedback/ folder would be read as a student's).", exit_code=2)
     previous = {} if regrade else previous_rows(out.with_suffix(".json"))
     options = Options(timeout=timeout, submission_timeout=submission_timeout, memory_mb=memory,
                       jobs=jobs or os.cpu_count() or 1, keep=keep)
