@@ -456,6 +456,7 @@ def grade_submission(spec, channel):
     _verify_copy(root, spec["files"])
     data = spec["manifest"]
     protected = _Protected(root, data)
+    stubs = {module["relpath"]: (root / module["relpath"]).read_text(encoding="utf-8") for module in spec["modules"]}
     channel.send("step", what="preparing")
     warm_bytecode(root, scratch / "bytecode", spec["timeout"])
     channel.send("prepared", seconds=round(time.perf_counter() - started, 3))
@@ -463,7 +464,8 @@ def grade_submission(spec, channel):
     passed, exported = set(), {}
     for module in spec["modules"]:
         channel.send("step", what=module["id"])
-        entry = _grade_module(root, infos[module["id"]], module, spec, passed, exported, protected)
+        entry = _grade_module(root, infos[module["id"]], module, spec, stubs[module["relpath"]], passed, exported,
+                              protected)
         channel.send("module", id=module["id"], entry=entry)
     tracker = None
     for milestone in spec["milestones"]:
@@ -489,7 +491,7 @@ def grade_submission(spec, channel):
         channel.send("milestone", id=milestone["id"], entry=entry)
 
 
-def _grade_module(root, info, module, spec, passed, exported, protected):
+def _grade_module(root, info, module, spec, student_form, passed, exported, protected):
     relpath, timeout = module["relpath"], spec["timeout"]
     entry = {"status": "", "message": "", "details": "", "tampered": [], "duration": 0.0, "tests": None}
     text = spec["sources"].get(relpath)
@@ -499,7 +501,6 @@ def _grade_module(root, info, module, spec, passed, exported, protected):
     if text is None:
         entry.update(status="not attempted", message=f"{relpath} is not in the submission")
         return entry
-    student_form = info.source.read_text(encoding="utf-8")  # the verified release's
     try:
         restored, names = manifest.restore_tests(text, spec["manifest"]["tests"].get(relpath, {}))
     except SyntaxError as err:
