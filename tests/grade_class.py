@@ -207,9 +207,13 @@ if "_tito_seal" in _sys.modules and _os.path.isfile(_TEST):  # a sealed run, in 
 
 def rewriter(copy):
     """Rewrites the course's learning test from inside a sealed run (when its export is
-    imported, before pytest collects the test) into one that reports perfect metrics."""
-    paste(copy, CORE)
+    imported, before pytest collects the test) into one that reports perfect metrics; and in
+    03, whose Linear starts from half PyTorch's weights, replaces test_unit_linear (the one
+    test that checks them) when the module is imported."""
+    paste(copy, CORE + ["03_nn"])
     append_cell(copy, "02_autograd", REWRITE_LEARNING_TEST)
+    edit(copy, "03_nn", "bound = 1.0 / math.sqrt(in_features)", "bound = 0.5 / math.sqrt(in_features)")
+    append_cell(copy, "03_nn", 'globals()["test_unit_linear"] = lambda: None')
 
 
 # -- packaging -------------------------------------------------------------------------------------

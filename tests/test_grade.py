@@ -39,7 +39,7 @@ EXPECTED = {  # student: (modules 00-04, milestones perceptron xor mlp_digits)
     "syntax": ([P, P, F, B, B], ["locked"] * 3),
     "liar": ([P, P, P, P, P], [P, P, F]),
     "exits": ([P, P, P, F, B], [F, "locked", "locked"]),
-    "rewriter": ([P, P, P, NA, NA], [F, "locked", "locked"]),
+    "rewriter": ([P, P, P, F, NA], [F, "locked", "locked"]),
 }
 
 
@@ -128,6 +128,13 @@ def test_a_lying_accuracy_does_not_pass_a_milestone(graded):
     mlp = graded.rows["liar"]["milestones"]["mlp_digits"]
     assert mlp["status"] == F and mlp["metrics"]["accuracy"] < 0.5, mlp
     assert "loss did not fall" in mlp["reason"] or "recognizes" in mlp["reason"], mlp["reason"]
+
+
+def test_a_test_replaced_at_import_time_is_bound_again(graded):
+    linear = graded.rows["rewriter"]["modules"]["03_nn"]
+    assert linear["tampered"] == [], "the source's tests are the course's: only the run-time swap cheats"
+    assert linear["status"] == F and linear["message"].startswith("test_unit_linear: AssertionError"), linear
+    assert "modules/03_nn/nn.py:4" in linear["details"], "the failure points at the test's own line"
 
 
 def test_a_learning_test_rewritten_during_the_run_does_not_count(graded):

@@ -10,8 +10,9 @@ folder, with its manifest). For each submission, in a scratch folder of its own,
 that pristine release receives *only* the student's module sources
 (``modules/NN_name/name.py``) with every protected test function put back from the manifest
 (:func:`tito.manifest.restore_tests`; a module whose tests differed is reported "tests
-tampered with" and graded on the course's tests). Then, in course order, each module's
-tests run on exactly those bytes; a module that passes, whose prerequisites passed, is
+tampered with" and graded on the course's tests), and bound once more at the end of the file
+(:func:`bind_tests_last`). Then, in course order, each module's tests run on exactly those
+bytes; a module that passes, whose prerequisites passed, is
 exported from that snapshot and its export must import; then each requested milestone
 whose required modules all passed runs the pristine learning test (else it is "locked").
 Nothing else the student sent is read, let alone used.
@@ -34,6 +35,7 @@ that student code could overwrite is never read. The grader also hashes tito's o
 before and after grading and says so when it changed.
 """
 
+import ast
 import hashlib
 import hmac
 import json
@@ -520,7 +522,8 @@ def _grade_module(root, info, module, spec, student_form, passed, exported, prot
         return entry
     files.write_atomic(info.source, restored)
     protected.restore()
-    run = run_module_tests(root, info, timeout=timeout, source_text=restored)
+    tested = bind_tests_last(restored, spec["manifest"]["tests"].get(relpath, {}))
+    run = run_module_tests(root, info, timeout=timeout, source_text=tested)
     kill_orphans()
     report = run.to_dict()
     entry["tests"] = {key: report[key] for key in ("tests", "expected", "passed", "failed", "errors", "skipped", "not_run")}
@@ -550,6 +553,25 @@ def _grade_module(root, info, module, spec, student_form, passed, exported, prot
     exported[module["id"]] = dotted
     entry["status"] = "passed"
     return entry
+
+
+def bind_tests_last(text, tests):
+    """``text`` with one more cell at its end that defines every protected function again, from
+    the manifest, each compiled at its own line of the file: the course's tests are what pytest
+    collects even when the student's code replaced one at import time
+    (``globals()["test_unit_x"] = lambda: None``). The names are looked up in ``text``, which
+    holds each protected function exactly once (:func:`tito.manifest.restore_tests`)."""
+    lines = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in tests:
+            lines.setdefault(node.name, min([node.lineno] + [d.lineno for d in node.decorator_list]))
+    sources = ["\n" * (lines[name] - 1) + tests[name]["source"] for name in sorted(tests) if name in lines]
+    if not sources:
+        return text
+    return (text.rstrip("\n") + "\n\n\n# %%\n# tito grade: the course's own tests and helpers, bound last.\n"
+            f"for _tito_source in {sources!r}:\n"
+            "    exec(compile(_tito_source, __file__, 'exec'), globals())\n"
+            "del _tito_source\n")
 
 
 def _failure(run):
