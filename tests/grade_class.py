@@ -175,9 +175,10 @@ ReLU.forward = _relu_exits
 
 
 def exits(copy):
-    """Forks detached processes (00), calls os._exit in the perceptron (02), sys.exit in 03."""
+    """Forks detached processes and prints 10 MB whenever 00 is imported, calls os._exit in the
+    perceptron (02) and sys.exit in 03."""
     paste(copy)
-    append_cell(copy, "00_setup", DAEMON)
+    append_cell(copy, "00_setup", DAEMON + '\nprint("spam " * 2_000_000)\n')
     append_cell(copy, "02_autograd", EXIT_IN_MILESTONE)
     append_cell(copy, "03_nn", SYS_EXIT)
 
