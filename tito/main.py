@@ -17,7 +17,7 @@ try:  # typer >= 0.2x vendors click; older releases use click's exceptions
 except ImportError:  # pragma: no cover - older typer
     from click import ClickException as _UsageError
 
-from tito.commands import demo, milestone, module_watch, module_workflow, release
+from tito.commands import demo, grade, milestone, module_watch, module_workflow, release
 from tito.console import console, err_console
 from tito.project import ProjectError
 
@@ -33,6 +33,7 @@ app.add_typer(module_workflow.app, name="module", help="Test, complete, watch, s
 app.add_typer(milestone.app, name="milestone", help="List, inspect and run milestones.")
 app.command("release")(release.release)
 app.command("demo")(demo.demo)
+app.command("grade")(grade.grade)
 
 
 def _terminate(signum, frame):
