@@ -8,6 +8,7 @@ Every test that touches progress points ``TINYTORCH_HOME`` at a temp dir: the re
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -16,6 +17,10 @@ import pytest
 from tito.project import copy_project
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Sealed runs read library bytecode from tito's cache: the suite keeps its own (shared by
+# its workers, warm across runs), never the user's ~/.cache/tito.
+os.environ.setdefault("TITO_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"tito-test-cache-{os.getuid()}"))
 
 
 @pytest.fixture(autouse=True)

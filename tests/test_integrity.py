@@ -437,9 +437,9 @@ def test_an_endless_loop_is_stopped_at_the_timeout(tito, student, tmp_path, _iso
     monkeypatch.setenv("TITO_TEST_PIDFILE", str(tmp_path / "pid"))
     inject(student, "02_autograd", ENDLESS)
     started = time.monotonic()
-    result, data = run_json(tito, "milestone", "run", "perceptron", "--timeout", "3", cwd=student)
-    assert time.monotonic() - started < 60
-    assert_not_completed(_isolated_home, student, result, data, "did not finish within 3 s")
+    result, data = run_json(tito, "milestone", "run", "perceptron", "--timeout", "10", cwd=student)
+    assert time.monotonic() - started < 90
+    assert_not_completed(_isolated_home, student, result, data, "did not finish within 10 s")
     assert_gone(int((tmp_path / "pid").read_text()))
 
 
@@ -468,3 +468,24 @@ def test_killing_tito_takes_the_test_run_down_with_it(student, tmp_path, _isolat
     tito.send_signal(how)
     tito.wait(timeout=30)
     assert_gone(int(pidfile.read_text()))
+
+
+# -- code under test cannot rewrite what judges it ---------------------------------------------------
+def test_rewriting_the_learning_test_during_the_run_does_not_count(tito, student, _isolated_home):
+    rewrite = (
+        "import pathlib\n"
+        "_test = pathlib.Path('tests/milestones/test_learning_verification.py')\n"
+        "_test.write_text(_test.read_text().replace('assert acc >= 0.95', 'assert acc >= 0.0'))\n"
+    )
+    inject(student, "02_autograd", rewrite + ZERO_BACKWARD.format(op="MatMulOp"))
+    result, data = run_json(tito, "milestone", "run", "perceptron", cwd=student)
+    assert_not_completed(_isolated_home, student, result, data)
+    assert data["passed"] is False
+
+
+def test_a_test_replaced_while_the_module_runs_is_not_a_pass(tito, toy):
+    write_toy(toy, 'def test_unit_one():\n    assert one() == 2\n\n\n# %%\n#| export\nglobals()["test_unit_one"] = lambda: None\n')
+    result = tito("module", "complete", "00", cwd=toy)
+    assert result.returncode == 1, result.stdout
+    assert "is not the test the module defines" in result.stdout
+    assert not (toy / "tinytorch" / "toy" / "base.py").exists()

@@ -55,11 +55,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito import exporter, files, manifest, sealed
+from tito import exporter, files, manifest
 from tito.learning_run import run_learning_test
 from tito.project import ProjectError, discover_modules, resolve_module
 from tito.runner import run_module_tests
-from tito.sealed import BoundedOutput, check_imports
+from tito.sealed import BoundedOutput
 from tito.student_copy import build_release
 from tito.tracker import load_tracker
 
@@ -408,47 +408,6 @@ def _verify_copy(root, listing):
         raise GradingError(f"the course's release changed during grading ({where}): this submission was not graded")
 
 
-_WARM_TEST = """
-import numpy
-
-
-def test_warm():
-    assert numpy.ones(2).sum() == 2
-"""
-
-
-def warm_bytecode(root, folder, timeout):
-    """Give this worker's sealed runs a bytecode cache of pytest, numpy and the standard library.
-
-    A sealed run reads and writes bytecode only under a fresh folder of its own (so a
-    ``__pycache__`` planted in the project is never read), which makes every run compile
-    pytest and numpy from source: ~0.7 s each, most of a module's grading time. Here, before
-    any student code runs, one sealed run of a trivial test compiles them into ``folder``;
-    every later sealed run of this worker reads that cache and writes nothing
-    (``PYTHONDONTWRITEBYTECODE`` stays on), so the project's own files are still compiled
-    from source every time. The folder belongs to this submission alone.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    original = sealed.sealed_env
-    writing = {"PYTHONPYCACHEPREFIX": str(folder), "PYTHONDONTWRITEBYTECODE": ""}
-
-    def warming_env(extra=None):
-        return original({**(extra or {}), **writing})
-
-    def cached_env(extra=None):
-        return original({**(extra or {}), "PYTHONPYCACHEPREFIX": str(folder)})
-
-    test = folder.parent / "warm_test.py"
-    test.write_text(_WARM_TEST, encoding="utf-8")
-    sealed.sealed_env = warming_env
-    try:
-        sealed.run_sealed(root, test, timeout=timeout, pytest_args=["--import-mode=importlib"])
-    finally:
-        sealed.sealed_env = cached_env
-        test.unlink()
-
-
 def grade_submission(spec, channel):
     """Grade one submission in ``spec["scratch"]``; every result is sent on ``channel``."""
     started = time.perf_counter()
@@ -460,7 +419,9 @@ def grade_submission(spec, channel):
     protected = _Protected(root, data)
     stubs = {module["relpath"]: (root / module["relpath"]).read_text(encoding="utf-8") for module in spec["modules"]}
     channel.send("step", what="preparing")
-    warm_bytecode(root, scratch / "bytecode", spec["timeout"])
+    # This submission's own bytecode cache (tito.sealed.bytecode_cache): warmed by the first
+    # sealed run, before any student code runs; no other submission ever reads it.
+    os.environ["TITO_CACHE_DIR"] = str(scratch / "cache")
     channel.send("prepared", seconds=round(time.perf_counter() - started, 3))
     infos = {info.id: info for info in discover_modules(root)}
     passed, exported = set(), {}
@@ -523,7 +484,12 @@ def _grade_module(root, info, module, spec, student_form, passed, exported, prot
     files.write_atomic(info.source, restored)
     protected.restore()
     tested = bind_tests_last(restored, spec["manifest"]["tests"].get(relpath, {}))
-    run = run_module_tests(root, info, timeout=timeout, source_text=tested)
+    try:
+        planned = exporter.plan_export(root, info, text=restored, warn=_quiet)
+    except (exporter.ExportError, ProjectError) as err:
+        entry.update(status="failed", message=f"the module cannot be exported: {err}")
+        return entry
+    run = run_module_tests(root, info, timeout=timeout, source_text=tested, staged=planned)
     kill_orphans()
     report = run.to_dict()
     entry["tests"] = {key: report[key] for key in ("tests", "expected", "passed", "failed", "errors", "skipped", "not_run")}
@@ -532,23 +498,13 @@ def _grade_module(root, info, module, spec, student_form, passed, exported, prot
     if not run.ok:
         entry.update(status="failed", **_failure(run))
         return entry
-    try:  # in a scratch project each module is exported once: nothing to keep for a rollback
-        exporter.export_module(root, info, warn=_quiet, text=restored)
-        parsed = exporter.parse_module(root, info, text=restored, check_syntax=False)
-    except (exporter.ExportError, ProjectError) as err:
-        entry.update(status="failed", message=f"the tests pass but the export failed: {err}")
-        return entry
-    dotted = [f"{exporter.PACKAGE}.{target}" for target in parsed.targets]
-    protected.restore()
-    started = time.perf_counter()
-    broken = {name: error for name, error in check_imports(root, dotted, timeout=timeout).items() if error}
-    kill_orphans()
-    entry["duration"] = round(entry["duration"] + time.perf_counter() - started, 3)
-    if broken:
-        exporter.remove_exports(root, info)
-        shown = "; ".join(f"{name}: {error.splitlines()[0] if error else ''}" for name, error in broken.items())
+    if run.export_errors:
+        shown = "; ".join(f"{name}: {error.splitlines()[0] if error else ''}" for name, error in run.export_errors.items())
         entry.update(status="failed", message=f"the tests pass but the export does not import ({shown})"[:2000])
         return entry
+    exporter.export_module(root, info, warn=_quiet, text=restored)
+    dotted = [".".join(Path(path).relative_to(root).with_suffix("").parts) for path in planned
+              if Path(path).suffix == ".py"]
     passed.add(module["id"])
     exported[module["id"]] = dotted
     entry["status"] = "passed"

@@ -122,6 +122,11 @@ def _judge(root, sealed, nodeid, milestone_id, verdict):
         return f"the learning test {nodeid} was not collected{detail}"
     if len(nodeids) != 1:
         return f"expected exactly one learning test, collected {len(nodeids)}"
+    location = (collected.get("locations") or [None])[0]
+    expected = _defined_at(root, nodeid)
+    if expected is not None and (location is None or (Path(location[0]), location[1]) != expected):
+        return (f"the learning test that ran is not the one {nodeid.split('::')[0]} defines at line {expected[1]}: "
+                "something replaced it, so its result does not count")
     reports = {event.get("when"): event for event in sealed.reports(nodeid)}
     for phase in ("setup", "call", "teardown"):
         report = reports.get(phase)
@@ -149,6 +154,22 @@ def _judge(root, sealed, nodeid, milestone_id, verdict):
     if sealed.returncode != 0:
         return f"pytest exited with code {sealed.returncode} although the test passed"
     return ""
+
+
+def _defined_at(root, nodeid):
+    """``(file, first line)`` where the test file defines the node's function, or None."""
+    import ast
+
+    relpath, _, name = nodeid.partition("::")
+    path = (root / relpath).resolve()
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            return path, min([node.lineno] + [d.lineno for d in node.decorator_list])
+    return None
 
 
 def _first_line(text):

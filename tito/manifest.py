@@ -153,6 +153,20 @@ def protected_functions(text):
     return found
 
 
+def test_function_lines(text):
+    """``{name: first line}`` of each top-level ``test_unit_*`` function (its first decorator's
+    line when it has one: what the function's code object reports)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    lines = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_unit_"):
+            lines[node.name] = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    return lines
+
+
 def test_function_names(text):
     """The top-level ``test_unit_*`` functions a module defines, in order (what must pass)."""
     tree = ast.parse(text)

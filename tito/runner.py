@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tito.learning_run import blame_frames
-from tito.manifest import test_function_names
+from tito.manifest import test_function_lines, test_function_names
 from tito.sealed import run_sealed
 
 DEFAULT_TIMEOUT = 300
@@ -277,12 +277,29 @@ def _collect_cases(run, sealed, root, snapshot, relpath):
     for case in run.cases:
         if case.outcome == "passed" and case.name in returned and not returned[case.name].get("ok"):
             case.outcome, case.message = "failed", "the test did not return normally"
+    _check_test_functions(run, sealed, snapshot)
     seen = {case.name for case in run.cases}
     if "importing the module" in seen:
         return  # the module did not import: that one error is the report, not every test after it
     for name in run.expected:
         if name not in seen:
             run.cases.append(CaseResult(name, "not run", 0.0, "this test never ran (the run stopped before it)"))
+
+
+def _check_test_functions(run, sealed, snapshot):
+    """Each test pytest ran must be the function the module's source defines at its line: a
+    test replaced while the module ran (``globals()["test_unit_x"] = ...``) is not a pass."""
+    collected = sealed.first("collected") or {}
+    where = dict(zip(collected.get("names", []), collected.get("locations", [])))
+    defined = test_function_lines(run.source_text)
+    for case in run.cases:
+        location, line = where.get(case.name), defined.get(case.name)
+        if case.outcome != "passed" or line is None or location is None:
+            continue
+        if Path(location[0]) != Path(snapshot).resolve() or location[1] != line:
+            case.outcome = "failed"
+            case.message = (f"{case.name} is not the test the module defines at line {line}: something replaced it "
+                            "while the module ran, so its result does not count")
 
 
 def _blame(case, frames, root, snapshot, relpath):

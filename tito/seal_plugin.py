@@ -187,9 +187,16 @@ def _check_import(module):
         send("import_ok", module=module)
 
 
+def _code_location(item):
+    """``[file, first line]`` of the function a test item will call (None if it has no code)."""
+    code = getattr(getattr(item, "obj", None), "__code__", None)
+    return None if code is None else [os.path.abspath(code.co_filename), code.co_firstlineno]
+
+
 def pytest_collection_finish(session):
     send("collected", nodeids=[item.nodeid for item in session.items],
-         names=[getattr(item, "originalname", None) or item.name for item in session.items])
+         names=[getattr(item, "originalname", None) or item.name for item in session.items],
+         locations=[_code_location(item) for item in session.items])
 
 
 def pytest_collectreport(report):
@@ -267,9 +274,3 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_unconfigure(config):
     send("unconfigure")
 
-
-if __name__ == "__main__":  # `python -m _tito_seal`: only import the settings' modules and report
-    if _settings is not None:
-        for _module in _settings.get("imports", []):
-            _check_import(_module)
-    os._exit(0)  # past any atexit handler the imported code registered

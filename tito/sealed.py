@@ -5,8 +5,9 @@ A sealed run is ``python -m pytest`` in a subprocess that
 * starts in a scratch folder tito owns, with tito's own plugin (:mod:`tito.seal_plugin`,
   copied there as ``_tito_seal``) and an empty ini file pinned with ``-c``; pytest's plugin
   autoloading, its cache and every ``conftest.py`` are off (``--noconftest``), ``PYTHONPATH``
-  and ``PYTEST_ADDOPTS`` are dropped, and Python's bytecode cache lives in the scratch folder
-  (a planted ``__pycache__`` in the project is never read);
+  and ``PYTEST_ADDOPTS`` are dropped, and Python reads bytecode only from tito's own cache
+  (:func:`bytecode_cache`: the libraries', compiled once; never the project's — a
+  ``__pycache__`` planted in the project is never read, and nothing is written);
 * imports ``tinytorch`` from the project only (the plugin's finder);
 * runs in its own process group under a wall-clock limit: on expiry or Ctrl-C every process
   of the group is killed;
@@ -17,6 +18,7 @@ A sealed run is ``python -m pytest`` in a subprocess that
 (:mod:`tito.runner` for module tests, :mod:`tito.learning_run` for milestones) judge it.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -126,6 +128,54 @@ def sealed_env(extra=None):
     return env
 
 
+def cache_home():
+    """tito's cache folder: ``$TITO_CACHE_DIR``, else ``$XDG_CACHE_HOME/tito`` or ``~/.cache/tito``."""
+    if os.environ.get("TITO_CACHE_DIR"):
+        return Path(os.environ["TITO_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tito"
+
+
+_WARM_TEST = "import numpy\n\n\ndef test_warm():\n    assert numpy.zeros(1).sum() == 0\n"
+
+
+def bytecode_cache(root):
+    """The bytecode folder of sealed runs (``PYTHONPYCACHEPREFIX``), or None to compile everything.
+
+    Compiling pytest and NumPy from source costs ~0.7 s a run, so their bytecode is written
+    once, by a run of a trivial test with no project code in it, into a per-user cache;
+    later runs only read it (``PYTHONDONTWRITEBYTECODE``). The part of the cache that would
+    mirror the project is removed before every run, so a planted ``.pyc`` never stands in for
+    the project's sources.
+    """
+    tag = f"{sys.implementation.cache_tag}-{hashlib.sha256(sys.prefix.encode()).hexdigest()[:10]}"
+    folder = cache_home() / "bytecode" / tag
+    try:
+        if not (folder / ".warm").is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            _warm(root, folder)
+        mirror = folder / str(Path(root).resolve()).lstrip(os.sep)
+        if mirror.is_symlink() or mirror.is_file():
+            mirror.unlink()
+        elif mirror.exists():
+            shutil.rmtree(mirror)
+    except OSError:
+        return None  # an unwritable cache: every run compiles from source
+    return folder
+
+
+def _warm(root, folder):
+    scratch = Path(tempfile.mkdtemp(prefix="tito-warm-"))
+    try:
+        (scratch / "test_warm.py").write_text(_WARM_TEST, encoding="utf-8")
+        run = _run_child(root, lambda here: ["-m", "pytest", str(scratch / "test_warm.py"), "-p", PLUGIN_NAME, "-q",
+                                             "-p", "no:cacheprovider", "--noconftest", "-c", str(here / "pytest.ini")],
+                         {}, timeout=300, env={"PYTHONDONTWRITEBYTECODE": ""}, pycache=folder)
+        if run.returncode == 0:
+            (folder / ".warm").write_text("warmed by a run with no project code\n", encoding="utf-8")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def run_sealed(root, target, *, timeout, pytest_args=(), imports=(), sys_path=(), on_event=None, scratch=None,
                package=None, env=None):
     """Run pytest on ``target`` (a file or node id) sealed; returns a :class:`SealedRun`.
@@ -146,23 +196,11 @@ def run_sealed(root, target, *, timeout, pytest_args=(), imports=(), sys_path=()
 
     settings = {"imports": list(imports), "sys_path": [str(p) for p in sys_path],
                 "package": None if package is None else str(package)}
-    return _run_child(root, command, settings, timeout=timeout, on_event=on_event, scratch=scratch, env=env)
+    return _run_child(root, command, settings, timeout=timeout, on_event=on_event, scratch=scratch, env=env,
+                      pycache=bytecode_cache(root))
 
 
-def check_imports(root, modules, timeout=120):
-    """Import each dotted module from the project's ``tinytorch`` in a sealed process.
-
-    Returns ``{module: None or "ExceptionType: message"}`` (a module that was never reached
-    because the process ended early maps to the reason).
-    """
-    run = _run_child(root, lambda folder: ["-m", PLUGIN_NAME], {"imports": list(modules)}, timeout=timeout)
-    results = {event.get("module"): None for event in run.of("import_ok")}
-    results.update({event.get("module"): event.get("error") or "failed" for event in run.of("import_failed")})
-    reason = "did not finish" if run.timed_out else f"the import check stopped (exit code {run.returncode})"
-    return {module: results.get(module, reason) for module in modules}
-
-
-def _run_child(root, command, settings, *, timeout, on_event=None, scratch=None, env=None):
+def _run_child(root, command, settings, *, timeout, on_event=None, scratch=None, env=None, pycache=None):
     """``python COMMAND`` in a scratch folder with the plugin's settings; a :class:`SealedRun`."""
     root = Path(root).resolve()
     own_scratch = scratch is None
@@ -173,8 +211,8 @@ def _run_child(root, command, settings, *, timeout, on_event=None, scratch=None,
         (scratch / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         read_end, write_end = os.pipe()
         settings = {"root": str(root), "fd": write_end, **settings}
-        env = sealed_env({**(env or {}), "TITO_SEAL": json.dumps(settings),
-                          "PYTHONPYCACHEPREFIX": str(scratch / "pycache")})
+        env = sealed_env({"PYTHONPYCACHEPREFIX": str(pycache or scratch / "pycache"), **(env or {}),
+                          "TITO_SEAL": json.dumps(settings)})
         output = BoundedOutput()
         start = time.perf_counter()
         try:

@@ -445,6 +445,10 @@ def _complete(root, info, timeout, verbose):
     console.print(f"Completing [bold]{info.id}[/bold] — {escape(parsed.title)}")
     planned = exporter.plan_export(root, info, text=text, warn=warn)
     run = run_tests(root, info, timeout=timeout, source_text=text, staged=planned)
+    changed = manifest.verify(root)  # code under test could have rewritten a protected file meanwhile
+    if changed and run.ok:
+        run.problem = "protected course files changed while the tests ran: " + "; ".join(
+            finding.describe() for finding in changed[:3])
     show_run(root, run, show_cases=not run.ok, verbose=verbose)
     if not run.ok:
         console.print(f"\n{info.id} is not complete: nothing was exported and your progress is unchanged.")
@@ -537,6 +541,14 @@ def _check(root, module, all_modules, json_output, timeout):
             passing.add(row.info.id)
             exports[row.info.id] = record
 
+    changed = tampering(root, None if json_output else console)  # rewritten while the tests ran?
+    if changed:
+        if json_output:
+            print_json({"error": "protected files changed while the tests ran", "exit_code": 1,
+                        "tampered": [finding.to_dict() for finding in changed]})
+        else:
+            tamper_next_step(changed)
+        raise typer.Exit(1)
     completed = _closed_under_requires(rows, passing)
     progress.rebuild(completed, exports=exports)
     removed = _remove_exports_of_incomplete(root, rows, completed)
