@@ -72,17 +72,38 @@ def hint(module: str = MODULE_ARG, timeout: int = TIMEOUT_OPTION):
     raise typer.Exit(1)
 
 
+def _stamp(paths):
+    """What a save changes: each file's modification time and size (None when missing)."""
+    stamps = []
+    for path in paths:
+        try:
+            info = path.stat()
+            stamps.append((info.st_mtime_ns, info.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
 def _changes(paths, poll, interval):
-    """Yield once now, then after every save of one of ``paths``."""
+    """Yield once now, then after every save of one of ``paths`` — also one made while the
+    tests were running (the stamps are compared whenever the watcher wakes, at least every
+    half second, so no save falls between two watches)."""
     from watchfiles import watch as watch_files
 
+    last = _stamp(paths)
     yield
     folders = sorted({str(path.parent) for path in paths})
-    wanted = {str(path.resolve()) for path in paths}
-    for changes in watch_files(*folders, debounce=300, step=100, force_polling=poll or None,
-                               poll_delay_ms=int(interval * 1000), recursive=False):
-        if any(str(Path(changed).resolve()) in wanted for _, changed in changes):
-            yield
+    while True:
+        for _ in watch_files(*folders, debounce=300, step=100, force_polling=poll or None,
+                             poll_delay_ms=int(interval * 1000), recursive=False, rust_timeout=500,
+                             yield_on_timeout=True):
+            now = _stamp(paths)
+            if now != last:
+                last = now
+                break
+        else:  # the watcher stopped by itself
+            return
+        yield
 
 
 def watch(
