@@ -6,16 +6,18 @@ __all__ = ['is_grad_enabled', 'no_grad', 'enable_grad', 'set_grad_enabled', 'unb
 
 # %% modules/02_autograd/autograd.py:37
 import functools
+import math
 
 import numpy as np
 
+from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import (
     Tensor, _binary, _check_matmul, _data, _floating, _index, _promoted, _reduction, _reflected,
     _setitem, _shape_args, _write_into,
 )
 
 
-# %% modules/02_autograd/autograd.py:59
+# %% modules/02_autograd/autograd.py:61
 _grad_enabled = True
 
 
@@ -86,7 +88,7 @@ class set_grad_enabled(_GradMode):
         return super().__call__(function)
 
 
-# %% modules/02_autograd/autograd.py:146
+# %% modules/02_autograd/autograd.py:148
 def unbroadcast(grad, shape):
     """Sum `grad` over the dimensions that broadcasting added or stretched to reach `shape`."""
     if grad.shape == tuple(shape):
@@ -102,7 +104,7 @@ def unbroadcast(grad, shape):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:203
+# %% modules/02_autograd/autograd.py:205
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
     "have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -215,7 +217,7 @@ class Function:
         return result
 
 
-# %% modules/02_autograd/autograd.py:336
+# %% modules/02_autograd/autograd.py:351
 class AddOp(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -245,7 +247,9 @@ class MulOp(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return grad * b, grad * a
+        grad_a = grad * b if ctx.needs_input_grad[0] else None  # x * 2: no work for the 2
+        grad_b = grad * a if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
 
 
 class DivOp(Function):
@@ -258,7 +262,8 @@ class DivOp(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         grad_a = grad / b
-        return grad_a, -grad_a * a / b
+        grad_b = -grad_a * a / b if ctx.needs_input_grad[1] else None
+        return (grad_a if ctx.needs_input_grad[0] else None), grad_b
 
 
 class PowOp(Function):
@@ -296,12 +301,20 @@ class NegOp(Function):
         return -grad
 
 
+def _rows_matmul(a, b):
+    """a @ b for a (..., n, k) and a matrix b (k, m): the batch folded into the rows of one
+    product (one big product is faster than a loop of small ones); any other shapes as they are."""
+    if a.ndim > 2 and b.ndim == 2:
+        return _blas_matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
+    return _blas_matmul(a, b)
+
+
 class MatMulOp(Function):
     @staticmethod
     def forward(ctx, a, b):
         _check_matmul(np.shape(a), np.shape(b))
         ctx.save_for_backward(a, b)
-        return a @ b
+        return _rows_matmul(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -312,18 +325,18 @@ class MatMulOp(Function):
         g = g[..., None, :] if a.ndim == 1 else g
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_a = g @ np.swapaxes(b2, -1, -2)
+            grad_a = _rows_matmul(g, np.swapaxes(b2, -1, -2))
             grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
         if ctx.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:  # (..., n, k) @ (k, m): fold the batch into rows
-                grad_b = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+                grad_b = _blas_matmul(a2.reshape(-1, a2.shape[-1]).T, g.reshape(-1, g.shape[-1]))
             else:
-                grad_b = np.swapaxes(a2, -1, -2) @ g
+                grad_b = _blas_matmul(np.swapaxes(a2, -1, -2), g)
             grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
         return grad_a, grad_b
 
 
-# %% modules/02_autograd/autograd.py:458
+# %% modules/02_autograd/autograd.py:484
 class SumOp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -345,7 +358,7 @@ class MeanOp(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        count = np.prod(ctx.shape) / max(np.size(grad), 1)
+        count = math.prod(ctx.shape) // max(grad.size, 1)  # a Python int: grad stays float32
         if ctx.axis is not None and not ctx.keepdims:
             grad = np.expand_dims(grad, ctx.axis)
         return np.broadcast_to(grad / count, ctx.shape)
@@ -378,7 +391,7 @@ class MinOp(MaxOp):
     _reduce = staticmethod(np.min)
 
 
-# %% modules/02_autograd/autograd.py:519
+# %% modules/02_autograd/autograd.py:545
 class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -416,7 +429,7 @@ class GetItemOp(Function):
         return full
 
 
-# %% modules/02_autograd/autograd.py:563
+# %% modules/02_autograd/autograd.py:589
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -493,7 +506,7 @@ class ReLUOp(Function):
         return grad * (a > 0)
 
 
-# %% modules/02_autograd/autograd.py:665
+# %% modules/02_autograd/autograd.py:691
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -521,7 +534,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:710
+# %% modules/02_autograd/autograd.py:736
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -629,7 +642,7 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:841
+# %% modules/02_autograd/autograd.py:867
 def _graph_order(root):
     """The graph's nodes (Contexts and leaf Tensors), each after every node it depends on."""
     order, seen, stack = [], set(), [(root, False)]
@@ -703,7 +716,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:934
+# %% modules/02_autograd/autograd.py:960
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -733,7 +746,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:964
+# %% modules/02_autograd/autograd.py:990
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -799,7 +812,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1038
+# %% modules/02_autograd/autograd.py:1064
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -814,7 +827,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1304
+# %% modules/02_autograd/autograd.py:1330
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"

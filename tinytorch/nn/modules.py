@@ -10,11 +10,12 @@ from collections import OrderedDict
 
 import numpy as np
 
-from tinytorch.core.autograd import Function
+from tinytorch.core.autograd import Function, _rows_matmul
+from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import Tensor
 
 
-# %% modules/03_nn/nn.py:45
+# %% modules/03_nn/nn.py:46
 class Parameter(Tensor):
     """A Tensor that is a weight of a Module; ``requires_grad=False`` freezes it."""
 
@@ -27,7 +28,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-# %% modules/03_nn/nn.py:107
+# %% modules/03_nn/nn.py:108
 def _child(holder, part):
     """One step along a dotted module path: an attribute, a list index or a container's name."""
     if isinstance(holder, list):
@@ -222,7 +223,7 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:387
+# %% modules/03_nn/nn.py:391
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -230,7 +231,7 @@ class LinearOp(Function):
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None
-        y = x @ w.T
+        y = _rows_matmul(x, w.T)  # x @ w.T, every position of (..., in) one row of one product
         if b is not None:
             y += b  # in place: y is a fresh array, so this saves allocating another
         return y
@@ -239,9 +240,9 @@ class LinearOp(Function):
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
         rows = grad.reshape(-1, grad.shape[-1])  # (N·T, out)
-        grad_w = rows.T @ x.reshape(-1, x.shape[-1])
+        grad_w = _blas_matmul(rows.T, x.reshape(-1, x.shape[-1]))
         grad_b = rows.sum(axis=0) if ctx.has_bias else None
-        grad_x = grad @ w if ctx.needs_input_grad[0] else None  # a batch of data needs none
+        grad_x = _rows_matmul(grad, w) if ctx.needs_input_grad[0] else None  # a batch of data needs none
         return grad_x, grad_w, grad_b
 
 
@@ -264,7 +265,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:479
+# %% modules/03_nn/nn.py:483
 class _Container(Module):
     """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
 
@@ -351,7 +352,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:591
+# %% modules/03_nn/nn.py:595
 class ReLU(Module):
     def forward(self, x):
         return x.relu()
@@ -400,12 +401,13 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-# %% modules/03_nn/nn.py:694
+# %% modules/03_nn/nn.py:705
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
-        e = np.exp(x - x.max(axis=dim, keepdims=True))
-        s = e / e.sum(axis=dim, keepdims=True)
+        s = x - x.max(axis=dim, keepdims=True)
+        np.exp(s, out=s)  # in place: one array of x's size, not three
+        s /= s.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(s)
         ctx.dim = dim
         return s
@@ -413,14 +415,16 @@ class SoftmaxOp(Function):
     @staticmethod
     def backward(ctx, grad):
         (s,) = ctx.saved_tensors
-        return s * (grad - (grad * s).sum(axis=ctx.dim, keepdims=True))
+        out = grad * s
+        out -= s * out.sum(axis=ctx.dim, keepdims=True)  # s ⊙ g − s Σ g s
+        return out
 
 
 class LogSoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
-        shifted = x - x.max(axis=dim, keepdims=True)
-        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        out = x - x.max(axis=dim, keepdims=True)
+        out -= np.log(np.exp(out).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
         ctx.dim = dim
         return out
@@ -452,7 +456,7 @@ class LogSoftmax(Softmax):
         return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
-# %% modules/03_nn/nn.py:801
+# %% modules/03_nn/nn.py:822
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -478,9 +482,17 @@ class GELUOp(Function):
     def forward(ctx, x, approximate="none"):
         ctx.approximate = approximate
         if approximate == "tanh":
-            t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))  # x * x * x: numpy's float32 power is slow
+            u = x * x  # u = c·x·(1 + 0.044715·x²), built in one array
+            u *= 0.044715
+            u += 1.0
+            u *= x
+            u *= _GELU_C
+            t = np.tanh(u, out=u)
             ctx.save_for_backward(x, t)
-            return 0.5 * x * (1.0 + t)
+            out = t + 1.0  # 0.5·x·(1 + t)
+            out *= x
+            out *= 0.5
+            return out
         cdf = 0.5 * _erfc(-x * (1.0 / math.sqrt(2.0)))
         ctx.save_for_backward(x, cdf)
         return x * cdf
@@ -489,8 +501,18 @@ class GELUOp(Function):
     def backward(ctx, grad):
         x, saved = ctx.saved_tensors
         if ctx.approximate == "tanh":
-            du = _GELU_C * (1.0 + 3 * 0.044715 * x * x)
-            return grad * (0.5 * (1.0 + saved) + 0.5 * x * (1.0 - saved * saved) * du)
+            t = saved
+            d = x * x  # dt/dx = (1 - t²)·c·(1 + 3·0.044715·x²)
+            d *= 3 * 0.044715
+            d += 1.0
+            d *= _GELU_C
+            d *= 1.0 - t * t
+            d *= x  # d/dx of 0.5·x·(1 + t) = 0.5·(1 + t + x·dt/dx)
+            d += 1.0
+            d += t
+            d *= 0.5
+            d *= grad
+            return d
         pdf = np.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
         return grad * (saved + x * pdf)
 
@@ -511,7 +533,7 @@ class GELU(Module):
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:909
+# %% modules/03_nn/nn.py:948
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -556,7 +578,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:973
+# %% modules/03_nn/nn.py:1012
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -610,7 +632,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1069
+# %% modules/03_nn/nn.py:1108
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -724,7 +746,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1271
+# %% modules/03_nn/nn.py:1310
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
