@@ -335,6 +335,10 @@ class Function:
 # incoming gradient, multiply, and squeeze them out again — for `(k,) @ (k,)` the
 # gradient arrives as a single number.
 #
+# `MulOp` and `DivOp` (their forward is given) save only what their backward will read:
+# `x * 0.5` needs no gradient for the 0.5, so `x` itself need not be kept alive until the
+# backward pass — saved arrays are most of the memory a training step takes.
+#
 # Two provided helpers do the multiplying. `_blas_matmul(a, b)` is `a @ b` with module
 # 00's rule for the cores (all of them for a large product, one for a small one).
 # `_rows_matmul(a, b)` multiplies a batch `(..., n, k)` by one matrix `(k, m)` as a single
@@ -377,7 +381,8 @@ class SubOp(Function):
 class MulOp(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)  # keep only what backward reads
         return a * b
 
     @staticmethod
@@ -393,7 +398,7 @@ class MulOp(Function):
 class DivOp(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a / b
 
     @staticmethod

@@ -217,7 +217,7 @@ class Function:
         return result
 
 
-# %% modules/02_autograd/autograd.py:351
+# %% modules/02_autograd/autograd.py:355
 class AddOp(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -241,7 +241,8 @@ class SubOp(Function):
 class MulOp(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)  # keep only what backward reads
         return a * b
 
     @staticmethod
@@ -255,7 +256,7 @@ class MulOp(Function):
 class DivOp(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a / b
 
     @staticmethod
@@ -336,7 +337,7 @@ class MatMulOp(Function):
         return grad_a, grad_b
 
 
-# %% modules/02_autograd/autograd.py:484
+# %% modules/02_autograd/autograd.py:489
 class SumOp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -391,7 +392,7 @@ class MinOp(MaxOp):
     _reduce = staticmethod(np.min)
 
 
-# %% modules/02_autograd/autograd.py:545
+# %% modules/02_autograd/autograd.py:550
 class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -429,7 +430,7 @@ class GetItemOp(Function):
         return full
 
 
-# %% modules/02_autograd/autograd.py:589
+# %% modules/02_autograd/autograd.py:594
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -506,7 +507,7 @@ class ReLUOp(Function):
         return grad * (a > 0)
 
 
-# %% modules/02_autograd/autograd.py:691
+# %% modules/02_autograd/autograd.py:696
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -534,7 +535,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:736
+# %% modules/02_autograd/autograd.py:741
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -642,7 +643,7 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:867
+# %% modules/02_autograd/autograd.py:872
 def _graph_order(root):
     """The graph's nodes (Contexts and leaf Tensors), each after every node it depends on."""
     order, seen, stack = [], set(), [(root, False)]
@@ -716,7 +717,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:960
+# %% modules/02_autograd/autograd.py:965
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -746,7 +747,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:990
+# %% modules/02_autograd/autograd.py:995
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -812,7 +813,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1064
+# %% modules/02_autograd/autograd.py:1069
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -827,7 +828,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1330
+# %% modules/02_autograd/autograd.py:1335
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
