@@ -29,6 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tinytorch
 
+from _timing import copy_weights, train_step  # noqa: E402
+
 from tinytorch.core.tensor import Tensor  # noqa: E402
 from tinytorch.models.transformer import GPT  # noqa: E402
 from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential  # noqa: E402
@@ -52,17 +54,6 @@ class Workload:
     torch: object  # one PyTorch training step, or None
     flops: float  # 2 x multiply-adds of the matrix products (forward and backward)
     description: str
-
-
-def _step(optimizer, loss):
-    def step():
-        optimizer.zero_grad()
-        value = loss()
-        value.backward()
-        optimizer.step()
-        return value.item()
-
-    return step
 
 
 def _copy(torch, pairs):
@@ -89,15 +80,15 @@ def _classifier_data(rng, shape, classes, batch):
 
 
 def _sequential(torch, tiny_layers, torch_layers, x, y, name, size, flops, description):
-    model = Sequential(*tiny_layers)
-    tiny_step = _step(Adam(model.parameters(), lr=1e-3), lambda: CrossEntropyLoss()(model(Tensor(x)), y))
+    model, xt, loss_fn = Sequential(*tiny_layers), Tensor(x), CrossEntropyLoss()
+    tiny_step = train_step(Adam(model.parameters(), lr=1e-3), lambda: loss_fn(model(xt), y))
     torch_step = None
     if torch is not None:
         net = torch.nn.Sequential(*torch_layers())
-        _copy(torch, zip(model.parameters(), net.parameters()))
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        torch_step = _step(torch.optim.Adam(net.parameters(), lr=1e-3),
-                           lambda: torch.nn.functional.cross_entropy(net(xt), yt))
+        copy_weights(torch, net, model)
+        xs, ys = torch.from_numpy(x), torch.from_numpy(y)
+        torch_step = train_step(torch.optim.Adam(net.parameters(), lr=1e-3),
+                                lambda: torch.nn.functional.cross_entropy(net(xs), ys))
     return Workload(name, size, tiny_step, torch_step, flops, description)
 
 
@@ -203,14 +194,14 @@ def gpt(d, torch):
     np.random.seed(0)
     model = GPT(GPT_VOCAB, d, GPT_HEADS, GPT_LAYERS, GPT_SEQ)
     loss_fn = CrossEntropyLoss()
-    tiny_step = _step(Adam(model.parameters(), lr=1e-3),
-                      lambda: loss_fn(model(x).reshape(-1, GPT_VOCAB), y))
+    tiny_step = train_step(Adam(model.parameters(), lr=1e-3),
+                           lambda: loss_fn(model(x).reshape(-1, GPT_VOCAB), y))
     torch_step = None
     if torch is not None:
         net = _torch_gpt(torch, d, model)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        torch_step = _step(torch.optim.Adam(net.parameters(), lr=1e-3),
-                           lambda: torch.nn.functional.cross_entropy(net(xt).reshape(-1, GPT_VOCAB), yt))
+        torch_step = train_step(torch.optim.Adam(net.parameters(), lr=1e-3),
+                                lambda: torch.nn.functional.cross_entropy(net(xt).reshape(-1, GPT_VOCAB), yt))
     rows = GPT_BATCH * GPT_SEQ
     per_block = 4 * _dense_macs(rows, d, d) + _dense_macs(rows, d, 4 * d) + _dense_macs(rows, 4 * d, d)
     per_block += 2 * 3 * GPT_BATCH * GPT_SEQ * GPT_SEQ * d  # q kᵀ and weights @ v, forward and backward
