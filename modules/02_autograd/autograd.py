@@ -538,7 +538,8 @@ class MaxOp(Function):
         if ctx.axis is not None and not ctx.keepdims:
             grad = np.expand_dims(grad, ctx.axis)
         winners = a == peak
-        return winners * (grad / winners.sum(axis=ctx.axis, keepdims=True))
+        ties = winners.sum(axis=ctx.axis, keepdims=True, dtype=grad.dtype)  # counted in grad's dtype: an int64
+        return winners * (grad / ties)  # count would make grad / count float64
         ### END SOLUTION
 
 

@@ -383,7 +383,8 @@ class MaxOp(Function):
         if ctx.axis is not None and not ctx.keepdims:
             grad = np.expand_dims(grad, ctx.axis)
         winners = a == peak
-        return winners * (grad / winners.sum(axis=ctx.axis, keepdims=True))
+        ties = winners.sum(axis=ctx.axis, keepdims=True, dtype=grad.dtype)  # counted in grad's dtype: an int64
+        return winners * (grad / ties)  # count would make grad / count float64
 
 
 class MinOp(MaxOp):
@@ -392,7 +393,7 @@ class MinOp(MaxOp):
     _reduce = staticmethod(np.min)
 
 
-# %% modules/02_autograd/autograd.py:550
+# %% modules/02_autograd/autograd.py:551
 class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -430,7 +431,7 @@ class GetItemOp(Function):
         return full
 
 
-# %% modules/02_autograd/autograd.py:594
+# %% modules/02_autograd/autograd.py:595
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -507,7 +508,7 @@ class ReLUOp(Function):
         return grad * (a > 0)
 
 
-# %% modules/02_autograd/autograd.py:696
+# %% modules/02_autograd/autograd.py:697
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -535,7 +536,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:741
+# %% modules/02_autograd/autograd.py:742
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -643,7 +644,7 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:872
+# %% modules/02_autograd/autograd.py:873
 def _graph_order(root):
     """The graph's nodes (Contexts and leaf Tensors), each after every node it depends on."""
     order, seen, stack = [], set(), [(root, False)]
@@ -717,7 +718,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:965
+# %% modules/02_autograd/autograd.py:966
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -747,7 +748,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:995
+# %% modules/02_autograd/autograd.py:996
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -813,7 +814,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1069
+# %% modules/02_autograd/autograd.py:1070
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -828,7 +829,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1335
+# %% modules/02_autograd/autograd.py:1336
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
