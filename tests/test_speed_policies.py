@@ -198,3 +198,28 @@ def test_products_with_a_constant_keep_no_copy_of_the_tensor():
     w = Tensor(np.ones(3), requires_grad=True)
     saved = (x * w)._ctx.saved_tensors
     assert saved[0] is x.data and saved[1] is w.data
+
+
+def test_leaf_gradients_are_never_shared_even_when_not_copied():
+    a, b = Tensor(np.ones(3), requires_grad=True), Tensor(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()  # AddOp hands one array to both inputs
+    a.grad.data *= 10  # what clip_grad_norm_ and optimizers may do
+    assert b.grad.data.tolist() == [1.0, 1.0, 1.0] and not np.shares_memory(a.grad.data, b.grad.data)
+    for grad in (a.grad.data, b.grad.data):
+        assert grad.flags.writeable and grad.base is None, "a leaf owns its gradient array"
+    g = np.full(3, 2.0, dtype=np.float32)
+    x = Tensor(np.ones(3), requires_grad=True)
+    x.backward(gradient=g)
+    (x * 1).backward(gradient=g)
+    assert not np.shares_memory(x.grad.data, g) and g.tolist() == [2.0, 2.0, 2.0]
+    w = Tensor(np.ones((2, 3)), requires_grad=True)
+    w.reshape(3, 2).sum().backward()  # a broadcast view, reshaped: copied into w's own array
+    w.grad.data[0, 0] = 5.0
+    assert w.grad.data.sum() == 10.0 and w.grad.data.flags.owndata
+    layer_w = Tensor(np.ones((4, 3)), requires_grad=True)
+    out = Tensor(np.ones((2, 4))) @ layer_w
+    out.sum().backward()
+    fresh = layer_w.grad.data
+    out2 = Tensor(np.ones((2, 4))) @ layer_w
+    out2.sum().backward()
+    assert np.allclose(layer_w.grad.data, 2 * fresh) and layer_w.grad.data is not fresh, "accumulating makes a new array"

@@ -644,7 +644,15 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:873
+# %% modules/02_autograd/autograd.py:881
+def _leaf_gradient(grad, dtype, taken):
+    """The array a leaf keeps as its gradient: ``grad`` itself if nothing else can hold it, else a copy."""
+    if grad.dtype == dtype and grad.base is None and grad.flags.writeable and id(grad) not in taken:
+        taken.add(id(grad))
+        return grad
+    return grad.astype(dtype, copy=True)
+
+
 def _graph_order(root):
     """The graph's nodes (Contexts and leaf Tensors), each after every node it depends on."""
     order, seen, stack = [], set(), [(root, False)]
@@ -683,14 +691,16 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False):
         if gradient.shape != self.shape:
             raise ValueError(f"gradient shape {gradient.shape} does not match tensor shape {self.shape}")
     root = self if self._ctx is None else self._ctx
-    grads = {id(root): gradient}
+    grads, taken = {id(root): gradient}, {id(gradient)}
     for node in reversed(_graph_order(root)):
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
         if isinstance(node, Tensor):  # a leaf: keep (and accumulate) its gradient
-            grad = grad.astype(node.dtype, copy=True)
-            node.grad = Tensor._wrap(grad if node.grad is None else node.grad.data + grad)
+            if node.grad is None:
+                node.grad = Tensor._wrap(_leaf_gradient(grad, node.dtype, taken))
+            else:
+                node.grad = Tensor._wrap(node.grad.data + grad.astype(node.dtype, copy=False))
             continue
         node.check_versions()
         input_grads = node.function.backward(node, grad)
@@ -718,7 +728,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:966
+# %% modules/02_autograd/autograd.py:984
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -748,7 +758,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:996
+# %% modules/02_autograd/autograd.py:1014
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -814,7 +824,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1070
+# %% modules/02_autograd/autograd.py:1088
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -829,7 +839,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1336
+# %% modules/02_autograd/autograd.py:1354
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
