@@ -872,7 +872,7 @@ class SetItemOp(Function):
 #
 # A leaf's first gradient must be an array that belongs to it alone: an optimizer or
 # `clip_grad_norm_` changes `p.grad` in place. Copying every gradient would be safe — and a
-# pass over every weight at every step (2.5 ms of a 107 ms step of a 784-2048-2048 MLP).
+# pass over every weight at every step (1.4 ms of a 107 ms step of a 784-2048-2048 MLP).
 # The provided `_leaf_gradient(grad, dtype, taken)` copies only when it must: when `grad`
 # is a view of another array, read-only (a `broadcast_to`), of another dtype, the caller's
 # own `gradient=`, or an array another leaf already took (`AddOp` hands one array to both

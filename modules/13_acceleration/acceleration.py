@@ -7,7 +7,7 @@
 # operations with **no** multiply-adds — LayerNorm, GELU, softmax — took more than half
 # the time. Module 12's cache cut the positions 35-fold but the time only 2–4-fold. Both
 # say the same thing: at the sizes of this course, the arithmetic is not the
-# bottleneck. Something else is. This module finds it, in five measured lessons, each
+# bottleneck. Something else is. This module finds it, in six measured lessons, each
 # a rule you can apply to any NumPy (or PyTorch) code:
 #
 # | lesson | the rule | measured here |
@@ -17,6 +17,7 @@
 # | fuse | fewer passes over memory and no temporary arrays | GELU and LayerNorm 2.6× |
 # | dtype | float32 unless you need float64; watch for silent upcasts | 2× |
 # | layout | operate on memory in the order it is stored | 7× |
+# | memory and cores | reuse freed memory; spread only large products over cores | 2× (a LeNet-5 step); 2× or 0.03× (a product on two cores) |
 #
 # The numbers were measured on the course machine (one BLAS thread); run the cells to
 # get yours. The functions you write here are exported, and `fuse_for_inference` turns
@@ -398,6 +399,56 @@ def time_layout_and_dtype():
 
 if __name__ == "__main__":
     time_layout_and_dtype()
+
+# %% [markdown]
+# ## 6. Memory that stays, and cores that pay
+#
+# Two costs hide *between* NumPy's operations. Module 00 sets both for the whole
+# package; here is what they are and how to see them.
+#
+# **Page faults.** A training step makes the same big arrays at every step. By default
+# glibc's `malloc` gives a large block back to the operating system when NumPy frees it,
+# so the next step's array is fresh memory again, and the first write to each 4 KB page
+# of fresh memory is a page fault — a trip into the kernel, which also zeroes the page.
+# Count them with `resource.getrusage(resource.RUSAGE_SELF).ru_minflt` before and after
+# a step. **Measured**, one LeNet-5 step (28×28 images, batch 64): 2,900 page faults and
+# 16 ms of CPU time, half of it in the kernel; with module 00's `_keep_freed_memory()`
+# (`malloc` keeps freed blocks up to 256 MiB for reuse) 0 faults and 8 ms. This is also
+# why in-place tricks (lesson 3) now buy less than they used to: a temporary array costs
+# its pass over memory, no longer its page faults.
+#
+# **Threads.** OpenBLAS can split one matrix product over every core. **Measured** on
+# the course machine (2 cores): a 2048³ product runs at 101 GFLOP/s on one thread and
+# 196 on two when the machine is otherwise idle; a 256³ product takes 0.33 ms on one
+# thread and 16 ms on two while other programs keep the cores busy — one of its two
+# halves waits for a core for a whole scheduler time slice. So module 00 runs a product
+# on every core only from `PARALLEL_MACS` (2²⁴) multiply-adds up, the test suite pins
+# one thread, and on a shared machine `set_num_threads(1)` is the safe choice.
+# Everything that is not a product — elementwise operations, reductions, copies — NumPy
+# runs on one core whatever you set: on two threads a GPT step's products take half the
+# time and the rest the same, which is why PyTorch, whose elementwise kernels use every
+# thread too, pulls ahead there. `time_threads()` measures your machine.
+
+# %%
+def time_threads():
+    """Products of three sizes on one BLAS thread and on two (the BLAS set directly, not by size)."""
+    from tinytorch.core import setup
+    from tinytorch.perf.profiling import time_function
+
+    if setup._blas is None:
+        print("threadpoolctl cannot control this NumPy's BLAS")
+        return
+    for size in (128, 256, 1024):
+        a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+        for threads in (1, 2):
+            setup._blas.set_num_threads(threads)
+            seconds = np.median(time_function(lambda: a @ a, repeat=20, warmup=2))
+            print(f"{size}³ product on {threads} thread(s): {seconds * 1e3:.3f} ms")
+        setup._blas.set_num_threads(1)
+
+
+if __name__ == "__main__":
+    time_threads()
 
 # %% [markdown]
 # ## Done

@@ -401,7 +401,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-# %% modules/03_nn/nn.py:705
+# %% modules/03_nn/nn.py:707
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -415,9 +415,7 @@ class SoftmaxOp(Function):
     @staticmethod
     def backward(ctx, grad):
         (s,) = ctx.saved_tensors
-        out = grad * s
-        out -= s * out.sum(axis=ctx.dim, keepdims=True)  # s ⊙ g − s Σ g s
-        return out
+        return s * (grad - (grad * s).sum(axis=ctx.dim, keepdims=True))
 
 
 class LogSoftmaxOp(Function):

@@ -4,7 +4,7 @@
 __all__ = ['Adam', 'AdamW']
 
 
-# %% modules/04_training/training.py:65
+# %% modules/04_training/training.py:73
 import math
 
 import numpy as np

@@ -4,7 +4,7 @@
 __all__ = ['LRScheduler', 'StepLR', 'CosineAnnealingLR']
 
 
-# %% modules/04_training/training.py:186
+# %% modules/04_training/training.py:194
 import math
 
 

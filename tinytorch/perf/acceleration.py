@@ -4,7 +4,7 @@
 __all__ = ['pairwise_sq_distances', 'generate_in_batches', 'fused_gelu', 'fused_layer_norm', 'FusedGELU', 'FusedLayerNorm', 'fuse_for_inference', 'contiguous_strides']
 
 
-# %% modules/13_acceleration/acceleration.py:32
+# %% modules/13_acceleration/acceleration.py:33
 import copy
 import math
 
@@ -16,14 +16,14 @@ from tinytorch.nn.modules import GELU, Module
 from tinytorch.quant.int8 import replace_modules
 
 
-# %% modules/13_acceleration/acceleration.py:61
+# %% modules/13_acceleration/acceleration.py:62
 def pairwise_sq_distances(a, b):
     """(n, m) squared Euclidean distances between the rows of a (n, d) and b (m, d), without a Python loop."""
     sq = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
     return np.maximum(sq, 0.0)
 
 
-# %% modules/13_acceleration/acceleration.py:129
+# %% modules/13_acceleration/acceleration.py:130
 def generate_in_batches(model, prompts, max_new_tokens, batch_size=64):
     """Greedy cached generation for prompts (N, T), ``batch_size`` sequences per call; returns (N, T + new) ids."""
     prompts = np.asarray(prompts.data if isinstance(prompts, Tensor) else prompts, dtype=np.int64)
@@ -32,7 +32,7 @@ def generate_in_batches(model, prompts, max_new_tokens, batch_size=64):
     return np.concatenate(parts, axis=0)
 
 
-# %% modules/13_acceleration/acceleration.py:200
+# %% modules/13_acceleration/acceleration.py:201
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -92,7 +92,7 @@ def fuse_for_inference(model, inplace=False):
     return target
 
 
-# %% modules/13_acceleration/acceleration.py:359
+# %% modules/13_acceleration/acceleration.py:360
 def contiguous_strides(shape, itemsize):
     """The strides (bytes per step along each dimension) of a C-contiguous array of ``shape``."""
     strides, step = [], itemsize
