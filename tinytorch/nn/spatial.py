@@ -168,7 +168,7 @@ class Conv1d(Module):
     extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:565
+# %% modules/05_spatial/spatial.py:566
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -199,11 +199,17 @@ class MaxPool2dOp(Function):
     def backward(ctx, grad):
         (winner,) = ctx.saved_tensors
         (kh, kw), (sh, sw), (C, Ho, Wo, N) = ctx.kernel_size, ctx.stride, winner.shape
-        grad = np.ascontiguousarray(grad.transpose(1, 2, 3, 0))  # batch last, like winner (a copy only if it was not)
+        grad = grad.transpose(1, 2, 3, 0)  # batch last, like winner
+        if grad.strides[-1] != grad.itemsize:  # it was not batch-last in memory: make it so, once
+            grad = np.ascontiguousarray(grad)
         dxt = np.zeros(ctx.shape, dtype=grad.dtype)
         for p in range(kh):
             for q in range(kw):
-                dxt[:, p:p + sh * Ho:sh, q:q + sw * Wo:sw] += grad * (winner == p * kw + q)
+                slab = dxt[:, p:p + sh * Ho:sh, q:q + sw * Wo:sw]
+                if sh < kh or sw < kw:  # overlapping windows: a pixel may win in several
+                    slab += grad * (winner == p * kw + q)
+                else:  # each pixel is in one window at most: write, no need to add
+                    np.multiply(grad, winner == p * kw + q, out=slab)
         return dxt.transpose(3, 0, 1, 2)
 
 
@@ -257,7 +263,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-# %% modules/05_spatial/spatial.py:704
+# %% modules/05_spatial/spatial.py:711
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -274,7 +280,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:749
+# %% modules/05_spatial/spatial.py:756
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -283,7 +289,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:785
+# %% modules/05_spatial/spatial.py:792
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     return _conv1d(input, weight, bias, _single(stride, "stride"), _single(padding, "padding", minimum=0))
 
