@@ -41,15 +41,22 @@ def median_ms(fn, repeat=200, warmup=20):
     return statistics.median(times) * 1e3
 
 
+def compare_many_ms(fns, repeat=300, warmup=30, rounds=5):
+    """The median ms of each function (None for a None entry) over ``rounds`` rounds in which
+    every function takes its turn: on a shared machine all of them see the same conditions."""
+    per_round = max(1, repeat // rounds)
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, store in zip(fns, times):
+            if fn is not None:
+                store.append(median_ms(fn, repeat=per_round, warmup=warmup))
+    return [statistics.median(store) if store else None for store in times]
+
+
 def compare_ms(tiny_fn, torch_fn=None, repeat=300, warmup=30, rounds=5):
     """(tinytorch ms, PyTorch ms or None): medians of ``rounds`` alternating rounds of each."""
-    per_round = max(1, repeat // rounds)
-    tiny, ref = [], []
-    for _ in range(rounds):
-        tiny.append(median_ms(tiny_fn, repeat=per_round, warmup=warmup))
-        if torch_fn is not None:
-            ref.append(median_ms(torch_fn, repeat=per_round, warmup=warmup))
-    return statistics.median(tiny), (statistics.median(ref) if ref else None)
+    tiny, ref = compare_many_ms([tiny_fn, torch_fn], repeat=repeat, warmup=warmup, rounds=rounds)
+    return tiny, ref
 
 
 def set_threads(threads, torch=None):

@@ -4,6 +4,7 @@ once with tinytorch, once with PyTorch (when installed). Not a test: nothing ass
     from _workloads import WORKLOADS, build
     work = build("mlp", 2048, torch)     # torch may be None
     work.tiny(); work.torch()            # one Adam training step each; returns the loss
+    work.tiny_parallel()                 # the tinytorch step with module 13's parallel_backward
     work.flops                           # multiply-adds of the step's matrix products, x 2
 
 Each workload has three sizes; the middle one is the size of issue 14's table:
@@ -36,6 +37,7 @@ from tinytorch.models.transformer import GPT  # noqa: E402
 from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential  # noqa: E402
 from tinytorch.nn.spatial import Conv2d, Flatten, MaxPool2d  # noqa: E402
 from tinytorch.optim.adam import Adam  # noqa: E402
+from tinytorch.perf.acceleration import parallel_backward  # noqa: E402
 
 WORKLOADS = {  # name: (sizes, the size of issue 14's table, what the size is)
     "lenet": ((32, 64, 256), 64, "batch"),
@@ -51,9 +53,23 @@ class Workload:
     name: str
     size: int
     tiny: object  # one tinytorch training step (a function)
+    tiny_parallel: object  # the same step with parallel_backward (module 13): the batch split over the threads
     torch: object  # one PyTorch training step, or None
     flops: float  # 2 x multiply-adds of the matrix products (forward and backward)
     description: str
+
+
+def parallel_step(optimizer, loss_of, *batch):
+    """One training step whose backward pass is module 13's ``parallel_backward`` (as many
+    parts as tinytorch's threads, ``set_num_threads``); returns the loss as a float."""
+
+    def step():
+        optimizer.zero_grad()
+        value = parallel_backward(loss_of, *batch)
+        optimizer.step()
+        return value
+
+    return step
 
 
 def _copy(torch, pairs):
@@ -81,7 +97,9 @@ def _classifier_data(rng, shape, classes, batch):
 
 def _sequential(torch, tiny_layers, torch_layers, x, y, name, size, flops, description):
     model, xt, loss_fn = Sequential(*tiny_layers), Tensor(x), CrossEntropyLoss()
-    tiny_step = train_step(Adam(model.parameters(), lr=1e-3), lambda: loss_fn(model(xt), y))
+    optimizer = Adam(model.parameters(), lr=1e-3)
+    tiny_step = train_step(optimizer, lambda: loss_fn(model(xt), y))
+    tiny_parallel = parallel_step(optimizer, lambda xs, ys: loss_fn(model(xs), ys), xt, y)
     torch_step = None
     if torch is not None:
         net = torch.nn.Sequential(*torch_layers())
@@ -89,7 +107,7 @@ def _sequential(torch, tiny_layers, torch_layers, x, y, name, size, flops, descr
         xs, ys = torch.from_numpy(x), torch.from_numpy(y)
         torch_step = train_step(torch.optim.Adam(net.parameters(), lr=1e-3),
                                 lambda: torch.nn.functional.cross_entropy(net(xs), ys))
-    return Workload(name, size, tiny_step, torch_step, flops, description)
+    return Workload(name, size, tiny_step, tiny_parallel, torch_step, flops, description)
 
 
 def lenet(batch, torch):
@@ -193,9 +211,11 @@ def gpt(d, torch):
     x, y = ids[:, :-1], ids[:, 1:].reshape(-1)
     np.random.seed(0)
     model = GPT(GPT_VOCAB, d, GPT_HEADS, GPT_LAYERS, GPT_SEQ)
-    loss_fn = CrossEntropyLoss()
-    tiny_step = train_step(Adam(model.parameters(), lr=1e-3),
-                           lambda: loss_fn(model(x).reshape(-1, GPT_VOCAB), y))
+    loss_fn, optimizer = CrossEntropyLoss(), Adam(model.parameters(), lr=1e-3)
+    tiny_step = train_step(optimizer, lambda: loss_fn(model(x).reshape(-1, GPT_VOCAB), y))
+    targets = ids[:, 1:]  # (B, T): split along the batch like the inputs
+    tiny_parallel = parallel_step(optimizer, lambda xs, ys: loss_fn(model(xs).reshape(-1, GPT_VOCAB), ys.reshape(-1)),
+                                  x, targets)
     torch_step = None
     if torch is not None:
         net = _torch_gpt(torch, d, model)
@@ -206,7 +226,7 @@ def gpt(d, torch):
     per_block = 4 * _dense_macs(rows, d, d) + _dense_macs(rows, d, 4 * d) + _dense_macs(rows, 4 * d, d)
     per_block += 2 * 3 * GPT_BATCH * GPT_SEQ * GPT_SEQ * d  # q kᵀ and weights @ v, forward and backward
     macs = GPT_LAYERS * per_block + _dense_macs(rows, d, GPT_VOCAB)
-    return Workload("gpt", d, tiny_step, torch_step, 2 * macs,
+    return Workload("gpt", d, tiny_step, tiny_parallel, torch_step, 2 * macs,
                     f"GPT d_model {d}, {GPT_HEADS} heads, {GPT_LAYERS} blocks, seq {GPT_SEQ}, batch {GPT_BATCH}")
 
 

@@ -40,6 +40,7 @@
 #| export
 import functools
 import math
+import threading
 
 import numpy as np
 
@@ -877,9 +878,14 @@ class SetItemOp(Function):
 # is a view of another array, read-only (a `broadcast_to`), of another dtype, the caller's
 # own `gradient=`, or an array another leaf already took (`AddOp` hands one array to both
 # of its inputs). `taken` is the set of those arrays' ids, kept for one backward pass.
+# (Updating a leaf's gradient holds `_leaf_lock`: module 13 runs the backward passes of
+# two halves of a batch at once, on two threads, into the same parameters.)
 
 # %%
 #| export
+_leaf_lock = threading.Lock()
+
+
 def _leaf_gradient(grad, dtype, taken):
     """The array a leaf keeps as its gradient: ``grad`` itself if nothing else can hold it, else a copy."""
     if grad.dtype == dtype and grad.base is None and grad.flags.writeable and id(grad) not in taken:
@@ -933,10 +939,11 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False):
         if grad is None:
             continue
         if isinstance(node, Tensor):  # a leaf: keep (and accumulate) its gradient
-            if node.grad is None:
-                node.grad = Tensor._wrap(_leaf_gradient(grad, node.dtype, taken))
-            else:
-                node.grad = Tensor._wrap(node.grad.data + grad.astype(node.dtype, copy=False))
+            with _leaf_lock:  # two backward passes may run at once (module 13's parallel_backward)
+                if node.grad is None:
+                    node.grad = Tensor._wrap(_leaf_gradient(grad, node.dtype, taken))
+                else:
+                    node.grad = Tensor._wrap(node.grad.data + grad.astype(node.dtype, copy=False))
             continue
         node.check_versions()
         input_grads = node.function.backward(node, grad)

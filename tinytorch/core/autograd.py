@@ -7,6 +7,7 @@ __all__ = ['is_grad_enabled', 'no_grad', 'enable_grad', 'set_grad_enabled', 'unb
 # %% modules/02_autograd/autograd.py:37
 import functools
 import math
+import threading
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from tinytorch.core.tensor import (
 )
 
 
-# %% modules/02_autograd/autograd.py:61
+# %% modules/02_autograd/autograd.py:62
 _grad_enabled = True
 
 
@@ -88,7 +89,7 @@ class set_grad_enabled(_GradMode):
         return super().__call__(function)
 
 
-# %% modules/02_autograd/autograd.py:148
+# %% modules/02_autograd/autograd.py:149
 def unbroadcast(grad, shape):
     """Sum `grad` over the dimensions that broadcasting added or stretched to reach `shape`."""
     if grad.shape == tuple(shape):
@@ -104,7 +105,7 @@ def unbroadcast(grad, shape):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:205
+# %% modules/02_autograd/autograd.py:206
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
     "have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -217,7 +218,7 @@ class Function:
         return result
 
 
-# %% modules/02_autograd/autograd.py:355
+# %% modules/02_autograd/autograd.py:356
 class AddOp(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -337,7 +338,7 @@ class MatMulOp(Function):
         return grad_a, grad_b
 
 
-# %% modules/02_autograd/autograd.py:489
+# %% modules/02_autograd/autograd.py:490
 class SumOp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -393,7 +394,7 @@ class MinOp(MaxOp):
     _reduce = staticmethod(np.min)
 
 
-# %% modules/02_autograd/autograd.py:551
+# %% modules/02_autograd/autograd.py:552
 class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -431,7 +432,7 @@ class GetItemOp(Function):
         return full
 
 
-# %% modules/02_autograd/autograd.py:595
+# %% modules/02_autograd/autograd.py:596
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -508,7 +509,7 @@ class ReLUOp(Function):
         return grad * (a > 0)
 
 
-# %% modules/02_autograd/autograd.py:697
+# %% modules/02_autograd/autograd.py:698
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -536,7 +537,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:742
+# %% modules/02_autograd/autograd.py:743
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -644,7 +645,10 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:881
+# %% modules/02_autograd/autograd.py:884
+_leaf_lock = threading.Lock()
+
+
 def _leaf_gradient(grad, dtype, taken):
     """The array a leaf keeps as its gradient: ``grad`` itself if nothing else can hold it, else a copy."""
     if grad.dtype == dtype and grad.base is None and grad.flags.writeable and id(grad) not in taken:
@@ -697,10 +701,11 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False):
         if grad is None:
             continue
         if isinstance(node, Tensor):  # a leaf: keep (and accumulate) its gradient
-            if node.grad is None:
-                node.grad = Tensor._wrap(_leaf_gradient(grad, node.dtype, taken))
-            else:
-                node.grad = Tensor._wrap(node.grad.data + grad.astype(node.dtype, copy=False))
+            with _leaf_lock:  # two backward passes may run at once (module 13's parallel_backward)
+                if node.grad is None:
+                    node.grad = Tensor._wrap(_leaf_gradient(grad, node.dtype, taken))
+                else:
+                    node.grad = Tensor._wrap(node.grad.data + grad.astype(node.dtype, copy=False))
             continue
         node.check_versions()
         input_grads = node.function.backward(node, grad)
@@ -728,7 +733,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:984
+# %% modules/02_autograd/autograd.py:991
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -758,7 +763,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:1014
+# %% modules/02_autograd/autograd.py:1021
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -824,7 +829,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1088
+# %% modules/02_autograd/autograd.py:1095
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -839,7 +844,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1354
+# %% modules/02_autograd/autograd.py:1361
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
