@@ -223,3 +223,20 @@ def test_leaf_gradients_are_never_shared_even_when_not_copied():
     out2 = Tensor(np.ones((2, 4))) @ layer_w
     out2.sum().backward()
     assert np.allclose(layer_w.grad.data, 2 * fresh) and layer_w.grad.data is not fresh, "accumulating makes a new array"
+
+
+def test_gelu_saves_its_derivative_and_nothing_under_no_grad():
+    from tinytorch.core.autograd import no_grad
+    from tinytorch.nn.modules import GELU
+
+    for form in ("none", "tanh"):
+        x = Tensor(np.linspace(-3, 3, 12), requires_grad=True)
+        y = GELU(form)(x)
+        saved = y._ctx.saved_tensors
+        assert len(saved) == 1 and saved[0].shape == x.shape, "one array: dGELU/dx"
+        y.sum().backward()
+        assert np.allclose(x.grad.data, saved[0] if saved[0] is not None else 0)
+        with no_grad():
+            assert GELU(form)(x)._ctx is None
+        z = GELU(form)(Tensor(np.ones(3)))  # no gradient wanted: nothing computed for a backward pass
+        assert z._ctx is None

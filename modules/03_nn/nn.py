@@ -818,6 +818,14 @@ if __name__ == "__main__":
 # `(16, 128, 512)` hidden layer the forward pass takes 1.0 ms instead of 1.4 and the
 # backward 1.5 ms instead of 2.3. (`x * x` rather than `x**2`: NumPy's float32 power is
 # slow.)
+#
+# **Save the derivative, not the inputs.** GELU acts on each number alone, so its whole
+# backward is `grad * dGELU/dx`. The forward pass has `x` and `t` at hand: it computes the
+# derivative there and saves that one array, where saving `x` and `t` would keep two
+# alive until the backward pass (and keep the previous layer's output alive, too). In a
+# GPT's feed-forward layer that is a hidden layer's worth of memory less per block (4 MB
+# at d_model 128), and the backward pass is a single multiplication. Inside `no_grad()`
+# (`ctx.needs_input_grad[0]` is False) nothing is saved, so inference does not pay for it.
 
 # %%
 #| export
@@ -845,7 +853,6 @@ class GELUOp(Function):
     @staticmethod
     def forward(ctx, x, approximate="none"):
         ### BEGIN SOLUTION
-        ctx.approximate = approximate
         if approximate == "tanh":
             u = x * x  # u = c·x·(1 + 0.044715·x²), built in one array
             u *= 0.044715
@@ -853,35 +860,34 @@ class GELUOp(Function):
             u *= x
             u *= _GELU_C
             t = np.tanh(u, out=u)
-            ctx.save_for_backward(x, t)
             out = t + 1.0  # 0.5·x·(1 + t)
             out *= x
             out *= 0.5
+            if ctx.needs_input_grad[0]:  # the derivative 0.5·(1 + t + x·dt/dx), saved instead of x and t
+                d = x * x  # dt/dx = (1 - t²)·c·(1 + 3·0.044715·x²)
+                d *= 3 * 0.044715
+                d += 1.0
+                d *= _GELU_C
+                d *= 1.0 - t * t
+                d *= x
+                d += 1.0
+                d += t
+                d *= 0.5
+                ctx.save_for_backward(d)
             return out
         cdf = 0.5 * _erfc(-x * (1.0 / math.sqrt(2.0)))
-        ctx.save_for_backward(x, cdf)
+        if ctx.needs_input_grad[0]:  # the derivative Φ(x) + x·φ(x)
+            pdf = np.exp(-0.5 * x * x)
+            pdf *= x * (1.0 / math.sqrt(2.0 * math.pi))
+            ctx.save_for_backward(pdf + cdf)
         return x * cdf
         ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad):
         ### BEGIN SOLUTION
-        x, saved = ctx.saved_tensors
-        if ctx.approximate == "tanh":
-            t = saved
-            d = x * x  # dt/dx = (1 - t²)·c·(1 + 3·0.044715·x²)
-            d *= 3 * 0.044715
-            d += 1.0
-            d *= _GELU_C
-            d *= 1.0 - t * t
-            d *= x  # d/dx of 0.5·x·(1 + t) = 0.5·(1 + t + x·dt/dx)
-            d += 1.0
-            d += t
-            d *= 0.5
-            d *= grad
-            return d
-        pdf = np.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
-        return grad * (saved + x * pdf)
+        (derivative,) = ctx.saved_tensors
+        return grad * derivative
         ### END SOLUTION
 
 

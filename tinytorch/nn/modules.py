@@ -454,7 +454,7 @@ class LogSoftmax(Softmax):
         return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
-# %% modules/03_nn/nn.py:822
+# %% modules/03_nn/nn.py:830
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -478,7 +478,6 @@ def _erfc(x):
 class GELUOp(Function):
     @staticmethod
     def forward(ctx, x, approximate="none"):
-        ctx.approximate = approximate
         if approximate == "tanh":
             u = x * x  # u = c·x·(1 + 0.044715·x²), built in one array
             u *= 0.044715
@@ -486,33 +485,32 @@ class GELUOp(Function):
             u *= x
             u *= _GELU_C
             t = np.tanh(u, out=u)
-            ctx.save_for_backward(x, t)
             out = t + 1.0  # 0.5·x·(1 + t)
             out *= x
             out *= 0.5
+            if ctx.needs_input_grad[0]:  # the derivative 0.5·(1 + t + x·dt/dx), saved instead of x and t
+                d = x * x  # dt/dx = (1 - t²)·c·(1 + 3·0.044715·x²)
+                d *= 3 * 0.044715
+                d += 1.0
+                d *= _GELU_C
+                d *= 1.0 - t * t
+                d *= x
+                d += 1.0
+                d += t
+                d *= 0.5
+                ctx.save_for_backward(d)
             return out
         cdf = 0.5 * _erfc(-x * (1.0 / math.sqrt(2.0)))
-        ctx.save_for_backward(x, cdf)
+        if ctx.needs_input_grad[0]:  # the derivative Φ(x) + x·φ(x)
+            pdf = np.exp(-0.5 * x * x)
+            pdf *= x * (1.0 / math.sqrt(2.0 * math.pi))
+            ctx.save_for_backward(pdf + cdf)
         return x * cdf
 
     @staticmethod
     def backward(ctx, grad):
-        x, saved = ctx.saved_tensors
-        if ctx.approximate == "tanh":
-            t = saved
-            d = x * x  # dt/dx = (1 - t²)·c·(1 + 3·0.044715·x²)
-            d *= 3 * 0.044715
-            d += 1.0
-            d *= _GELU_C
-            d *= 1.0 - t * t
-            d *= x  # d/dx of 0.5·x·(1 + t) = 0.5·(1 + t + x·dt/dx)
-            d += 1.0
-            d += t
-            d *= 0.5
-            d *= grad
-            return d
-        pdf = np.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
-        return grad * (saved + x * pdf)
+        (derivative,) = ctx.saved_tensors
+        return grad * derivative
 
 
 class GELU(Module):
@@ -531,7 +529,7 @@ class GELU(Module):
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:948
+# %% modules/03_nn/nn.py:954
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -576,7 +574,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:1012
+# %% modules/03_nn/nn.py:1018
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -630,7 +628,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1108
+# %% modules/03_nn/nn.py:1114
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -744,7 +742,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1310
+# %% modules/03_nn/nn.py:1316
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
