@@ -1,10 +1,17 @@
 """Shared helpers for the benchmarks (not a test: nothing here asserts a time).
 
     from _timing import benchmark_parser, compare_and_report, copy_weights, load_torch, train_step
-    parser = benchmark_parser(__doc__)     # --repeat and --warmup; add the script's own options
-    torch = load_torch()                   # PyTorch with 2 threads, or None if not installed
+    parser = benchmark_parser(__doc__)     # --repeat, --warmup and --threads; add the script's own
+    args = parser.parse_args()
+    torch = load_torch(args.threads)       # PyTorch (or None if not installed); both libraries
+                                           # set to args.threads BLAS/intra-op threads
     tiny = train_step(opt, lambda: loss_fn(model(x), y))   # one training step as a function
     compare_and_report("mlp step", tiny, torch_step if torch else None, 1.0, args.repeat, args.warmup)
+
+``--threads`` (default 1) sets the threads of *both* libraries (``set_threads``): tinytorch's
+``set_num_threads`` (the BLAS threads its large products may use, module 00) and PyTorch's
+``torch.set_num_threads``. One thread is the like-for-like comparison that a shared machine
+does not disturb much; ``--threads 2`` compares both libraries on two cores.
 
 ``compare_and_report`` checks that both steps start from the same first loss, times them
 with ``compare_ms`` (interleaved rounds: on a shared machine the load changes from second
@@ -19,7 +26,7 @@ import time
 
 import numpy as np
 
-TORCH_THREADS = 2  # the course machine has 2 cores: compare like with like
+THREADS = {"count": 1}  # what set_threads() last gave both libraries (shown in every result line)
 
 
 def median_ms(fn, repeat=200, warmup=20):
@@ -34,24 +41,41 @@ def median_ms(fn, repeat=200, warmup=20):
     return statistics.median(times) * 1e3
 
 
+def compare_many_ms(fns, repeat=300, warmup=30, rounds=5):
+    """The median ms of each function (None for a None entry) over ``rounds`` rounds in which
+    every function takes its turn: on a shared machine all of them see the same conditions."""
+    per_round = max(1, repeat // rounds)
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, store in zip(fns, times):
+            if fn is not None:
+                store.append(median_ms(fn, repeat=per_round, warmup=warmup))
+    return [statistics.median(store) if store else None for store in times]
+
+
 def compare_ms(tiny_fn, torch_fn=None, repeat=300, warmup=30, rounds=5):
     """(tinytorch ms, PyTorch ms or None): medians of ``rounds`` alternating rounds of each."""
-    per_round = max(1, repeat // rounds)
-    tiny, ref = [], []
-    for _ in range(rounds):
-        tiny.append(median_ms(tiny_fn, repeat=per_round, warmup=warmup))
-        if torch_fn is not None:
-            ref.append(median_ms(torch_fn, repeat=per_round, warmup=warmup))
-    return statistics.median(tiny), (statistics.median(ref) if ref else None)
+    tiny, ref = compare_many_ms([tiny_fn, torch_fn], repeat=repeat, warmup=warmup, rounds=rounds)
+    return tiny, ref
 
 
-def load_torch(threads=TORCH_THREADS):
-    """PyTorch (CPU, ``threads`` intra-op threads) when it is installed, else None."""
+def set_threads(threads, torch=None):
+    """Give tinytorch (its large BLAS products) and PyTorch (if given) ``threads`` threads each."""
+    from tinytorch.core.setup import set_num_threads
+
+    set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    THREADS["count"] = threads
+
+
+def load_torch(threads=1):
+    """PyTorch (CPU) when it is installed, else None; both libraries set to ``threads`` threads."""
     try:
         import torch
     except ImportError:
-        return None
-    torch.set_num_threads(threads)
+        torch = None
+    set_threads(threads, torch)
     return torch
 
 
@@ -62,8 +86,9 @@ def report(name, tiny_ms, torch_ms, target_ratio):
         return None
     ratio = tiny_ms / torch_ms
     verdict = "within target" if ratio <= target_ratio else "ABOVE target"
+    count = THREADS["count"]
     print(
-        f"{name}: tinytorch {tiny_ms:.3f} ms | PyTorch {torch_ms:.3f} ms ({TORCH_THREADS} threads) | "
+        f"{name}: tinytorch {tiny_ms:.3f} ms | PyTorch {torch_ms:.3f} ms ({count} thread{'s' * (count > 1)} each) | "
         f"ratio {ratio:.2f}x (target <= {target_ratio:.2f}x, {verdict})"
     )
     return ratio
@@ -71,10 +96,11 @@ def report(name, tiny_ms, torch_ms, target_ratio):
 
 def benchmark_parser(doc, repeat=300, warmup=30):
     """The command line of a benchmark: described by the first line of ``doc``, with
-    ``--repeat`` (timed calls) and ``--warmup`` (untimed calls first)."""
+    ``--repeat`` (timed calls), ``--warmup`` (untimed calls first) and ``--threads``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=repeat)
     parser.add_argument("--warmup", type=int, default=warmup)
+    parser.add_argument("--threads", type=int, default=1, help="threads for both libraries (default 1)")
     return parser
 
 

@@ -1,8 +1,9 @@
 """One training step (forward, backward, Adam step) of MultiHeadAttention(embed 32, 4 heads)
-on a batch of 16 sequences of length 16, MSE loss: tinytorch against PyTorch CPU (2 threads)
-when installed (``torch.nn.MultiheadAttention``, starting from the same weights).
+on a batch of 16 sequences of length 16, MSE loss: tinytorch against PyTorch CPU when
+installed (``torch.nn.MultiheadAttention``, starting from the same weights; both on
+``--threads`` threads, default 1).
 
-    python benchmarks/bench_attention.py [--causal] [--repeat 300]
+    python benchmarks/bench_attention.py [--causal] [--repeat 300] [--threads 1]
 """
 
 import sys
@@ -62,7 +63,7 @@ def main(argv=None):
     target = rng.normal(size=(BATCH, LENGTH, EMBED)).astype(np.float32)
 
     mha, tiny = tinytorch_step(x, target, args.causal)
-    torch = load_torch()
+    torch = load_torch(args.threads)
     reference = torch_step(torch, mha, x, target, args.causal) if torch else None
     name = (
         f"MultiHeadAttention(embed {EMBED}, {HEADS} heads) batch {BATCH} length {LENGTH}"

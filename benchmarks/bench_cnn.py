@@ -1,17 +1,16 @@
 """One training step (forward, backward, Adam step) of a small CNN on a batch of 64 8×8
-images with cross-entropy: tinytorch against PyTorch CPU (2 threads) when installed.
+images with cross-entropy: tinytorch against PyTorch CPU when installed (both on
+``--threads`` threads, default 1).
 
     Conv2d(1, C1, 3, padding=1) → ReLU → MaxPool2d(2) → Conv2d(C1, C2, 3, padding=1)
     → ReLU → MaxPool2d(2) → Flatten → Linear(4·C2, 10)
 
-    python benchmarks/bench_cnn.py [--channels 8 16] [--batch 64] [--repeat 300]
+    python benchmarks/bench_cnn.py [--channels 8 16] [--batch 64] [--repeat 300] [--threads 1]
 
 ``--channels 16 32`` is the network of the cnn milestone's learning test.
 
-NumPy's BLAS (OpenBLAS) starts its own threads for the larger matrix products; on a busy
-2-core machine they fight the other processes for the cores and a step can take 10× longer.
-These products are too small to gain from threads, so ``OPENBLAS_NUM_THREADS=1 python
-benchmarks/bench_cnn.py`` gives the steadier (and usually faster) tinytorch number.
+These products are below tinytorch's threshold for BLAS threads (module 00), so tinytorch
+runs them on one core whatever ``--threads`` says; PyTorch uses ``--threads`` for all its ops.
 """
 
 import sys
@@ -68,7 +67,7 @@ def main(argv=None):
     y = rng.integers(0, CLASSES, args.batch).astype(np.int64)
 
     model, tiny = tinytorch_step(x, y, c1, c2)
-    torch = load_torch()
+    torch = load_torch(args.threads)
     reference = torch_step(torch, model, x, y, c1, c2) if torch else None
     name = f"CNN conv 1-{c1}-{c2} batch {args.batch} of {IMAGE}x{IMAGE} train step (adam)"
     compare_and_report(name, tiny, reference, 2.0, args.repeat, args.warmup)

@@ -1,7 +1,8 @@
 """One training step (forward, backward, optimizer step) of an MLP 64-128-10 on a batch
-of 256 with cross-entropy: tinytorch against PyTorch CPU (2 threads) when installed.
+of 256 with cross-entropy: tinytorch against PyTorch CPU when installed (both on
+``--threads`` threads, default 1).
 
-    python benchmarks/bench_mlp.py [--optimizer sgd|plain-sgd|adam] [--repeat 300]
+    python benchmarks/bench_mlp.py [--optimizer sgd|plain-sgd|adam] [--repeat 300] [--threads 1]
 
 ``sgd`` has momentum 0.9; ``plain-sgd`` has none.
 """
@@ -56,7 +57,7 @@ def main(argv=None):
     y = rng.integers(0, SIZES[-1], BATCH).astype(np.int64)
 
     model, tiny = tinytorch_step(x, y, args.optimizer)
-    torch = load_torch()
+    torch = load_torch(args.threads)
     reference = torch_step(torch, model, x, y, args.optimizer) if torch else None
     name = f"MLP {'-'.join(map(str, SIZES))} batch {BATCH} train step ({args.optimizer})"
     compare_and_report(name, tiny, reference, 1.0, args.repeat, args.warmup)

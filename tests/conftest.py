@@ -6,13 +6,22 @@ Every test that touches progress points ``TINYTORCH_HOME`` at a temp dir: the re
 """
 
 import os
-import subprocess
-import sys
-import tempfile
-import textwrap
-from pathlib import Path
 
-import pytest
+# The BLAS thread policy of the test suite, set before anything imports NumPy (or PyTorch,
+# whose OpenMP pool reads OMP_NUM_THREADS): one thread each, unless you set it yourself.
+# The tests' matrices are small, test processes run side by side (pytest -n 2), and on a
+# busy machine BLAS threads waiting for a core are what made the five learning tests take
+# 20 s instead of 5 under plain pytest. Subprocesses (tito, probes) inherit the setting.
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import textwrap  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
 
 from tito.project import copy_project
 
@@ -77,10 +86,7 @@ def cli_env(home=None, **extra):
 
 def project_env(project):
     """The environment of a plain ``python`` run against a project's own ``tinytorch`` (probes)."""
-    env = cli_env(PYTHONPATH=str(project))
-    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(threads, "1")
-    return env
+    return cli_env(PYTHONPATH=str(project))  # the thread policy set at the top of this file is inherited
 
 
 def run_tito(*args, cwd, home=None, timeout=600, input=None):

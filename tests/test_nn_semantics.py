@@ -18,7 +18,7 @@ import tinytorch.nn.functional as F
 from gradcheck import assert_gradients_match, assert_matches_torch, normal, rng, torch
 from tinytorch.core.tensor import Tensor
 from tinytorch.models.transformer import LayerNorm, TransformerBlock
-from tinytorch.nn.attention import MASKED_SCORE, MultiheadAttention, MultiHeadAttention, causal_mask
+from tinytorch.nn.attention import MultiheadAttention, MultiHeadAttention, causal_mask
 from tinytorch.nn.batchnorm import BatchNormOp
 from tinytorch.nn.dropout import DropoutOp
 from tinytorch.nn.modules import (

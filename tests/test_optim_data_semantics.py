@@ -12,7 +12,7 @@ import pytest
 from gradcheck import normal, torch
 from tinytorch.core.tensor import Tensor
 from tinytorch.data.loader import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
-from tinytorch.nn.modules import Linear, Parameter
+from tinytorch.nn.modules import Parameter
 from tinytorch.nn.utils import clip_grad_norm_, clip_grad_value_
 from tinytorch.optim.adam import Adam, AdamW
 from tinytorch.optim.lr_scheduler import CosineAnnealingLR, StepLR

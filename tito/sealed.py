@@ -119,11 +119,13 @@ def sealed_env(extra=None):
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    # The course's matrices are small: BLAS threads gain nothing on them, and on a busy
-    # machine they fight other processes for the cores. One thread each, unless the user
-    # chose otherwise.
-    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(threads, "1")
+    # BLAS threads are not pinned here any more. tinytorch decides them per matrix product
+    # (module 00, tinytorch.core.setup): a product below PARALLEL_MACS multiply-adds -- every
+    # product of the module tests and learning tests -- runs on one thread, so they stay fast
+    # on a busy machine; a larger one (a student's bigger model) uses every core the BLAS
+    # has. Pinning OPENBLAS/OMP/MKL_NUM_THREADS to 1 here would take the second core away
+    # from those for nothing. A setting of the user's (OPENBLAS_NUM_THREADS=1 on a shared
+    # machine) is inherited unchanged with the rest of the environment.
     env.update(extra or {})
     return env
 

@@ -108,6 +108,129 @@ if __name__ == "__main__":
     test_unit_check_environment()
 
 # %% [markdown]
+# ## Provided: how NumPy uses the machine
+#
+# Two settings decide how fast NumPy runs the arithmetic of a network. Both are made
+# here, once, when `tinytorch` is imported; you need not touch them (module 13 measures
+# why they matter, and how to see their effect yourself).
+#
+# **Memory that stays.** Every NumPy operation returns a new array, and a training step
+# makes the same big arrays again at every step. The C library's `malloc` hands out
+# large blocks as fresh memory from the operating system and gives them back when they
+# are freed, so the next step's array is fresh memory again — and the first write to
+# every 4 KB page of fresh memory is a *page fault*, a trip into the kernel. Measured on
+# a LeNet-5 training step (28×28 images, batch 64): 2,900 page faults, half of the
+# step's time. `_keep_freed_memory()` asks glibc's `malloc` (Linux) to keep freed blocks
+# up to 256 MiB for reuse: the faults drop to 0 and the step takes half the time. (A
+# `MALLOC_*` variable of your own in the environment wins.)
+#
+# **Cores that pay.** A matrix product runs in the BLAS library NumPy is built on
+# (OpenBLAS), which can split one product over all the cores. That pays for large
+# products; for small ones, waking the other cores costs more than it saves, and on a
+# machine busy with other programs a product that waits for a second core can take a
+# thousand times longer. So tinytorch runs a product on all the BLAS's cores only when
+# one matrix product has at least `PARALLEL_MACS` multiply-adds (about 256×256×256,
+# a third of a millisecond on one core), and on one core otherwise: `_blas_matmul(a, b)`
+# below is `a @ b` for NumPy arrays with that rule, and the operations of modules 02–05
+# use it for their big products. `set_num_threads(n)` and `get_num_threads()` (PyTorch's names) set
+# and read how many cores a large product may use: by default all the BLAS starts with
+# (`OPENBLAS_NUM_THREADS=1` in the environment, or `set_num_threads(1)`, keeps everything
+# on one core — the right choice on a machine shared with other jobs). Outside those
+# products, NumPy's BLAS runs on one thread once tinytorch is imported. The switching
+# needs the small `threadpoolctl` package; without it, NumPy's BLAS keeps its defaults.
+
+# %%
+#| export
+import ctypes
+import os
+
+PARALLEL_MACS = 1 << 24  # multiply-adds of one matrix product from which it runs on every BLAS thread
+
+
+def _keep_freed_memory(limit=256 << 20):
+    """Let glibc's malloc keep freed blocks (up to ``limit`` bytes) for reuse; True if it agreed."""
+    if not sys.platform.startswith("linux") or any(key.startswith("MALLOC_") for key in os.environ):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    return bool(mallopt(m_mmap_threshold, limit)) and bool(mallopt(m_trim_threshold, limit))
+
+
+def _find_blas():
+    """NumPy's BLAS as a threadpoolctl controller (None without threadpoolctl, or if it cannot tell)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    return blas[0] if len(blas) == 1 and blas[0].get_num_threads() else None
+
+
+_blas = _find_blas()
+_max_threads = _blas.get_num_threads() if _blas is not None else 1
+if _max_threads > 1:
+    _blas.set_num_threads(1)  # small products: one thread; _blas_matmul() raises it for large ones
+_keep_freed_memory()
+
+
+def set_num_threads(n):
+    """The number of BLAS threads a large matrix product may use (torch.set_num_threads)."""
+    global _max_threads
+    if int(n) < 1:
+        raise ValueError(f"set_num_threads: the number of threads must be at least 1, got {n}")
+    if _blas is None:
+        return  # nothing to control: NumPy's BLAS keeps its own setting
+    _max_threads = int(n)
+    _blas.set_num_threads(1)
+
+
+def get_num_threads():
+    """How many BLAS threads a large matrix product uses (torch.get_num_threads)."""
+    return _max_threads
+
+
+def _blas_matmul(a, b):
+    """``a @ b`` for NumPy arrays, on every BLAS thread if one product has >= PARALLEL_MACS multiply-adds."""
+    if _max_threads == 1 or a.ndim == 0 or b.ndim == 0:
+        return a @ b
+    rows = a.shape[-2] if a.ndim > 1 else 1
+    columns = b.shape[-1] if b.ndim > 1 else 1
+    if rows * a.shape[-1] * columns < PARALLEL_MACS:
+        return a @ b
+    _blas.set_num_threads(_max_threads)
+    try:
+        return a @ b
+    finally:
+        _blas.set_num_threads(1)
+
+
+# %%
+def test_unit_matmul_threads():
+    """_blas_matmul gives exactly `a @ b` (vectors too), on one thread or many, and
+    set_num_threads/get_num_threads agree. This code is provided: if it fails, your
+    NumPy or threadpoolctl install is unusual (check `python -m threadpoolctl -i numpy`).
+    """
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 5))
+    assert np.array_equal(_blas_matmul(a, b), a @ b) and _blas_matmul(a[0], b).shape == (5,)
+    assert get_num_threads() >= 1
+    before = get_num_threads()
+    try:
+        set_num_threads(1)
+        assert get_num_threads() == 1 or _blas is None
+        big = np.ones((256, 256), dtype=np.float32)
+        assert np.array_equal(_blas_matmul(big, big), big @ big)
+    finally:
+        set_num_threads(before)
+
+
+if __name__ == "__main__":
+    test_unit_matmul_threads()
+
+# %% [markdown]
 # ## Done
 #
 # Run `tito module complete 00`: it runs these tests, exports `system_info` and

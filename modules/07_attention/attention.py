@@ -145,7 +145,12 @@ if __name__ == "__main__":
 # causal mask with a padding mask): their biases add up, a key is blocked if any mask
 # blocks it, and a query whose every key is blocked gets weights of 0 — multiply the
 # weights by `~empty`, with `empty` the queries that have no key left. It returns the
-# output and the weights. `dropout_p` drops attention weights at random (module 04's
+# output and the weights. Mind the sizes: `scores` and the weights are `(..., T, T)`, the
+# largest arrays of a transformer (16 sequences of 128 tokens, 4 heads: a million numbers
+# per layer), while `q` is `(..., T, d)`. So multiply `q` by the scale before the product
+# rather than the scores after it, sum the masks' biases while they are still `(T, T)`
+# and add them to the scores once, and find the empty queries on the mask's own shape.
+# `dropout_p` drops attention weights at random (module 04's
 # dropout), a regularizer used while training. The public function is PyTorch's
 # `F.scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
 # is_causal=False, scale=None)`; `is_causal=True` is the causal mask, aligned top-left
@@ -158,15 +163,17 @@ def _attention(q, k, v, masks=(), dropout_p=0.0, scale=None):
     """softmax(q kᵀ · scale + Σ mask biases) v, for masks in sdpa's convention; returns (out, weights)."""
     ### BEGIN SOLUTION
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = (q @ k.transpose(-2, -1)) * scale
-    blocked = None
-    for mask in masks:
-        bias, blocks = _mask_parts(mask, scores.dtype)
-        scores = scores + bias
+    scores = (q * scale) @ k.transpose(-2, -1)  # scale q (T × d), not the scores (T × T)
+    bias = blocked = None
+    for mask in masks:  # combine the masks while they are small, then add them once
+        part, blocks = _mask_parts(mask, scores.dtype)
+        bias = part if bias is None else bias + part
         blocked = blocks if blocked is None else blocked | blocks
+    if bias is not None:
+        scores = scores + bias
     weights = SoftmaxOp.apply(scores, dim=-1)
     if blocked is not None:
-        empty = np.broadcast_to(blocked, scores.shape).all(axis=-1, keepdims=True)
+        empty = blocked.all(axis=-1, keepdims=True)  # on the mask's own (small) shape
         if empty.any():  # a query with nothing to attend to gets 0, as in PyTorch
             weights = weights * ~empty
     if dropout_p > 0.0:

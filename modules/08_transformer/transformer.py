@@ -51,8 +51,11 @@ from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 #
 # The two means remove the directions that normalization itself cancels: shifting all
 # features (the mean) or scaling them (the variance) does not change `x̂`. `∂L/∂γ` is
-# `∂L/∂y · x̂` and `∂L/∂β` is `∂L/∂y`, summed over every token — `Function.apply` does
-# that sum for us, since `γ` was broadcast across the leading dimensions.
+# `∂L/∂y · x̂` and `∂L/∂β` is `∂L/∂y`, summed over every token — the backward pass
+# (`unbroadcast`, module 02) does that sum for us, since `γ` was broadcast across the
+# leading dimensions. As in module 03's softmax, the forward and backward steps write
+# into arrays they already made (`x_hat *= inv_std`, `g -= mean_g`): fewer arrays of the
+# activations' size to allocate and fill.
 #
 # `LayerNorm` holds `self.weight` (γ) and `self.bias` (β), each of shape
 # `normalized_shape`; the number of dimensions normalized is `weight.ndim`. (Module 04's
@@ -69,12 +72,14 @@ class LayerNormOp(Function):
     def forward(ctx, x, weight, bias, eps=1e-5):
         ### BEGIN SOLUTION
         axes = tuple(range(-weight.ndim, 0))
-        centred = x - x.mean(axis=axes, keepdims=True)
-        inv_std = 1.0 / np.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
-        x_hat = centred * inv_std
+        x_hat = x - x.mean(axis=axes, keepdims=True)  # centred, then scaled in place
+        inv_std = 1.0 / np.sqrt((x_hat * x_hat).mean(axis=axes, keepdims=True) + eps)
+        x_hat *= inv_std
         ctx.save_for_backward(x_hat, inv_std, weight)
         ctx.axes = axes
-        return x_hat * weight + bias
+        out = x_hat * weight
+        out += bias
+        return out
         ### END SOLUTION
 
     @staticmethod
@@ -84,8 +89,10 @@ class LayerNormOp(Function):
         g = grad * weight
         mean_g = g.mean(axis=ctx.axes, keepdims=True)
         mean_gx = (g * x_hat).mean(axis=ctx.axes, keepdims=True)
-        grad_x = inv_std * (g - mean_g - x_hat * mean_gx)
-        return grad_x, grad * x_hat, grad  # weight and bias grads are summed by apply()
+        g -= mean_g  # grad_x, computed in g's own array
+        g -= x_hat * mean_gx
+        g *= inv_std
+        return g, grad * x_hat, grad  # weight and bias grads are summed by backward()
         ### END SOLUTION
 
 

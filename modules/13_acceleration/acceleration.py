@@ -7,7 +7,7 @@
 # operations with **no** multiply-adds — LayerNorm, GELU, softmax — took more than half
 # the time. Module 12's cache cut the positions 35-fold but the time only 2–4-fold. Both
 # say the same thing: at the sizes of this course, the arithmetic is not the
-# bottleneck. Something else is. This module finds it, in five measured lessons, each
+# bottleneck. Something else is. This module finds it, in seven measured lessons, each
 # a rule you can apply to any NumPy (or PyTorch) code:
 #
 # | lesson | the rule | measured here |
@@ -17,6 +17,8 @@
 # | fuse | fewer passes over memory and no temporary arrays | GELU and LayerNorm 2.6× |
 # | dtype | float32 unless you need float64; watch for silent upcasts | 2× |
 # | layout | operate on memory in the order it is stored | 7× |
+# | memory and cores | reuse freed memory; spread only large products over cores | 2× (a LeNet-5 step); 2× or 0.03× (a product on two cores) |
+# | data parallelism | two cores for everything: half the batch each | 1.8× (a GPT step on 2 cores) |
 #
 # The numbers were measured on the course machine (one BLAS thread); run the cells to
 # get yours. The functions you write here are exported, and `fuse_for_inference` turns
@@ -425,13 +427,174 @@ if __name__ == "__main__":
     time_layout_and_dtype()
 
 # %% [markdown]
+# ## 6. Memory that stays, and cores that pay
+#
+# Two costs hide *between* NumPy's operations. Module 00 sets both for the whole
+# package; here is what they are and how to see them.
+#
+# **Page faults.** A training step makes the same big arrays at every step. By default
+# glibc's `malloc` gives a large block back to the operating system when NumPy frees it,
+# so the next step's array is fresh memory again, and the first write to each 4 KB page
+# of fresh memory is a page fault — a trip into the kernel, which also zeroes the page.
+# Count them with `resource.getrusage(resource.RUSAGE_SELF).ru_minflt` before and after
+# a step. **Measured**, one LeNet-5 step (28×28 images, batch 64): 2,900 page faults and
+# 16 ms of CPU time, half of it in the kernel; with module 00's `_keep_freed_memory()`
+# (`malloc` keeps freed blocks up to 256 MiB for reuse) 0 faults and 8 ms. This is also
+# why in-place tricks (lesson 3) now buy less than they used to: a temporary array costs
+# its pass over memory, no longer its page faults.
+#
+# **Threads.** OpenBLAS can split one matrix product over every core. **Measured** on
+# the course machine (2 cores): a 2048³ product runs at 101 GFLOP/s on one thread and
+# 196 on two when the machine is otherwise idle; a 256³ product takes 0.33 ms on one
+# thread and 16 ms on two while other programs keep the cores busy — one of its two
+# halves waits for a core for a whole scheduler time slice. So module 00 runs a product
+# on every core only from `PARALLEL_MACS` (2²⁴) multiply-adds up, the test suite pins
+# one thread, and on a shared machine `set_num_threads(1)` is the safe choice.
+# Everything that is not a product — elementwise operations, reductions, copies — NumPy
+# runs on one core whatever you set: on two threads a GPT step's products take half the
+# time and the rest the same, which is why PyTorch, whose elementwise kernels use every
+# thread too, pulls ahead there. `time_threads()` measures your machine.
+
+# %%
+def time_threads():
+    """Products of three sizes on one BLAS thread and on two (the BLAS set directly, not by size)."""
+    from tinytorch.core import setup
+    from tinytorch.perf.profiling import time_function
+
+    if setup._blas is None:
+        print("threadpoolctl cannot control this NumPy's BLAS")
+        return
+    for size in (128, 256, 1024):
+        a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+        for threads in (1, 2):
+            setup._blas.set_num_threads(threads)
+            seconds = np.median(time_function(lambda: a @ a, repeat=20, warmup=2))
+            print(f"{size}³ product on {threads} thread(s): {seconds * 1e3:.3f} ms")
+        setup._blas.set_num_threads(1)
+
+
+if __name__ == "__main__":
+    time_threads()
+
+# %% [markdown]
+# ## 7. Two cores for everything: data parallelism
+#
+# Lesson 6 ended on a limit: BLAS threads share out the products, and NumPy runs all
+# the rest on one core. Multi-GPU training has the answer, **data parallelism**: split
+# the batch into as many parts as there are workers; every worker runs the forward and
+# backward pass of its part with the *same* parameters; a parameter's gradient is the
+# sum of the workers' gradients. For a mean loss, weight each part's loss by its share
+# of the batch, `n_part / n`: the sum is then exactly the gradient of the whole batch's
+# mean loss (up to rounding), and the weighted losses add up to the batch's loss.
+#
+# On one machine the workers can be threads. NumPy lets go of Python's global
+# interpreter lock inside its array loops and its BLAS calls, so two threads' arrays are
+# computed on two cores at once, while the Python between them takes turns. Each
+# worker's products run on one BLAS thread — the workers are the parallelism — and
+# module 02's backward pass adds to a parameter's `.grad` under a lock, since both
+# workers reach the same parameters.
+#
+# `parallel_backward(loss_of, *batch, workers=None)` replaces `loss.backward()`: it
+# splits every array of `batch` along its first dimension into `workers` parts (by
+# default `get_num_threads()`, module 00), runs `loss_of(*part)` and its backward pass
+# for each part on its own thread, and returns the batch's loss as a number.
+#
+# ```python
+# optimizer.zero_grad()
+# loss = parallel_backward(lambda x, y: loss_fn(model(x), y), x, y)
+# optimizer.step()
+# ```
+#
+# **Measured** on the course machine (2 cores, nothing else running), one training step
+# of module 08's GPT at d_model 128 (16 sequences of 128 tokens): 94 ms on one core,
+# 68 ms with BLAS threads on two (the products only), 53 ms with `parallel_backward` on
+# two workers. Each worker needs a core of its own: on a machine busy with other
+# programs the step waits for the slower worker. And the limits of data parallelism
+# anywhere apply: a layer that computes statistics of its batch (`BatchNorm`) sees only
+# its part, and `no_grad()` is one switch for the whole process in tinytorch (in
+# PyTorch it is per thread), so a forward pass must not switch it.
+
+# %%
+#| export
+import concurrent.futures
+
+from tinytorch.core.setup import get_num_threads, set_num_threads
+
+_pools = {}
+
+
+def _pool(workers):
+    """A thread pool of ``workers`` threads, made once and reused."""
+    if workers not in _pools:
+        _pools[workers] = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="tinytorch-worker")
+    return _pools[workers]
+
+
+def parallel_backward(loss_of, *batch, workers=None):
+    """``loss_of(*batch).backward()`` for a mean loss, the batch split into ``workers`` parts run on
+    threads at once; the parameters get the whole batch's gradients. Returns the batch's loss (a float)."""
+    workers = get_num_threads() if workers is None else workers
+    n = len(batch[0])
+    ### BEGIN SOLUTION
+    bounds = np.linspace(0, n, workers + 1).round().astype(int)
+    parts = [tuple(b[lo:hi] for b in batch) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+    def run(part):
+        loss = loss_of(*part) * (len(part[0]) / n)  # this part's share of the batch's mean
+        loss.backward()
+        return loss.item()
+
+    if len(parts) == 1:
+        return run(parts[0])
+    before = get_num_threads()
+    set_num_threads(1)  # one BLAS thread per worker: the workers are the parallelism
+    try:
+        return sum(_pool(len(parts)).map(run, parts))
+    finally:
+        set_num_threads(before)
+    ### END SOLUTION
+
+
+# %%
+def test_unit_parallel_backward():
+    """Each part's loss must be weighted by its share of the batch (a mean of means is not the
+    batch's mean when the parts differ in size: 7 rows in 3 parts), and every part's
+    backward must run before you return, or the gradients are partial."""
+    from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(7, 5)).astype(np.float32), rng.integers(0, 3, 7)
+    np.random.seed(0)
+    model = Sequential(Linear(5, 16), ReLU(), Linear(16, 3))
+    loss_fn = CrossEntropyLoss()
+    whole = loss_fn(model(Tensor(x)), y)
+    whole.backward()
+    expected = [p.grad.data.copy() for p in model.parameters()]
+    for workers in (1, 2, 3):
+        model.zero_grad()
+        loss = parallel_backward(lambda a, b: loss_fn(model(Tensor(a)), b), x, y, workers=workers)
+        assert np.isclose(loss, whole.item(), rtol=1e-5), "the weighted parts add up to the batch's loss"
+        for p, g in zip(model.parameters(), expected):
+            assert np.allclose(p.grad.data, g, atol=1e-6), f"{workers} workers: the whole batch's gradient"
+    model.zero_grad()
+    ids = rng.integers(0, 11, (4, 12))
+    gpt = milestone_gpt()
+    parallel_backward(lambda a: gpt(a).mean(), ids, workers=2)
+    assert all(p.grad is not None for p in gpt.parameters())
+
+
+if __name__ == "__main__":
+    test_unit_parallel_backward()
+
+# %% [markdown]
 # ## Done
 #
 # `tito module complete 13` exports these tools into `tinytorch/perf/acceleration.py`:
 #
 # ```python
-# from tinytorch.perf import fuse_for_inference, generate_in_batches
+# from tinytorch.perf import fuse_for_inference, generate_in_batches, parallel_backward
 # fast = fuse_for_inference(model)          # the same logits, fewer passes over memory
+# loss = parallel_backward(lambda x, y: loss_fn(model(x), y), x, y)   # both cores
 # ```
 #
 # You can now make a model smaller (10, 11) and faster (12, 13). Module 14 measures all

@@ -6,16 +6,19 @@ __all__ = ['is_grad_enabled', 'no_grad', 'enable_grad', 'set_grad_enabled', 'unb
 
 # %% modules/02_autograd/autograd.py:43
 import functools
+import math
+import threading
 
 import numpy as np
 
+from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import (
     Tensor, _binary, _check_matmul, _data, _floating, _index, _promoted, _reduction, _reflected,
     _setitem, _shape_args, _write_into,
 )
 
 
-# %% modules/02_autograd/autograd.py:65
+# %% modules/02_autograd/autograd.py:68
 _grad_enabled = True
 
 
@@ -86,7 +89,7 @@ class set_grad_enabled(_GradMode):
         return super().__call__(function)
 
 
-# %% modules/02_autograd/autograd.py:152
+# %% modules/02_autograd/autograd.py:155
 def unbroadcast(grad, shape):
     """Sum `grad` over the dimensions that broadcasting added or stretched to reach `shape`."""
     if grad.shape == tuple(shape):
@@ -102,7 +105,7 @@ def unbroadcast(grad, shape):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:214
+# %% modules/02_autograd/autograd.py:217
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
     "have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -215,7 +218,7 @@ class Function:
         return result
 
 
-# %% modules/02_autograd/autograd.py:347
+# %% modules/02_autograd/autograd.py:367
 class AddOp(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -239,26 +242,30 @@ class SubOp(Function):
 class MulOp(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)  # keep only what backward reads
         return a * b
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        return grad * b, grad * a
+        grad_a = grad * b if ctx.needs_input_grad[0] else None  # x * 2: no work for the 2
+        grad_b = grad * a if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
 
 
 class DivOp(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a / b
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         grad_a = grad / b
-        return grad_a, -grad_a * a / b
+        grad_b = -grad_a * a / b if ctx.needs_input_grad[1] else None
+        return (grad_a if ctx.needs_input_grad[0] else None), grad_b
 
 
 class PowOp(Function):
@@ -296,12 +303,20 @@ class NegOp(Function):
         return -grad
 
 
+def _rows_matmul(a, b):
+    """a @ b for a (..., n, k) and a matrix b (k, m): the batch folded into the rows of one
+    product (one big product is faster than a loop of small ones); any other shapes as they are."""
+    if a.ndim > 2 and b.ndim == 2:
+        return _blas_matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
+    return _blas_matmul(a, b)
+
+
 class MatMulOp(Function):
     @staticmethod
     def forward(ctx, a, b):
         _check_matmul(np.shape(a), np.shape(b))
         ctx.save_for_backward(a, b)
-        return a @ b
+        return _rows_matmul(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -312,18 +327,18 @@ class MatMulOp(Function):
         g = g[..., None, :] if a.ndim == 1 else g
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_a = g @ np.swapaxes(b2, -1, -2)
+            grad_a = _rows_matmul(g, np.swapaxes(b2, -1, -2))
             grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
         if ctx.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:  # (..., n, k) @ (k, m): fold the batch into rows
-                grad_b = a2.reshape(-1, a2.shape[-1]).T @ g.reshape(-1, g.shape[-1])
+                grad_b = _blas_matmul(a2.reshape(-1, a2.shape[-1]).T, g.reshape(-1, g.shape[-1]))
             else:
-                grad_b = np.swapaxes(a2, -1, -2) @ g
+                grad_b = _blas_matmul(np.swapaxes(a2, -1, -2), g)
             grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
         return grad_a, grad_b
 
 
-# %% modules/02_autograd/autograd.py:469
+# %% modules/02_autograd/autograd.py:501
 class SumOp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -345,7 +360,7 @@ class MeanOp(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        count = np.prod(ctx.shape) / max(np.size(grad), 1)
+        count = math.prod(ctx.shape) // max(grad.size, 1)  # a Python int: grad stays float32
         if ctx.axis is not None and not ctx.keepdims:
             grad = np.expand_dims(grad, ctx.axis)
         return np.broadcast_to(grad / count, ctx.shape)
@@ -369,7 +384,8 @@ class MaxOp(Function):
         if ctx.axis is not None and not ctx.keepdims:
             grad = np.expand_dims(grad, ctx.axis)
         winners = a == peak
-        return winners * (grad / winners.sum(axis=ctx.axis, keepdims=True))
+        ties = winners.sum(axis=ctx.axis, keepdims=True, dtype=grad.dtype)  # counted in grad's dtype: an int64
+        return winners * (grad / ties)  # count would make grad / count float64
 
 
 class MinOp(MaxOp):
@@ -378,7 +394,7 @@ class MinOp(MaxOp):
     _reduce = staticmethod(np.min)
 
 
-# %% modules/02_autograd/autograd.py:530
+# %% modules/02_autograd/autograd.py:563
 class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -416,7 +432,7 @@ class GetItemOp(Function):
         return full
 
 
-# %% modules/02_autograd/autograd.py:574
+# %% modules/02_autograd/autograd.py:607
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -493,7 +509,7 @@ class ReLUOp(Function):
         return grad * (a > 0)
 
 
-# %% modules/02_autograd/autograd.py:676
+# %% modules/02_autograd/autograd.py:709
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -521,7 +537,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:721
+# %% modules/02_autograd/autograd.py:754
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -629,7 +645,18 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:852
+# %% modules/02_autograd/autograd.py:895
+_leaf_lock = threading.Lock()
+
+
+def _leaf_gradient(grad, dtype, taken):
+    """The array a leaf keeps as its gradient: ``grad`` itself if nothing else can hold it, else a copy."""
+    if grad.dtype == dtype and grad.base is None and grad.flags.writeable and id(grad) not in taken:
+        taken.add(id(grad))
+        return grad
+    return grad.astype(dtype, copy=True)
+
+
 def _graph_order(root):
     """The graph's nodes (Contexts and leaf Tensors), each after every node it depends on."""
     order, seen, stack = [], set(), [(root, False)]
@@ -668,14 +695,17 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False):
         if gradient.shape != self.shape:
             raise ValueError(f"gradient shape {gradient.shape} does not match tensor shape {self.shape}")
     root = self if self._ctx is None else self._ctx
-    grads = {id(root): gradient}
+    grads, taken = {id(root): gradient}, {id(gradient)}
     for node in reversed(_graph_order(root)):
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
         if isinstance(node, Tensor):  # a leaf: keep (and accumulate) its gradient
-            grad = grad.astype(node.dtype, copy=True)
-            node.grad = Tensor._wrap(grad if node.grad is None else node.grad.data + grad)
+            with _leaf_lock:  # two backward passes may run at once (module 13's parallel_backward)
+                if node.grad is None:
+                    node.grad = Tensor._wrap(_leaf_gradient(grad, node.dtype, taken))
+                else:
+                    node.grad = Tensor._wrap(node.grad.data + grad.astype(node.dtype, copy=False))
             continue
         node.check_versions()
         input_grads = node.function.backward(node, grad)
@@ -703,7 +733,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:945
+# %% modules/02_autograd/autograd.py:1002
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -733,7 +763,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:975
+# %% modules/02_autograd/autograd.py:1032
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -799,7 +829,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1049
+# %% modules/02_autograd/autograd.py:1106
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -814,7 +844,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1364
+# %% modules/02_autograd/autograd.py:1421
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"

@@ -14,19 +14,21 @@ from tinytorch.nn.modules import GELU, Linear, Module, Parameter, Sequential, So
 from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 
 
-# %% modules/08_transformer/transformer.py:63
+# %% modules/08_transformer/transformer.py:66
 class LayerNormOp(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias over the last ``len(weight.shape)`` dims."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps=1e-5):
         axes = tuple(range(-weight.ndim, 0))
-        centred = x - x.mean(axis=axes, keepdims=True)
-        inv_std = 1.0 / np.sqrt((centred * centred).mean(axis=axes, keepdims=True) + eps)
-        x_hat = centred * inv_std
+        x_hat = x - x.mean(axis=axes, keepdims=True)  # centred, then scaled in place
+        inv_std = 1.0 / np.sqrt((x_hat * x_hat).mean(axis=axes, keepdims=True) + eps)
+        x_hat *= inv_std
         ctx.save_for_backward(x_hat, inv_std, weight)
         ctx.axes = axes
-        return x_hat * weight + bias
+        out = x_hat * weight
+        out += bias
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -34,8 +36,10 @@ class LayerNormOp(Function):
         g = grad * weight
         mean_g = g.mean(axis=ctx.axes, keepdims=True)
         mean_gx = (g * x_hat).mean(axis=ctx.axes, keepdims=True)
-        grad_x = inv_std * (g - mean_g - x_hat * mean_gx)
-        return grad_x, grad * x_hat, grad  # weight and bias grads are summed by apply()
+        g -= mean_g  # grad_x, computed in g's own array
+        g -= x_hat * mean_gx
+        g *= inv_std
+        return g, grad * x_hat, grad  # weight and bias grads are summed by backward()
 
 
 def _normalized_shape(normalized_shape):
@@ -69,7 +73,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return LayerNormOp.apply(input, weight, bias, eps=eps)
 
 
-# %% modules/08_transformer/transformer.py:180
+# %% modules/08_transformer/transformer.py:187
 class FeedForward(Module):
     """Position-wise MLP: Linear(embed_dim, hidden_dim) -> GELU -> Linear(hidden_dim, embed_dim)."""
 
@@ -83,7 +87,7 @@ class FeedForward(Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-# %% modules/08_transformer/transformer.py:245
+# %% modules/08_transformer/transformer.py:252
 class TransformerBlock(Module):
     """Pre-norm block: x + MHA(LN(x)), then x + FF(LN(x)). ``causal=True`` masks the future."""
 
@@ -103,7 +107,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:444
+# %% modules/08_transformer/transformer.py:451
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 

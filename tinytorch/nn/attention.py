@@ -34,19 +34,21 @@ def _mask_parts(mask, dtype):
     return np.where(blocked, MASKED_SCORE, m).astype(dtype), blocked
 
 
-# %% modules/07_attention/attention.py:155
+# %% modules/07_attention/attention.py:160
 def _attention(q, k, v, masks=(), dropout_p=0.0, scale=None):
     """softmax(q kᵀ · scale + Σ mask biases) v, for masks in sdpa's convention; returns (out, weights)."""
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    scores = (q @ k.transpose(-2, -1)) * scale
-    blocked = None
-    for mask in masks:
-        bias, blocks = _mask_parts(mask, scores.dtype)
-        scores = scores + bias
+    scores = (q * scale) @ k.transpose(-2, -1)  # scale q (T × d), not the scores (T × T)
+    bias = blocked = None
+    for mask in masks:  # combine the masks while they are small, then add them once
+        part, blocks = _mask_parts(mask, scores.dtype)
+        bias = part if bias is None else bias + part
         blocked = blocks if blocked is None else blocked | blocks
+    if bias is not None:
+        scores = scores + bias
     weights = SoftmaxOp.apply(scores, dim=-1)
     if blocked is not None:
-        empty = np.broadcast_to(blocked, scores.shape).all(axis=-1, keepdims=True)
+        empty = blocked.all(axis=-1, keepdims=True)  # on the mask's own (small) shape
         if empty.any():  # a query with nothing to attend to gets 0, as in PyTorch
             weights = weights * ~empty
     if dropout_p > 0.0:
@@ -71,7 +73,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return (out, weights) if return_weights else out
 
 
-# %% modules/07_attention/attention.py:319
+# %% modules/07_attention/attention.py:326
 class MultiHeadAttention(Module):
     """Multi-head attention with learned q/k/v/out projections; inputs (B, T, embed_dim)."""
 
@@ -138,7 +140,7 @@ class MultiHeadAttention(Module):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
 
 
-# %% modules/07_attention/attention.py:471
+# %% modules/07_attention/attention.py:478
 class MultiheadAttention(MultiHeadAttention):
     """torch.nn.MultiheadAttention's interface: (T, B, E) unless batch_first; returns (output, weights)."""
 

@@ -10,11 +10,12 @@ from collections import OrderedDict
 
 import numpy as np
 
-from tinytorch.core.autograd import Function
+from tinytorch.core.autograd import Function, _rows_matmul
+from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import Tensor
 
 
-# %% modules/03_nn/nn.py:45
+# %% modules/03_nn/nn.py:46
 class Parameter(Tensor):
     """A Tensor that is a weight of a Module; ``requires_grad=False`` freezes it."""
 
@@ -27,7 +28,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-# %% modules/03_nn/nn.py:112
+# %% modules/03_nn/nn.py:113
 def _child(holder, part):
     """One step along a dotted module path: an attribute, a list index or a container's name."""
     if isinstance(holder, list):
@@ -222,7 +223,7 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:398
+# %% modules/03_nn/nn.py:402
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -230,7 +231,7 @@ class LinearOp(Function):
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None
-        y = x @ w.T
+        y = _rows_matmul(x, w.T)  # x @ w.T, every position of (..., in) one row of one product
         if b is not None:
             y += b  # in place: y is a fresh array, so this saves allocating another
         return y
@@ -239,9 +240,9 @@ class LinearOp(Function):
     def backward(ctx, grad):
         x, w = ctx.saved_tensors
         rows = grad.reshape(-1, grad.shape[-1])  # (N·T, out)
-        grad_w = rows.T @ x.reshape(-1, x.shape[-1])
+        grad_w = _blas_matmul(rows.T, x.reshape(-1, x.shape[-1]))
         grad_b = rows.sum(axis=0) if ctx.has_bias else None
-        grad_x = grad @ w if ctx.needs_input_grad[0] else None  # a batch of data needs none
+        grad_x = _rows_matmul(grad, w) if ctx.needs_input_grad[0] else None  # a batch of data needs none
         return grad_x, grad_w, grad_b
 
 
@@ -264,7 +265,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:496
+# %% modules/03_nn/nn.py:500
 class _Container(Module):
     """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
 
@@ -351,7 +352,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:608
+# %% modules/03_nn/nn.py:612
 class ReLU(Module):
     def forward(self, x):
         return x.relu()
@@ -400,12 +401,13 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-# %% modules/03_nn/nn.py:717
+# %% modules/03_nn/nn.py:730
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
-        e = np.exp(x - x.max(axis=dim, keepdims=True))
-        s = e / e.sum(axis=dim, keepdims=True)
+        s = x - x.max(axis=dim, keepdims=True)
+        np.exp(s, out=s)  # in place: one array of x's size, not three
+        s /= s.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(s)
         ctx.dim = dim
         return s
@@ -419,8 +421,8 @@ class SoftmaxOp(Function):
 class LogSoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
-        shifted = x - x.max(axis=dim, keepdims=True)
-        out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        out = x - x.max(axis=dim, keepdims=True)
+        out -= np.log(np.exp(out).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
         ctx.dim = dim
         return out
@@ -452,7 +454,7 @@ class LogSoftmax(Softmax):
         return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
-# %% modules/03_nn/nn.py:829
+# %% modules/03_nn/nn.py:858
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -476,23 +478,39 @@ def _erfc(x):
 class GELUOp(Function):
     @staticmethod
     def forward(ctx, x, approximate="none"):
-        ctx.approximate = approximate
         if approximate == "tanh":
-            t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))  # x * x * x: numpy's float32 power is slow
-            ctx.save_for_backward(x, t)
-            return 0.5 * x * (1.0 + t)
+            u = x * x  # u = c·x·(1 + 0.044715·x²), built in one array
+            u *= 0.044715
+            u += 1.0
+            u *= x
+            u *= _GELU_C
+            t = np.tanh(u, out=u)
+            out = t + 1.0  # 0.5·x·(1 + t)
+            out *= x
+            out *= 0.5
+            if ctx.needs_input_grad[0]:  # the derivative 0.5·(1 + t + x·dt/dx), saved instead of x and t
+                d = x * x  # dt/dx = (1 - t²)·c·(1 + 3·0.044715·x²)
+                d *= 3 * 0.044715
+                d += 1.0
+                d *= _GELU_C
+                d *= 1.0 - t * t
+                d *= x
+                d += 1.0
+                d += t
+                d *= 0.5
+                ctx.save_for_backward(d)
+            return out
         cdf = 0.5 * _erfc(-x * (1.0 / math.sqrt(2.0)))
-        ctx.save_for_backward(x, cdf)
+        if ctx.needs_input_grad[0]:  # the derivative Φ(x) + x·φ(x)
+            pdf = np.exp(-0.5 * x * x)
+            pdf *= x * (1.0 / math.sqrt(2.0 * math.pi))
+            ctx.save_for_backward(pdf + cdf)
         return x * cdf
 
     @staticmethod
     def backward(ctx, grad):
-        x, saved = ctx.saved_tensors
-        if ctx.approximate == "tanh":
-            du = _GELU_C * (1.0 + 3 * 0.044715 * x * x)
-            return grad * (0.5 * (1.0 + saved) + 0.5 * x * (1.0 - saved * saved) * du)
-        pdf = np.exp(-0.5 * x * x) * (1.0 / math.sqrt(2.0 * math.pi))
-        return grad * (saved + x * pdf)
+        (derivative,) = ctx.saved_tensors
+        return grad * derivative
 
 
 class GELU(Module):
@@ -511,7 +529,7 @@ class GELU(Module):
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:942
+# %% modules/03_nn/nn.py:987
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -556,7 +574,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:1006
+# %% modules/03_nn/nn.py:1051
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -610,7 +628,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1102
+# %% modules/03_nn/nn.py:1147
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -724,7 +742,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1310
+# %% modules/03_nn/nn.py:1355
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 

@@ -11,13 +11,14 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinytorch.core.autograd import Function
+from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import init
 from tinytorch.nn.batchnorm import _BatchNorm
 from tinytorch.nn.modules import Module, Parameter
 
 
-# %% modules/05_spatial/spatial.py:75
+# %% modules/05_spatial/spatial.py:76
 def _pair(value, name="value", minimum=1):
     """3 -> (3, 3); (3, 2) -> (3, 2); a clear ValueError for anything else."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else value
@@ -30,7 +31,7 @@ def _pair(value, name="value", minimum=1):
     return int(pair[0]), int(pair[1])
 
 
-# %% modules/05_spatial/spatial.py:166
+# %% modules/05_spatial/spatial.py:167
 def _batch_last(x, padding=(0, 0)):
     """(N, C, H, W) -> (C, H + 2·ph, W + 2·pw, N), zero-padded; a view when there is no padding."""
     ph, pw = padding
@@ -49,7 +50,7 @@ def _patches(xt, kernel_size, stride):
     return windows.transpose(0, 4, 5, 1, 2, 3)
 
 
-# %% modules/05_spatial/spatial.py:254
+# %% modules/05_spatial/spatial.py:259
 def _fold(dpatches, shape, stride):
     """col2im: add the gradient of every window (C, kh, kw, Ho, Wo, N) back onto a (C, H, W, N) image."""
     C, kh, kw, Ho, Wo, N = dpatches.shape
@@ -61,7 +62,7 @@ def _fold(dpatches, shape, stride):
     return dx
 
 
-# %% modules/05_spatial/spatial.py:297
+# %% modules/05_spatial/spatial.py:302
 class Conv2dOp(Function):
     """2-D convolution (cross-correlation) of an (N, C, H, W) batch with (O, C, kh, kw) filters."""
 
@@ -81,7 +82,7 @@ class Conv2dOp(Function):
         patches = _patches(xt, (kh, kw), stride)
         _, _, _, Ho, Wo, N = patches.shape
         cols = patches.reshape(C * kh * kw, Ho * Wo * N)  # im2col: the one copy
-        out = weight.reshape(O, -1) @ cols
+        out = _blas_matmul(weight.reshape(O, -1), cols)
         if bias is not None:
             out += bias[:, None]
         ctx.save_for_backward(cols, weight)
@@ -95,18 +96,18 @@ class Conv2dOp(Function):
         O, C, kh, kw = weight.shape
         N, _, Ho, Wo = grad.shape
         g = grad.transpose(1, 2, 3, 0).reshape(O, -1)  # (O, Ho*Wo*N), like `out`
-        grad_weight = (g @ cols.T).reshape(weight.shape)
+        grad_weight = _blas_matmul(cols, g.T).T.reshape(weight.shape)  # g @ cols.T, in BLAS's faster order
         grad_bias = g.sum(axis=1) if ctx.has_bias else None
         if not ctx.needs_input_grad[0]:  # the images themselves: no gradient to fold back
             return None, grad_weight, grad_bias
-        dcols = (weight.reshape(O, -1).T @ g).reshape(C, kh, kw, Ho, Wo, N)
+        dcols = _blas_matmul(weight.reshape(O, -1).T, g).reshape(C, kh, kw, Ho, Wo, N)
         dxt = _fold(dcols, ctx.padded_shape, ctx.stride)
         (ph, pw), (_, Hp, Wp, _) = ctx.padding, ctx.padded_shape
         grad_x = dxt[:, ph:Hp - ph, pw:Wp - pw].transpose(3, 0, 1, 2)  # drop the padding
         return grad_x, grad_weight, grad_bias
 
 
-# %% modules/05_spatial/spatial.py:427
+# %% modules/05_spatial/spatial.py:432
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels, kh, kw)."""
 
@@ -130,7 +131,7 @@ class Conv2d(Module):
         )
 
 
-# %% modules/05_spatial/spatial.py:497
+# %% modules/05_spatial/spatial.py:502
 def _single(value, name, minimum=1):
     """3 -> 3; (3,) -> 3, with the same checks as _pair."""
     value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
@@ -167,7 +168,7 @@ class Conv1d(Module):
     extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:588
+# %% modules/05_spatial/spatial.py:602
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -181,26 +182,34 @@ class MaxPool2dOp(Function):
         _check_batch(x, "MaxPool2d")
         kh, kw = kernel_size
         xt = _batch_last(x)
-        patches = _patches(xt, kernel_size, stride)
-        C, _, _, Ho, Wo, N = patches.shape
-        flat = patches.reshape(C, kh * kw, Ho, Wo, N)  # one slab per kernel offset (a copy)
-        out = flat.max(axis=1)  # (C, Ho, Wo, N)
-        ctx.save_for_backward(flat, out)
+        patches = _patches(xt, kernel_size, stride)  # (C, kh, kw, Ho, Wo, N), a view
+        best = patches[:, 0, 0].copy()  # the running maximum of every window
+        winner = np.zeros(best.shape, dtype=np.min_scalar_type(kh * kw - 1))  # which offset holds it
+        for k in range(1, kh * kw):
+            slab = patches[:, k // kw, k % kw]  # the element at offset k of every window
+            better = (slab > best).astype(winner.dtype)  # 1 where offset k beats all before it (a tie does not)
+            better *= k
+            np.maximum(winner, better, out=winner)
+            np.maximum(best, slab, out=best)
+        ctx.save_for_backward(winner)
         ctx.shape, ctx.kernel_size, ctx.stride = xt.shape, kernel_size, stride
-        return out.transpose(3, 0, 1, 2)
+        return best.transpose(3, 0, 1, 2)
 
     @staticmethod
     def backward(ctx, grad):
-        flat, out = ctx.saved_tensors
-        (kh, kw), (C, Ho, Wo, N) = ctx.kernel_size, out.shape
-        winner = flat == out[:, None]  # (C, kh*kw, Ho, Wo, N): True at each window's maximum
-        taken = np.zeros(out.shape, dtype=bool)
-        for k in range(kh * kw):  # on a tie, only the first maximum keeps its True
-            winner[:, k] &= ~taken
-            taken |= winner[:, k]
-        grad = np.ascontiguousarray(grad.transpose(1, 2, 3, 0))  # batch last (a copy only if it was not)
-        dpatches = winner * grad[:, None]
-        dxt = _fold(dpatches.reshape(C, kh, kw, Ho, Wo, N), ctx.shape, ctx.stride)
+        (winner,) = ctx.saved_tensors
+        (kh, kw), (sh, sw), (C, Ho, Wo, N) = ctx.kernel_size, ctx.stride, winner.shape
+        grad = grad.transpose(1, 2, 3, 0)  # batch last, like winner
+        if grad.strides[-1] != grad.itemsize:  # it was not batch-last in memory: make it so, once
+            grad = np.ascontiguousarray(grad)
+        dxt = np.zeros(ctx.shape, dtype=grad.dtype)
+        for p in range(kh):
+            for q in range(kw):
+                slab = dxt[:, p:p + sh * Ho:sh, q:q + sw * Wo:sw]
+                if sh < kh or sw < kw:  # overlapping windows: a pixel may win in several
+                    slab += grad * (winner == p * kw + q)
+                else:  # each pixel is in one window at most: write, no need to add
+                    np.multiply(grad, winner == p * kw + q, out=slab)
         return dxt.transpose(3, 0, 1, 2)
 
 
@@ -254,7 +263,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-# %% modules/05_spatial/spatial.py:730
+# %% modules/05_spatial/spatial.py:752
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -271,7 +280,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:780
+# %% modules/05_spatial/spatial.py:802
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -280,7 +289,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:821
+# %% modules/05_spatial/spatial.py:843
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     return _conv1d(input, weight, bias, _single(stride, "stride"), _single(padding, "padding", minimum=0))
 

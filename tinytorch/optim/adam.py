@@ -4,7 +4,9 @@
 __all__ = ['Adam', 'AdamW']
 
 
-# %% modules/04_training/training.py:65
+# %% modules/04_training/training.py:73
+import math
+
 import numpy as np
 
 from tinytorch.optim.sgd import Optimizer
@@ -36,12 +38,15 @@ class Adam(Optimizer):
                 if not state:
                     state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
                 state["step"] += 1
-                t = state["step"]
-                state["exp_avg"] = beta1 * state["exp_avg"] + (1.0 - beta1) * g
-                state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1.0 - beta2) * (g * g)
-                m_hat = state["exp_avg"] / (1.0 - beta1**t)
-                v_hat = state["exp_avg_sq"] / (1.0 - beta2**t)
-                p.data -= lr * m_hat / (np.sqrt(v_hat) + eps)
+                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                m *= beta1  # in place: the moments are updated where they are stored
+                m += (1.0 - beta1) * g
+                v *= beta2
+                v += (1.0 - beta2) * g * g
+                denom = np.sqrt(v)  # sqrt(v_hat) + eps, with v_hat = v / (1 - beta2**t)
+                denom /= math.sqrt(1.0 - beta2**t)
+                denom += eps
+                p.data -= (lr / (1.0 - beta1**t)) * m / denom  # lr * m_hat / (sqrt(v_hat) + eps)
 
 
 class AdamW(Adam):

@@ -4,7 +4,7 @@
 __all__ = ['LRScheduler', 'StepLR', 'CosineAnnealingLR']
 
 
-# %% modules/04_training/training.py:187
+# %% modules/04_training/training.py:200
 import math
 
 

@@ -67,7 +67,7 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
 
-# %% modules/06_embeddings/embeddings.py:175
+# %% modules/06_embeddings/embeddings.py:180
 def _token_ids(ids, num_embeddings):
     """ids (a Tensor, an array or a list) as an integer array, checked against the table size."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
@@ -95,8 +95,14 @@ class EmbeddingOp(Function):
     @staticmethod
     def backward(ctx, grad):
         (ids,) = ctx.saved_tensors
+        ids = ids.reshape(-1)
+        order = np.argsort(ids, kind="stable")  # the occurrences of each id side by side
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])  # where each id's run begins
+        rows = grad.reshape(-1, ctx.weight_shape[-1])[order]
         grad_weight = np.zeros(ctx.weight_shape, dtype=grad.dtype)
-        np.add.at(grad_weight, ids.reshape(-1), grad.reshape(-1, ctx.weight_shape[-1]))
+        if ids.size:
+            grad_weight[sorted_ids[starts]] = np.add.reduceat(rows, starts, axis=0)  # one sum per used row
         return grad_weight
 
 
@@ -115,13 +121,13 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:272
+# %% modules/06_embeddings/embeddings.py:283
 def embedding(input, weight):
     """Rows ``weight[input]``: the functional form of Embedding."""
     return EmbeddingOp.apply(weight, ids=_token_ids(input, weight.shape[0]))
 
 
-# %% modules/06_embeddings/embeddings.py:302
+# %% modules/06_embeddings/embeddings.py:313
 def _check_positions(x, max_len, embed_dim, who):
     """The sequence length T of ``x`` (..., T, embed_dim), with clear errors for bad shapes."""
     if x.ndim < 2 or x.shape[-1] != embed_dim:
@@ -152,7 +158,7 @@ class PositionalEncoding(Module):
         return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:383
+# %% modules/06_embeddings/embeddings.py:394
 class LearnedPositionalEmbedding(Module):
     """Adds a learned vector per position to ``x`` of shape (..., T, embed_dim)."""
 

@@ -12,7 +12,6 @@ never the solution. ``hint`` shows the hint of the first failing test on demand.
 
 import ast
 import time
-from pathlib import Path
 
 import typer
 from rich.markup import escape
