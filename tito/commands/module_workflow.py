@@ -515,14 +515,7 @@ def check(
 
 
 def _check(root, module, all_modules, json_output, timeout):
-    findings = tampering(root, None if json_output else console)
-    if findings:
-        if json_output:
-            print_json({"error": "protected files differ from the release manifest", "exit_code": 1,
-                        "tampered": [finding.to_dict() for finding in findings]})
-        else:
-            tamper_next_step(findings)
-        raise typer.Exit(1)
+    refuse_if_tampered(root, json_output, "protected files differ from the release manifest")
     rows = module_rows(root)
     order = [row.info.id for row in rows]
     progress = project_progress(root)
@@ -541,14 +534,7 @@ def _check(root, module, all_modules, json_output, timeout):
             passing.add(row.info.id)
             exports[row.info.id] = record
 
-    changed = tampering(root, None if json_output else console)  # rewritten while the tests ran?
-    if changed:
-        if json_output:
-            print_json({"error": "protected files changed while the tests ran", "exit_code": 1,
-                        "tampered": [finding.to_dict() for finding in changed]})
-        else:
-            tamper_next_step(changed)
-        raise typer.Exit(1)
+    refuse_if_tampered(root, json_output, "protected files changed while the tests ran")  # rewritten by them?
     completed = _closed_under_requires(rows, passing)
     progress.rebuild(completed, exports=exports)
     removed = _remove_exports_of_incomplete(root, rows, completed)
@@ -643,6 +629,18 @@ def _check_one(root, row, passing, quiet, timeout):
     result.update(complete=True, verdict="complete")
     rendered = exporter.render_module(exporter.parse_module(root, row.info, text=text))
     return result, {"source_sha256": run.source_sha256, "files": {rel: sha256_text(out) for rel, out in rendered.items()}}
+
+
+def refuse_if_tampered(root, json_output, error):
+    """Exit 1 (with ``error`` and the findings, as JSON or text and a next step) if protected files differ."""
+    findings = tampering(root, None if json_output else console)
+    if not findings:
+        return
+    if json_output:
+        print_json({"error": error, "exit_code": 1, "tampered": [finding.to_dict() for finding in findings]})
+    else:
+        tamper_next_step(findings)
+    raise typer.Exit(1)
 
 
 def tamper_next_step(findings):
