@@ -34,8 +34,13 @@ def test_hints(text):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_unit_"):
             doc = ast.get_docstring(node)
             if doc:
-                hints[node.name] = doc.strip()
+                hints[node.name] = _reflow(doc.strip())
     return hints
+
+
+def _reflow(text):
+    """A docstring's paragraphs each as one line, so the terminal wraps them (blank lines kept)."""
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
 
 
 def first_failure(run):
