@@ -437,9 +437,9 @@ def test_an_endless_loop_is_stopped_at_the_timeout(tito, student, tmp_path, _iso
     monkeypatch.setenv("TITO_TEST_PIDFILE", str(tmp_path / "pid"))
     inject(student, "02_autograd", ENDLESS)
     started = time.monotonic()
-    result, data = run_json(tito, "milestone", "run", "perceptron", "--timeout", "10", cwd=student)
+    result, data = run_json(tito, "milestone", "run", "perceptron", "--timeout", "5", cwd=student)
     assert time.monotonic() - started < 90
-    assert_not_completed(_isolated_home, student, result, data, "did not finish within 10 s")
+    assert_not_completed(_isolated_home, student, result, data, "did not finish within 5 s")
     assert_gone(int((tmp_path / "pid").read_text()))
 
 
