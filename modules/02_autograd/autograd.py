@@ -690,7 +690,7 @@ class ReLUOp(Function):
     def backward(ctx, grad):
         ### BEGIN SOLUTION
         (a,) = ctx.saved_tensors
-        return grad * (a > 0)
+        return grad * (a > 0).astype(grad.dtype)  # float × float: NumPy multiplies it faster than float × bool
         ### END SOLUTION
 
 

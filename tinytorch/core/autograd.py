@@ -506,7 +506,7 @@ class ReLUOp(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        return grad * (a > 0)
+        return grad * (a > 0).astype(grad.dtype)  # float × float: NumPy multiplies it faster than float × bool
 
 
 # %% modules/02_autograd/autograd.py:709
