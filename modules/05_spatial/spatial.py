@@ -242,7 +242,8 @@ if __name__ == "__main__":
 # (N, H, W, C) a contiguous run inside a window is only kw·C numbers (5 for a grayscale
 # image), and every pooling slab runs over C numbers, where batch last always gives runs of
 # at least N. No layout wins for every network — which is why real libraries choose per
-# layer. We keep batch last: simple, and never slow.
+# layer. We keep batch last: one simple layout, and the faster one for the few-channel
+# networks of this course.
 #
 # ## The backward pass
 #

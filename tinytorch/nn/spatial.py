@@ -50,7 +50,7 @@ def _patches(xt, kernel_size, stride):
     return windows.transpose(0, 4, 5, 1, 2, 3)
 
 
-# %% modules/05_spatial/spatial.py:271
+# %% modules/05_spatial/spatial.py:272
 def _fold(dpatches, shape, stride):
     """col2im: add the gradient of every window (C, kh, kw, Ho, Wo, N) back onto a (C, H, W, N) image."""
     C, kh, kw, Ho, Wo, N = dpatches.shape
@@ -62,7 +62,7 @@ def _fold(dpatches, shape, stride):
     return dx
 
 
-# %% modules/05_spatial/spatial.py:314
+# %% modules/05_spatial/spatial.py:315
 class Conv2dOp(Function):
     """2-D convolution (cross-correlation) of an (N, C, H, W) batch with (O, C, kh, kw) filters."""
 
@@ -107,7 +107,7 @@ class Conv2dOp(Function):
         return grad_x, grad_weight, grad_bias
 
 
-# %% modules/05_spatial/spatial.py:444
+# %% modules/05_spatial/spatial.py:445
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels, kh, kw)."""
 
@@ -131,7 +131,7 @@ class Conv2d(Module):
         )
 
 
-# %% modules/05_spatial/spatial.py:514
+# %% modules/05_spatial/spatial.py:515
 def _single(value, name, minimum=1):
     """3 -> 3; (3,) -> 3, with the same checks as _pair."""
     value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
@@ -168,7 +168,7 @@ class Conv1d(Module):
     extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:614
+# %% modules/05_spatial/spatial.py:615
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -263,7 +263,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-# %% modules/05_spatial/spatial.py:764
+# %% modules/05_spatial/spatial.py:765
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -280,7 +280,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:814
+# %% modules/05_spatial/spatial.py:815
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -289,7 +289,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:855
+# %% modules/05_spatial/spatial.py:856
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     return _conv1d(input, weight, bias, _single(stride, "stride"), _single(padding, "padding", minimum=0))
 
