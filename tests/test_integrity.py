@@ -470,6 +470,57 @@ def test_killing_tito_takes_the_test_run_down_with_it(student, tmp_path, _isolat
     assert_gone(int(pidfile.read_text()))
 
 
+# -- bytecode: tito's cache never stands in for the project's sources ------------------------------
+def _timestamp_pyc(code, source):
+    """The bytes of a .pyc that Python (and pytest's rewriter) would accept for ``source``."""
+    import importlib._bootstrap_external as external
+
+    stat = source.stat()
+    return bytes(external._code_to_timestamp_pyc(code, int(stat.st_mtime), stat.st_size))
+
+
+def test_a_planted_bytecode_file_is_never_read(tito, course, tmp_path, monkeypatch):
+    """A .pyc planted in tito's cache for every project file -- as Python would name it, and as
+    pytest's assertion rewriter would -- is not read: the next run compiles the sources."""
+    cache = tmp_path / "tito-cache"
+    monkeypatch.setenv("TITO_CACHE_DIR", str(cache))
+    first = tito("milestone", "run", "perceptron", cwd=course)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (folder,) = (cache / "bytecode").iterdir()
+    marker = tmp_path / "planted-bytecode-ran"
+    evil = f"open({str(marker)!r}, 'w').close()\n"
+    pytest_tag = f"{sys.implementation.cache_tag}-pytest-{pytest.__version__}"
+    for source in [*(course / "tinytorch").rglob("*.py"), *(course / "tests" / "milestones").glob("*.py")]:
+        data = _timestamp_pyc(compile(evil, str(source), "exec"), source)
+        mirror = folder / str(source.resolve().parent).lstrip(os.sep)
+        mirror.mkdir(parents=True, exist_ok=True)
+        for tag in (sys.implementation.cache_tag, pytest_tag):
+            (mirror / f"{source.stem}.{tag}.pyc").write_bytes(data)
+    again = tito("milestone", "run", "perceptron", cwd=course)
+    assert not marker.exists(), "a planted .pyc was executed"
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_cache_keeps_a_virtual_environment_inside_the_project(tmp_path):
+    """The mirror of the project goes before every run, but not the mirror of the virtual
+    environment tito runs in when that lies inside the project (library bytecode)."""
+    from tito.sealed import clear_mirror
+
+    folder, root = tmp_path / "cache", tmp_path / "course"
+    for relpath in ["tinytorch/core/tensor.cpython-311.pyc", "modules/x.pyc", ".venv/lib/numpy/core.pyc", ".venvx/a.pyc"]:
+        path = folder / str(root / relpath).lstrip(os.sep)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"pyc")
+    mirror = folder / str(root).lstrip(os.sep)
+    clear_mirror(folder, root, keep=root / ".venv")
+    assert sorted(p.relative_to(mirror).as_posix() for p in mirror.rglob("*") if p.is_file()) == [".venv/lib/numpy/core.pyc"]
+    clear_mirror(folder, root, keep=tmp_path / "elsewhere" / ".venv")  # a virtual environment outside: all goes
+    assert not mirror.exists()
+    (mirror / "tinytorch").mkdir(parents=True)
+    clear_mirror(folder, root, keep=root)  # the project is the environment: nothing of it is library code
+    assert not mirror.exists()
+
+
 # -- code under test cannot rewrite what judges it ---------------------------------------------------
 def test_rewriting_the_learning_test_during_the_run_does_not_count(tito, student, _isolated_home):
     rewrite = (

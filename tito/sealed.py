@@ -147,7 +147,9 @@ def bytecode_cache(root):
     once, by a run of a trivial test with no project code in it, into a per-user cache;
     later runs only read it (``PYTHONDONTWRITEBYTECODE``). The part of the cache that would
     mirror the project is removed before every run, so a planted ``.pyc`` never stands in for
-    the project's sources.
+    the project's sources -- all of it but the mirror of the virtual environment tito runs in,
+    when that lies inside the project (``python -m venv .venv`` in the course folder): that
+    is library bytecode, and removing it would compile NumPy and pytest again on every run.
     """
     tag = f"{sys.implementation.cache_tag}-{hashlib.sha256(sys.prefix.encode()).hexdigest()[:10]}"
     folder = cache_home() / "bytecode" / tag
@@ -155,14 +157,35 @@ def bytecode_cache(root):
         if not (folder / ".warm").is_file():
             folder.mkdir(parents=True, exist_ok=True)
             _warm(root, folder)
-        mirror = folder / str(Path(root).resolve()).lstrip(os.sep)
-        if mirror.is_symlink() or mirror.is_file():
-            mirror.unlink()
-        elif mirror.exists():
-            shutil.rmtree(mirror)
+        clear_mirror(folder, Path(root).resolve(), keep=Path(sys.prefix).resolve())
     except OSError:
         return None  # an unwritable cache: every run compiles from source
     return folder
+
+
+def clear_mirror(folder, root, keep):
+    """Remove the cache ``folder``'s mirror of the folder ``root``, except the mirror of ``keep``
+    when ``keep`` lies strictly inside ``root`` (the entries beside the path to it go, level by level)."""
+    mirror = folder / str(root).lstrip(os.sep)
+    inside = keep.parts[len(root.parts):] if keep != root and keep.is_relative_to(root) else ()
+    for part in inside:
+        if mirror.is_symlink() or not mirror.is_dir():
+            break
+        for entry in mirror.iterdir():
+            if entry.name != part:
+                _remove(entry)
+        mirror = mirror / part
+    else:
+        if inside:
+            return  # arrived at the mirror of ``keep``: it stays
+    _remove(mirror)
+
+
+def _remove(path):
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def _warm(root, folder):
