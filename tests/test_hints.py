@@ -187,12 +187,14 @@ def test_the_checks_catch_a_solution_line_pasted_into_a_hint_or_the_prose(texts,
         "def test_unit_arithmetic_gradients():\n",
         'def test_unit_arithmetic_gradients():\n    """For MulOp: `grad * a if ctx.needs_input_grad[1] else None`.\n\n'
         '    grad_b = -grad_a * a / b if ctx.needs_input_grad[1] else None\n'
+        '    return grad / a\n'
         '    Then grad = grad.sum(axis=stretched, keepdims=True) does the rest.\n    """\n', 1,
     ).replace("# ## The rules of the graph\n", "# ## The rules of the graph\n#         grad_a = grad / b  # the trick\n", 1)
     course = {**texts, "02_autograd": pasted}
     judge = Judge(course, tmp_path / "judged")
     found = hint_leaks(pasted, judge)
     assert ("test_unit_arithmetic_gradients", "grad_b = -grad_a * a / b if ctx.needs_input_grad[1] else None") in found
+    assert ("test_unit_arithmetic_gradients", "return grad / a") in found, "a short solution line on a line of its own"
     assert ("test_unit_arithmetic_gradients", "grad * a if ctx.needs_input_grad[1] else None") in found
     assert ("test_unit_arithmetic_gradients", "grad = grad.sum(axis=stretched, keepdims=True)") in found
     assert "#         grad_a = grad / b  # the trick" in [line for _, line in prose_leaks(markdown_lines(pasted), judge.secret)]

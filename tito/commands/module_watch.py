@@ -34,12 +34,12 @@ def test_hints(text):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_unit_"):
             doc = ast.get_docstring(node)
             if doc:
-                hints[node.name] = _reflow(doc.strip())
+                hints[node.name] = doc.strip()
     return hints
 
 
 def _reflow(text):
-    """A docstring's paragraphs each as one line, so the terminal wraps them (blank lines kept)."""
+    """A hint's paragraphs each as one line, so the panel wraps them evenly (blank lines kept)."""
     return "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
 
 
@@ -51,7 +51,7 @@ def first_failure(run):
 def _show_failure(root, case, hint=None):
     show_failure(root, case, max_lines=12)
     if hint:
-        console.print(Panel(escape(hint), title="Hint", title_align="left", border_style="cyan", expand=False))
+        console.print(Panel(escape(_reflow(hint)), title="Hint", title_align="left", border_style="cyan", expand=False))
 
 
 def hint(module: str = MODULE_ARG, timeout: int = TIMEOUT_OPTION):
