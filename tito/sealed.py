@@ -119,13 +119,8 @@ def sealed_env(extra=None):
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    # BLAS threads are not pinned here any more. tinytorch decides them per matrix product
-    # (module 00, tinytorch.core.setup): a product below PARALLEL_MACS multiply-adds -- every
-    # product of the module tests and learning tests -- runs on one thread, so they stay fast
-    # on a busy machine; a larger one (a student's bigger model) uses every core the BLAS
-    # has. Pinning OPENBLAS/OMP/MKL_NUM_THREADS to 1 here would take the second core away
-    # from those for nothing. A setting of the user's (OPENBLAS_NUM_THREADS=1 on a shared
-    # machine) is inherited unchanged with the rest of the environment.
+    # BLAS threads are left to tinytorch (module 00 puts only large products on every core)
+    # and to the user's own OPENBLAS/OMP/MKL_NUM_THREADS, inherited with the environment.
     env.update(extra or {})
     return env
 
