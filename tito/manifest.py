@@ -228,6 +228,12 @@ def _test_fix(relpath):
     return f"restore it with `tito module reset {module} --tests` (your solutions are kept)"
 
 
+def changed_during_run(root):
+    """After a run of the code under test: up to three protected files it changed, described
+    in one line ("" when nothing differs from the manifest)."""
+    return "; ".join(finding.describe() for finding in verify(root)[:3])
+
+
 def verify(root, manifest=None):
     """Every protected thing that differs from the manifest (``[]``: nothing, or no manifest)."""
     root = Path(root)

@@ -445,10 +445,9 @@ def _complete(root, info, timeout, verbose):
     console.print(f"Completing [bold]{info.id}[/bold] — {escape(parsed.title)}")
     planned = exporter.plan_export(root, info, text=text, warn=warn)
     run = run_tests(root, info, timeout=timeout, source_text=text, staged=planned)
-    changed = manifest.verify(root)  # code under test could have rewritten a protected file meanwhile
+    changed = manifest.changed_during_run(root)  # code under test could have rewritten a protected file
     if changed and run.ok:
-        run.problem = "protected course files changed while the tests ran: " + "; ".join(
-            finding.describe() for finding in changed[:3])
+        run.problem = f"protected course files changed while the tests ran: {changed}"
     show_run(root, run, show_cases=not run.ok, verbose=verbose)
     if not run.ok:
         console.print(f"\n{info.id} is not complete: nothing was exported and your progress is unchanged.")
