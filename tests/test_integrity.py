@@ -523,15 +523,30 @@ def test_the_cache_keeps_a_virtual_environment_inside_the_project(tmp_path):
 
 # -- code under test cannot rewrite what judges it ---------------------------------------------------
 def test_rewriting_the_learning_test_during_the_run_does_not_count(tito, student, _isolated_home):
+    """Honest code that also edits the learning test when it is imported: the run itself
+    passes, but the manifest, verified again after it, voids it."""
+    test_file = student / "tests" / "milestones" / "test_learning_verification.py"
     rewrite = (
         "import pathlib\n"
-        "_test = pathlib.Path('tests/milestones/test_learning_verification.py')\n"
-        "_test.write_text(_test.read_text().replace('assert acc >= 0.95', 'assert acc >= 0.0'))\n"
+        f"_test = pathlib.Path({str(test_file)!r})\n"
+        "_test.write_text(_test.read_text() + '\\n# edited during the run\\n')\n"
     )
-    inject(student, "02_autograd", rewrite + ZERO_BACKWARD.format(op="MatMulOp"))
+    inject(student, "02_autograd", rewrite)
     result, data = run_json(tito, "milestone", "run", "perceptron", cwd=student)
-    assert_not_completed(_isolated_home, student, result, data)
-    assert data["passed"] is False
+    assert test_file.read_text(encoding="utf-8").endswith("# edited during the run\n"), "the rewrite happened"
+    assert data["metrics"]["accuracy"] >= 0.95, "the run itself passed"
+    assert_not_completed(_isolated_home, student, result, data, "changed while the learning test ran")
+
+
+def test_a_protected_file_changed_while_the_module_tests_ran_is_not_a_pass(tito, student, _isolated_home):
+    checks = student / "tests" / "milestones" / "learning_checks.py"
+    touch = f"import pathlib\n_checks = pathlib.Path({str(checks)!r})\n_checks.write_text(_checks.read_text() + '\\n# touched\\n')\n"
+    info = resolve_module(student, "00_setup")
+    info.source.write_text(info.source.read_text(encoding="utf-8") + f"\n\n# %%\n{touch}", encoding="utf-8")
+    result = tito("module", "complete", "00", cwd=student)
+    assert checks.read_text(encoding="utf-8").endswith("# touched\n"), "the module's code changed the file"
+    assert result.returncode == 1 and "changed while the tests ran" in result.stdout, result.stdout
+    assert "00_setup is not complete: nothing was exported" in result.stdout and "Exported:" not in result.stdout
 
 
 def test_a_test_replaced_while_the_module_runs_is_not_a_pass(tito, toy):
