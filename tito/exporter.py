@@ -22,6 +22,7 @@ Every mistake in a source raises :class:`ExportError` naming the file and line.
 
 import ast
 import contextlib
+import functools
 import json
 import re
 import sys
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tito import files
-from tito.project import GENERATED_HEADER, ProjectError, discover_modules, is_generated
+from tito.project import GENERATED_HEADER, ProjectError, discover_modules, is_generated, parse_source
 
 PACKAGE = "tinytorch"
 CATALOG = "_catalog.json"
@@ -163,9 +164,15 @@ def parse_module(root, info, check_syntax=True, text=None):
     ``check_syntax`` also compiles the whole file and every exported cell, so a syntax
     error is reported as ``file:line`` before anything is run or written.
     """
-    where = _relpath(root, info.source)
     if text is None:
         text = read_source(root, info)
+    return _parse_text(info, _relpath(root, info.source), text, check_syntax)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_text(info, where, text, check_syntax):
+    """:func:`parse_module` of this exact text, parsed once: exporting one module reads all
+    the others too (names in the catalog, conflicts), and ``complete`` plans its export twice."""
     if check_syntax:
         _check_syntax(text, where)
     cells = split_cells(text)
@@ -217,7 +224,7 @@ def parse_module(root, info, check_syntax=True, text=None):
 
 def _check_syntax(text, where):
     try:
-        ast.parse(text, filename=where)
+        parse_source(text, where)
     except SyntaxError as err:
         raise ExportError(_syntax_message(err, where)) from None
 

@@ -21,6 +21,7 @@ A project without a manifest (the course repository itself) is not checked; a st
 """
 
 import ast
+import functools
 import hashlib
 import io
 import json
@@ -34,7 +35,7 @@ from pathlib import Path
 
 from tito import files
 from tito.identity import STATE_DIR, is_student_copy
-from tito.project import discover_modules
+from tito.project import discover_modules, parse_source
 
 MANIFEST_FILE = f"{STATE_DIR}/manifest.json"
 VERSION = 1
@@ -264,16 +265,11 @@ def verify(root, manifest=None):
 def _verify_tests(root, relpath, expected):
     path = root / relpath
     try:
-        text = path.read_text(encoding="utf-8")
-        tree = ast.parse(text)
+        lines, definitions = _definitions(path.read_text(encoding="utf-8"), relpath)
     except FileNotFoundError:
         return [Finding(relpath, "missing", fix=_file_fix(relpath))] if expected else []
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
         return []  # a module that does not parse cannot complete anyway; its error is reported there
-    lines = text.splitlines()
-    definitions = {}
-    for name, node in _top_level_definitions(tree):
-        definitions.setdefault(name, []).append(node)
     findings = []
     for name, record in sorted(expected.items()):
         nodes = definitions.get(name, [])
@@ -282,9 +278,26 @@ def _verify_tests(root, relpath, expected):
         elif len(nodes) > 1:
             findings.append(Finding(relpath, "test redefined (defined more than once)", name, _test_fix(relpath)))
         elif not isinstance(nodes[0], (ast.FunctionDef, ast.AsyncFunctionDef)) or \
-                fingerprint(_segment(lines, nodes[0])[0]) != record.get("sha256"):
+                not _same_test(_segment(lines, nodes[0])[0], record):
             findings.append(Finding(relpath, "test changed", name, _test_fix(relpath)))
     return findings
+
+
+@functools.lru_cache(maxsize=64)
+def _definitions(text, relpath):
+    """``(lines, {name: [nodes]})`` of a module's text. Kept for the text: the check after a
+    run reads the same sources as the check before it, and parsing them is most of its cost."""
+    definitions = {}
+    for name, node in _top_level_definitions(parse_source(text, relpath)):
+        definitions.setdefault(name, []).append(node)
+    return text.splitlines(), definitions
+
+
+def _same_test(source, record):
+    """Whether a test function's ``source`` is the one ``record`` protects: the very text the
+    release shipped (no tokenizing: a test a student never touched costs one comparison), else
+    the same tokens (reformatted or commented)."""
+    return source == record.get("source") or fingerprint(source) == record.get("sha256")
 
 
 def restore_tests(text, expected):

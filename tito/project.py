@@ -5,8 +5,10 @@ they export into, and ``tests/milestones/milestone_tracker.py``. ``tito`` works 
 project that contains the current directory.
 """
 
+import ast
 import contextlib
 import difflib
+import functools
 import os
 import re
 import shutil
@@ -22,6 +24,14 @@ class ProjectError(Exception):
     def __init__(self, message, exit_code=1):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+@functools.lru_cache(maxsize=64)
+def parse_source(text, filename="<unknown>"):
+    """``ast.parse(text)``, once per text: one command reads each module source more than once
+    (the manifest check before and after a run, the export and its catalog). The tree is
+    shared -- read it, never change it."""
+    return ast.parse(text, filename=filename)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ A sealed run is ``python -m pytest`` in a subprocess that
 """
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -149,13 +150,26 @@ def bytecode_cache(root):
     tag = f"{sys.implementation.cache_tag}-{hashlib.sha256(sys.prefix.encode()).hexdigest()[:10]}"
     folder = cache_home() / "bytecode" / tag
     try:
-        if not (folder / ".warm").is_file():
+        if not _is_warm(folder):
             folder.mkdir(parents=True, exist_ok=True)
             _warm(root, folder)
         clear_mirror(folder, Path(root).resolve(), keep=Path(sys.prefix).resolve())
     except OSError:
         return None  # an unwritable cache: every run compiles from source
     return folder
+
+
+def _is_warm(folder):
+    """A warm-up finished in ``folder`` and pytest's own bytecode is still there: a cache whose
+    library part was removed since (by hand, or by a tito that kept no virtual environment's
+    mirror) is warmed again instead of compiling pytest and NumPy on every run."""
+    if not (folder / ".warm").is_file():
+        return False
+    spec = importlib.util.find_spec("pytest")
+    if spec is None or not spec.origin:
+        return True
+    source = Path(spec.origin)
+    return (folder / str(source.parent).lstrip(os.sep) / f"{source.stem}.{sys.implementation.cache_tag}.pyc").is_file()
 
 
 def clear_mirror(folder, root, keep):
