@@ -76,11 +76,14 @@ def tampered(copy):
     edit(copy, "03_nn", "def test_unit_linear():\n", "def test_unit_linear():\n    return\n")
 
 
+ADD_FOREVER = "import time\n\n\ndef _add_forever(self, other):\n    while True:\n        time.sleep(0.05)\n\n\n" \
+              "Tensor.__add__ = _add_forever"
+
+
 def endless(copy):
     """Tensor addition never returns (it waits for something that never comes)."""
     paste(copy)
-    append_cell(copy, "01_tensor", "import time\n\n\ndef _add_forever(self, other):\n    while True:\n"
-                                   "        time.sleep(0.05)\n\n\nTensor.__add__ = _add_forever")
+    append_cell(copy, "01_tensor", ADD_FOREVER)
 
 
 def syntax_error(copy):

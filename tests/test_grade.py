@@ -24,7 +24,8 @@ from tito.student_copy import solution_only_lines
 from tito.submissions import Limits, read_submission
 
 from conftest import REPO, cli_env
-from grade_class import CORE, PID_DIR_ENV, add_tar_member, as_tar, as_zip, exits, make_class, released, zipslip
+from grade_class import (ADD_FOREVER, CORE, PID_DIR_ENV, add_tar_member, append_cell, as_tar, as_zip, exits, make_class,
+                         paste, released, zipslip)
 
 TIMEOUT = 12  # seconds for one test run: the endless loop costs this much, once
 MILESTONES = ["perceptron", "xor", "mlp_digits"]
@@ -210,17 +211,20 @@ def test_a_second_run_reuses_unchanged_submissions(graded, tmp_path):
 
 
 def test_a_submission_over_its_time_limit_is_stopped_whole(pristine, tmp_path):
-    """The wall-clock limit of a whole submission: its worker and every process it started go."""
+    """The wall-clock limit of a whole submission: its worker and every process it started go.
+    (The student forks detached processes when 00 is imported, and 01's tests never end: the
+    4 s limit of the submission comes long before the 60 s limit of a test run.)"""
     folder = tmp_path / "submissions"
     folder.mkdir()
     copy = tmp_path / "exits"
     shutil.copytree(pristine, copy)
     exits(copy)
+    append_cell(copy, "01_tensor", ADD_FOREVER)
     shutil.copytree(copy, folder / "exits")
     pids = tmp_path / "pids"
     pids.mkdir()
     started = time.monotonic()
-    result = grade(folder, "--out", tmp_path / "out" / "grades.csv", "--milestones", "perceptron",
+    result = grade(folder, "--out", tmp_path / "out" / "grades.csv", "--milestones", "perceptron", "--timeout", 60,
                    "--submission-timeout", 4, "--json", home=tmp_path / "home", env_extra={PID_DIR_ENV: str(pids)})
     assert result.returncode == 0, result.stderr[-3000:]
     (row,) = json.loads(result.stdout)["students"]
@@ -361,6 +365,47 @@ def test_a_changed_release_is_refused_by_the_worker(pristine, tmp_path):
     (copy / "tests" / "milestones" / "learning_checks.py").write_text("# replaced\n", encoding="utf-8")
     with pytest.raises(grading.GradingError, match="changed during grading"):
         grading._verify_copy(copy, listing)
+
+
+POISON_THE_SHARED_CACHE = '''
+import importlib._bootstrap_external as _external
+import os as _os
+from pathlib import Path as _Path
+
+import numpy as _numpy
+
+# The grader warmed one bytecode cache for the class (its workdir/bytecode) and copies it to
+# each submission: replace NumPy's compiled __init__ there by code that leaves a mark.
+_workdir = _Path(_os.environ["TITO_CACHE_DIR"]).parents[2]
+_source = _Path(_numpy.__file__)
+_evil = compile(f"open({_os.environ['GRADE_TEST_POISONED']!r}, 'w').close()", str(_source), "exec")
+_stat = _source.stat()
+for _pyc in (_workdir / "bytecode").rglob("__init__.*.pyc"):
+    if _pyc.parent.name == "numpy":
+        _pyc.write_bytes(bytes(_external._code_to_timestamp_pyc(_evil, int(_stat.st_mtime), _stat.st_size)))
+'''
+
+
+def test_a_submission_cannot_poison_the_bytecode_the_next_one_gets(pristine, tmp_path):
+    """The grader compiles pytest and NumPy once and gives each submission a copy, checked
+    against its hashes: a submission that rewrites the shared copy reaches no other one."""
+    folder = tmp_path / "submissions"
+    for name, twist in (("a-poisoner", POISON_THE_SHARED_CACHE), ("b-honest", None)):
+        copy = tmp_path / name
+        shutil.copytree(pristine, copy)
+        paste(copy, ["00_setup"])
+        if twist:
+            append_cell(copy, "00_setup", twist)
+        shutil.copytree(copy, folder / name)
+    marker = tmp_path / "poisoned-bytecode-ran"
+    result = grade(folder, "--out", tmp_path / "out" / "grades.csv", "--modules", "00", "--milestones", "none",
+                   "-j", 1, "--json", home=tmp_path / "home", env_extra={"GRADE_TEST_POISONED": str(marker)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {row["student"]: row for row in json.loads(result.stdout)["students"]}
+    assert rows["a-poisoner"]["status"] == "graded", rows["a-poisoner"]
+    assert not marker.exists(), "the bytecode one submission planted ran in another's tests"
+    assert rows["b-honest"]["status"] == "error", rows["b-honest"]
+    assert "the grader's bytecode cache changed during grading" in rows["b-honest"]["reason"]
 
 
 class FakeCourse:

@@ -27,7 +27,8 @@ forked and detached (``setsid``) is re-parented to them and killed after each te
 **Trust.** Student code runs as the grading user, so everything on disk it could reach is
 treated as forgeable. The worker reads its whole job (the spec and the student's sources)
 from a pipe before any student code runs; its copy of the pristine release is checked
-against hashes taken when the release was built; protected files are restored from memory
+against hashes taken when the release was built, and so is its copy of the bytecode cache
+the grader compiled once for the whole class (pytest's and NumPy's, :func:`prepare_course`); protected files are restored from memory
 before each test run, and a learning run during which one of them changed (inode, size or
 ctime, which a user cannot set back) does not count. Results come back over the worker's
 stdout, each line authenticated with a key the grader handed over on stdin: a result file
@@ -59,7 +60,7 @@ from tito import exporter, files, manifest
 from tito.learning_run import run_learning_test
 from tito.project import ProjectError, discover_modules, resolve_module
 from tito.runner import run_module_tests
-from tito.sealed import BoundedOutput
+from tito.sealed import BoundedOutput, bytecode_cache
 from tito.student_copy import build_release
 from tito.tracker import load_tracker
 
@@ -90,6 +91,8 @@ class Course:
     manifest_sha256: str
     files: dict  # relpath -> sha256 of every file of the release (but .tito/)
     fingerprint: str  # the release's content: a changed course invalidates cached grades
+    bytecode: Path = None  # a warmed bytecode cache (tito.sealed.bytecode_cache) each submission gets a copy of
+    bytecode_files: dict = field(default_factory=dict)  # relpath -> sha256 of every file in it
 
     def module(self, module_id):
         return next(module for module in self.modules if module["id"] == module_id)
@@ -134,8 +137,12 @@ def prepare_course(course_root, workdir):
     listing = _listing(pristine)
     digest = manifest_sha256(data)
     fingerprint = hashlib.sha256(json.dumps([listing, digest], sort_keys=True).encode("utf-8")).hexdigest()
+    # pytest's and NumPy's bytecode, compiled once here rather than once per submission (~1 s each)
+    bytecode = Path(workdir) / "bytecode"
+    warmed = bytecode_cache(pristine, home=bytecode) is not None
     return Course(Path(course_root).resolve(), pristine, modules, milestones, list(tracker.MILESTONE_ORDER),
-                  data, digest, listing, fingerprint)
+                  data, digest, listing, fingerprint, bytecode if warmed else None,
+                  _listing(bytecode) if warmed else {})
 
 
 def grader_fingerprint():
@@ -400,12 +407,12 @@ def _remove(path):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _verify_copy(root, listing):
+def _verify_copy(root, listing, what="the course's release"):
     found = _listing(root)
     if found != listing:
         changed = sorted(set(found.items()) ^ set(listing.items()))
         where = changed[0][0] if changed else "?"
-        raise GradingError(f"the course's release changed during grading ({where}): this submission was not graded")
+        raise GradingError(f"{what} changed during grading ({where}): this submission was not graded")
 
 
 def grade_submission(spec, channel):
@@ -419,8 +426,12 @@ def grade_submission(spec, channel):
     protected = _Protected(root, data)
     stubs = {module["relpath"]: (root / module["relpath"]).read_text(encoding="utf-8") for module in spec["modules"]}
     channel.send("step", what="preparing")
-    # This submission's own bytecode cache (tito.sealed.bytecode_cache): warmed by the first
-    # sealed run, before any student code runs; no other submission ever reads it.
+    # This submission's own bytecode cache (tito.sealed.bytecode_cache): a copy of the one the
+    # grader warmed, checked against its hashes before any student code runs (else warmed by
+    # the first sealed run); no other submission ever reads it.
+    if spec["bytecode"]:
+        shutil.copytree(spec["bytecode"], scratch / "cache", symlinks=True)
+        _verify_copy(scratch / "cache", spec["bytecode_files"], what="the grader's bytecode cache")
     os.environ["TITO_CACHE_DIR"] = str(scratch / "cache")
     channel.send("prepared", seconds=round(time.perf_counter() - started, 3))
     infos = {info.id: info for info in discover_modules(root)}
@@ -624,6 +635,8 @@ class Grader:
             "scratch": str(scratch),
             "pristine": str(self.course.pristine),
             "files": self.course.files,
+            "bytecode": self.course.bytecode and str(self.course.bytecode),
+            "bytecode_files": self.course.bytecode_files,
             "manifest": self.course.manifest,
             "modules": [self.course.module(module_id) for module_id in self.module_ids],
             "milestones": [{"id": mid, "requires": self.course.milestones[mid]["requires"]} for mid in self.milestone_ids],

@@ -144,7 +144,7 @@ def fingerprint(source):
 
 def protected_functions(text):
     """``{name: source}`` of the top-level functions in a module's test cells."""
-    tree = ast.parse(text)
+    tree = parse_source(text)
     lines = text.splitlines()
     test_lines = _test_cell_lines(text)
     found = {}
@@ -158,7 +158,7 @@ def test_function_lines(text):
     """``{name: first line}`` of each top-level ``test_unit_*`` function (its first decorator's
     line when it has one: what the function's code object reports)."""
     try:
-        tree = ast.parse(text)
+        tree = parse_source(text)
     except SyntaxError:
         return {}
     lines = {}
@@ -170,7 +170,7 @@ def test_function_lines(text):
 
 def test_function_names(text):
     """The top-level ``test_unit_*`` functions a module defines, in order (what must pass)."""
-    tree = ast.parse(text)
+    tree = parse_source(text)
     names = []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_unit_"):
@@ -304,7 +304,7 @@ def restore_tests(text, expected):
     """``text`` with every protected function put back from ``expected`` (the manifest's
     ``{name: {"sha256", "source"}}`` of this module); extra definitions of a protected name
     are removed and a missing one is appended. Returns ``(new text, restored names)``."""
-    tree = ast.parse(text)
+    tree = parse_source(text)
     lines = text.splitlines()
     definitions = {}
     for name, node in _top_level_definitions(tree):

@@ -136,7 +136,7 @@ def cache_home():
 _WARM_TEST = "import numpy\n\n\ndef test_warm():\n    assert numpy.zeros(1).sum() == 0\n"
 
 
-def bytecode_cache(root):
+def bytecode_cache(root, home=None):
     """The bytecode folder of sealed runs (``PYTHONPYCACHEPREFIX``), or None to compile everything.
 
     Compiling pytest and NumPy from source costs ~0.7 s a run, so their bytecode is written
@@ -146,9 +146,10 @@ def bytecode_cache(root):
     the project's sources -- all of it but the mirror of the virtual environment tito runs in,
     when that lies inside the project (``python -m venv .venv`` in the course folder): that
     is library bytecode, and removing it would compile NumPy and pytest again on every run.
+    ``home``: the cache folder (default: :func:`cache_home`).
     """
     tag = f"{sys.implementation.cache_tag}-{hashlib.sha256(sys.prefix.encode()).hexdigest()[:10]}"
-    folder = cache_home() / "bytecode" / tag
+    folder = Path(home or cache_home()) / "bytecode" / tag
     try:
         if not _is_warm(folder):
             folder.mkdir(parents=True, exist_ok=True)
