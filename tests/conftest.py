@@ -58,9 +58,9 @@ def bare_project(tmp_path):
     return root
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def released(tmp_path_factory):
-    """One `tito release` of the course per test module: a pristine student copy (with its
+    """One `tito release` of the course per test process: a pristine student copy (with its
     manifest). Tests copy it before changing anything."""
     destination = tmp_path_factory.mktemp("release") / "course"
     result = run_tito("release", destination, cwd=REPO, home=tmp_path_factory.mktemp("home"))
@@ -90,10 +90,16 @@ def project_env(project):
 
 
 def run_tito(*args, cwd, home=None, timeout=600, input=None):
-    """Run the real `tito` CLI in a subprocess; returns the CompletedProcess (text)."""
+    """Run the real `tito` CLI in a subprocess; returns the CompletedProcess (text).
+
+    tito's bytecode is written into the project copy (and travels with the copies tests make
+    of it): under PYTHONDONTWRITEBYTECODE every call compiled tito again (~40 ms). Sealed runs
+    never read a project's bytecode (tito.sealed.bytecode_cache), so no verdict depends on it."""
+    env = cli_env(home)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return subprocess.run(
         [sys.executable, "-m", "tito", *map(str, args)],
-        cwd=cwd, env=cli_env(home), capture_output=True, text=True, encoding="utf-8",
+        cwd=cwd, env=env, capture_output=True, text=True, encoding="utf-8",
         timeout=timeout, input=input,
     )
 

@@ -25,7 +25,7 @@ from tito.submissions import Limits, read_submission
 
 from conftest import REPO, cli_env
 from grade_class import (ADD_FOREVER, CORE, PID_DIR_ENV, add_tar_member, append_cell, as_tar, as_zip, exits, make_class,
-                         paste, released, zipslip)
+                         paste, zipslip)
 
 TIMEOUT = 12  # seconds for one test run: the endless loop costs this much, once
 MILESTONES = ["perceptron", "xor", "mlp_digits"]
@@ -51,8 +51,9 @@ def grade(*args, cwd=REPO, home, env_extra=None, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return released(tmp_path_factory.mktemp("release") / "course")
+def pristine(released):
+    """conftest's fresh release of the course (tests copy it before changing anything)."""
+    return released
 
 
 class Graded:
