@@ -324,6 +324,20 @@ def test_milestone_ids_ignore_case_and_release_quotes_its_path(exported_project,
     assert f"Next: cd '{spaced}' && tito module list" in result.stdout.replace("\n", "")
 
 
+def test_a_course_folder_with_brackets_and_spaces_runs_its_tests_and_milestones(tito, tmp_path, _isolated_home):
+    """pytest reads a "[" in a path argument as the start of a parameter id; tito's runs must
+    not depend on the folder's name ("CS 101 [fall]")."""
+    course = copy_project(REPO, tmp_path / "CS 101 [fall]" / "course", keep_exports=True)
+    tested = tito("module", "test", "01", cwd=course)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    for module_id in ("00", "01", "02"):
+        completed = tito("module", "complete", module_id, cwd=course)
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+    result = tito("milestone", "run", "perceptron", "--json", cwd=course)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["passed"] is True
+
+
 # -- solutions never leak from a release ---------------------------------------------------------
 def test_release_copies_only_what_a_student_copy_needs(tmp_path, tito):
     course = copy_project(REPO, tmp_path / "course")

@@ -55,9 +55,12 @@ def run_learning_test(root, tracker_module, milestone_id, timeout=None, on_event
     milestone_id = entry["id"]
     nodeid = tracker_module.nodeid(milestone_id)
     timeout = timeout or default_timeout(entry)
+    test_file = Path(tracker_module.TEST_FILE)
+    # Named as a module on the learning tests' own folder (--pyargs), not by its path: pytest
+    # reads a "[" in a path as the start of a parameter id (a course folder "CS 101 [fall]").
     sealed = run_sealed(
-        root, f"{root}/{nodeid}", timeout=timeout, imports=imports, on_event=on_event,
-        sys_path=[root / Path(tracker_module.TEST_FILE).parent],
+        root, f"{test_file.stem}::{nodeid.partition('::')[2]}", timeout=timeout, imports=imports, on_event=on_event,
+        sys_path=[root / test_file.parent], pytest_args=["--pyargs"],
     )
     verdict = LearningVerdict(milestone_id, sealed=sealed, output=sealed.output, duration=sealed.duration)
     metrics_event = sealed.first("metrics")
