@@ -283,7 +283,7 @@ def _verify_tests(root, relpath, expected):
     return findings
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=24)  # a course's modules and a few more; ~3 MB a tree at most
 def _definitions(text, relpath):
     """``(lines, {name: [nodes]})`` of a module's text. Kept for the text: the check after a
     run reads the same sources as the check before it, and parsing them is most of its cost."""

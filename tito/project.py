@@ -26,7 +26,7 @@ class ProjectError(Exception):
         self.exit_code = exit_code
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=24)  # a course's modules and a few more; ~3 MB a tree at most
 def parse_source(text, filename="<unknown>"):
     """``ast.parse(text)``, once per text: one command reads each module source more than once
     (the manifest check before and after a run, the export and its catalog). The tree is
