@@ -324,10 +324,15 @@ def test_milestone_ids_ignore_case_and_release_quotes_its_path(exported_project,
     assert f"Next: cd '{spaced}' && tito module list" in result.stdout.replace("\n", "")
 
 
-def test_a_course_folder_with_brackets_and_spaces_runs_its_tests_and_milestones(tito, tmp_path, _isolated_home):
+def test_a_course_folder_with_brackets_and_spaces_runs_its_tests_and_milestones(tito, tmp_path, _isolated_home,
+                                                                                monkeypatch):
     """pytest reads a "[" in a path argument as the start of a parameter id; tito's runs must
-    not depend on the folder's name ("CS 101 [fall]")."""
+    not depend on the folder's name ("CS 101 [fall]"), nor on the temporary folder's, nor on
+    the cache's (a fresh one: the warm-up run is named from a bracketed folder too)."""
     course = copy_project(REPO, tmp_path / "CS 101 [fall]" / "course", keep_exports=True)
+    for variable, folder in (("TMPDIR", "tmp [1]"), ("TITO_CACHE_DIR", "cache [2]")):
+        (tmp_path / folder).mkdir()
+        monkeypatch.setenv(variable, str(tmp_path / folder))
     tested = tito("module", "test", "01", cwd=course)
     assert tested.returncode == 0, tested.stdout + tested.stderr
     for module_id in ("00", "01", "02"):
@@ -336,6 +341,7 @@ def test_a_course_folder_with_brackets_and_spaces_runs_its_tests_and_milestones(
     result = tito("milestone", "run", "perceptron", "--json", cwd=course)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["passed"] is True
+    assert list((tmp_path / "cache [2]").rglob(".warm")), "the cache was warmed from its bracketed folder"
 
 
 # -- solutions never leak from a release ---------------------------------------------------------

@@ -178,8 +178,8 @@ def run_module_tests(root, info, console=None, timeout=DEFAULT_TIMEOUT, source_t
             env = {"TINYTORCH_DATA": str(root / "datasets" / "tinydigits")}  # the data stays where it is
         status = _LiveStatus(info, console)
         with status:
-            sealed = run_sealed(
-                root, snapshot, timeout=timeout, on_event=status.update, scratch=Path(scratch),
+            sealed = run_sealed(  # the snapshot named from the scratch folder: no "[" of TMPDIR in pytest's argument
+                root, snapshot.relative_to(scratch), timeout=timeout, on_event=status.update, scratch=Path(scratch),
                 pytest_args=["--import-mode=importlib", "-o", "python_functions=test_unit_*",
                              "-o", "python_classes=", "-o", f"python_files={_only(snapshot)}"],
                 package=package, imports=imports, env=env,

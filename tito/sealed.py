@@ -202,9 +202,9 @@ def _warm(root, folder):
     scratch = Path(tempfile.mkdtemp(prefix="tito-warm-"))
     try:
         (scratch / "test_warm.py").write_text(_WARM_TEST, encoding="utf-8")
-        run = _run_child(root, lambda here: ["-m", "pytest", str(scratch / "test_warm.py"), "-p", PLUGIN_NAME, "-q",
+        run = _run_child(root, lambda here: ["-m", "pytest", "test_warm.py", "-p", PLUGIN_NAME, "-q",
                                              "-p", "no:cacheprovider", "--noconftest", "-c", str(here / "pytest.ini")],
-                         {}, timeout=300, env={"PYTHONDONTWRITEBYTECODE": ""}, pycache=folder)
+                         {}, timeout=300, env={"PYTHONDONTWRITEBYTECODE": ""}, pycache=folder, scratch=scratch)
         if run.returncode == 0:
             (folder / ".warm").write_text("warmed by a run with no project code\n", encoding="utf-8")
     finally:
