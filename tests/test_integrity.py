@@ -175,6 +175,16 @@ def test_a_planted_conftest_is_never_loaded(tito, course, _isolated_home, place)
     assert_not_completed(_isolated_home, course, result, data, "The loss did not fall enough")
 
 
+def test_a_package_named_like_the_learning_test_is_never_run(tito, course, _isolated_home):
+    """tito names the learning test as a module of its folder (--pyargs); a package of that
+    name beside it, with a test that passes at once, is not what runs."""
+    package = course / "tests" / "milestones" / "test_learning_verification"
+    package.mkdir()
+    (package / "__init__.py").write_text("def test_perceptron_learning():\n    pass\n", encoding="utf-8")
+    result, data = run_json(tito, "milestone", "run", "perceptron", cwd=course)
+    assert_not_completed(_isolated_home, course, result, data, "was not collected")
+
+
 TAMPERING = {
     "edited learning test": ("tests/milestones/test_learning_verification.py",
                              lambda text: text.replace("assert acc >= 0.95", "assert acc >= 0.0")),
