@@ -28,12 +28,13 @@ forked and detached (``setsid``) is re-parented to them and killed after each te
 treated as forgeable. The worker reads its whole job (the spec and the student's sources)
 from a pipe before any student code runs; its copy of the pristine release is checked
 against hashes taken when the release was built, and so is its copy of the bytecode cache
-the grader compiled once for the whole class (pytest's and NumPy's, :func:`prepare_course`); protected files are restored from memory
-before each test run, and a learning run during which one of them changed (inode, size or
-ctime, which a user cannot set back) does not count. Results come back over the worker's
-stdout, each line authenticated with a key the grader handed over on stdin: a result file
-that student code could overwrite is never read. The grader also hashes tito's own source
-before and after grading and says so when it changed.
+the grader compiled once for the whole class (pytest's and NumPy's, :func:`prepare_course`);
+protected files are restored from memory before each test run, and a learning run during
+which one of them changed (inode, size or ctime, which a user cannot set back) does not
+count. Results come back over the worker's stdout, each line authenticated with a key the
+grader handed over on stdin: a result file that student code could overwrite is never
+read. The grader also hashes tito's own source before and after grading and says so when
+it changed.
 """
 
 import ast
