@@ -403,6 +403,27 @@ NEW_OPS = {
     "clone": (lambda a: a.clone() * a.double(), lambda a: a.clone() * a.double(), normal),
     "rpow_sub": (lambda a: 1.5 ** a - a, lambda a: 1.5 ** a - a, normal),
     "getitem_tensor_index": (lambda a: a[Tensor([1, 0, 1])], lambda a: a[torch().tensor([1, 0, 1])], normal),
+    "split": (lambda a: cat([p * (i + 1) for i, p in enumerate(a.split(3, dim=-1))], dim=-1),
+              lambda a: torch().cat([p * (i + 1) for i, p in enumerate(a.split(3, dim=-1))], dim=-1), normal),
+    "split_sizes": (lambda a: a.split([1, 2], dim=1)[1] * 2, lambda a: a.split([1, 2], dim=1)[1] * 2, normal),
+    "chunk": (lambda a: a.chunk(3, dim=2)[1] - a.chunk(3, dim=2)[0], lambda a: a.chunk(3, dim=2)[1] - a.chunk(3, dim=2)[0],
+              normal),
+    "cumsum": (lambda a: a.cumsum(dim=1), lambda a: a.cumsum(dim=1), normal),
+    "cumsum_last": (lambda a: a.cumsum(-1) * a, lambda a: a.cumsum(-1) * a, normal),
+    "norm": (lambda a: a.norm(), lambda a: a.norm(), normal),
+    "norm_dim": (lambda a: a.norm(dim=-1, keepdim=True), lambda a: a.norm(dim=-1, keepdim=True), normal),
+    "norm_p1_dims": (lambda a: a.norm(p=1, dim=(0, 2)), lambda a: a.norm(p=1, dim=(0, 2)), distinct),
+    "norm_p3": (lambda a: a.norm(p=3, dim=1), lambda a: a.norm(p=3, dim=1), distinct),
+    "norm_inf": (lambda a: a.norm(p=float("inf"), dim=0), lambda a: a.norm(p=float("inf"), dim=0), distinct),
+    "logsumexp": (lambda a: a.logsumexp(dim=1), lambda a: a.logsumexp(dim=1), normal),
+    "logsumexp_dims_keep": (lambda a: a.logsumexp(dim=(0, 2), keepdim=True), lambda a: a.logsumexp(dim=(0, 2), keepdim=True),
+                            normal),
+    "sort": (lambda a: a.sort(dim=1).values, lambda a: a.sort(dim=1).values, distinct),
+    "sort_descending_last": (lambda a: a.sort(descending=True).values * 2, lambda a: a.sort(descending=True).values * 2,
+                             distinct),
+    "topk": (lambda a: a.topk(2, dim=-1).values, lambda a: a.topk(2, dim=-1).values, distinct),
+    "topk_smallest": (lambda a: a.topk(2, dim=1, largest=False).values, lambda a: a.topk(2, dim=1, largest=False).values,
+                      distinct),
 }
 
 
@@ -416,6 +437,36 @@ def test_new_unary_ops_match_finite_differences(name):
 def test_new_unary_ops_match_torch(name):
     tiny_fn, torch_fn, make = NEW_OPS[name]
     assert_matches_torch(tiny_fn, torch_fn, make(2, 3, 4))
+
+
+def test_sort_and_topk_indices_and_the_edges_of_the_new_reductions_match_torch():
+    th = torch()
+    data = np.array([[3.0, 1.0, 2.0, 1.0], [0.5, 0.5, -1.0, 4.0]], dtype=np.float32)
+    for descending in (False, True):
+        mine, theirs = Tensor(data).sort(dim=1, descending=descending, stable=True), \
+            th.tensor(data).sort(dim=1, descending=descending, stable=True)
+        assert mine.indices.data.tolist() == theirs.indices.tolist() and mine.indices.dtype == np.int64
+    distinct_rows = np.array([[3.0, 1.0, 2.0, 0.0], [0.5, 0.25, -1.0, 4.0]])  # topk's order among ties is PyTorch's own
+    for largest in (True, False):
+        assert Tensor(distinct_rows).topk(3, largest=largest).indices.data.tolist() == \
+            th.tensor(distinct_rows).topk(3, largest=largest).indices.tolist()
+    ints = np.array([[3, -1, 2]], dtype=np.int64)
+    assert Tensor(ints).sort(descending=True).values.data.tolist() == th.tensor(ints).sort(descending=True).values.tolist()
+    assert Tensor(ints).cumsum(dim=1).data.tolist() == th.tensor(ints).cumsum(dim=1).tolist()
+    zero, torch_zero = Tensor(np.zeros(3), requires_grad=True), th.zeros(3, dtype=th.float64, requires_grad=True)
+    zero.norm().backward()
+    torch_zero.norm().backward()
+    assert zero.grad.data.tolist() == torch_zero.grad.tolist() == [0.0, 0.0, 0.0]
+    masked = np.array([[-np.inf, -np.inf], [0.0, -np.inf]])
+    np.testing.assert_array_equal(Tensor(masked).logsumexp(dim=1).data, th.tensor(masked).logsumexp(dim=1).numpy())
+    big = np.array([1000.0, 1000.0])
+    np.testing.assert_allclose(Tensor(big).logsumexp(dim=0).data, th.tensor(big).logsumexp(dim=0).numpy())
+    assert [p.shape for p in Tensor(np.zeros((7, 2))).chunk(4)] == [tuple(p.shape) for p in th.zeros(7, 2).chunk(4)]
+    assert [p.shape for p in Tensor(np.zeros((6, 2))).chunk(4)] == [tuple(p.shape) for p in th.zeros(6, 2).chunk(4)]
+    with pytest.raises(RuntimeError, match="out of range"):
+        Tensor(data).topk(5)
+    with pytest.raises(ValueError, match="add up to"):
+        Tensor(data).split([1, 1], dim=1)
 
 
 BINARY_NEW = {

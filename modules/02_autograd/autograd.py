@@ -47,6 +47,7 @@
 import functools
 import math
 import threading
+from collections import namedtuple
 
 import numpy as np
 
@@ -996,7 +997,8 @@ def _detach(self):
 #
 # Provided below the operators: the functions `cat`, `stack`, `where`, `maximum`,
 # `minimum` (as in `torch`), the methods `abs`, `clamp`, `masked_fill`, `expand`, `repeat`,
-# and the graph's own vocabulary: `t.is_leaf`, `t.grad_fn` (the node that made `t`, None
+# `split`, `chunk`, `cumsum`, `norm`, `logsumexp`, `sort`, `topk` (most of them built from
+# the operations above, so they need no backward of their own), and the graph's own vocabulary: `t.is_leaf`, `t.grad_fn` (the node that made `t`, None
 # for a leaf), `t.requires_grad_()`, `t.detach()`.
 
 # %%
@@ -1094,6 +1096,108 @@ Tensor.is_leaf = property(lambda self: self._ctx is None)
 Tensor.grad_fn = property(lambda self: self._ctx)
 Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
+
+
+class CumsumOp(Function):
+    """Running sums along `dim`: each input counts in its own sum and in every later one."""
+
+    @staticmethod
+    def forward(ctx, a, dim=0):
+        ctx.dim = dim
+        return np.cumsum(a, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):  # so its gradient is the sum of the gradients from its position to the end
+        return np.flip(np.cumsum(np.flip(grad, ctx.dim), axis=ctx.dim), ctx.dim)
+
+
+class NormOp(Function):
+    """The Euclidean length sqrt(Σ x²) over `axis`; its gradient x / length (0 at the zero vector, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        length = np.sqrt((a * a).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(a, length)
+        if keepdims:
+            return length
+        return length.reshape(()) if axis is None else np.squeeze(length, axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, length = ctx.saved_tensors
+        grad = np.reshape(grad, length.shape)
+        return np.where(length > 0, grad * a / np.where(length > 0, length, 1), 0)
+
+
+_sort_result = namedtuple("sort", ["values", "indices"])  # PyTorch's torch.return_types.sort
+_topk_result = namedtuple("topk", ["values", "indices"])
+
+
+def _split(self, split_size_or_sections, dim=0):
+    """Pieces along `dim` (torch.split): `split_size` long each (the last may be shorter), or of the listed sizes."""
+    length = self.shape[dim]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        if split_size_or_sections < 1:
+            raise ValueError(f"split: split_size must be at least 1, got {split_size_or_sections}")
+        sizes = [min(split_size_or_sections, length - start) for start in range(0, length, split_size_or_sections)]
+    else:
+        sizes = [int(size) for size in split_size_or_sections]
+        if sum(sizes) != length:
+            raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but dimension {dim} has {length}")
+    index, start, pieces = [slice(None)] * self.ndim, 0, []
+    for size in sizes:  # each piece is a slice: its gradient flows back through GetItemOp
+        index[dim] = slice(start, start + size)
+        pieces.append(self[tuple(index)])
+        start += size
+    return tuple(pieces)
+
+
+def _chunk(self, chunks, dim=0):
+    """`chunks` pieces along `dim` (torch.chunk): ceil(length / chunks) long each, so perhaps fewer pieces."""
+    if chunks < 1:
+        raise ValueError(f"chunk: chunks must be at least 1, got {chunks}")
+    return self.split(max(1, -(-self.shape[dim] // chunks)), dim)
+
+
+def _norm(self, p="fro", dim=None, keepdim=False):
+    """The p-norm (Tensor.norm): "fro" or 2 the Euclidean length, float("inf") the largest |x|, any other p > 0."""
+    if p in ("fro", 2):
+        return _reduction(_apply_of(NormOp), "norm")(self, dim, keepdim)
+    if p == float("inf"):
+        return self.abs().amax(dim=dim, keepdim=keepdim)
+    return (self.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)
+
+
+def _logsumexp(self, dim, keepdim=False):
+    """log Σ exp(x) over `dim`, as m + log Σ exp(x − m) with m the maximum: no overflow."""
+    top = self.detach().amax(dim=dim, keepdim=True)
+    top = top.masked_fill(top.abs() == float("inf"), 0.0)  # all -inf (or an inf): nothing to shift by
+    return (self - top).exp().sum(dim=dim, keepdim=keepdim).log() + top.amax(dim=dim, keepdim=keepdim)
+
+
+def _sort(self, dim=-1, descending=False, stable=False):
+    """(values, indices) along `dim` (torch.sort); equal values keep their order. The values are a
+    `gather` of this tensor, so their gradient goes back to where each value came from."""
+    key = self.data if self.is_floating_point() else self.data.astype(np.int64)
+    order = np.argsort(-key if descending else key, axis=dim, kind="stable")
+    indices = Tensor._wrap(order.astype(np.int64))
+    return _sort_result(self.gather(dim, indices), indices)
+
+
+def _topk(self, k, dim=-1, largest=True, sorted=True):
+    """The `k` largest (or smallest) values along `dim` and their indices (torch.topk), in order."""
+    if not 0 <= k <= self.shape[dim]:
+        raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {self.shape[dim]}")
+    values, indices = self.sort(dim=dim, descending=largest)
+    index = [slice(None)] * self.ndim
+    index[dim] = slice(0, k)
+    return _topk_result(values[tuple(index)], indices[tuple(index)])
+
+
+Tensor.cumsum = lambda self, dim: CumsumOp.apply(self, dim=dim)
+Tensor.split, Tensor.chunk = _split, _chunk
+Tensor.norm, Tensor.logsumexp = _norm, _logsumexp
+Tensor.sort, Tensor.topk = _sort, _topk
 
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic
@@ -1276,6 +1380,36 @@ def test_unit_choose_and_join_gradients():
 
 if __name__ == "__main__":
     test_unit_choose_and_join_gradients()
+
+# %%
+def test_unit_more_of_torchs_api():
+    """Checks the provided `split`, `chunk`, `cumsum`, `norm`, `logsumexp`, `sort` and `topk`:
+    their values, and their gradients against finite differences. This code is provided and
+    built from your operations: a failure here points at the backward it goes through
+    (`GetItemOp` for `split`, `chunk`, `sort` and `topk`, `SumOp`/`ExpOp`/`LogOp` for
+    `logsumexp`, `AbsOp` and `PowOp` for `norm` with p other than 2).
+    """
+    x = Tensor(np.arange(10.0).reshape(2, 5))
+    assert [p.shape for p in x.split(2, dim=1)] == [(2, 2), (2, 2), (2, 1)]
+    assert [p.shape for p in x.split([1, 4], dim=1)] == [(2, 1), (2, 4)]
+    assert [p.shape for p in x.chunk(3, dim=1)] == [(2, 2), (2, 2), (2, 1)]
+    assert x.cumsum(dim=1).data[1].tolist() == [5.0, 11.0, 18.0, 26.0, 35.0]
+    assert float(Tensor([3.0, 4.0]).norm().data) == 5.0
+    assert np.isclose(float(Tensor([1000.0, 1000.0]).logsumexp(dim=0).data), 1000.0 + math.log(2.0))
+    values, indices = Tensor([3.0, 1.0, 2.0, 1.0]).sort()
+    assert values.data.tolist() == [1.0, 1.0, 2.0, 3.0] and indices.data.tolist() == [1, 3, 2, 0]
+    assert Tensor([3.0, 1.0, 2.0]).topk(2).indices.data.tolist() == [0, 2]
+    check_gradients(lambda a: cat([p * (i + 1) for i, p in enumerate(a.split(2, dim=1))], dim=1), (3, 5))
+    check_gradients(lambda a: a.chunk(2, dim=0)[1] * a.cumsum(dim=0)[:2], (4, 3))
+    check_gradients(lambda a: a.norm(dim=1) + a.norm(p=1) + a.logsumexp(dim=-1), (3, 4))
+    check_gradients(lambda a: a.sort(dim=1, descending=True).values * a.topk(4, dim=1).values, (3, 4))
+    zero = Tensor([0.0, 0.0], requires_grad=True)
+    zero.norm().backward()
+    assert zero.grad.data.tolist() == [0.0, 0.0], "the length of the zero vector has gradient 0, as in PyTorch"
+
+
+if __name__ == "__main__":
+    test_unit_more_of_torchs_api()
 
 # %% [markdown]
 # ## The rules of the graph
