@@ -1172,7 +1172,8 @@ def _logsumexp(self, dim, keepdim=False):
     """log Σ exp(x) over `dim`, as m + log Σ exp(x − m) with m the maximum: no overflow."""
     top = self.detach().amax(dim=dim, keepdim=True)
     top = top.masked_fill(top.abs() == float("inf"), 0.0)  # all -inf (or an inf): nothing to shift by
-    return (self - top).exp().sum(dim=dim, keepdim=keepdim).log() + top.amax(dim=dim, keepdim=keepdim)
+    with np.errstate(divide="ignore"):  # a row of -inf sums to 0: its log is -inf, as in PyTorch, not a warning
+        return (self - top).exp().sum(dim=dim, keepdim=keepdim).log() + top.amax(dim=dim, keepdim=keepdim)
 
 
 def _sort(self, dim=-1, descending=False, stable=False):

@@ -904,7 +904,8 @@ def _logsumexp(self, dim, keepdim=False):
     """log Σ exp(x) over `dim`, as m + log Σ exp(x − m) with m the maximum: no overflow."""
     top = self.detach().amax(dim=dim, keepdim=True)
     top = top.masked_fill(top.abs() == float("inf"), 0.0)  # all -inf (or an inf): nothing to shift by
-    return (self - top).exp().sum(dim=dim, keepdim=keepdim).log() + top.amax(dim=dim, keepdim=keepdim)
+    with np.errstate(divide="ignore"):  # a row of -inf sums to 0: its log is -inf, as in PyTorch, not a warning
+        return (self - top).exp().sum(dim=dim, keepdim=keepdim).log() + top.amax(dim=dim, keepdim=keepdim)
 
 
 def _sort(self, dim=-1, descending=False, stable=False):
@@ -932,7 +933,7 @@ Tensor.norm, Tensor.logsumexp = _norm, _logsumexp
 Tensor.sort, Tensor.topk = _sort, _topk
 
 
-# %% modules/02_autograd/autograd.py:1210
+# %% modules/02_autograd/autograd.py:1211
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -947,7 +948,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1555
+# %% modules/02_autograd/autograd.py:1556
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
