@@ -422,6 +422,22 @@ NEW_OPS = {
     "sort_descending_last": (lambda a: a.sort(descending=True).values * 2, lambda a: a.sort(descending=True).values * 2,
                              distinct),
     "topk": (lambda a: a.topk(2, dim=-1).values, lambda a: a.topk(2, dim=-1).values, distinct),
+    "prod": (lambda a: a.prod(), lambda a: a.prod(), away_from_zero),
+    "prod_dim_keep": (lambda a: a.prod(dim=1, keepdim=True), lambda a: a.prod(dim=1, keepdim=True), away_from_zero),
+    "prod_last": (lambda a: a.prod(-1), lambda a: a.prod(-1), normal),
+    "flip": (lambda a: a.flip(0) * a.flip([1, 2]), lambda a: a.flip(0) * a.flip([1, 2]), normal),
+    "tril_triu": (lambda a: a.tril() + a.triu(1) * 2 + a.tril(-1), lambda a: a.tril() + a.triu(1) * 2 + a.tril(-1), normal),
+    "sin_cos": (lambda a: a.sin() * a.cos(), lambda a: a.sin() * a.cos(), normal),
+    "log1p_expm1": (lambda a: a.abs().log1p() + a.expm1(), lambda a: a.abs().log1p() + a.expm1(), normal),
+    "square_reciprocal_rsqrt": (lambda a: a.square() + a.reciprocal() + a.abs().rsqrt(),
+                                lambda a: a.square() + a.reciprocal() + a.abs().rsqrt(), away_from_zero),
+    "pow_method": (lambda a: a.pow(3), lambda a: a.pow(3), normal),
+    "matmul_bmm": (lambda a: a.matmul(a.transpose(1, 2)) + a.bmm(a.transpose(1, 2)),
+                   lambda a: a.matmul(a.transpose(1, 2)) + a.bmm(a.transpose(1, 2)), normal),
+    "mm_t": (lambda a: a[0].mm(a[1].t()), lambda a: a[0].mm(a[1].t()), normal),
+    "narrow_select_unbind": (lambda a: a.narrow(2, 1, 2) * a.select(1, 0).unsqueeze(1)[..., :2] + a.unbind(0)[1][:, :2],
+                             lambda a: a.narrow(2, 1, 2) * a.select(1, 0).unsqueeze(1)[..., :2] + a.unbind(0)[1][:, :2],
+                             normal),
     "topk_smallest": (lambda a: a.topk(2, dim=1, largest=False).values, lambda a: a.topk(2, dim=1, largest=False).values,
                       distinct),
 }
@@ -463,6 +479,17 @@ def test_sort_and_topk_indices_and_the_edges_of_the_new_reductions_match_torch()
     np.testing.assert_allclose(Tensor(big).logsumexp(dim=0).data, th.tensor(big).logsumexp(dim=0).numpy())
     assert [p.shape for p in Tensor(np.zeros((7, 2))).chunk(4)] == [tuple(p.shape) for p in th.zeros(7, 2).chunk(4)]
     assert [p.shape for p in Tensor(np.zeros((6, 2))).chunk(4)] == [tuple(p.shape) for p in th.zeros(6, 2).chunk(4)]
+    has_zero = np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 1.0]])
+    assert_matches_torch(lambda a: a.prod(dim=1), lambda a: a.prod(dim=1), has_zero)
+    assert_matches_torch(lambda a: a.prod(), lambda a: a.prod(), has_zero[:1])
+    odd = np.array([[-1.5, 0.0, 2.0], [np.nan, np.inf, -3.0]])
+    for name in ("sign", "isnan", "isinf"):
+        np.testing.assert_array_equal(getattr(Tensor(odd), name)().data, getattr(th.tensor(odd), name)().numpy())
+    assert Tensor(data).argsort(dim=1).data.tolist() == th.tensor(data).argsort(dim=1, stable=True).tolist()
+    assert Tensor(data).new_zeros(2, 3).shape == (2, 3) and Tensor(data).new_ones((1,)).dtype == np.float32
+    assert Tensor(np.ones(3)).dot(Tensor(np.ones(3))).item() == 3.0 and Tensor(data).contiguous().shape == (2, 4)
+    with pytest.raises(RuntimeError, match="<= 2 dimensions"):
+        Tensor(np.zeros((2, 2, 2))).t()
     with pytest.raises(RuntimeError, match="out of range"):
         Tensor(data).topk(5)
     with pytest.raises(ValueError, match="add up to"):

@@ -293,6 +293,16 @@ def test_nll_loss_matches_torch_and_finite_differences(shape, reduction):
     assert_gradients_match(lambda x, y: nn.NLLLoss(reduction=reduction)(x, y), normal(*shape), labels)
 
 
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_every_label_ignored_gives_nan_and_a_zero_gradient_like_torch(loss):
+    th = torch()
+    scores, labels = normal(4, 3), np.full(4, 1)
+    mine = lambda x, y: getattr(F, loss)(x, y, ignore_index=1)  # noqa: E731
+    theirs = lambda x, y: getattr(th.nn.functional, loss)(x, y, ignore_index=1)  # noqa: E731
+    assert_matches_torch(mine, theirs, scores, labels)
+    assert np.isnan(mine(T(scores), labels).item())
+
+
 def test_cross_entropy_is_nll_of_log_softmax():
     z, y = normal(4, 5), rng.integers(0, 5, size=4)
     a = nn.CrossEntropyLoss()(T(z), y).item()

@@ -997,8 +997,10 @@ def _detach(self):
 #
 # Provided below the operators: the functions `cat`, `stack`, `where`, `maximum`,
 # `minimum` (as in `torch`), the methods `abs`, `clamp`, `masked_fill`, `expand`, `repeat`,
-# `split`, `chunk`, `cumsum`, `norm`, `logsumexp`, `sort`, `topk` (most of them built from
-# the operations above, so they need no backward of their own), and the graph's own vocabulary: `t.is_leaf`, `t.grad_fn` (the node that made `t`, None
+# `split`, `chunk`, `cumsum`, `norm`, `logsumexp`, `sort`, `topk`, `prod`, `flip`, `tril`,
+# `triu`, `sin`, `cos` and PyTorch's other spellings (`pow`, `matmul`, `mm`, `t`, `square`, ...;
+# most of them built from the operations above, so they need no backward of their own), and
+# the graph's own vocabulary: `t.is_leaf`, `t.grad_fn` (the node that made `t`, None
 # for a leaf), `t.requires_grad_()`, `t.detach()`.
 
 # %%
@@ -1200,6 +1202,127 @@ Tensor.split, Tensor.chunk = _split, _chunk
 Tensor.norm, Tensor.logsumexp = _norm, _logsumexp
 Tensor.sort, Tensor.topk = _sort, _topk
 
+
+class SinOp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.sin(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * np.cos(a)
+
+
+class CosOp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.cos(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * np.sin(a)
+
+
+class Log1pOp(Function):
+    """log(1 + x), exact for tiny x (where 1 + x would round to 1)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log1p(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (1 + a)
+
+
+class ProdOp(Function):
+    """The product over `axis`. Its gradient for x_i is the product of all the *other* factors:
+    the product of those before i times the product of those after i (no division, so zeros are fine)."""
+
+    @staticmethod
+    def forward(ctx, a, axis=None):
+        ctx.save_for_backward(a)
+        ctx.axis = axis
+        return np.prod(a, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        axis = ctx.axis
+        x = a.reshape(-1) if axis is None else a
+        axis = 0 if axis is None else axis
+        ones = np.ones_like(np.take(x, [0], axis=axis))
+        before = np.cumprod(np.concatenate([ones, np.delete(x, -1, axis=axis)], axis=axis), axis=axis)
+        after = np.flip(np.cumprod(np.concatenate([ones, np.delete(np.flip(x, axis), -1, axis=axis)], axis=axis),
+                                   axis=axis), axis)
+        others = (before * after).reshape(a.shape)
+        return (grad if ctx.axis is None else np.expand_dims(grad, ctx.axis)) * others
+
+
+def _prod(self, dim=None, keepdim=False):
+    """The product of all elements, or over one `dim` (torch.prod)."""
+    out = ProdOp.apply(self, axis=dim)
+    return out.unsqueeze(dim) if keepdim and dim is not None else out
+
+
+def _flip(self, dims):
+    """The elements in reverse order along each of `dims` (torch.flip): a slice with step -1."""
+    dims = [dims] if isinstance(dims, int) else dims
+    index = [slice(None)] * self.ndim
+    for d in dims:
+        index[d] = slice(None, None, -1)
+    return self[tuple(index)]
+
+
+def _tri(keep):
+    """tril/triu: this tensor where `keep(rows, columns, diagonal)` holds on its last two dims, 0 elsewhere."""
+    def method(self, diagonal=0):
+        rows, columns = np.indices(self.shape[-2:])
+        return where(Tensor._wrap(keep(rows, columns, diagonal)), self, 0.0 if self.is_floating_point() else 0)
+    return method
+
+
+def _narrow(self, dim, start, length):
+    index = [slice(None)] * self.ndim
+    index[dim] = slice(start, start + length)
+    return self[tuple(index)]
+
+
+def _t(self):
+    """The transpose of a matrix (a vector or a number is returned as it is), as torch's `t()`."""
+    if self.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+    return self.T if self.ndim == 2 else self
+
+
+Tensor.sin, Tensor.cos = _floating(_apply_of(SinOp)), _floating(_apply_of(CosOp))
+Tensor.log1p = _floating(_apply_of(Log1pOp))
+Tensor.expm1 = lambda self: self.exp() - 1
+Tensor.square = lambda self: self * self
+Tensor.reciprocal = lambda self: 1 / self
+Tensor.rsqrt = lambda self: 1 / self.sqrt()
+Tensor.pow = lambda self, exponent: self ** exponent
+Tensor.matmul = Tensor.mm = Tensor.bmm = Tensor.dot = lambda self, other: self @ other
+Tensor.t = _t
+Tensor.prod, Tensor.flip, Tensor.narrow = _prod, _flip, _narrow
+Tensor.unbind = lambda self, dim=0: tuple(self.select(dim, i) for i in range(self.shape[dim]))
+Tensor.select = lambda self, dim, index: self.narrow(dim, index, 1).squeeze(dim)
+Tensor.tril = _tri(lambda rows, columns, diagonal: columns - rows <= diagonal)
+Tensor.triu = _tri(lambda rows, columns, diagonal: columns - rows >= diagonal)
+Tensor.contiguous = lambda self: self  # NumPy hands every operation what it needs: nothing to do
+Tensor.argsort = lambda self, dim=-1, descending=False: self.sort(dim=dim, descending=descending).indices
+Tensor.sign = lambda self: Tensor._wrap(np.where(np.isnan(self.data), 0, np.sign(self.data)))  # no gradient; sign(nan) = 0
+Tensor.isnan = lambda self: Tensor._wrap(np.isnan(self.data))
+Tensor.isinf = lambda self: Tensor._wrap(np.isinf(self.data))
+Tensor.new_zeros = lambda self, *size: Tensor._wrap(np.zeros(_shape_args(size), dtype=self.dtype))
+Tensor.new_ones = lambda self, *size: Tensor._wrap(np.ones(_shape_args(size), dtype=self.dtype))
+
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic
 #
@@ -1384,11 +1507,12 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_more_of_torchs_api():
-    """Checks the provided `split`, `chunk`, `cumsum`, `norm`, `logsumexp`, `sort` and `topk`:
-    their values, and their gradients against finite differences. This code is provided and
-    built from your operations: a failure here points at the backward it goes through
-    (`GetItemOp` for `split`, `chunk`, `sort` and `topk`, `SumOp`/`ExpOp`/`LogOp` for
-    `logsumexp`, `AbsOp` and `PowOp` for `norm` with p other than 2).
+    """Checks the provided `split`, `chunk`, `cumsum`, `norm`, `logsumexp`, `sort`, `topk`, `prod`,
+    `flip`, `tril`/`triu` and `sin`/`cos`: their values, and their gradients against finite
+    differences. This code is provided and mostly built from your operations: a failure here
+    points at the backward it goes through (`GetItemOp` for `split`, `chunk`, `flip`, `sort`
+    and `topk`, `SumOp`/`ExpOp`/`LogOp` for `logsumexp`, `WhereOp` for `tril`/`triu`, `AbsOp`
+    and `PowOp` for `norm` with p other than 2).
     """
     x = Tensor(np.arange(10.0).reshape(2, 5))
     assert [p.shape for p in x.split(2, dim=1)] == [(2, 2), (2, 2), (2, 1)]
@@ -1407,6 +1531,12 @@ def test_unit_more_of_torchs_api():
     zero = Tensor([0.0, 0.0], requires_grad=True)
     zero.norm().backward()
     assert zero.grad.data.tolist() == [0.0, 0.0], "the length of the zero vector has gradient 0, as in PyTorch"
+    assert Tensor([[1.0, 2.0], [3.0, 4.0]]).tril().data.tolist() == [[1.0, 0.0], [3.0, 4.0]]
+    assert Tensor([1.0, 2.0, 3.0]).flip(0).data.tolist() == [3.0, 2.0, 1.0]
+    check_gradients(lambda a: a.prod(dim=1) + a.sin().cos().sum(dim=1) + a.flip(1).triu().sum(dim=1), (3, 3))
+    has_zero = Tensor([2.0, 0.0, 3.0], requires_grad=True)
+    has_zero.prod().backward()
+    assert has_zero.grad.data.tolist() == [0.0, 6.0, 0.0], "a zero factor: the product of the others, no 0/0"
 
 
 if __name__ == "__main__":

@@ -1240,7 +1240,10 @@ class _ClassificationLoss(_Loss):
     def _reduced(self, losses, labels, unbatched):
         if unbatched and self.reduction == "none":
             return losses.reshape(())
-        return _reduce(losses, self.reduction, count=np.count_nonzero(labels != self.ignore_index))
+        count = np.count_nonzero(labels != self.ignore_index)
+        if self.reduction == "mean" and count == 0:  # every label ignored: nan, and a zero gradient, as PyTorch
+            return losses.sum() + float("nan")
+        return _reduce(losses, self.reduction, count=count)
 
 
 class CrossEntropyLoss(_ClassificationLoss):

@@ -715,7 +715,10 @@ class _ClassificationLoss(_Loss):
     def _reduced(self, losses, labels, unbatched):
         if unbatched and self.reduction == "none":
             return losses.reshape(())
-        return _reduce(losses, self.reduction, count=np.count_nonzero(labels != self.ignore_index))
+        count = np.count_nonzero(labels != self.ignore_index)
+        if self.reduction == "mean" and count == 0:  # every label ignored: nan, and a zero gradient, as PyTorch
+            return losses.sum() + float("nan")
+        return _reduce(losses, self.reduction, count=count)
 
 
 class CrossEntropyLoss(_ClassificationLoss):
@@ -742,7 +745,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1355
+# %% modules/03_nn/nn.py:1358
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
