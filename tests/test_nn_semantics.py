@@ -303,6 +303,52 @@ def test_every_label_ignored_gives_nan_and_a_zero_gradient_like_torch(loss):
     assert np.isnan(mine(T(scores), labels).item())
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("loss, options", [("l1_loss", {}), ("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.3}),
+                                           ("huber_loss", {}), ("huber_loss", {"delta": 0.4})])
+def test_regression_losses_match_torch(loss, options, reduction):
+    th = torch()
+    assert_matches_torch(lambda x, y: getattr(F, loss)(x, y, reduction=reduction, **options),
+                         lambda x, y: getattr(th.nn.functional, loss)(x, y, reduction=reduction, **options),
+                         normal(4, 3), normal(4, 3))
+
+
+@pytest.mark.parametrize("name, mine, theirs", [
+    ("softplus", lambda x: F.softplus(x), lambda th, x: th.nn.functional.softplus(x)),
+    ("softplus_beta", lambda x: nn.Softplus(beta=2.0, threshold=3.0)(x * 3),
+     lambda th, x: th.nn.Softplus(beta=2.0, threshold=3.0)(x * 3)),
+    ("elu", lambda x: nn.ELU(alpha=0.7)(x), lambda th, x: th.nn.ELU(alpha=0.7)(x)),
+    ("normalize", lambda x: F.normalize(x, dim=-1), lambda th, x: th.nn.functional.normalize(x, dim=-1)),
+    ("normalize_p1", lambda x: F.normalize(x, p=1, dim=0), lambda th, x: th.nn.functional.normalize(x, p=1, dim=0)),
+    ("cosine_similarity", lambda x: F.cosine_similarity(x, x.flip(0) + 0.5, dim=1),
+     lambda th, x: th.nn.functional.cosine_similarity(x, x.flip(0) + 0.5, dim=1)),
+    ("pad", lambda x: F.pad(x, (1, 2, 0, 1), value=0.5) * 2, lambda th, x: th.nn.functional.pad(x, (1, 2, 0, 1), value=0.5) * 2),
+    ("unflatten", lambda x: nn.Unflatten(1, (2, 2))(x) * 2, lambda th, x: th.nn.Unflatten(1, (2, 2))(x) * 2),
+])
+def test_more_layers_and_functions_match_torch(name, mine, theirs):
+    th = torch()
+    assert_matches_torch(mine, lambda x: theirs(th, x), normal(3, 4))
+
+
+def test_one_hot_module_to_and_the_edges_of_the_new_layers_match_torch():
+    th = torch()
+    labels = np.array([[2, 0], [1, 1]])
+    assert F.one_hot(Tensor(labels, dtype=np.int64)).data.tolist() == th.nn.functional.one_hot(th.tensor(labels)).tolist()
+    assert F.one_hot(Tensor(labels, dtype=np.int64), 5).data.dtype == np.int64
+    with pytest.raises(RuntimeError, match="num_classes"):
+        F.one_hot(Tensor(labels, dtype=np.int64), 2)
+    big = np.array([-300.0, -30.0, 0.0, 30.0, 300.0])
+    for mine, theirs in ((nn.ELU(), th.nn.ELU()), (nn.Softplus(), th.nn.Softplus())):
+        assert_matches_torch(mine, theirs, big)
+    layer = nn.Linear(3, 2).double()
+    assert layer.weight.dtype == np.float64 and layer.to("cpu", dtype=np.float32).weight.dtype == np.float32
+    with pytest.raises(RuntimeError, match="CPU only"):
+        layer.to("cuda")
+    layer.add_module("extra", nn.ReLU())
+    layer.register_parameter("scale", nn.Parameter(np.ones(1)))
+    assert "scale" in dict(layer.named_parameters()) and layer.extra in layer.children()
+
+
 def test_cross_entropy_is_nll_of_log_softmax():
     z, y = normal(4, 5), rng.integers(0, 5, size=4)
     a = nn.CrossEntropyLoss()(T(z), y).item()

@@ -30,7 +30,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from tinytorch.core.autograd import Function, _rows_matmul
+from tinytorch.core.autograd import Function, _rows_matmul, where
 from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import Tensor
 
@@ -1411,6 +1411,247 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
 
 def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     return NLLLoss(ignore_index, reduction)(input, target)
+
+
+# %% [markdown]
+# ### More of PyTorch's layers, given
+#
+# A few more layers and functions that PyTorch code often uses, so that it runs here as
+# written: `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `Softplus`, `ELU`, `Unflatten`, and
+# `F.one_hot`, `F.pad`, `F.normalize`, `F.cosine_similarity` with the functional forms of
+# the layers; `Module.to(dtype)`, `float()`, `double()`, `add_module` and
+# `register_parameter`. Most are built from the operations of module 02 — note how each
+# keeps its unused branch finite (`clamp` before `exp`), so that a gradient of 0 is never
+# multiplied by an infinity.
+
+# %%
+#| export
+def _elementwise_loss(pred, target, who):
+    target = _target_tensor(target)
+    _same_shape(pred, target, who)
+    return pred - target
+
+
+class L1Loss(_Loss):
+    """Absolute error |pred - target|, reduced ('mean' by default)."""
+
+    def forward(self, pred, target):
+        return _reduce(_elementwise_loss(pred, target, "L1Loss").abs(), self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """0.5·d²/beta where |d| < beta, |d| - 0.5·beta elsewhere (d = pred - target)."""
+
+    def __init__(self, reduction="mean", beta=1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, pred, target):
+        d = _elementwise_loss(pred, target, type(self).__name__)
+        size = d.abs()
+        return _reduce(where(size < self.beta, d * d * (0.5 / self.beta), size - 0.5 * self.beta), self.reduction)
+
+
+class HuberLoss(SmoothL1Loss):
+    """delta · SmoothL1Loss(beta=delta): 0.5·d² where |d| < delta, delta·(|d| - 0.5·delta) elsewhere."""
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction, beta=delta)
+        self.delta = delta
+
+    def forward(self, pred, target):
+        return super().forward(pred, target) * self.delta
+
+
+class SoftplusOp(Function):
+    """log(1 + exp(beta·x)) / beta, computed as logaddexp(0, beta·x) (no overflow); x itself above threshold."""
+
+    @staticmethod
+    def forward(ctx, x, beta=1.0, threshold=20.0):
+        z = x * beta
+        ctx.save_for_backward(z)
+        ctx.threshold = threshold
+        return np.where(z > threshold, x, np.logaddexp(0, z) / beta).astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved_tensors
+        sigmoid = np.exp(-np.logaddexp(0, -z))  # σ(z) without overflow
+        return grad * np.where(z > ctx.threshold, 1, sigmoid).astype(grad.dtype)
+
+
+class Softplus(Module):
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x):
+        return SoftplusOp.apply(x, beta=self.beta, threshold=self.threshold)
+
+
+class ELU(Module):
+    """x where x > 0, alpha·(exp(x) - 1) elsewhere."""
+
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return where(x > 0, x, (x.clamp(max=0).exp() - 1) * self.alpha)  # clamp: exp of a large x is never taken
+
+
+class Unflatten(Module):
+    """Split dimension `dim` into `unflattened_size` (the inverse of Flatten)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        dim = self.dim % x.ndim
+        return x.reshape(*x.shape[:dim], *self.unflattened_size, *x.shape[dim + 1:])
+
+
+def l1_loss(input, target, reduction="mean"):
+    return L1Loss(reduction=reduction)(input, target)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    return SmoothL1Loss(reduction=reduction, beta=beta)(input, target)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    return HuberLoss(reduction=reduction, delta=delta)(input, target)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return SoftplusOp.apply(input, beta=beta, threshold=threshold)
+
+
+def elu(input, alpha=1.0):
+    return ELU(alpha)(input)
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer labels (...) -> int64 (..., num_classes) with a 1 at each label (torch's F.one_hot)."""
+    labels = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
+    if labels.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensors, got dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise RuntimeError("one_hot: class values must be non-negative")
+    count = int(labels.max()) + 1 if num_classes == -1 and labels.size else num_classes
+    if labels.size and labels.max() >= count:
+        raise RuntimeError(f"one_hot: class values must be smaller than num_classes ({count})")
+    return Tensor._wrap((labels[..., None] == np.arange(count)).astype(np.int64))
+
+
+class PadOp(Function):
+    """Constant padding: `pad` is (left, right) for the last dimension, then the one before, ..."""
+
+    @staticmethod
+    def forward(ctx, x, pad=(), value=0.0):
+        if len(pad) % 2 or len(pad) // 2 > x.ndim:
+            raise ValueError(f"pad: give (before, after) pairs for at most {x.ndim} dimensions, got {pad}")
+        widths = [(0, 0)] * (x.ndim - len(pad) // 2) + [tuple(pad[i:i + 2]) for i in range(len(pad) - 2, -1, -2)]
+        if any(w < 0 for pair in widths for w in pair):
+            raise ValueError("pad: negative padding (cropping) is not supported; slice the tensor instead")
+        ctx.region = tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))
+        return np.pad(x, widths, constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):  # the padding was constant: only the original region has a gradient
+        return grad[ctx.region]
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is implemented, not {mode!r}")
+    return PadOp.apply(input, pad=tuple(pad), value=value)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12):
+    """input / max(‖input‖_p over dim, eps) (torch's F.normalize)."""
+    return input / input.norm(p=p, dim=dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """x1·x2 / (max(‖x1‖, eps)·max(‖x2‖, eps)) along `dim` (torch's F.cosine_similarity)."""
+    return (x1 * x2).sum(dim=dim) / (x1.norm(dim=dim).clamp(min=eps) * x2.norm(dim=dim).clamp(min=eps))
+
+
+def _to(self, *args, dtype=None, **kwargs):
+    """Convert floating-point parameters and buffers to `dtype` (Module.to); a device must be the CPU."""
+    for arg in args:
+        if isinstance(arg, str):
+            if arg.split(":")[0] != "cpu":
+                raise RuntimeError(f"tinytorch runs on the CPU only; .to({arg!r}) is not possible")
+        else:
+            dtype = arg
+    if kwargs.get("device") not in (None, "cpu"):
+        raise RuntimeError(f"tinytorch runs on the CPU only; .to(device={kwargs['device']!r}) is not possible")
+    if dtype is not None:
+        for tensor in self.parameters() + self.buffers():
+            if tensor.is_floating_point():
+                tensor.data = tensor.data.astype(dtype)
+                if tensor.grad is not None:
+                    tensor.grad = Tensor._wrap(tensor.grad.data.astype(dtype))
+    return self
+
+
+def _register_parameter(self, name, param):
+    if param is not None and not isinstance(param, Parameter):
+        raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, not {type(param).__name__}")
+    setattr(self, name, param)
+
+
+def _add_module(self, name, module):
+    if module is not None and not isinstance(module, Module):
+        raise TypeError(f"add_module: {name!r} must be a Module or None, not {type(module).__name__}")
+    setattr(self, name, module)
+
+
+Module.to = _to
+Module.float, Module.double = (lambda self: self.to(np.float32)), (lambda self: self.to(np.float64))
+Module.register_parameter, Module.add_module = _register_parameter, _add_module
+
+# %%
+def test_unit_more_of_torchs_layers():
+    """Checks the provided losses, activations and helpers against hand values and finite
+    differences. This code is provided: if it fails, look at the operation it is built
+    from (`where` and `abs` for the losses, `clamp` and `exp` for ELU, `norm` for
+    normalize and cosine_similarity), or at `_Loss` and `_reduce` for the reductions.
+    """
+    pred, target = Tensor([0.0, 2.0, -3.0]), Tensor([0.5, 0.0, 0.0])
+    assert np.isclose(L1Loss()(pred, target).item(), (0.5 + 2.0 + 3.0) / 3)
+    assert np.allclose(SmoothL1Loss(reduction="none")(pred, target).data, [0.125, 1.5, 2.5])
+    assert np.allclose(HuberLoss(reduction="none", delta=2.0)(pred, target).data, [0.125, 2.0, 4.0])
+    assert np.allclose(Softplus()(Tensor([0.0, 100.0])).data, [math.log(2.0), 100.0])
+    assert np.allclose(ELU()(Tensor([-1.0, 2.0])).data, [math.exp(-1.0) - 1.0, 2.0])
+    assert one_hot(Tensor([2, 0], dtype=np.int64), 3).data.tolist() == [[0, 0, 1], [1, 0, 0]]
+    assert pad(Tensor([[1.0, 2.0]]), (1, 2)).data.tolist() == [[0.0, 1.0, 2.0, 0.0, 0.0]]
+    assert np.allclose(normalize(Tensor([[3.0, 4.0]])).data, [[0.6, 0.8]])
+    assert np.isclose(cosine_similarity(Tensor([[1.0, 0.0]]), Tensor([[1.0, 1.0]])).item(), math.sqrt(0.5))
+    assert Unflatten(1, (2, 3))(Tensor(np.zeros((4, 6)))).shape == (4, 2, 3)
+    layer = Linear(2, 2).double()
+    assert layer.weight.dtype == np.float64 and layer.float().bias.dtype == np.float32
+    rng = np.random.default_rng(0)
+    for loss in (L1Loss(), SmoothL1Loss(beta=0.5), HuberLoss(delta=0.7)):
+        x, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+        check = Tensor(x, dtype=np.float64, requires_grad=True)
+        loss(check, Tensor(y, dtype=np.float64)).backward()
+        step = 1e-6
+        bumped = x.copy()
+        bumped[0, 0] += step
+        slope = (loss(Tensor(bumped, dtype=np.float64), Tensor(y, dtype=np.float64)).item()
+                 - loss(Tensor(x, dtype=np.float64), Tensor(y, dtype=np.float64)).item()) / step
+        assert np.isclose(check.grad.data[0, 0], slope, atol=1e-4), type(loss).__name__
+    big = Tensor([-200.0, 0.0, 200.0], requires_grad=True)
+    (ELU()(big).sum() + softplus(big).sum()).backward()
+    assert np.all(np.isfinite(big.grad.data)), "no infinity meets a zero gradient"
+
+
+if __name__ == "__main__":
+    test_unit_more_of_torchs_layers()
 
 
 # %% [markdown]
