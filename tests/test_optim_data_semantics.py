@@ -14,7 +14,7 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.data.loader import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
 from tinytorch.nn.modules import Parameter
 from tinytorch.nn.utils import clip_grad_norm_, clip_grad_value_
-from tinytorch.optim.adam import Adam, AdamW
+from tinytorch.optim.adam import Adagrad, Adam, AdamW, RMSprop
 from tinytorch.optim.lr_scheduler import CosineAnnealingLR, StepLR
 from tinytorch.optim.sgd import SGD
 
@@ -114,15 +114,29 @@ def test_param_group_rules():
     assert opt.defaults["lr"] == 0.3
 
 
+@pytest.mark.parametrize("name, options", [
+    ("RMSprop", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01, "alpha": 0.9, "momentum": 0.8, "weight_decay": 0.1}),
+    ("RMSprop", {"lr": 0.02, "centered": True, "momentum": 0.5}),
+    ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1, "initial_accumulator_value": 0.3}),
+], ids=["rmsprop", "rmsprop_momentum_decay", "rmsprop_centered", "adagrad", "adagrad_decays"])
+def test_more_optimizers_follow_torch(name, options):
+    th = torch()
+    tiny, ref = _pair_of_parameters(th)
+    ours_cls = {"RMSprop": RMSprop, "Adagrad": Adagrad}[name]
+    _run(ours_cls(tiny, **options), getattr(th.optim, name)(ref, **options), tiny, ref, th, steps=6)
+
+
 # ---------------------------------------------------------------------------------------
 # Optimizer state_dict
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_optimizer_state_dict_resumes_exactly_and_has_torchs_layout(name):
     th = torch()
-    options = {"lr": 0.05, "momentum": 0.9} if name == "SGD" else {"lr": 0.05}
-    ours_cls = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[name]
+    options = {"lr": 0.05, "momentum": 0.9} if name in ("SGD", "RMSprop") else {"lr": 0.05}
+    ours_cls = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop, "Adagrad": Adagrad}[name]
     tiny, ref = _pair_of_parameters(th)
     opt_tiny, opt_ref = ours_cls(tiny, **options), getattr(th.optim, name)(ref, **options)
     _run(opt_tiny, opt_ref, tiny, ref, th, steps=3)
@@ -154,7 +168,12 @@ def test_optimizer_state_dict_resumes_exactly_and_has_torchs_layout(name):
     lambda m, opt: m.StepLR(opt, step_size=1),
     lambda m, opt: m.CosineAnnealingLR(opt, T_max=6),
     lambda m, opt: m.CosineAnnealingLR(opt, T_max=5, eta_min=0.01),
-], ids=["step3", "step1", "cosine", "cosine_eta_min"])
+    lambda m, opt: m.ExponentialLR(opt, gamma=0.8),
+    lambda m, opt: m.MultiStepLR(opt, milestones=[7, 2, 4], gamma=0.5),
+    lambda m, opt: m.LinearLR(opt, start_factor=0.25, end_factor=0.9, total_iters=6),
+    lambda m, opt: m.LambdaLR(opt, lambda epoch: 0.9 ** epoch + 0.1),
+    lambda m, opt: m.LambdaLR(opt, [lambda epoch: 1.0 / (1 + epoch), lambda epoch: 0.5]),
+], ids=["step3", "step1", "cosine", "cosine_eta_min", "exponential", "multistep", "linear", "lambda", "lambda_per_group"])
 def test_schedulers_follow_torch(make):
     th = torch()
     import tinytorch.optim.lr_scheduler as ours_schedulers

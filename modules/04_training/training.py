@@ -127,6 +127,76 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
+# Given: Adam's two ancestors, with PyTorch's arguments and state names. Adagrad divides each
+# step by the root of *all* past squared gradients (rates only shrink); RMSprop by the root of
+# a running average of them (Adam's second moment, without the first or the bias correction).
+class RMSprop(Optimizer):
+    """p -= lr * g / (sqrt(running mean of g²) + eps); optional momentum and centering (PyTorch semantics)."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+        if lr < 0 or eps < 0 or weight_decay < 0 or momentum < 0 or alpha < 0:
+            raise ValueError("need lr, alpha, eps, weight_decay and momentum >= 0")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def step(self):
+        for group in self.param_groups:
+            lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data + group["weight_decay"] * p.data if group["weight_decay"] else p.grad.data
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state.update(step=0, square_avg=np.zeros_like(p.data))
+                    if momentum:
+                        state["momentum_buffer"] = np.zeros_like(p.data)
+                    if group["centered"]:
+                        state["grad_avg"] = np.zeros_like(p.data)
+                state["step"] += 1
+                square_avg = state["square_avg"]
+                square_avg *= alpha
+                square_avg += (1.0 - alpha) * g * g
+                if group["centered"]:  # subtract the square of the running mean: a running variance
+                    grad_avg = state["grad_avg"]
+                    grad_avg *= alpha
+                    grad_avg += (1.0 - alpha) * g
+                    avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+                else:
+                    avg = np.sqrt(square_avg) + eps
+                if momentum:
+                    buffer = state["momentum_buffer"]
+                    buffer *= momentum
+                    buffer += g / avg
+                    p.data -= lr * buffer
+                else:
+                    p.data -= lr * g / avg
+
+
+class Adagrad(Optimizer):
+    """p -= lr_t * g / (sqrt(sum of all g²) + eps), lr_t = lr / (1 + (t - 1) * lr_decay) (PyTorch semantics)."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+        if lr < 0 or lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or eps < 0:
+            raise ValueError("need lr, lr_decay, weight_decay, initial_accumulator_value and eps >= 0")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+
+    def step(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data + group["weight_decay"] * p.data if group["weight_decay"] else p.grad.data
+                state = self.state.setdefault(id(p), {})
+                if not state:
+                    state.update(step=0, sum=np.full_like(p.data, group["initial_accumulator_value"]))
+                state["step"] += 1
+                state["sum"] += g * g
+                rate = group["lr"] / (1.0 + (state["step"] - 1) * group["lr_decay"])
+                p.data -= rate * g / (np.sqrt(state["sum"]) + group["eps"])
+
+
 # %%
 from tinytorch.nn.modules import Linear, MSELoss, Parameter
 
@@ -259,6 +329,62 @@ class CosineAnnealingLR(LRScheduler):
         ### END SOLUTION
 
 
+# Given: more of PyTorch's schedules, each a closed form in `last_epoch` like the two above.
+class ExponentialLR(LRScheduler):
+    """lr = initial_lr * gamma ** epoch."""
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """lr = initial_lr * gamma ** (the number of milestones reached)."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        reached = sum(1 for milestone in self.milestones if milestone <= self.last_epoch)
+        return [base * self.gamma ** reached for base in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """lr = initial_lr * a factor going linearly from start_factor to end_factor over total_iters epochs."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError("LinearLR: need 0 < start_factor <= 1 and 0 <= end_factor <= 1")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        done = min(self.last_epoch, self.total_iters) / self.total_iters
+        factor = self.start_factor + (self.end_factor - self.start_factor) * done
+        return [base * factor for base in self.base_lrs]
+
+
+class LambdaLR(LRScheduler):
+    """lr = initial_lr * lr_lambda(epoch): one function, or one per param group."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        count = len(optimizer.param_groups)
+        self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * count
+        if len(self.lr_lambdas) != count:
+            raise ValueError(f"LambdaLR: expected {count} lr_lambdas, got {len(self.lr_lambdas)}")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [base * rule(self.last_epoch) for base, rule in zip(self.base_lrs, self.lr_lambdas)]
+
+    def state_dict(self):  # functions are not state (PyTorch leaves them out too)
+        return {key: value for key, value in super().state_dict().items() if key != "lr_lambdas"}
+
+
 # %%
 def test_unit_lr_schedulers():
     """Checks `StepLR.get_lr()` and `CosineAnnealingLR.get_lr()`: one rate per param group, from
@@ -286,6 +412,42 @@ def test_unit_lr_schedulers():
 
 if __name__ == "__main__":
     test_unit_lr_schedulers()
+
+# %%
+def test_unit_more_optimizers_and_schedules():
+    """Checks the provided `RMSprop`, `Adagrad`, `ExponentialLR`, `MultiStepLR`, `LinearLR` and
+    `LambdaLR`: hand values of their first steps and rates. This code is provided: if it fails,
+    look at the `Optimizer` base class (param groups, `self.state`) or at `LRScheduler.step()`.
+    """
+    from tinytorch.optim.sgd import SGD
+
+    p = Parameter(np.array([1.0, -2.0]))
+    opt = RMSprop([p], lr=0.1, alpha=0.5)
+    p.grad = Tensor([2.0, 0.0])
+    opt.step()  # square_avg = 0.5 * g², so the step is lr * g / (sqrt(0.5) |g| + eps)
+    assert np.allclose(p.data, [1.0 - 0.1 * 2.0 / (np.sqrt(2.0) + 1e-8), -2.0])
+    q = Parameter(np.array([1.0]))
+    opt = Adagrad([q], lr=0.5)
+    for _ in range(2):
+        q.grad = Tensor([3.0])
+        opt.step()  # sums 9 then 18: steps 0.5 * 3 / 3 and 0.5 * 3 / sqrt(18)
+    assert np.isclose(q.data[0], 1.0 - 0.5 - 1.5 / np.sqrt(18.0), atol=1e-8)
+    rates = {}
+    for name, make in (("exponential", lambda o: ExponentialLR(o, gamma=0.5)),
+                       ("multistep", lambda o: MultiStepLR(o, milestones=[2, 1], gamma=0.1)),
+                       ("linear", lambda o: LinearLR(o, start_factor=0.5, total_iters=2)),
+                       ("lambda", lambda o: LambdaLR(o, lambda epoch: 1.0 / (epoch + 1)))):
+        o = SGD([Parameter(np.zeros(1))], lr=1.0)
+        sched = make(o)
+        rates[name] = [sched.get_last_lr()[0]] + [sched.step() or sched.get_last_lr()[0] for _ in range(3)]
+    assert np.allclose(rates["exponential"], [1.0, 0.5, 0.25, 0.125])
+    assert np.allclose(rates["multistep"], [1.0, 0.1, 0.01, 0.01])
+    assert np.allclose(rates["linear"], [0.5, 0.75, 1.0, 1.0])
+    assert np.allclose(rates["lambda"], [1.0, 1 / 2, 1 / 3, 1 / 4])
+
+
+if __name__ == "__main__":
+    test_unit_more_optimizers_and_schedules()
 
 # %% [markdown]
 # ## A good start: `nn.init`
