@@ -13,6 +13,7 @@ from gradcheck import F, assert_gradients_match, assert_matches_torch, normal, r
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Linear, ReLU, Sequential
 from tinytorch.nn.spatial import (
+    AdaptiveAvgPool2d,
     AvgPool2d,
     AvgPool2dOp,
     Conv2d,
@@ -125,6 +126,13 @@ def test_pooling_matches_torch(x_shape, kernel_size, stride):
                          lambda t: F().max_pool2d(t, kernel_size, stride), x)
     assert_matches_torch(lambda t: AvgPool2d(kernel_size, stride)(t),
                          lambda t: F().avg_pool2d(t, kernel_size, stride), x)
+
+
+@pytest.mark.parametrize("x_shape, output_size", [((2, 3, 6, 6), 1), ((2, 3, 6, 6), 3), ((1, 2, 5, 7), (3, 4)),
+                                                   ((2, 1, 7, 5), (2, None)), ((1, 2, 3, 3), 5)])
+def test_adaptive_avg_pool_matches_torch(x_shape, output_size):
+    assert_matches_torch(lambda t: AdaptiveAvgPool2d(output_size)(t),
+                         lambda t: F().adaptive_avg_pool2d(t, output_size), normal(*x_shape))
 
 
 def test_max_pool_ties_send_the_gradient_to_the_first_maximum_like_torch():

@@ -37,7 +37,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.autograd import Function
+from tinytorch.core.autograd import Function, stack
 from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import init
@@ -851,7 +851,10 @@ if __name__ == "__main__":
 # ## The functional forms
 #
 # As in module 03, the operations are also plain functions with PyTorch's names, for
-# `tinytorch.nn.functional`: `F.conv1d`, `F.conv2d`, `F.max_pool2d`, `F.avg_pool2d`.
+# `tinytorch.nn.functional`: `F.conv1d`, `F.conv2d`, `F.max_pool2d`, `F.avg_pool2d`; and,
+# given, `F.adaptive_avg_pool2d` with its layer `AdaptiveAvgPool2d` (the output's size is
+# fixed and the windows follow from the input's: `AdaptiveAvgPool2d(1)` averages each
+# channel to one number, the usual last pooling of a modern CNN).
 
 # %%
 #| export
@@ -870,6 +873,55 @@ def max_pool2d(input, kernel_size, stride=None):
 
 def avg_pool2d(input, kernel_size, stride=None):
     return AvgPool2d(kernel_size, stride)(input)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """The mean over an output_size grid of windows that tile each image (PyTorch's adaptive
+    average pooling; output_size 1 is global average pooling). Window i of n pixels cut into o
+    covers [floor(i·n/o), ceil((i+1)·n/o)); an entry None keeps that side's size."""
+    _check_batch(input, "adaptive_avg_pool2d")
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    (h, w), (oh, ow) = input.shape[2:], (n if o is None else int(o) for o, n in zip(sizes, input.shape[2:]))
+    if oh < 1 or ow < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {output_size}")
+    if h % oh == 0 and w % ow == 0:  # equal windows, side by side: one AvgPool2d
+        return avg_pool2d(input, (h // oh, w // ow))
+    rows = [[input[:, :, i * h // oh: -(-(i + 1) * h // oh), j * w // ow: -(-(j + 1) * w // ow)].mean(dim=(2, 3))
+             for j in range(ow)] for i in range(oh)]  # uneven windows: one mean per output cell (a small grid)
+    return stack([stack(row, dim=-1) for row in rows], dim=-2)
+
+
+class AdaptiveAvgPool2d(Module):
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+# %%
+def test_unit_adaptive_avg_pool2d():
+    """Checks the provided `adaptive_avg_pool2d`: global pooling is each channel's mean, even
+    windows are an `AvgPool2d`, and uneven windows overlap by PyTorch's rule (5 pixels into 3
+    windows: [0, 2), [1, 4), [3, 5)) with the gradient shared inside each. This code is provided:
+    if it fails, look at `AvgPool2dOp` and at the `mean` and `stack` it is built from.
+    """
+    x = Tensor(np.arange(2 * 3 * 5 * 5, dtype=np.float64).reshape(2, 3, 5, 5), requires_grad=True)
+    assert np.allclose(AdaptiveAvgPool2d(1)(x).data[..., 0, 0], x.data.mean(axis=(2, 3)))
+    assert np.allclose(adaptive_avg_pool2d(x[:, :, :4, :4], 2).data, avg_pool2d(x[:, :, :4, :4], 2).data)
+    out = adaptive_avg_pool2d(x, (3, None))
+    assert out.shape == (2, 3, 3, 5)
+    assert np.allclose(out.data[0, 0, :, 0], [x.data[0, 0, 0:2, 0].mean(), x.data[0, 0, 1:4, 0].mean(),
+                                              x.data[0, 0, 3:5, 0].mean()])
+    out.sum().backward()
+    assert np.allclose(x.grad.data[0, 0, :, 0], [1 / 2, 1 / 2 + 1 / 3, 1 / 3, 1 / 3 + 1 / 2, 1 / 2])
+
+
+if __name__ == "__main__":
+    test_unit_adaptive_avg_pool2d()
 
 # %% [markdown]
 # ## A convolutional network
