@@ -293,14 +293,26 @@ def test_creation_functions_match_torch():
         (tinytorch.ones_like(Tensor([1.0])), th.ones_like(th.tensor([1.0]))),
         (tinytorch.full_like(Tensor([1, 2]), 3), th.full_like(th.tensor([1, 2]), 3)),
         (tinytorch.zeros(2, dtype=np.int64), th.zeros(2, dtype=th.int64)),
+        (tinytorch.linspace(-1, 2, 7), th.linspace(-1, 2, 7)), (tinytorch.empty(2, 3), th.zeros(2, 3)),
+        (tinytorch.from_numpy(np.arange(3.0)), th.from_numpy(np.arange(3.0))),
+        (tinytorch.from_numpy(np.arange(3)), th.from_numpy(np.arange(3))),
     ]
     for tiny, ref in pairs:
         assert torch_dtype(th, tiny.dtype.type) == ref.dtype, (tiny, ref)
         np.testing.assert_array_equal(tiny.data, ref.numpy())
     for tiny, ref in [(tinytorch.rand(2, 3), th.rand(2, 3)), (tinytorch.randn((4,)), th.randn((4,))),
                       (tinytorch.randint(0, 5, (3,)), th.randint(0, 5, (3,))),
-                      (tinytorch.rand_like(Tensor([1.0])), th.rand_like(th.tensor([1.0])))]:
+                      (tinytorch.rand_like(Tensor([1.0])), th.rand_like(th.tensor([1.0]))),
+                      (tinytorch.randperm(5), th.randperm(5))]:
         assert tiny.shape == tuple(ref.shape) and torch_dtype(th, tiny.dtype.type) == ref.dtype
+    a, b = np.array([1.0, 2.0, np.nan]), np.array([1.0 + 1e-7, 2.0, np.nan])
+    for equal_nan in (False, True):
+        assert tinytorch.allclose(Tensor(a, dtype=np.float64), Tensor(b, dtype=np.float64), equal_nan=equal_nan) == \
+            th.allclose(th.tensor(a), th.tensor(b), equal_nan=equal_nan)
+    assert tinytorch.equal(Tensor([1, 2]), Tensor([1, 2])) and not tinytorch.equal(Tensor([1, 2]), Tensor([1, 2, 3]))
+    assert tinytorch.is_tensor(Tensor([1])) and not tinytorch.is_tensor([1])
+    with pytest.raises(TypeError, match="NumPy array"):
+        tinytorch.from_numpy([1.0])
 
 
 def test_creation_hand_values_and_requires_grad():

@@ -844,6 +844,8 @@ if __name__ == "__main__":
 # | `rand(2, 3)`, `randn(2, 3)`, `randint(0, 10, (4,))` | uniform [0, 1), standard normal, integers |
 # | `zeros_like(t)`, `ones_like`, `full_like`, `rand_like`, `randn_like` | the same shape (and dtype) as `t` |
 # | `manual_seed(0)` | seeds NumPy's global generator, which all of tinytorch draws from |
+# | `linspace(0, 1, 5)`, `randperm(n)`, `empty(2, 3)` | evenly spaced points, a shuffled 0..n-1, zeros |
+# | `from_numpy(a)`, `is_tensor(x)`, `allclose(a, b)`, `equal(a, b)` | a Tensor sharing `a`'s memory; tests |
 #
 # Each takes `dtype=` and `requires_grad=` (keyword-only, as in PyTorch); the dtype names
 # `float32`, `float64`, `int64`, `long`, ... are NumPy's dtypes, importable from `tinytorch`.
@@ -1118,6 +1120,39 @@ def randn_like(t, *, dtype=None, requires_grad=False):
     return randn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
+def empty(*size, dtype=None, requires_grad=False):
+    """PyTorch leaves an empty tensor's memory as it finds it; here it is zeros."""
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, requires_grad=False):
+    return _created(np.linspace(start, end, steps), dtype or np.float32, requires_grad)
+
+
+def randperm(n, *, dtype=None, requires_grad=False):
+    return _created(np.random.permutation(n), dtype or np.int64, requires_grad)
+
+
+def from_numpy(array):
+    """A Tensor sharing `array`'s memory and dtype (float64 stays float64), as `torch.from_numpy`."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a NumPy array, got {type(array).__name__}")
+    return Tensor._wrap(array)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(np.allclose(_data(input), _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input, other):
+    """True when both have the same shape and the same values."""
+    return bool(np.array_equal(_data(input), _data(other)))
+
+
 # %%
 def test_unit_python_and_numpy():
     """Checks the provided bridges to Python and NumPy: `float(t)`, `int(t)`, `bool(t)` (an error
@@ -1225,7 +1260,8 @@ if __name__ == "__main__":
 # %%
 def test_unit_creation_functions():
     """Checks the provided creation functions (`zeros`, `ones`, `full`, `arange`, `eye`, `rand`,
-    `randn`, `randint`, the `*_like` ones, `manual_seed`, `tensor`). They are thin wrappers around
+    `randn`, `randint`, the `*_like` ones, `manual_seed`, `tensor`, `linspace`, `randperm`,
+    `from_numpy` and the comparisons `allclose`/`equal`). They are thin wrappers around
     NumPy that take their dtype from your `_default_dtype` (`full((2,), 7)` is int64,
     `full((2,), 0.5)` float32) and from the dtype of the Tensor you built.
     """
@@ -1239,6 +1275,11 @@ def test_unit_creation_functions():
     assert randn(3).tolist() == first.tolist() and first.dtype == np.float32, "seeded, reproducible"
     assert 0 <= rand(5).data.min() and rand(5).data.max() < 1 and randn_like(first).shape == (3,)
     assert randint(0, 3, (10,)).dtype == np.int64 and tensor([1.5]).dtype == np.float32
+    assert linspace(0, 1, 5).tolist() == [0.0, 0.25, 0.5, 0.75, 1.0] and sorted(randperm(4).tolist()) == [0, 1, 2, 3]
+    shared = np.zeros(2)
+    from_numpy(shared).data[0] = 1.0
+    assert shared[0] == 1.0 and from_numpy(shared).dtype == np.float64, "from_numpy shares memory and keeps the dtype"
+    assert allclose(Tensor([1.0]), [1.0 + 1e-9]) and equal(Tensor([1, 2]), Tensor([1, 2])) and is_tensor(empty(2))
 
 
 if __name__ == "__main__":
