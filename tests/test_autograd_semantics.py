@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 import tinytorch
 from gradcheck import assert_gradients_match, assert_matches_torch, normal, rng, torch
 from tinytorch.core.autograd import (
-    Context, cat, enable_grad, is_grad_enabled, maximum, minimum, no_grad, set_grad_enabled, stack, where,
+    Context, cat, einsum, enable_grad, is_grad_enabled, maximum, minimum, no_grad, set_grad_enabled, stack, where,
 )
 from tinytorch.core.tensor import Tensor
 
@@ -438,6 +438,13 @@ NEW_OPS = {
     "narrow_select_unbind": (lambda a: a.narrow(2, 1, 2) * a.select(1, 0).unsqueeze(1)[..., :2] + a.unbind(0)[1][:, :2],
                              lambda a: a.narrow(2, 1, 2) * a.select(1, 0).unsqueeze(1)[..., :2] + a.unbind(0)[1][:, :2],
                              normal),
+    "einsum_unary": (lambda a: einsum("ijk->kj", a), lambda a: torch().einsum("ijk->kj", a), normal),
+    "einsum_method_trace_free": (lambda a: a.einsum("ijk,ijk->i", a), lambda a: torch().einsum("ijk,ijk->i", a, a), normal),
+    "roll": (lambda a: a.roll(2, 2) * a, lambda a: a.roll(2, 2) * a, normal),
+    "roll_dims": (lambda a: a.roll((1, -1), (0, 1)), lambda a: a.roll((1, -1), (0, 1)), normal),
+    "index_select_repeats": (lambda a: a.index_select(2, Tensor([3, 0, 3])), lambda a: a.index_select(2, torch().tensor([3, 0, 3])),
+                             normal),
+    "outer": (lambda a: a[0, 0].outer(a[1, 1]), lambda a: a[0, 0].outer(a[1, 1]), normal),
     "topk_smallest": (lambda a: a.topk(2, dim=1, largest=False).values, lambda a: a.topk(2, dim=1, largest=False).values,
                       distinct),
 }
@@ -490,6 +497,19 @@ def test_sort_and_topk_indices_and_the_edges_of_the_new_reductions_match_torch()
     assert Tensor(np.ones(3)).dot(Tensor(np.ones(3))).item() == 3.0 and Tensor(data).contiguous().shape == (2, 4)
     with pytest.raises(RuntimeError, match="<= 2 dimensions"):
         Tensor(np.zeros((2, 2, 2))).t()
+    mixed = np.array([[0.0, 1.5, -2.5], [2.5, 0.0, 3.0]])
+    assert Tensor(mixed).nonzero().data.tolist() == th.tensor(mixed).nonzero().tolist()
+    assert [t.data.tolist() for t in Tensor(mixed).nonzero(as_tuple=True)] == \
+        [t.tolist() for t in th.tensor(mixed).nonzero(as_tuple=True)]
+    labels = np.array([[3, 1], [3, 2]])
+    assert [t.data.tolist() for t in Tensor(labels).unique(return_inverse=True, return_counts=True)] == \
+        [t.tolist() for t in th.tensor(labels).unique(return_inverse=True, return_counts=True)]
+    for name in ("round", "floor", "ceil"):
+        np.testing.assert_array_equal(getattr(Tensor(mixed, dtype=np.float64), name)().data,
+                                      getattr(th.tensor(mixed), name)().numpy())
+    assert Tensor([1, 2]).type_as(Tensor([0.5])).dtype == np.float32
+    with pytest.raises(ValueError, match="explicitly"):
+        einsum("ij,jk", Tensor(np.zeros((2, 2))), Tensor(np.zeros((2, 2))))
     with pytest.raises(RuntimeError, match="out of range"):
         Tensor(data).topk(5)
     with pytest.raises(ValueError, match="add up to"):
@@ -506,6 +526,9 @@ BINARY_NEW = {
     "stack": (lambda a, b: stack([a, b], dim=1), lambda a, b: torch().stack([a, b], dim=1)),
     "stack_last": (lambda a, b: stack([a, b, a], dim=-1), lambda a, b: torch().stack([a, b, a], dim=-1)),
     "pow": (lambda a, b: a.abs() ** b, lambda a, b: a.abs() ** b),
+    "einsum_matmul_t": (lambda a, b: einsum("ij,kj->ik", a, b), lambda a, b: torch().einsum("ij,kj->ik", a, b)),
+    "einsum_outer_sum": (lambda a, b: einsum("ij,kl->ik", a, b), lambda a, b: torch().einsum("ij,kl->ik", a, b)),
+    "einsum_list": (lambda a, b: einsum("ij,ij->j", [a, b]), lambda a, b: torch().einsum("ij,ij->j", [a, b])),
 }
 
 

@@ -1323,6 +1323,98 @@ Tensor.isinf = lambda self: Tensor._wrap(np.isinf(self.data))
 Tensor.new_zeros = lambda self, *size: Tensor._wrap(np.zeros(_shape_args(size), dtype=self.dtype))
 Tensor.new_ones = lambda self, *size: Tensor._wrap(np.ones(_shape_args(size), dtype=self.dtype))
 
+
+class RollOp(Function):
+    """Shift elements along `dims` by `shifts`, wrapping around; the gradient rolls back."""
+
+    @staticmethod
+    def forward(ctx, a, shifts=0, dims=None):
+        ctx.shifts, ctx.dims = shifts, dims
+        return np.roll(a, shifts, axis=dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        back = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
+        return np.roll(grad, back, axis=ctx.dims)
+
+
+class EinsumOp(Function):
+    """Einstein summation over explicit subscripts ("ij,jk->ik"). Each operand's gradient is the
+    same kind of sum: the output's gradient with the other operands, onto that operand's letters."""
+
+    @staticmethod
+    def forward(ctx, *operands, inputs=(), output=""):
+        ctx.save_for_backward(*operands)
+        ctx.subscripts, ctx.output = inputs, output
+        return np.einsum(f"{','.join(inputs)}->{output}", *operands)
+
+    @staticmethod
+    def backward(ctx, grad):
+        operands, grads = ctx.saved_tensors, []
+        for k, (letters, operand) in enumerate(zip(ctx.subscripts, operands)):
+            others = [(s, x) for j, (s, x) in enumerate(zip(ctx.subscripts, operands)) if j != k]
+            seen = set(ctx.output).union(*(set(s) for s, _ in others))
+            kept = "".join(c for c in dict.fromkeys(letters) if c in seen)  # letters only this operand has: summed
+            g = np.einsum(f"{','.join([ctx.output] + [s for s, _ in others])}->{kept}", grad, *(x for _, x in others))
+            g = g.reshape([g.shape[kept.index(c)] if c in kept else 1 for c in letters])
+            grads.append(np.broadcast_to(g, np.broadcast_shapes(g.shape, operand.shape)))  # a summed-out letter: copies
+        return tuple(grads)
+
+
+def einsum(equation, *operands):
+    """torch.einsum for explicit equations ("bhqd,bhkd->bhqk"): no "...", each letter once per operand."""
+    operands = operands[0] if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else operands
+    equation = equation.replace(" ", "")
+    if "->" not in equation or "." in equation:
+        raise ValueError(f"einsum: write the output explicitly and without '...', as in 'ij,jk->ik', not {equation!r}")
+    inputs, output = equation.split("->")
+    inputs = inputs.split(",")
+    if len(inputs) != len(operands) or any(len(set(s)) != len(s) for s in inputs):
+        raise ValueError(f"einsum: {equation!r} needs {len(inputs)} operands, each letter once per operand")
+    return EinsumOp.apply(*_promoted(*operands), inputs=tuple(inputs), output=output)
+
+
+def _roll(self, shifts, dims=None):
+    as_tuple = lambda v: tuple(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+    return RollOp.apply(self, shifts=as_tuple(shifts), dims=as_tuple(dims))
+
+
+def _index_select(self, dim, index):
+    """The entries at `index` (a 1-D integer tensor) along `dim`; repeated indices add their gradients."""
+    return self[(slice(None),) * (dim % self.ndim) + (index,)]
+
+
+def _nonzero(self, as_tuple=False):
+    where_true = np.nonzero(self.data)
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(np.int64)) for i in where_true)
+    return Tensor._wrap(np.stack(where_true, axis=-1).astype(np.int64))
+
+
+def _unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    if dim is not None:
+        raise NotImplementedError("unique: dim= is not implemented; flatten first")
+    values, inverse, counts = np.unique(self.data, return_inverse=True, return_counts=True)
+    found = [Tensor._wrap(values)]
+    if return_inverse:
+        found.append(Tensor._wrap(inverse.reshape(self.shape).astype(np.int64)))
+    if return_counts:
+        found.append(Tensor._wrap(counts.astype(np.int64)))
+    return found[0] if len(found) == 1 else tuple(found)
+
+
+def _rounding(function):
+    """round/floor/ceil: new values with no gradient (PyTorch's is 0 almost everywhere)."""
+    return lambda self, *args: Tensor._wrap(function(self.data, *args).astype(self.dtype, copy=False))
+
+
+Tensor.einsum = lambda self, equation, *others: einsum(equation, self, *others)
+Tensor.roll, Tensor.index_select = _roll, _index_select
+Tensor.outer = lambda self, other: self[:, None] * other[None, :]
+Tensor.type_as = lambda self, other: self.to(other.dtype)
+Tensor.nonzero, Tensor.unique = _nonzero, _unique
+Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floor), _rounding(np.ceil)
+
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic
 #
@@ -1508,11 +1600,11 @@ if __name__ == "__main__":
 # %%
 def test_unit_more_of_torchs_api():
     """Checks the provided `split`, `chunk`, `cumsum`, `norm`, `logsumexp`, `sort`, `topk`, `prod`,
-    `flip`, `tril`/`triu` and `sin`/`cos`: their values, and their gradients against finite
-    differences. This code is provided and mostly built from your operations: a failure here
-    points at the backward it goes through (`GetItemOp` for `split`, `chunk`, `flip`, `sort`
-    and `topk`, `SumOp`/`ExpOp`/`LogOp` for `logsumexp`, `WhereOp` for `tril`/`triu`, `AbsOp`
-    and `PowOp` for `norm` with p other than 2).
+    `flip`, `tril`/`triu`, `sin`/`cos`, `einsum`, `roll` and `index_select`: their values, and
+    their gradients against finite differences. This code is provided and mostly built from your
+    operations: a failure here points at the backward it goes through (`GetItemOp` for `split`,
+    `chunk`, `flip`, `sort`, `topk` and `index_select`, `SumOp`/`ExpOp`/`LogOp` for
+    `logsumexp`, `WhereOp` for `tril`/`triu`, `AbsOp` and `PowOp` for `norm` with p other than 2).
     """
     x = Tensor(np.arange(10.0).reshape(2, 5))
     assert [p.shape for p in x.split(2, dim=1)] == [(2, 2), (2, 2), (2, 1)]
@@ -1537,6 +1629,8 @@ def test_unit_more_of_torchs_api():
     has_zero = Tensor([2.0, 0.0, 3.0], requires_grad=True)
     has_zero.prod().backward()
     assert has_zero.grad.data.tolist() == [0.0, 6.0, 0.0], "a zero factor: the product of the others, no 0/0"
+    check_gradients(lambda a, b: einsum("ij,kj->ik", a, b) + einsum("ij->i", a)[:, None], (3, 4), (2, 4))
+    check_gradients(lambda a: a.roll(1, 0) * a.index_select(1, Tensor([2, 0, 2])), (3, 3))
 
 
 if __name__ == "__main__":
