@@ -1228,17 +1228,19 @@ class CosOp(Function):
 
 
 class Log1pOp(Function):
-    """log(1 + x), exact for tiny x (where 1 + x would round to 1)."""
+    """log(1 + x), exact for tiny x (where 1 + x would round to 1). Its derivative 1/(1 + x) is
+    exp(-log1p(x)): the output it keeps is all the backward needs."""
 
     @staticmethod
     def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.log1p(a)
+        out = np.log1p(a)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return grad / (1 + a)
+        (out,) = ctx.saved_tensors
+        return grad * np.exp(-out)
 
 
 class ProdOp(Function):

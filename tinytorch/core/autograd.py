@@ -958,17 +958,19 @@ class CosOp(Function):
 
 
 class Log1pOp(Function):
-    """log(1 + x), exact for tiny x (where 1 + x would round to 1)."""
+    """log(1 + x), exact for tiny x (where 1 + x would round to 1). Its derivative 1/(1 + x) is
+    exp(-log1p(x)): the output it keeps is all the backward needs."""
 
     @staticmethod
     def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return np.log1p(a)
+        out = np.log1p(a)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return grad / (1 + a)
+        (out,) = ctx.saved_tensors
+        return grad * np.exp(-out)
 
 
 class ProdOp(Function):
@@ -1146,7 +1148,7 @@ Tensor.nonzero, Tensor.unique = _nonzero, _unique
 Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floor), _rounding(np.ceil)
 
 
-# %% modules/02_autograd/autograd.py:1426
+# %% modules/02_autograd/autograd.py:1428
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -1161,7 +1163,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1780
+# %% modules/02_autograd/autograd.py:1782
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
