@@ -56,6 +56,30 @@ def test_import_works_at_every_stage(project):
             else:
                 message = seen["missing"].get(name, "")
                 assert module_id in message and "tito module complete" in message, (name, message)
+        assert "exp" in seen["all"] and "sum" in seen["all"], "the function forms are there at every stage"
+
+
+FUNCTION_FORM_PROBE = """
+import tinytorch
+try:
+    print(tinytorch.exp(tinytorch.tensor([0.0])).tolist())
+except Exception as err:
+    print(type(err).__name__, err)
+"""
+
+
+def test_a_function_form_before_its_module_says_which_to_complete(project):
+    def run():
+        result = subprocess.run([sys.executable, "-c", FUNCTION_FORM_PROBE], cwd=project, env=project_env(project),
+                                capture_output=True, text=True, encoding="utf-8")
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "01_tensor" in run() and "tito module complete" in run()  # not even Tensor yet
+    modules = {info.id: info for info in discover_modules(project)}
+    export_module(project, modules["00_setup"], warn=lambda message: None)
+    export_module(project, modules["01_tensor"], warn=lambda message: None)
+    assert run().strip() == "[1.0]", "module 01's exp, without a graph"
 
 
 def test_from_import_before_the_module_is_exported_says_which_module(project):

@@ -345,6 +345,28 @@ def test_top_level_imports_torch_style():
 # -- the rest of the API ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name, args, kwargs", [
+    ("exp", (), {}), ("sum", (), {"dim": 1}), ("mean", (0,), {}), ("max", (), {}), ("amax", (), {"dim": -1}),
+    ("matmul", ("other",), {}), ("transpose", (0, 1), {}), ("reshape", ((4, 2),), {}), ("clamp", (), {"min": 0.0}),
+    ("abs", (), {}), ("round", (), {}), ("cumsum", (1,), {}), ("flip", ((0,),), {}), ("tril", (), {}),
+    ("norm", (), {}), ("logsumexp", (1,), {}), ("argmax", (), {"dim": 1}), ("unsqueeze", (0,), {}), ("sigmoid", (), {}),
+])
+def test_function_forms_match_torch(name, args, kwargs):
+    """tinytorch.exp(x) is x.exp(), as torch.exp(x) is: values and (where differentiable) gradients."""
+    th = torch()
+    data = np.array([[0.5, -1.5, 2.0, 0.25], [1.0, 3.0, -0.5, -2.0]])
+    other = np.ones((4, 3))
+
+    def call(package, x, other_x):
+        return getattr(package, name)(x, *(other_x if a == "other" else a for a in args), **kwargs)
+
+    mine = call(tinytorch, Tensor(data, dtype=np.float64, requires_grad=True), Tensor(other, dtype=np.float64))
+    theirs = call(th, th.tensor(data, requires_grad=True), th.tensor(other))
+    np.testing.assert_allclose(mine.data, theirs.detach().numpy(), rtol=1e-12)
+    assert getattr(tinytorch, name).__name__ == name and name in tinytorch.__all__
+    assert tinytorch.sum([1.0, 2.0]).item() == 3.0, "a list is converted, as torch.sum refuses but numpy-minded students expect"
+
+
 def test_max_min_with_dim_return_values_and_indices():
     data = np.array([[3.0, 1.0, 3.0], [0.0, 5.0, -1.0]], dtype=np.float32)
     x = Tensor(data)

@@ -2,7 +2,7 @@
 
 from tinytorch._exports import gather, missing_name
 
-__all__ = gather(__name__, globals(), ["setup", "tensor", "autograd", "training"])
+__all__ = gather(__name__, globals(), ["setup", "tensor", "autograd", "functions", "training"])
 
 
 def __getattr__(name):

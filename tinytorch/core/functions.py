@@ -1,0 +1,40 @@
+"""Skeleton (not generated): PyTorch's function forms of the Tensor methods.
+
+``tinytorch.exp(x)`` is ``x.exp()``, ``tinytorch.sum(x, dim=1)`` is ``x.sum(dim=1)``: each
+name below forwards to the method of that name, which the modules build (so a function
+works once its method's module is exported, and differentiates exactly like the method).
+They live in this file of their own because several of them (``sum``, ``max``, ``abs``,
+``round``, ``all``) would hide Python's built-ins inside any file that defines them.
+"""
+
+_NAMES = (
+    "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "abs", "sign", "square", "reciprocal",
+    "sin", "cos", "tanh", "sigmoid", "relu", "floor", "ceil", "round", "clamp", "clip",
+    "sum", "mean", "std", "var", "prod", "max", "min", "amax", "amin", "argmax", "argmin",
+    "all", "any", "norm", "logsumexp", "cumsum", "matmul", "mm", "bmm", "dot", "outer",
+    "transpose", "permute", "reshape", "flatten", "squeeze", "unsqueeze", "t",
+    "split", "chunk", "unbind", "narrow", "select", "flip", "roll", "tril", "triu",
+    "sort", "topk", "argsort", "gather", "index_select", "masked_fill",
+    "isnan", "isinf", "nonzero", "unique", "numel", "eq", "ne", "lt", "le", "gt", "ge",
+)
+
+
+def _function(name):
+    """``name(input, *args, **kwargs)``: ``input.name(*args, **kwargs)`` (a non-Tensor input is converted)."""
+
+    def function(input, *args, **kwargs):
+        from tinytorch.core.tensor import Tensor  # here: the Tensor exists once module 01 is exported
+
+        tensor = input if isinstance(input, Tensor) else Tensor(input)
+        if not hasattr(tensor, name):
+            raise AttributeError(f"tinytorch.{name}() calls Tensor.{name}(), which no exported module defines yet "
+                                 "(`tito module list` shows which modules are complete)")
+        return getattr(tensor, name)(*args, **kwargs)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}(input, ...): the same as input.{name}(...)."
+    return function
+
+
+globals().update({name: _function(name) for name in _NAMES})
+__all__ = list(_NAMES)
