@@ -462,6 +462,25 @@ def test_new_unary_ops_match_torch(name):
     assert_matches_torch(tiny_fn, torch_fn, make(2, 3, 4))
 
 
+def test_retain_grad_keeps_an_intermediate_gradient_like_torch():
+    th = torch()
+    data = normal(3, 3)
+    mine, theirs = Tensor(data, dtype=np.float64, requires_grad=True), th.tensor(data, requires_grad=True)
+    kept = []
+    for x, package in ((mine, "tiny"), (theirs, "torch")):
+        h = x @ x  # used by three paths below: the gradient kept is their sum
+        h.retain_grad()
+        h.retain_grad()  # twice is once
+        out = (h.relu() * h).sum() + h.sum() * 2
+        out.backward()
+        kept.append(np.asarray(h.grad.data if package == "tiny" else h.grad.numpy()))
+        assert h.retains_grad and not (x * 2).retains_grad
+    np.testing.assert_allclose(kept[0], kept[1])
+    np.testing.assert_allclose(mine.grad.data, theirs.grad.numpy())
+    with pytest.raises(RuntimeError, match="requires_grad=False"):
+        Tensor([1.0]).retain_grad()
+
+
 def test_sort_and_topk_indices_and_the_edges_of_the_new_reductions_match_torch():
     th = torch()
     data = np.array([[3.0, 1.0, 2.0, 1.0], [0.5, 0.5, -1.0, 4.0]], dtype=np.float32)

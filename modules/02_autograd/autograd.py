@@ -47,6 +47,7 @@
 import functools
 import math
 import threading
+import weakref
 from collections import namedtuple
 
 import numpy as np
@@ -1417,6 +1418,37 @@ Tensor.type_as = lambda self, other: self.to(other.dtype)
 Tensor.nonzero, Tensor.unique = _nonzero, _unique
 Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floor), _rounding(np.ceil)
 
+
+def _retain_grad(self):
+    """Keep this intermediate tensor's gradient in `.grad` after `backward()` (a leaf keeps its own
+    anyway): its node's backward is wrapped so that it first writes down the gradient it receives,
+    which is the sum over every path, as `_backward` adds them up before calling it."""
+    if not self.requires_grad:
+        raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+    node = self._ctx
+    if node is None or getattr(node.function, "_retained", None) is not None:
+        return
+    original, target = node.function, weakref.ref(self)
+
+    class Retaining(original):
+        _retained = target
+
+        @staticmethod
+        def backward(ctx, grad):
+            tensor = target()
+            if tensor is not None:
+                kept = grad if tensor.grad is None else tensor.grad.data + grad
+                tensor.grad = Tensor._wrap(np.array(kept, dtype=tensor.dtype))
+            return original.backward(ctx, grad)
+
+    Retaining.__name__ = Retaining.__qualname__ = original.__name__
+    node.function = Retaining
+
+
+Tensor.retain_grad = _retain_grad
+Tensor.retains_grad = property(
+    lambda self: self._ctx is not None and getattr(self._ctx.function, "_retained", None) is not None)
+
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic
 #
@@ -1633,6 +1665,11 @@ def test_unit_more_of_torchs_api():
     assert has_zero.grad.data.tolist() == [0.0, 6.0, 0.0], "a zero factor: the product of the others, no 0/0"
     check_gradients(lambda a, b: einsum("ij,kj->ik", a, b) + einsum("ij->i", a)[:, None], (3, 4), (2, 4))
     check_gradients(lambda a: a.roll(1, 0) * a.index_select(1, Tensor([2, 0, 2])), (3, 3))
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    h = w * 3
+    h.retain_grad()
+    (h * h + h).sum().backward()
+    assert h.grad.data.tolist() == [7.0, 13.0] and h.retains_grad, "retain_grad keeps the sum over both paths"
 
 
 if __name__ == "__main__":

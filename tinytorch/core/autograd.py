@@ -8,6 +8,7 @@ __all__ = ['is_grad_enabled', 'no_grad', 'enable_grad', 'set_grad_enabled', 'unb
 import functools
 import math
 import threading
+import weakref
 from collections import namedtuple
 
 import numpy as np
@@ -19,7 +20,7 @@ from tinytorch.core.tensor import (
 )
 
 
-# %% modules/02_autograd/autograd.py:69
+# %% modules/02_autograd/autograd.py:70
 _grad_enabled = True
 
 
@@ -90,7 +91,7 @@ class set_grad_enabled(_GradMode):
         return super().__call__(function)
 
 
-# %% modules/02_autograd/autograd.py:156
+# %% modules/02_autograd/autograd.py:157
 def unbroadcast(grad, shape):
     """Sum `grad` over the dimensions that broadcasting added or stretched to reach `shape`."""
     if grad.shape == tuple(shape):
@@ -106,7 +107,7 @@ def unbroadcast(grad, shape):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:218
+# %% modules/02_autograd/autograd.py:219
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they "
     "have already been freed). Saved intermediate values of the graph are freed when you call "
@@ -219,7 +220,7 @@ class Function:
         return result
 
 
-# %% modules/02_autograd/autograd.py:368
+# %% modules/02_autograd/autograd.py:369
 class AddOp(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -339,7 +340,7 @@ class MatMulOp(Function):
         return grad_a, grad_b
 
 
-# %% modules/02_autograd/autograd.py:502
+# %% modules/02_autograd/autograd.py:503
 class SumOp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -395,7 +396,7 @@ class MinOp(MaxOp):
     _reduce = staticmethod(np.min)
 
 
-# %% modules/02_autograd/autograd.py:564
+# %% modules/02_autograd/autograd.py:565
 class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -433,7 +434,7 @@ class GetItemOp(Function):
         return full
 
 
-# %% modules/02_autograd/autograd.py:608
+# %% modules/02_autograd/autograd.py:609
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -510,7 +511,7 @@ class ReLUOp(Function):
         return grad * (a > 0).astype(grad.dtype)  # float × float: NumPy multiplies it faster than float × bool
 
 
-# %% modules/02_autograd/autograd.py:710
+# %% modules/02_autograd/autograd.py:711
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -538,7 +539,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:755
+# %% modules/02_autograd/autograd.py:756
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -646,7 +647,7 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:896
+# %% modules/02_autograd/autograd.py:897
 _leaf_lock = threading.Lock()
 
 
@@ -734,7 +735,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:1006
+# %% modules/02_autograd/autograd.py:1007
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -764,7 +765,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:1036
+# %% modules/02_autograd/autograd.py:1037
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -1148,7 +1149,38 @@ Tensor.nonzero, Tensor.unique = _nonzero, _unique
 Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floor), _rounding(np.ceil)
 
 
-# %% modules/02_autograd/autograd.py:1428
+def _retain_grad(self):
+    """Keep this intermediate tensor's gradient in `.grad` after `backward()` (a leaf keeps its own
+    anyway): its node's backward is wrapped so that it first writes down the gradient it receives,
+    which is the sum over every path, as `_backward` adds them up before calling it."""
+    if not self.requires_grad:
+        raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+    node = self._ctx
+    if node is None or getattr(node.function, "_retained", None) is not None:
+        return
+    original, target = node.function, weakref.ref(self)
+
+    class Retaining(original):
+        _retained = target
+
+        @staticmethod
+        def backward(ctx, grad):
+            tensor = target()
+            if tensor is not None:
+                kept = grad if tensor.grad is None else tensor.grad.data + grad
+                tensor.grad = Tensor._wrap(np.array(kept, dtype=tensor.dtype))
+            return original.backward(ctx, grad)
+
+    Retaining.__name__ = Retaining.__qualname__ = original.__name__
+    node.function = Retaining
+
+
+Tensor.retain_grad = _retain_grad
+Tensor.retains_grad = property(
+    lambda self: self._ctx is not None and getattr(self._ctx.function, "_retained", None) is not None)
+
+
+# %% modules/02_autograd/autograd.py:1460
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -1163,7 +1195,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1782
+# %% modules/02_autograd/autograd.py:1819
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
