@@ -435,6 +435,7 @@ NEW_OPS = {
     "matmul_bmm": (lambda a: a.matmul(a.transpose(1, 2)) + a.bmm(a.transpose(1, 2)),
                    lambda a: a.matmul(a.transpose(1, 2)) + a.bmm(a.transpose(1, 2)), normal),
     "mm_t": (lambda a: a[0].mm(a[1].t()), lambda a: a[0].mm(a[1].t()), normal),
+    "select_negative": (lambda a: a.select(-2, -1) * 2, lambda a: a.select(-2, -1) * 2, normal),
     "narrow_select_unbind": (lambda a: a.narrow(2, 1, 2) * a.select(1, 0).unsqueeze(1)[..., :2] + a.unbind(0)[1][:, :2],
                              lambda a: a.narrow(2, 1, 2) * a.select(1, 0).unsqueeze(1)[..., :2] + a.unbind(0)[1][:, :2],
                              normal),

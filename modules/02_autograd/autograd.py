@@ -1315,7 +1315,7 @@ Tensor.matmul = Tensor.mm = Tensor.bmm = Tensor.dot = lambda self, other: self @
 Tensor.t = _t
 Tensor.prod, Tensor.flip, Tensor.narrow = _prod, _flip, _narrow
 Tensor.unbind = lambda self, dim=0: tuple(self.select(dim, i) for i in range(self.shape[dim]))
-Tensor.select = lambda self, dim, index: self.narrow(dim, index, 1).squeeze(dim)
+Tensor.select = lambda self, dim, index: self.narrow(dim, index % self.shape[dim], 1).squeeze(dim)
 Tensor.tril = _tri(lambda rows, columns, diagonal: columns - rows <= diagonal)
 Tensor.triu = _tri(lambda rows, columns, diagonal: columns - rows >= diagonal)
 Tensor.contiguous = lambda self: self  # NumPy hands every operation what it needs: nothing to do
