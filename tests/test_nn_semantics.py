@@ -305,6 +305,7 @@ def test_every_label_ignored_gives_nan_and_a_zero_gradient_like_torch(loss):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("loss, options", [("l1_loss", {}), ("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.3}),
+                                           ("smooth_l1_loss", {"beta": 0.0}),
                                            ("huber_loss", {}), ("huber_loss", {"delta": 0.4})])
 def test_regression_losses_match_torch(loss, options, reduction):
     th = torch()

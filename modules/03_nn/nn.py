@@ -1449,6 +1449,8 @@ class SmoothL1Loss(_Loss):
     def forward(self, pred, target):
         d = _elementwise_loss(pred, target, type(self).__name__)
         size = d.abs()
+        if self.beta == 0:  # no quadratic part at all: L1, as PyTorch
+            return _reduce(size, self.reduction)
         return _reduce(where(size < self.beta, d * d * (0.5 / self.beta), size - 0.5 * self.beta), self.reduction)
 
 
