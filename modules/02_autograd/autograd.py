@@ -1100,7 +1100,19 @@ Tensor.grad_fn = property(lambda self: self._ctx)
 Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
+# %% [markdown]
+# ### More of PyTorch's tensor API, given
+#
+# The rest of this part is reference code, not an exercise: more of the names PyTorch
+# users reach for, so that their code runs here as written. Read it for the patterns —
+# most are a line or two on top of the operations you just wrote (`split` is slicing,
+# `norm` a sum and a square root, `sort` a `gather` at the indices NumPy's `argsort`
+# gives), and the few with a backward of their own (`cumsum`, `prod`, `roll`, `einsum`,
+# `sin`, ...) follow the same shape as yours: save what the backward needs, then multiply
+# the incoming gradient by the local derivative.
 
+# %%
+#| export
 class CumsumOp(Function):
     """Running sums along `dim`: each input counts in its own sum and in every later one."""
 

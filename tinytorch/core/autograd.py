@@ -831,6 +831,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
+# %% modules/02_autograd/autograd.py:1114
 class CumsumOp(Function):
     """Running sums along `dim`: each input counts in its own sum and in every later one."""
 
@@ -1180,7 +1181,7 @@ Tensor.retains_grad = property(
     lambda self: self._ctx is not None and getattr(self._ctx.function, "_retained", None) is not None)
 
 
-# %% modules/02_autograd/autograd.py:1460
+# %% modules/02_autograd/autograd.py:1472
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -1195,7 +1196,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1819
+# %% modules/02_autograd/autograd.py:1831
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
