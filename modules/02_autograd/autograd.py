@@ -1174,10 +1174,13 @@ def _chunk(self, chunks, dim=0):
     return self.split(max(1, -(-self.shape[dim] // chunks)), dim)
 
 
+_euclidean_norm = _reduction(_apply_of(NormOp), "norm")
+
+
 def _norm(self, p="fro", dim=None, keepdim=False):
     """The p-norm (Tensor.norm): "fro" or 2 the Euclidean length, float("inf") the largest |x|, any other p > 0."""
     if p in ("fro", 2):
-        return _reduction(_apply_of(NormOp), "norm")(self, dim, keepdim)
+        return _euclidean_norm(self, dim, keepdim)
     if p == float("inf"):
         return self.abs().amax(dim=dim, keepdim=keepdim)
     return (self.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)

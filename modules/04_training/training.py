@@ -130,6 +130,15 @@ class AdamW(Adam):
 # Given: Adam's two ancestors, with PyTorch's arguments and state names. Adagrad divides each
 # step by the root of *all* past squared gradients (rates only shrink); RMSprop by the root of
 # a running average of them (Adam's second moment, without the first or the bias correction).
+def _decayed_gradients(optimizer, group):
+    """(parameter, its gradient plus the group's weight decay, its state) for each parameter of
+    ``group`` that has a gradient (PyTorch's coupled decay: wd * p added to the gradient)."""
+    for p in group["params"]:
+        if p.grad is not None:
+            g = p.grad.data + group["weight_decay"] * p.data if group["weight_decay"] else p.grad.data
+            yield p, g, optimizer.state.setdefault(id(p), {})
+
+
 class RMSprop(Optimizer):
     """p -= lr * g / (sqrt(running mean of g²) + eps); optional momentum and centering (PyTorch semantics)."""
 
@@ -142,11 +151,7 @@ class RMSprop(Optimizer):
     def step(self):
         for group in self.param_groups:
             lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad.data + group["weight_decay"] * p.data if group["weight_decay"] else p.grad.data
-                state = self.state.setdefault(id(p), {})
+            for p, g, state in _decayed_gradients(self, group):
                 if not state:
                     state.update(step=0, square_avg=np.zeros_like(p.data))
                     if momentum:
@@ -184,11 +189,7 @@ class Adagrad(Optimizer):
 
     def step(self):
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad.data + group["weight_decay"] * p.data if group["weight_decay"] else p.grad.data
-                state = self.state.setdefault(id(p), {})
+            for p, g, state in _decayed_gradients(self, group):
                 if not state:
                     state.update(step=0, sum=np.full_like(p.data, group["initial_accumulator_value"]))
                 state["step"] += 1

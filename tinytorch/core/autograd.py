@@ -893,10 +893,13 @@ def _chunk(self, chunks, dim=0):
     return self.split(max(1, -(-self.shape[dim] // chunks)), dim)
 
 
+_euclidean_norm = _reduction(_apply_of(NormOp), "norm")
+
+
 def _norm(self, p="fro", dim=None, keepdim=False):
     """The p-norm (Tensor.norm): "fro" or 2 the Euclidean length, float("inf") the largest |x|, any other p > 0."""
     if p in ("fro", 2):
-        return _reduction(_apply_of(NormOp), "norm")(self, dim, keepdim)
+        return _euclidean_norm(self, dim, keepdim)
     if p == float("inf"):
         return self.abs().amax(dim=dim, keepdim=keepdim)
     return (self.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)
@@ -1181,7 +1184,7 @@ Tensor.retains_grad = property(
     lambda self: self._ctx is not None and getattr(self._ctx.function, "_retained", None) is not None)
 
 
-# %% modules/02_autograd/autograd.py:1472
+# %% modules/02_autograd/autograd.py:1475
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -1196,7 +1199,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:1831
+# %% modules/02_autograd/autograd.py:1834
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
