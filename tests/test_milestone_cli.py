@@ -53,6 +53,8 @@ def test_progress_after_the_core_modules(tito, project, _isolated_home):
     assert [(m["modules_done"], m["modules_total"]) for m in data["milestones"]] == [
         (3, 3), (3, 4), (3, 5), (3, 6), (3, 8), (3, 14)]
     assert data["next_step"] == "tito milestone run perceptron"
+    listed = tito("milestone", "list", "--json", cwd=project)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == data, listed.stderr
 
 
 def test_info_shows_story_requirements_and_test(tito, project, _isolated_home):

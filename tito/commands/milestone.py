@@ -50,10 +50,24 @@ def _next(tracker):
     next_step(*tracker.suggest_next())
 
 
+def _print_progress_json(tracker, data, elsewhere):
+    print(json.dumps({
+        "progress_file": str(tracker.path),
+        "project": {"id": tracker.project_id, "root": str(tracker.root)},
+        "completed_modules": data["completed_modules"],
+        "milestones": tracker.summary(),
+        "completed_elsewhere": [{"root": root, "milestones": ids} for root, ids in elsewhere],
+        "next_step": tracker.suggest_next()[0],
+    }, indent=2, allow_nan=False))
+
+
 @app.command("list")
-def list_milestones():
+def list_milestones(json_output: bool = JSON_OPTION):
     """All milestones: year, name, id, status and required modules done."""
     _, module, tracker = _open()
+    if json_output:  # the same document as `tito milestone progress --json`
+        _print_progress_json(tracker, tracker.load(), tracker.elsewhere())
+        return
     console.print(module.milestones_table(tracker))
     _next(tracker)
 
@@ -65,14 +79,7 @@ def progress(json_output: bool = JSON_OPTION):
     data = tracker.load()
     elsewhere = tracker.elsewhere()
     if json_output:
-        print(json.dumps({
-            "progress_file": str(tracker.path),
-            "project": {"id": tracker.project_id, "root": str(tracker.root)},
-            "completed_modules": data["completed_modules"],
-            "milestones": tracker.summary(),
-            "completed_elsewhere": [{"root": root, "milestones": ids} for root, ids in elsewhere],
-            "next_step": tracker.suggest_next()[0],
-        }, indent=2, allow_nan=False))
+        _print_progress_json(tracker, data, elsewhere)
         return
     console.print(module.progress_table(tracker))
     done = data["completed_modules"]

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -648,6 +649,8 @@ def tamper_next_step(findings):
     if tests:
         number = number_of(tests[0].path.split("/")[1])
         next_step(f"tito module reset {number} --tests", f"restores the protected tests of {tests[0].path}, keeps your solutions")
+    elif findings[0].problem.startswith("added"):
+        next_step(f"rm {shlex.quote(findings[0].path)}", "it is not part of the course")
     else:
         next_step(f"git checkout -- {findings[0].path}", "or copy it from a fresh release of the course")
 
