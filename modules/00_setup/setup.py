@@ -138,6 +138,17 @@ if __name__ == "__main__":
 # on one core — the right choice on a machine shared with other jobs). Outside those
 # products, NumPy's BLAS runs on one thread once tinytorch is imported. The switching
 # needs the small `threadpoolctl` package; without it, NumPy's BLAS keeps its defaults.
+#
+# **Memory that is near.** A chain of elementwise operations (`u = x * x; u *= k; u += 1;
+# ...`) does little arithmetic per number, so its speed is the speed at which the numbers
+# reach the core. A core's own cache (its L2) holds one or two megabytes; a GPT's hidden
+# layer of (16, 128, 512) float32 numbers is 4 MB, so every operation of the chain streams
+# the whole array from main memory and back. `in_blocks(fn, x, ...)` runs the same
+# function on blocks of `x`'s rows of about `CACHE_BLOCK` numbers (128 KB), so that the
+# whole chain works on one block while it is in the cache: measured on GELU's forward
+# pass (14 operations) on that layer, 6.0 ms as one array, 2.4 ms in blocks. Modules 03,
+# 04 and 08 use it for their longest chains (GELU, softmax, Adam, LayerNorm); arrays
+# smaller than one block are computed whole, at the cost of one function call.
 
 # %%
 #| export
@@ -207,7 +218,62 @@ def _blas_matmul(a, b):
         _blas.set_num_threads(1)
 
 
+CACHE_BLOCK = 1 << 15  # numbers in one block of in_blocks (128 KB of float32): several fit in a core's L2 cache
+
+
+def in_blocks(fn, *arrays):
+    """``fn(*arrays)``, computed block by block: every argument of the first one's shape is cut
+    into the same blocks of rows (of its last axis), any other argument is passed whole (a
+    LayerNorm's weight, a number). ``fn`` returns an array of that shape, a tuple of them, or
+    None (when it updates its blocks in place); so does ``in_blocks``. Small, non-contiguous
+    or 0-d inputs are computed whole (a block of a copy could not be updated in place)."""
+    first = arrays[0]
+    split = [isinstance(a, np.ndarray) and a.shape == first.shape for a in arrays]
+    if first.size <= CACHE_BLOCK or first.ndim == 0 or first.shape[-1] == 0 or \
+            not all(a.flags.c_contiguous for a, cut in zip(arrays, split) if cut):
+        return fn(*arrays)
+    rows = first.size // first.shape[-1]
+    step = max(1, CACHE_BLOCK // first.shape[-1])
+    flat = [a.reshape(rows, -1) if cut else a for a, cut in zip(arrays, split)]
+    outputs = single = None
+    for start in range(0, rows, step):
+        part = fn(*[a[start:start + step] if cut else a for a, cut in zip(flat, split)])
+        if part is None:
+            continue
+        single = not isinstance(part, tuple)
+        part = (part,) if single else part
+        if outputs is None:
+            outputs = [np.empty((rows,) + p.shape[1:], dtype=p.dtype) for p in part]
+        for out, p in zip(outputs, part):
+            out[start:start + step] = p
+    if outputs is None:
+        return None
+    outputs = [out.reshape(first.shape) for out in outputs]
+    return outputs[0] if single else tuple(outputs)
+
+
 # %%
+def test_unit_in_blocks():
+    """in_blocks gives what one call gives (outputs, tuples, in-place updates), for arrays
+    larger and smaller than a block. Provided code, like _blas_matmul."""
+    rng = np.random.default_rng(0)
+    for shape in [(3, 5), (CACHE_BLOCK + 7,), (40, 7, 300), (3, CACHE_BLOCK * 2)]:
+        x, y = rng.normal(size=shape).astype(np.float32), rng.normal(size=shape).astype(np.float32)
+        weight = rng.normal(size=shape[-1]).astype(np.float32)
+        both = in_blocks(lambda a, b, w: (a * b + w, (a - a.max(axis=-1, keepdims=True)).astype(np.float64)), x, y, weight)
+        assert np.array_equal(both[0], x * y + weight) and both[1].dtype == np.float64
+        assert np.array_equal(both[1], (x - x.max(axis=-1, keepdims=True)).astype(np.float64))
+        expected = x + 2 * y
+
+        def add_twice(a, b):
+            a += 2 * b
+
+        assert in_blocks(add_twice, x, y) is None
+        assert np.array_equal(x, expected)  # updated in place, block by block
+    transposed = rng.normal(size=(300, 400)).T
+    assert np.array_equal(in_blocks(np.exp, transposed), np.exp(transposed))
+
+
 def test_unit_matmul_threads():
     """_blas_matmul gives exactly `a @ b` (vectors too), on one thread or many, and
     set_num_threads/get_num_threads agree. This code is provided: if it fails, your
@@ -228,6 +294,7 @@ def test_unit_matmul_threads():
 
 
 if __name__ == "__main__":
+    test_unit_in_blocks()
     test_unit_matmul_threads()
 
 # %% [markdown]

@@ -31,7 +31,7 @@ from collections import OrderedDict
 import numpy as np
 
 from tinytorch.core.autograd import Function, _rows_matmul, where
-from tinytorch.core.setup import _blas_matmul
+from tinytorch.core.setup import _blas_matmul, in_blocks
 from tinytorch.core.tensor import Tensor
 
 # %% [markdown]
@@ -841,11 +841,17 @@ if __name__ == "__main__":
 # other drifts: pick the form the weights were trained with.
 #
 # Written as one expression, `0.5 * x * (1 + np.tanh(c * (x + 0.044715 * x**3)))` makes
-# an array of x's size for every operation. The tanh form below builds `u` and the
-# output step by step in one array each (`u *= x`, `np.tanh(u, out=u)`): on a GPT's
-# `(16, 128, 512)` hidden layer the forward pass takes 1.0 ms instead of 1.4 and the
-# backward 1.5 ms instead of 2.3. (`x * x` rather than `x**2`: NumPy's float32 power is
-# slow.)
+# an array of x's size for every operation. `_gelu_tanh` builds `u` and the output step
+# by step in one array each (`h *= x`, `np.tanh(h, out=h)`), and reuses `x * x` for the
+# derivative. Two identities save whole passes: with $h = \tfrac12(1 + t)$ the output is
+# $x\,h$, and $1 - t^2 = 4h(1 - h)$, so the derivative is
+# $h + x h\,(1 - h)\,(2c + 6c \cdot 0.044715\,x^2)$ — no $t^2$, no second $\tfrac12$.
+# (`x * x` rather than `x**2`: NumPy's float32 power is slow.) You write the math of
+# `_gelu_tanh` and `_gelu_exact` on plain arrays; `GELUOp.forward` (given) runs them with
+# module 00's `in_blocks`, a block of rows at a time, so that the fourteen operations work
+# on numbers in the cache: on a GPT's `(16, 128, 512)` hidden layer the forward pass with
+# its derivative took 8.0 ms as one expression per line, 6.0 ms with the arrays reused and
+# 2.4 ms in blocks (2-core Xeon, one thread).
 #
 # **Save the derivative, not the inputs.** GELU acts on each number alone, so its whole
 # backward is `grad * dGELU/dx`. The forward pass has `x` and `t` at hand: it computes the
@@ -877,39 +883,53 @@ def _erfc(x):
     return ans + (x < 0) * (2.0 - 2.0 * ans)  # erfc(-a) = 2 - erfc(a), without a branch per element
 
 
+def _gelu_tanh(x, with_derivative):
+    """(GELU(x), and its derivative if asked), tanh form, in as few arrays as the formulas allow."""
+    ### BEGIN SOLUTION
+    x2 = x * x  # both u and the derivative start from x²
+    h = x2 * (_GELU_C * 0.044715)  # u = c·x + c·0.044715·x³, built in one array
+    h += _GELU_C
+    h *= x
+    np.tanh(h, out=h)
+    h += 1.0  # h = (1 + tanh u) / 2, and GELU(x) = x·h
+    h *= 0.5
+    out = x * h
+    if not with_derivative:
+        return (out,)
+    # h + ½x·(1 - t²)·c·(1 + 3·0.044715·x²), with 1 - t² = 4h(1 - h):
+    # = h + out·(1 - h)·(2c + 6c·0.044715·x²), built in x²'s array
+    d = x2
+    d *= 6 * _GELU_C * 0.044715
+    d += 2 * _GELU_C
+    d *= out
+    d *= 1.0 - h
+    d += h
+    return out, d
+    ### END SOLUTION
+
+
+def _gelu_exact(x, with_derivative):
+    """(GELU(x), and its derivative if asked): x·Φ(x), Φ(x) = ½·erfc(-x/√2)."""
+    ### BEGIN SOLUTION
+    cdf = 0.5 * _erfc(-x * (1.0 / math.sqrt(2.0)))
+    out = x * cdf
+    if not with_derivative:
+        return (out,)
+    pdf = np.exp(-0.5 * x * x)  # the derivative Φ(x) + x·φ(x)
+    pdf *= x * (1.0 / math.sqrt(2.0 * math.pi))
+    pdf += cdf
+    return out, pdf
+    ### END SOLUTION
+
+
 class GELUOp(Function):
     @staticmethod
-    def forward(ctx, x, approximate="none"):
-        ### BEGIN SOLUTION
-        if approximate == "tanh":
-            u = x * x  # u = c·x·(1 + 0.044715·x²), built in one array
-            u *= 0.044715
-            u += 1.0
-            u *= x
-            u *= _GELU_C
-            t = np.tanh(u, out=u)
-            out = t + 1.0  # 0.5·x·(1 + t)
-            out *= x
-            out *= 0.5
-            if ctx.needs_input_grad[0]:  # the derivative 0.5·(1 + t + x·dt/dx), saved instead of x and t
-                d = x * x  # dt/dx = (1 - t²)·c·(1 + 3·0.044715·x²)
-                d *= 3 * 0.044715
-                d += 1.0
-                d *= _GELU_C
-                d *= 1.0 - t * t
-                d *= x
-                d += 1.0
-                d += t
-                d *= 0.5
-                ctx.save_for_backward(d)
-            return out
-        cdf = 0.5 * _erfc(-x * (1.0 / math.sqrt(2.0)))
-        if ctx.needs_input_grad[0]:  # the derivative Φ(x) + x·φ(x)
-            pdf = np.exp(-0.5 * x * x)
-            pdf *= x * (1.0 / math.sqrt(2.0 * math.pi))
-            ctx.save_for_backward(pdf + cdf)
-        return x * cdf
-        ### END SOLUTION
+    def forward(ctx, x, approximate="none"):  # given: your functions above, block by block (module 00)
+        gelu = _gelu_tanh if approximate == "tanh" else _gelu_exact
+        out, *derivative = in_blocks(gelu, x, ctx.needs_input_grad[0])
+        if derivative:  # saved instead of x and t
+            ctx.save_for_backward(derivative[0])
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -940,10 +960,10 @@ from tinytorch.core.autograd import numerical_gradient
 
 
 def test_unit_gelu():
-    """Checks `GELUOp` in both forms (against Python's `math.erfc` and GPT-2's tanh values), the
-    provided `_erfc`, and both backward passes against finite differences. Each backward needs the
-    input x and one intermediate of its own form (Φ(x), or tanh u): save them and note on `ctx`
-    which form ran. Mind the sign: Φ(x) = ½ erfc(−x/√2).
+    """Checks `_gelu_exact` and `_gelu_tanh` through `GELU` (against Python's `math.erfc` and
+    GPT-2's tanh values, on small and on block-sized inputs), the provided `_erfc`, and both
+    derivatives against finite differences. Each returns `(out,)`, or `(out, derivative)` when
+    asked: d/dx x·Φ(x) = Φ(x) + x·φ(x). Mind the sign: Φ(x) = ½ erfc(−x/√2).
     """
     x0 = np.array([-3.0, 0.0, 1.0, 3.0])
     exact = np.array([x * 0.5 * math.erfc(-x / math.sqrt(2)) for x in x0])  # Python's math has erfc
@@ -959,6 +979,14 @@ def test_unit_gelu():
             lambda a: GELUOp.apply(Tensor(a, dtype=np.float64), approximate=form).data.sum(), x1.copy()
         )
         assert np.allclose(x.grad.data, numeric, atol=1e-4), form
+    big = np.random.default_rng(0).normal(scale=3.0, size=(3, 20, 1000))  # in several blocks
+    tanh_form = 0.5 * big * (1 + np.tanh(math.sqrt(2 / math.pi) * (big + 0.044715 * big**3)))
+    assert np.allclose(GELU(approximate="tanh")(Tensor(big, dtype=np.float64)).data, tanh_form, atol=1e-12)
+    x = Tensor(big[:, :2, :3], requires_grad=True)  # the same numbers, computed whole
+    GELU()(x).sum().backward()
+    whole = Tensor(big, requires_grad=True)
+    GELU()(whole).sum().backward()
+    assert np.allclose(whole.grad.data[:, :2, :3], x.grad.data, atol=1e-6)
 
 
 if __name__ == "__main__":

@@ -107,14 +107,22 @@ class Adam(Optimizer):
                     state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
                 state["step"] += 1
                 t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+                scratch = np.empty_like(m)  # every intermediate goes here: no new array per line
                 m *= beta1  # in place: the moments are updated where they are stored
-                m += (1.0 - beta1) * g
+                np.multiply(g, 1.0 - beta1, out=scratch)
+                m += scratch
                 v *= beta2
-                v += (1.0 - beta2) * g * g
-                denom = np.sqrt(v)  # sqrt(v_hat) + eps, with v_hat = v / (1 - beta2**t)
-                denom /= math.sqrt(1.0 - beta2**t)
-                denom += eps
-                p.data -= (lr / (1.0 - beta1**t)) * m / denom  # lr * m_hat / (sqrt(v_hat) + eps)
+                np.multiply(g, g, out=scratch)
+                scratch *= 1.0 - beta2
+                v += scratch
+                # lr * m_hat / (sqrt(v_hat) + eps), the corrections folded into two numbers:
+                # = lr / (1 - beta1**t) * root * m / (sqrt(v) + eps * root), root = sqrt(1 - beta2**t)
+                root = math.sqrt(1.0 - beta2**t)
+                np.sqrt(v, out=scratch)
+                scratch += eps * root
+                np.divide(m, scratch, out=scratch)
+                scratch *= lr * root / (1.0 - beta1**t)
+                p.data -= scratch
         ### END SOLUTION
 
 

@@ -4,7 +4,7 @@
 __all__ = ['DropoutOp', 'Dropout', 'dropout']
 
 
-# %% modules/04_training/training.py:620
+# %% modules/04_training/training.py:628
 import numpy as np
 
 from tinytorch.core.autograd import Function

@@ -11,7 +11,7 @@ from collections import OrderedDict
 import numpy as np
 
 from tinytorch.core.autograd import Function, _rows_matmul, where
-from tinytorch.core.setup import _blas_matmul
+from tinytorch.core.setup import _blas_matmul, in_blocks
 from tinytorch.core.tensor import Tensor
 
 
@@ -454,7 +454,7 @@ class LogSoftmax(Softmax):
         return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
-# %% modules/03_nn/nn.py:858
+# %% modules/03_nn/nn.py:864
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -475,37 +475,49 @@ def _erfc(x):
     return ans + (x < 0) * (2.0 - 2.0 * ans)  # erfc(-a) = 2 - erfc(a), without a branch per element
 
 
+def _gelu_tanh(x, with_derivative):
+    """(GELU(x), and its derivative if asked), tanh form, in as few arrays as the formulas allow."""
+    x2 = x * x  # both u and the derivative start from x²
+    h = x2 * (_GELU_C * 0.044715)  # u = c·x + c·0.044715·x³, built in one array
+    h += _GELU_C
+    h *= x
+    np.tanh(h, out=h)
+    h += 1.0  # h = (1 + tanh u) / 2, and GELU(x) = x·h
+    h *= 0.5
+    out = x * h
+    if not with_derivative:
+        return (out,)
+    # h + ½x·(1 - t²)·c·(1 + 3·0.044715·x²), with 1 - t² = 4h(1 - h):
+    # = h + out·(1 - h)·(2c + 6c·0.044715·x²), built in x²'s array
+    d = x2
+    d *= 6 * _GELU_C * 0.044715
+    d += 2 * _GELU_C
+    d *= out
+    d *= 1.0 - h
+    d += h
+    return out, d
+
+
+def _gelu_exact(x, with_derivative):
+    """(GELU(x), and its derivative if asked): x·Φ(x), Φ(x) = ½·erfc(-x/√2)."""
+    cdf = 0.5 * _erfc(-x * (1.0 / math.sqrt(2.0)))
+    out = x * cdf
+    if not with_derivative:
+        return (out,)
+    pdf = np.exp(-0.5 * x * x)  # the derivative Φ(x) + x·φ(x)
+    pdf *= x * (1.0 / math.sqrt(2.0 * math.pi))
+    pdf += cdf
+    return out, pdf
+
+
 class GELUOp(Function):
     @staticmethod
-    def forward(ctx, x, approximate="none"):
-        if approximate == "tanh":
-            u = x * x  # u = c·x·(1 + 0.044715·x²), built in one array
-            u *= 0.044715
-            u += 1.0
-            u *= x
-            u *= _GELU_C
-            t = np.tanh(u, out=u)
-            out = t + 1.0  # 0.5·x·(1 + t)
-            out *= x
-            out *= 0.5
-            if ctx.needs_input_grad[0]:  # the derivative 0.5·(1 + t + x·dt/dx), saved instead of x and t
-                d = x * x  # dt/dx = (1 - t²)·c·(1 + 3·0.044715·x²)
-                d *= 3 * 0.044715
-                d += 1.0
-                d *= _GELU_C
-                d *= 1.0 - t * t
-                d *= x
-                d += 1.0
-                d += t
-                d *= 0.5
-                ctx.save_for_backward(d)
-            return out
-        cdf = 0.5 * _erfc(-x * (1.0 / math.sqrt(2.0)))
-        if ctx.needs_input_grad[0]:  # the derivative Φ(x) + x·φ(x)
-            pdf = np.exp(-0.5 * x * x)
-            pdf *= x * (1.0 / math.sqrt(2.0 * math.pi))
-            ctx.save_for_backward(pdf + cdf)
-        return x * cdf
+    def forward(ctx, x, approximate="none"):  # given: your functions above, block by block (module 00)
+        gelu = _gelu_tanh if approximate == "tanh" else _gelu_exact
+        out, *derivative = in_blocks(gelu, x, ctx.needs_input_grad[0])
+        if derivative:  # saved instead of x and t
+            ctx.save_for_backward(derivative[0])
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -529,7 +541,7 @@ class GELU(Module):
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:987
+# %% modules/03_nn/nn.py:1015
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -574,7 +586,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:1051
+# %% modules/03_nn/nn.py:1079
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -628,7 +640,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1147
+# %% modules/03_nn/nn.py:1175
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -745,7 +757,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1358
+# %% modules/03_nn/nn.py:1386
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -802,7 +814,7 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     return NLLLoss(ignore_index, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1427
+# %% modules/03_nn/nn.py:1455
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
