@@ -64,11 +64,15 @@ from tinytorch.core.tensor import Tensor
 #
 # **Every number of the model, at every step.** The optimizer touches each parameter
 # once per step, so its cost grows with the model: for an MLP 784-2048-2048-10 (5.8
-# million weights) Adam's step is a sixth of the training step. Written as
-# `m = beta1 * m + (1 - beta1) * g`, every line makes new arrays of the parameter's size;
-# updating `m` and `v` in place (`m *= beta1`, `m += (1 - beta1) * g`) and folding the
-# bias corrections into two numbers (PyTorch's arrangement) took that step from 26 to
-# 18 ms.
+# million weights) Adam's step is a third of the training step's time outside the matrix
+# products. Written as `m = beta1 * m + (1 - beta1) * g`, every line makes new arrays of
+# the parameter's size. `_adam_update` instead updates `m`, `v` and `p` in place and puts
+# every intermediate into one scratch array, with the bias corrections folded into two
+# numbers (PyTorch's arrangement); `Adam.step` hands it the arrays through module 00's
+# `in_blocks`, so that the thirteen operations on each block of rows run while that block
+# is in the cache. Measured on that MLP's parameters (2-core Xeon, one thread): 30.7 ms as
+# one expression per line, 22.3 ms in place, 17.8 ms in blocks — PyTorch's default
+# (for-loop) Adam takes 28.3 ms.
 
 # %%
 #| export optim.adam
@@ -76,7 +80,27 @@ import math
 
 import numpy as np
 
+from tinytorch.core.setup import in_blocks
 from tinytorch.optim.sgd import Optimizer
+
+
+def _adam_update(p, g, m, v, beta1, beta2, step_size, eps):
+    """One Adam step, in place: m and v move towards g and g², p moves by step_size·m/(√v + eps)."""
+    ### BEGIN SOLUTION
+    scratch = np.empty_like(m)  # every intermediate goes here: no new array per line
+    m *= beta1  # in place: the moments are updated where they are stored
+    np.multiply(g, 1.0 - beta1, out=scratch)
+    m += scratch
+    v *= beta2
+    np.multiply(g, g, out=scratch)
+    scratch *= 1.0 - beta2
+    v += scratch
+    np.sqrt(v, out=scratch)
+    scratch += eps
+    np.divide(m, scratch, out=scratch)
+    scratch *= step_size
+    p -= scratch
+    ### END SOLUTION
 
 
 class Adam(Optimizer):
@@ -106,23 +130,12 @@ class Adam(Optimizer):
                 if not state:
                     state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
                 state["step"] += 1
-                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-                scratch = np.empty_like(m)  # every intermediate goes here: no new array per line
-                m *= beta1  # in place: the moments are updated where they are stored
-                np.multiply(g, 1.0 - beta1, out=scratch)
-                m += scratch
-                v *= beta2
-                np.multiply(g, g, out=scratch)
-                scratch *= 1.0 - beta2
-                v += scratch
+                t = state["step"]
                 # lr * m_hat / (sqrt(v_hat) + eps), the corrections folded into two numbers:
                 # = lr / (1 - beta1**t) * root * m / (sqrt(v) + eps * root), root = sqrt(1 - beta2**t)
                 root = math.sqrt(1.0 - beta2**t)
-                np.sqrt(v, out=scratch)
-                scratch += eps * root
-                np.divide(m, scratch, out=scratch)
-                scratch *= lr * root / (1.0 - beta1**t)
-                p.data -= scratch
+                in_blocks(_adam_update, p.data, g, state["exp_avg"], state["exp_avg_sq"],
+                          beta1, beta2, lr * root / (1.0 - beta1**t), eps * root)
         ### END SOLUTION
 
 
@@ -211,11 +224,13 @@ from tinytorch.nn.modules import Linear, MSELoss, Parameter
 
 
 def test_unit_adam():
-    """Checks `Adam.step()` and `AdamW`: the first step from zero moments is exactly lr·sign(g)
-    (bias correction), AdamW shrinks a weight even when its gradient is 0 while Adam's coupled decay
-    does not, and Adam fits a badly scaled regression. Count steps per parameter and start at t = 1
-    (1 − β⁰ would be 0), keep m and v in `self.state`, and let AdamW shrink p *before* the Adam step
-    instead of adding λp to the gradient.
+    """Checks `_adam_update` and `Adam.step()`, and `AdamW`: the first step from zero moments is
+    exactly lr·sign(g) (bias correction), a parameter of many blocks follows the formulas, AdamW
+    shrinks a weight even when its gradient is 0 while Adam's coupled decay does not, and Adam fits
+    a badly scaled regression. `_adam_update` changes p, m and v in place (it gets blocks of them:
+    a new array would be lost). Count steps per parameter and start at t = 1 (1 − β⁰ would be 0),
+    keep m and v in `self.state`, and let AdamW shrink p *before* the Adam step instead of adding
+    λp to the gradient.
     """
     # One step from zero moments: m_hat = g, v_hat = g^2, so the step is lr * sign(g).
     p = Parameter(np.array([1.0, -1.0, 0.5]))
@@ -223,6 +238,19 @@ def test_unit_adam():
     (p * Tensor([2.0, -3.0, 0.0])).sum().backward()
     opt.step()
     assert np.allclose(p.data, [0.9, -0.9, 0.5], atol=1e-6)
+
+    # A parameter of many blocks takes exactly the steps of the formulas (three, by hand).
+    rng = np.random.default_rng(0)
+    big = Parameter(rng.normal(size=(300, 200)))
+    expected, m, v = big.data.astype(np.float64), 0.0, 0.0
+    opt = Adam([big], lr=0.01)
+    for t in range(1, 4):
+        g = rng.normal(size=big.shape).astype(np.float32)
+        big.grad = Tensor(g)
+        opt.step()
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        expected -= 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    assert np.allclose(big.data, expected, atol=1e-5)
 
     # Decoupled decay shrinks the weight even with a zero gradient; Adam's L2 does not
     # (its normalized step is lr * sign(wd * p), whatever wd is).

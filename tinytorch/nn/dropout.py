@@ -4,7 +4,7 @@
 __all__ = ['DropoutOp', 'Dropout', 'dropout']
 
 
-# %% modules/04_training/training.py:628
+# %% modules/04_training/training.py:656
 import numpy as np
 
 from tinytorch.core.autograd import Function

@@ -4,7 +4,7 @@
 __all__ = ['clip_grad_norm_', 'clip_grad_value_']
 
 
-# %% modules/04_training/training.py:917
+# %% modules/04_training/training.py:945
 import math
 
 import numpy as np

@@ -4,12 +4,30 @@
 __all__ = ['Adam', 'AdamW', 'RMSprop', 'Adagrad']
 
 
-# %% modules/04_training/training.py:73
+# %% modules/04_training/training.py:77
 import math
 
 import numpy as np
 
+from tinytorch.core.setup import in_blocks
 from tinytorch.optim.sgd import Optimizer
+
+
+def _adam_update(p, g, m, v, beta1, beta2, step_size, eps):
+    """One Adam step, in place: m and v move towards g and g², p moves by step_size·m/(√v + eps)."""
+    scratch = np.empty_like(m)  # every intermediate goes here: no new array per line
+    m *= beta1  # in place: the moments are updated where they are stored
+    np.multiply(g, 1.0 - beta1, out=scratch)
+    m += scratch
+    v *= beta2
+    np.multiply(g, g, out=scratch)
+    scratch *= 1.0 - beta2
+    v += scratch
+    np.sqrt(v, out=scratch)
+    scratch += eps
+    np.divide(m, scratch, out=scratch)
+    scratch *= step_size
+    p -= scratch
 
 
 class Adam(Optimizer):
@@ -38,23 +56,12 @@ class Adam(Optimizer):
                 if not state:
                     state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
                 state["step"] += 1
-                t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-                scratch = np.empty_like(m)  # every intermediate goes here: no new array per line
-                m *= beta1  # in place: the moments are updated where they are stored
-                np.multiply(g, 1.0 - beta1, out=scratch)
-                m += scratch
-                v *= beta2
-                np.multiply(g, g, out=scratch)
-                scratch *= 1.0 - beta2
-                v += scratch
+                t = state["step"]
                 # lr * m_hat / (sqrt(v_hat) + eps), the corrections folded into two numbers:
                 # = lr / (1 - beta1**t) * root * m / (sqrt(v) + eps * root), root = sqrt(1 - beta2**t)
                 root = math.sqrt(1.0 - beta2**t)
-                np.sqrt(v, out=scratch)
-                scratch += eps * root
-                np.divide(m, scratch, out=scratch)
-                scratch *= lr * root / (1.0 - beta1**t)
-                p.data -= scratch
+                in_blocks(_adam_update, p.data, g, state["exp_avg"], state["exp_avg_sq"],
+                          beta1, beta2, lr * root / (1.0 - beta1**t), eps * root)
 
 
 class AdamW(Adam):

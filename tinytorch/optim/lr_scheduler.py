@@ -4,7 +4,7 @@
 __all__ = ['LRScheduler', 'StepLR', 'CosineAnnealingLR', 'ExponentialLR', 'MultiStepLR', 'LinearLR', 'LambdaLR']
 
 
-# %% modules/04_training/training.py:279
+# %% modules/04_training/training.py:307
 import math
 
 
