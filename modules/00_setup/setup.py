@@ -146,9 +146,10 @@ if __name__ == "__main__":
 # the whole array from main memory and back. `in_blocks(fn, x, ...)` runs the same
 # function on blocks of `x`'s rows of about `CACHE_BLOCK` numbers (128 KB), so that the
 # whole chain works on one block while it is in the cache: measured on GELU's forward
-# pass (14 operations) on that layer, 6.0 ms as one array, 2.4 ms in blocks. Modules 03,
-# 04 and 08 use it for their longest chains (GELU, softmax, Adam, LayerNorm); arrays
-# smaller than one block are computed whole, at the cost of one function call.
+# pass with its derivative (14 operations) on that layer, 6.0 ms as one array, 2.4 ms in
+# blocks (one thread of a 2-core Xeon). Modules 03 and 04 use it for their longest chains
+# (GELU, Adam's update); arrays smaller than one block are computed whole, at the cost of
+# one function call. Module 13 measures where it pays and where it does not.
 
 # %%
 #| export

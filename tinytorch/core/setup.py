@@ -46,7 +46,7 @@ def check_environment():
     return problems
 
 
-# %% modules/00_setup/setup.py:153
+# %% modules/00_setup/setup.py:154
 import ctypes
 import os
 

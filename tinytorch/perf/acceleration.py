@@ -32,7 +32,7 @@ def generate_in_batches(model, prompts, max_new_tokens, batch_size=64):
     return np.concatenate(parts, axis=0)
 
 
-# %% modules/13_acceleration/acceleration.py:212
+# %% modules/13_acceleration/acceleration.py:223
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -92,7 +92,7 @@ def fuse_for_inference(model, inplace=False):
     return target
 
 
-# %% modules/13_acceleration/acceleration.py:381
+# %% modules/13_acceleration/acceleration.py:392
 def contiguous_strides(shape, itemsize):
     """The strides (bytes per step along each dimension) of a C-contiguous array of ``shape``."""
     strides, step = [], itemsize
@@ -102,7 +102,7 @@ def contiguous_strides(shape, itemsize):
     return tuple(reversed(strides))
 
 
-# %% modules/13_acceleration/acceleration.py:517
+# %% modules/13_acceleration/acceleration.py:528
 import concurrent.futures
 
 from tinytorch.core.setup import get_num_threads, set_num_threads
