@@ -23,7 +23,7 @@ with ``is_causal=True``, ``nn.GELU(approximate="tanh")``, ``nn.LayerNorm``).
 """
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ from tinytorch.models.transformer import GPT  # noqa: E402
 from tinytorch.nn.modules import CrossEntropyLoss, Linear, ReLU, Sequential  # noqa: E402
 from tinytorch.nn.spatial import Conv2d, Flatten, MaxPool2d  # noqa: E402
 from tinytorch.optim.adam import Adam  # noqa: E402
-from tinytorch.perf.acceleration import parallel_backward  # noqa: E402
+from tinytorch.perf.acceleration import parallel_backward, use_fused_attention  # noqa: E402
 
 WORKLOADS = {  # name: (sizes, the size of issue 14's table, what the size is)
     "lenet": ((32, 64, 256), 64, "batch"),
@@ -233,5 +233,19 @@ def gpt(d, torch):
 BUILDERS = {"lenet": lenet, "cnn": cnn, "mlp": mlp, "gpt": gpt}
 
 
-def build(name, size, torch):
-    return BUILDERS[name](size, torch)
+def build(name, size, torch, fused_attention=False):
+    """The workload; with ``fused_attention`` its tinytorch steps run under module 13's
+    ``use_fused_attention()`` (only the GPT has attention)."""
+    work = BUILDERS[name](size, torch)
+    if not fused_attention or name != "gpt":
+        return work
+
+    def fused(step):
+        def run():
+            with use_fused_attention():
+                return step()
+
+        return run
+
+    return replace(work, tiny=fused(work.tiny), tiny_parallel=fused(work.tiny_parallel),
+                   description=work.description + ", module 13's fused attention")

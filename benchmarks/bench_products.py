@@ -3,7 +3,7 @@ workloads of ``bench_scaling.py``; and how fast NumPy's BLAS runs those very pro
 against PyTorch's. Not a test: nothing asserts a time.
 
     python benchmarks/bench_products.py [--workloads lenet cnn mlp gpt] [--sizes table|all]
-        [--threads 1] [--seconds 2] [--rounds 5]
+        [--threads 1] [--seconds 2] [--rounds 5] [--fused-attention]
 
 One tinytorch step is run with every matrix product recorded (each call of module 00's
 ``_blas_matmul``: the operands as tinytorch hands them over, shapes and strides
@@ -88,6 +88,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="threads for both libraries (default 1)")
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per workload")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--fused-attention", action="store_true",
+                        help="the GPT's tinytorch step under module 13's use_fused_attention()")
     args = parser.parse_args(argv)
 
     print(f"load average at the start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); "
@@ -98,7 +100,7 @@ def main(argv=None):
     for name in args.workloads:
         sizes, table_size, _ = WORKLOADS[name]
         for size in sizes if args.sizes == "all" else [table_size]:
-            work = build(name, size, torch)
+            work = build(name, size, torch, args.fused_attention)
             count, (step, laid_out, contiguous, torch_products, torch_step) = breakdown(
                 work, torch, args.threads, args.seconds, args.rounds)
             line = (f"{work.description}: tinytorch step {step:.1f} ms = {count} products {laid_out:.1f} ms "

@@ -4,8 +4,11 @@ threads: LeNet-5, a CIFAR-like CNN, a wide MLP and the course's GPT, each at thr
 and the peak memory of a step. Not a test: nothing asserts a time.
 
     python benchmarks/bench_scaling.py [--workloads lenet cnn mlp gpt] [--threads 1 2]
-        [--sizes all|table] [--seconds 3] [--rounds 5] [--no-memory]
+        [--sizes all|table] [--seconds 3] [--rounds 5] [--no-memory] [--fused-attention]
         [--markdown] [--json FILE] [--plot FILE]
+
+``--fused-attention``: the GPT's tinytorch steps run under module 13's
+``use_fused_attention()`` (its attention core a few heads at a time, in the cache).
 
 * **Time:** for each size and thread count both libraries get the same number of threads
   (``_timing.set_threads``) and are timed in alternating rounds (``_timing.compare_many_ms``):
@@ -63,9 +66,9 @@ def matmul_peak(threads, size=2048, repeat=8):
     return 2 * size**3 / min(times) / 1e9
 
 
-def step_memory(library, name, size):
+def step_memory(library, name, size, fused_attention=False):
     """MiB of resident memory a training step takes (peak minus before), in a fresh process."""
-    result = subprocess.run([sys.executable, __file__, "--memory-child", library, name, str(size)],
+    result = subprocess.run([sys.executable, __file__, "--memory-child", library, name, str(size), str(int(fused_attention))],
                             capture_output=True, text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1",
                                                                      OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"))
     if result.returncode != 0:
@@ -74,13 +77,13 @@ def step_memory(library, name, size):
     return json.loads(result.stdout.splitlines()[-1])["step_mib"]
 
 
-def _memory_child(library, name, size):
+def _memory_child(library, name, size, fused_attention):
     def resident(key):
         with open("/proc/self/status") as status:
             return next(int(line.split()[1]) * 1024 for line in status if line.startswith(key))
 
     torch = load_torch(1) if library == "torch" else None
-    work = build(name, size, torch)
+    work = build(name, size, torch, fused_attention)
     step = work.torch if library == "torch" else work.tiny
     before = resident("VmRSS:")
     with open("/proc/self/clear_refs", "w") as refs:
@@ -164,7 +167,7 @@ def markdown(rows, peaks, load):
 
 def main(argv=None):
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
-        return _memory_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return _memory_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument("--threads", dest="thread_counts", type=int, nargs="+", default=[1, 2],
@@ -174,6 +177,8 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per library and setting")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--fused-attention", action="store_true",
+                        help="the GPT's tinytorch steps under module 13's use_fused_attention()")
     parser.add_argument("--markdown", action="store_true", help="print the results as a markdown table")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
@@ -188,14 +193,14 @@ def main(argv=None):
     for name in args.workloads:
         sizes, table_size, _ = WORKLOADS[name]
         for size in sizes if args.sizes == "all" else [table_size]:
-            work = build(name, size, torch)
+            work = build(name, size, torch, args.fused_attention)
             if work.torch is not None:  # the same weights and data: the same first loss
                 first_tiny, first_torch = work.tiny(), work.torch()
                 if not np.isclose(first_tiny, first_torch, rtol=1e-4):
                     sys.exit(f"{work.description}: the first losses disagree ({first_tiny} vs {first_torch})")
             memory = {}
             if not args.no_memory and sys.platform.startswith("linux"):
-                memory = {"tiny_mib": step_memory("tiny", name, size),
+                memory = {"tiny_mib": step_memory("tiny", name, size, args.fused_attention),
                           "torch_mib": step_memory("torch", name, size) if torch else None}
             for threads in args.thread_counts:
                 tiny_ms, parallel_ms, torch_ms = time_workload(work, threads, torch, args.seconds, args.rounds)

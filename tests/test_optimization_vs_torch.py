@@ -1,7 +1,8 @@
 """Modules 10, 11 and 13 against PyTorch, where it is installed: int8 per-channel
 quantization (``torch.quantize_per_channel``), magnitude pruning and masked layers
 (``torch.nn.utils.prune``), CSR (``Tensor.to_sparse_csr``) and the fused inference
-kernels (``F.gelu(approximate="tanh")``, ``F.layer_norm``). The inline tests of each
+kernels (``F.gelu(approximate="tanh")``, ``F.layer_norm``) and the fused attention
+(``F.scaled_dot_product_attention``, values and gradients). The inline tests of each
 module check the rest by hand.
 """
 
@@ -10,12 +11,13 @@ import importlib
 import numpy as np
 import pytest
 
-from gradcheck import F, normal, torch
+from gradcheck import F, assert_gradients_match, assert_matches_torch, normal, torch
 
 from tinytorch.compress.pruning import MaskedLinear, global_magnitude_masks, magnitude_mask, to_csr
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Linear
-from tinytorch.perf.acceleration import fused_gelu, fused_layer_norm
+from tinytorch.nn.attention import scaled_dot_product_attention
+from tinytorch.perf.acceleration import fused_gelu, fused_layer_norm, use_fused_attention
 from tinytorch.quant.int8 import QuantizedLinear, dequantize, quantize_per_channel
 
 
@@ -107,3 +109,16 @@ def test_fused_kernels_match_torch():
     wide = normal(6, 16).astype(np.float32)
     norm2 = F().layer_norm(th.from_numpy(x), (6, 16), th.from_numpy(wide), None, eps=1e-5).numpy()
     assert np.allclose(fused_layer_norm(x, wide, np.zeros_like(wide)), norm2, atol=1e-5)
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+def test_fused_attention_matches_torch(causal):
+    q, k, v = normal(2, 3, 9, 4), normal(2, 3, 7 if not causal else 9, 4), normal(2, 3, 7 if not causal else 9, 5)
+
+    def tiny(a, b, c):
+        with use_fused_attention():
+            return scaled_dot_product_attention(a, b, c, is_causal=causal)
+
+    assert_matches_torch(tiny, lambda a, b, c: F().scaled_dot_product_attention(a, b, c, is_causal=causal), q, k, v)
+    assert_gradients_match(tiny, q, k, v)  # and against finite differences, without PyTorch's help
+    assert tiny(*(Tensor(x, requires_grad=True) for x in (q, k, v)))._ctx.function.__name__ == "BlockedAttentionOp"

@@ -14,7 +14,7 @@
 # |---|---|---|
 # | vectorize | never loop in Python over numbers; turn loops into array operations, ideally a matrix product | 430× |
 # | batch | one call on 64 sequences, not 64 calls on one | 28× the tokens per second |
-# | fuse | fewer passes over memory and no temporary arrays; blocks that stay in the cache | LayerNorm 1.4×; GELU with its derivative 3.3× |
+# | fuse | fewer passes over memory and no temporary arrays; blocks that stay in the cache | LayerNorm 1.4×; GELU with its derivative 3.3×; attention 1.2× |
 # | dtype | float32 unless you need float64; watch for silent upcasts | 2× |
 # | layout | operate on memory in the order it is stored | 7× |
 # | memory and cores | reuse freed memory; spread only large products over cores | 2× (a LeNet-5 step); 2× or 0.03× (a product on two cores) |
@@ -338,6 +338,199 @@ def time_fusion():
 
 if __name__ == "__main__":
     time_fusion()
+
+# %% [markdown]
+# ### Fused attention, for training too
+#
+# Attention is the chain that costs a GPT the most outside its matrix products. For every
+# head it makes a `(T, T)` grid of scores, adds the mask, and takes a softmax; the
+# backward pass walks the same grids again. At the scaling benchmark's GPT size (16
+# sequences × 4 heads × 128 × 128 positions) each grid of the batch is 4 MB, far more
+# than a core's cache, and module 07's `_attention` passes over it about a dozen times —
+# each pass streamed from main memory.
+#
+# `BlockedAttentionOp` (given: it is long, and the lesson is its shape) computes the same
+# `softmax(q kᵀ · scale + mask) v` a few heads at a time, so that each head's scores are
+# made, masked, normalised and used while they are in the cache — the idea of
+# FlashAttention (Dao et al. 2022), without its running softmax: the weights of every
+# head are still kept for the backward pass, which walks them in the same blocks. One
+# `Function` holds forward and backward together, as every op of module 02 does.
+# `fused_attention` takes `_attention`'s arguments and falls back to it where the blocks
+# would not give the same answer (dropout, a query that may attend to nothing, inputs
+# that are not `(B, H, T, d)`). The weights it returns carry no gradient, as PyTorch's
+# fused kernels return none. `with use_fused_attention():` makes module 07's attention
+# (`MultiHeadAttention`, `scaled_dot_product_attention`, and so the GPT and the KV cache)
+# use it, the way `torch.backends` switches PyTorch's attention kernels.
+#
+# **Measured** (one thread, 2-core Xeon): forward and backward of the attention core of
+# that GPT layer (`time_fused_attention()` below), 11.5–12.5 ms as module 07 computes it,
+# 9.4–9.9 ms in blocks; a whole training step of the scaling benchmark's GPT
+# (`benchmarks/bench_scaling.py --fused-attention`), 107 → 98 ms at d_model 128 and
+# 54 → 48 ms at d_model 64, where attention is a larger share. PyTorch's kernel goes
+# further: it also skips the masked half of causal attention, and never writes the
+# weights out at all (it recomputes them in the backward pass).
+
+# %%
+#| export
+import tinytorch.nn.attention as _attention_module
+from tinytorch.core.autograd import Function
+
+_plain_attention = _attention_module._attention  # module 07's, before any switch
+SCORES_PER_BLOCK = 1 << 16  # scores of one block (256 KB of float32): a few heads of 128 x 128
+
+
+def _head_blocks(batch, heads, per_block):
+    """Indices covering (batch, heads) in blocks of about ``per_block`` heads: whole batch items
+    when one's heads fit in a block, else one batch item's heads a few at a time."""
+    if per_block >= heads:
+        items = per_block // heads
+        return [(slice(b, b + items),) for b in range(0, batch, items)]
+    return [(b, slice(h, h + per_block)) for b in range(batch) for h in range(0, heads, per_block)]
+
+
+class BlockedAttentionOp(Function):
+    """softmax(q kᵀ · scale + bias) v for q (B, H, T, d), k and v (B, H, S, d), a block of heads at a time."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, bias, scale=1.0, weights_out=None, scores_per_block=SCORES_PER_BLOCK):
+        (batch, heads, length, _), keys = q.shape, k.shape[-2]
+        dtype = np.result_type(q, k, v)
+        bias = np.broadcast_to(bias, (batch, heads, length, keys))  # a view: no copy
+        weights = np.empty((batch, heads, length, keys), dtype)
+        out = np.empty((batch, heads, length, v.shape[-1]), dtype)
+        blocks = _head_blocks(batch, heads, max(1, scores_per_block // (length * keys)))
+        for ix in blocks:
+            s = weights[ix]  # this block's scores, computed where its weights are kept
+            np.matmul(q[ix] * scale, np.swapaxes(k[ix], -1, -2), out=s)
+            s += bias[ix]
+            s -= s.max(axis=-1, keepdims=True)
+            np.exp(s, out=s)
+            s /= s.sum(axis=-1, keepdims=True)
+            np.matmul(s, v[ix], out=out[ix])
+        ctx.save_for_backward(q, k, v, weights)
+        ctx.scale, ctx.blocks = scale, blocks
+        if weights_out is not None:  # fused_attention returns them, as _attention does
+            weights_out.append(weights)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, weights = ctx.saved_tensors
+        dq, dk, dv = (np.empty(x.shape, grad.dtype) for x in (q, k, v))
+        for ix in ctx.blocks:
+            w, g = weights[ix], grad[ix]
+            np.matmul(np.swapaxes(w, -1, -2), g, out=dv[ix])
+            ds = g @ np.swapaxes(v[ix], -1, -2)  # the gradient of the weights, then of the scores:
+            ds -= (ds * w).sum(axis=-1, keepdims=True)  # softmax's backward, w·(dw − Σ dw·w)
+            ds *= w
+            ds *= ctx.scale
+            np.matmul(ds, k[ix], out=dq[ix])
+            np.matmul(np.swapaxes(ds, -1, -2), q[ix], out=dk[ix])
+        return dq, dk, dv, None
+
+
+def fused_attention(q, k, v, masks=(), dropout_p=0.0, scale=None):
+    """Module 07's ``_attention`` (same arguments, same results), computed by BlockedAttentionOp
+    where that gives the same answer; the weights it returns carry no gradient."""
+    parts = [_attention_module._mask_parts(mask, q.dtype) for mask in masks]
+    blocked = None
+    for _, blocks in parts:
+        blocked = blocks if blocked is None else blocked | blocks
+    if dropout_p > 0.0 or not q.ndim == k.ndim == v.ndim == 4 or (blocked is not None and blocked.all(axis=-1).any()):
+        return _plain_attention(q, k, v, masks, dropout_p, scale)  # where blocks would not give the same answer
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    bias = sum(part for part, _ in parts) if parts else np.zeros((1, 1), q.dtype)
+    weights = []
+    out = BlockedAttentionOp.apply(q, k, v, bias, scale=scale, weights_out=weights)
+    return out, Tensor._wrap(weights[0])
+
+
+class use_fused_attention:
+    """``with use_fused_attention():`` module 07's attention runs as ``fused_attention`` (a switch
+    for the whole process, like ``torch.backends``' attention kernels); off again at the end."""
+
+    def __enter__(self):
+        self._previous = _attention_module._attention
+        _attention_module._attention = fused_attention
+        return self
+
+    def __exit__(self, *exc):
+        _attention_module._attention = self._previous
+
+
+# %%
+def test_unit_fused_attention():
+    """Checks `fused_attention` against module 07's `_attention` — outputs, weights and the
+    gradients of q, k and v, with no mask, causal, padding and float masks and cross-attention;
+    `BlockedAttentionOp` in blocks of a few heads and of a few batch items; the fall-backs
+    (dropout, a query with nothing to attend to); and a GPT under `use_fused_attention()`.
+    Given code: if it fails, module 07's attention and this one disagree — check `_attention`.
+    """
+    rng = np.random.default_rng(0)
+    B, H, T, D = 3, 4, 20, 8
+    causal = np.tril(np.ones((T, T), dtype=bool))
+    padding = np.ones((B, 1, 1, T), dtype=bool)
+    padding[1, ..., 15:] = False  # the second sequence is 15 long
+    cases = {"no mask": ([], T), "causal": ([causal], T), "causal and padding": ([causal, padding], T),
+             "float mask": ([rng.normal(size=(T, T))], T), "cross-attention": ([], 13)}
+
+    def attend(function, q, k, v, seed, masks=(), **options):
+        tensors = [Tensor(x, dtype=np.float64, requires_grad=True) for x in (q, k, v)]
+        out, weights = function(*tensors, masks, **options)
+        (out * Tensor(seed, dtype=np.float64)).sum().backward()
+        return [out.data, weights.data] + [t.grad.data for t in tensors]
+
+    for name, (masks, keys) in cases.items():
+        q, seed = rng.normal(size=(2, B, H, T, D))
+        k, v = rng.normal(size=(2, B, H, keys, D))
+        for plain, fused in zip(attend(_plain_attention, q, k, v, seed, masks), attend(fused_attention, q, k, v, seed, masks)):
+            assert np.allclose(plain, fused, atol=1e-10), name
+    q, k, v, seed = rng.normal(size=(4, B, H, T, D))
+    whole = attend(fused_attention, q, k, v, seed, [causal])
+    bias = np.where(causal, 0.0, -1e9)
+    for per_block in (2 * T * T, 2 * H * T * T):  # two heads of a batch item; two batch items (and one)
+        def blocked(tq, tk, tv, masks):
+            return BlockedAttentionOp.apply(tq, tk, tv, bias, scale=1 / math.sqrt(D), scores_per_block=per_block), whole[1]
+        assert all(np.allclose(a, b, atol=1e-10) for a, b in zip(attend(blocked, q, k, v, seed), whole)), per_block
+    x = Tensor(q, requires_grad=True)
+    assert fused_attention(x, x, x, [], dropout_p=0.5)[0]._ctx.function is not BlockedAttentionOp
+    nobody = causal.copy()
+    nobody[3] = False  # query 3 may attend to nothing: PyTorch gives it 0
+    out, _ = fused_attention(x, x, x, [nobody])
+    assert out._ctx.function is not BlockedAttentionOp and np.all(out.data[:, :, 3] == 0)
+    import contextlib
+
+    model, ids = milestone_gpt(), rng.integers(0, 11, (2, 12))
+    grads = []
+    for switch in (False, True):
+        model.zero_grad()
+        with use_fused_attention() if switch else contextlib.nullcontext():
+            model(ids).sum().backward()
+        grads.append([p.grad.data.copy() for p in model.parameters()])
+    assert _attention_module._attention is _plain_attention, "the switch is off again after the with"
+    assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(*grads))
+
+
+if __name__ == "__main__":
+    test_unit_fused_attention()
+
+
+# %%
+def time_fused_attention():
+    from tinytorch.perf.profiling import time_function
+
+    rng = np.random.default_rng(0)
+    q, k, v, seed = (rng.normal(size=(16, 4, 128, 32)).astype(np.float32) for _ in range(4))
+    causal = np.tril(np.ones((128, 128), dtype=bool))
+    for name, function in (("module 07", _plain_attention), ("fused", fused_attention)):
+        def step():
+            tensors = [Tensor(x, requires_grad=True) for x in (q, k, v)]
+            (function(*tensors, [causal])[0] * Tensor(seed)).sum().backward()
+        print(f"attention core, forward and backward, {name}: {np.median(time_function(step, repeat=20, warmup=2)) * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+    time_fused_attention()
 
 # %% [markdown]
 # ## 4. dtype: float32, and no silent upcasts
