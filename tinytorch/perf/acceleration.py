@@ -92,7 +92,7 @@ def fuse_for_inference(model, inplace=False):
     return target
 
 
-# %% modules/13_acceleration/acceleration.py:373
+# %% modules/13_acceleration/acceleration.py:375
 import tinytorch.nn.attention as _attention_module
 from tinytorch.core.autograd import Function
 
@@ -179,7 +179,7 @@ class use_fused_attention:
         _attention_module._attention = self._previous
 
 
-# %% modules/13_acceleration/acceleration.py:585
+# %% modules/13_acceleration/acceleration.py:587
 def contiguous_strides(shape, itemsize):
     """The strides (bytes per step along each dimension) of a C-contiguous array of ``shape``."""
     strides, step = [], itemsize
@@ -189,7 +189,7 @@ def contiguous_strides(shape, itemsize):
     return tuple(reversed(strides))
 
 
-# %% modules/13_acceleration/acceleration.py:721
+# %% modules/13_acceleration/acceleration.py:723
 import concurrent.futures
 
 from tinytorch.core.setup import get_num_threads, set_num_threads
