@@ -226,12 +226,12 @@ def in_blocks(fn, *arrays):
     """``fn(*arrays)``, computed block by block: every argument of the first one's shape is cut
     into the same blocks of rows (of its last axis), any other argument is passed whole (a
     LayerNorm's weight, a number). ``fn`` returns an array of that shape, a tuple of them, or
-    None (when it updates its blocks in place); so does ``in_blocks``. Small, non-contiguous
-    or 0-d inputs are computed whole (a block of a copy could not be updated in place)."""
+    None (when it updates its blocks in place); so does ``in_blocks``. Small (0-d and empty
+    too) or non-contiguous inputs are computed whole (a block of a copy could not be updated
+    in place)."""
     first = arrays[0]
     split = [isinstance(a, np.ndarray) and a.shape == first.shape for a in arrays]
-    if first.size <= CACHE_BLOCK or first.ndim == 0 or first.shape[-1] == 0 or \
-            not all(a.flags.c_contiguous for a, cut in zip(arrays, split) if cut):
+    if first.size <= CACHE_BLOCK or not all(a.flags.c_contiguous for a, cut in zip(arrays, split) if cut):
         return fn(*arrays)
     rows = first.size // first.shape[-1]
     step = max(1, CACHE_BLOCK // first.shape[-1])

@@ -468,6 +468,8 @@ def test_unit_fused_attention():
     (dropout, a query with nothing to attend to); and a GPT under `use_fused_attention()`.
     Given code: if it fails, module 07's attention and this one disagree — check `_attention`.
     """
+    import contextlib
+
     rng = np.random.default_rng(0)
     B, H, T, D = 3, 4, 20, 8
     causal = np.tril(np.ones((T, T), dtype=bool))
@@ -500,8 +502,6 @@ def test_unit_fused_attention():
     nobody[3] = False  # query 3 may attend to nothing: PyTorch gives it 0
     out, _ = fused_attention(x, x, x, [nobody])
     assert out._ctx.function is not BlockedAttentionOp and np.all(out.data[:, :, 3] == 0)
-    import contextlib
-
     model, ids = milestone_gpt(), rng.integers(0, 11, (2, 12))
     grads = []
     for switch in (False, True):
