@@ -362,13 +362,25 @@ if __name__ == "__main__":
 # (`MultiHeadAttention`, `scaled_dot_product_attention`, and so the GPT and the KV cache)
 # use it, the way `torch.backends` switches PyTorch's attention kernels.
 #
+# Two more details, each measured on a block of four heads' 128 × 128 scores. NumPy
+# reduces *down the columns* of an array (adding or comparing whole rows at once) much
+# faster than *along* short rows (one small loop per row): a max over the last axis
+# took 54 µs, over the one before it 15 µs. So the op makes the scores transposed,
+# `k qᵀ` (one key per row, one query per column) — the same product, in BLAS's other
+# order — and each query's softmax runs down its column. And the backward pass needs,
+# for every query, `Σ_keys dw·w` (softmax's backward); with `dw = g vᵀ` and `out = w v`
+# that is just `g·out`, a sum over the `d` numbers of a head (FlashAttention's `D`)
+# instead of over the `T` keys: no product of two score grids at all.
+#
 # **Measured** (one thread, 2-core Xeon): forward and backward of the attention core of
-# that GPT layer (`time_fused_attention()` below), 11.5–12.5 ms as module 07 computes it,
-# 9.4–9.9 ms in blocks; a whole training step of the scaling benchmark's GPT
+# that GPT layer (`time_fused_attention()` below), 11.6–12.7 ms as module 07 computes it,
+# 9.6–10.5 ms in blocks, 8.2–8.4 ms with the two details above; a whole training step of
+# the scaling benchmark's GPT (before the two details)
 # (`benchmarks/bench_scaling.py --fused-attention`), 6–8 % faster at d_model 128 (107 → 98
 # and 112 → 105 ms in two runs of alternating rounds) and 11–12 % at d_model 64 (54 → 48,
 # 57 → 51 ms), where attention is a larger share; and its step needs a fifth less memory
-# (99 → 80 MiB at d_model 128). PyTorch's kernel goes
+# (99 → 80 MiB at d_model 128); the two details took the step at d_model 128 a further
+# 3 % (98.4 → 95.1 ms, alternating rounds in one process). PyTorch's kernel goes
 # further: it also skips the masked half of causal attention, and never writes the
 # weights out at all (it recomputes them in the backward pass).
 
@@ -397,37 +409,38 @@ class BlockedAttentionOp(Function):
     def forward(ctx, q, k, v, bias, scale=1.0, weights_out=None, scores_per_block=SCORES_PER_BLOCK):
         (batch, heads, length, _), keys = q.shape, k.shape[-2]
         dtype = np.result_type(q, k, v)
-        bias = np.broadcast_to(bias, (batch, heads, length, keys))  # a view: no copy
-        weights = np.empty((batch, heads, length, keys), dtype)
+        bias = np.asarray(bias).reshape((1,) * max(0, 2 - np.ndim(bias)) + np.shape(bias))
+        bias_t = np.broadcast_to(np.ascontiguousarray(np.swapaxes(bias, -1, -2)), (batch, heads, keys, length))
+        weights_t = np.empty((batch, heads, keys, length), dtype)  # transposed: one key per row
         out = np.empty((batch, heads, length, v.shape[-1]), dtype)
         blocks = _head_blocks(batch, heads, max(1, scores_per_block // (length * keys)))
         for ix in blocks:
-            s = weights[ix]  # this block's scores, computed where its weights are kept
-            np.matmul(q[ix] * scale, np.swapaxes(k[ix], -1, -2), out=s)
-            s += bias[ix]
-            s -= s.max(axis=-1, keepdims=True)
+            s = weights_t[ix]  # this block's scores (k qᵀ), computed where its weights are kept
+            np.matmul(k[ix], np.swapaxes(q[ix] * scale, -1, -2), out=s)
+            s += bias_t[ix]
+            s -= s.max(axis=-2, keepdims=True)  # each query's softmax runs down its column
             np.exp(s, out=s)
-            s /= s.sum(axis=-1, keepdims=True)
-            np.matmul(s, v[ix], out=out[ix])
-        ctx.save_for_backward(q, k, v, weights)
+            s /= s.sum(axis=-2, keepdims=True)
+            np.matmul(np.swapaxes(s, -1, -2), v[ix], out=out[ix])
+        ctx.save_for_backward(q, k, v, weights_t, out)
         ctx.scale, ctx.blocks = scale, blocks
         if weights_out is not None:  # fused_attention returns them, as _attention does
-            weights_out.append(weights)
+            weights_out.append(np.swapaxes(weights_t, -1, -2))
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, v, weights = ctx.saved_tensors
+        q, k, v, weights_t, out = ctx.saved_tensors
         dq, dk, dv = (np.empty(x.shape, grad.dtype) for x in (q, k, v))
         for ix in ctx.blocks:
-            w, g = weights[ix], grad[ix]
-            np.matmul(np.swapaxes(w, -1, -2), g, out=dv[ix])
-            ds = g @ np.swapaxes(v[ix], -1, -2)  # the gradient of the weights, then of the scores:
-            ds -= (ds * w).sum(axis=-1, keepdims=True)  # softmax's backward, w·(dw − Σ dw·w)
-            ds *= w
+            w, g = weights_t[ix], grad[ix]
+            np.matmul(w, g, out=dv[ix])
+            ds = v[ix] @ np.swapaxes(g, -1, -2)  # the gradient of the weights, then of the scores:
+            ds -= np.einsum("...td,...td->...t", g, out[ix])[..., None, :]  # softmax's backward,
+            ds *= w  # w·(dw − Σ_keys dw·w), and Σ_keys dw·w = g·out for each query
             ds *= ctx.scale
-            np.matmul(ds, k[ix], out=dq[ix])
-            np.matmul(np.swapaxes(ds, -1, -2), q[ix], out=dk[ix])
+            np.matmul(np.swapaxes(ds, -1, -2), k[ix], out=dq[ix])
+            np.matmul(ds, q[ix], out=dk[ix])
         return dq, dk, dv, None
 
 

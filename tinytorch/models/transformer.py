@@ -14,32 +14,42 @@ from tinytorch.nn.modules import GELU, Linear, Module, Parameter, Sequential, So
 from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 
 
-# %% modules/08_transformer/transformer.py:66
+# %% modules/08_transformer/transformer.py:77
+def _row_means(rows):
+    """The mean of every row of a 2-D array, as one matrix-vector product."""
+    return rows @ np.full(rows.shape[1], 1.0 / rows.shape[1], dtype=rows.dtype)
+
+
 class LayerNormOp(Function):
     """y = (x - mean) / sqrt(var + eps) * weight + bias over the last ``len(weight.shape)`` dims."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps=1e-5):
-        axes = tuple(range(-weight.ndim, 0))
-        x_hat = x - x.mean(axis=axes, keepdims=True)  # centred, then scaled in place
-        inv_std = 1.0 / np.sqrt((x_hat * x_hat).mean(axis=axes, keepdims=True) + eps)
+        rows = x.reshape(-1, weight.size)  # one row per token, its normalized features
+        x_hat = rows - _row_means(rows)[:, None]  # centred, then scaled in place
+        variance = np.einsum("ij,ij->i", x_hat, x_hat) / weight.size
+        inv_std = (1.0 / np.sqrt(variance + eps))[:, None]
         x_hat *= inv_std
         ctx.save_for_backward(x_hat, inv_std, weight)
-        ctx.axes = axes
-        out = x_hat * weight
-        out += bias
-        return out
+        out = x_hat * weight.reshape(-1)
+        out += bias.reshape(-1)
+        return out.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
         x_hat, inv_std, weight = ctx.saved_tensors
-        g = grad * weight
-        mean_g = g.mean(axis=ctx.axes, keepdims=True)
-        mean_gx = (g * x_hat).mean(axis=ctx.axes, keepdims=True)
-        g -= mean_g  # grad_x, computed in g's own array
-        g -= x_hat * mean_gx
+        grad_rows = grad.reshape(x_hat.shape)
+        g = grad_rows * weight.reshape(-1)
+        mean_gx = np.einsum("ij,ij->i", g, x_hat) / weight.size
+        g -= _row_means(g)[:, None]  # grad_x, computed in g's own array
+        g -= x_hat * mean_gx[:, None]
         g *= inv_std
-        return g, grad * x_hat, grad  # weight and bias grads are summed by backward()
+        grad_weight = grad_bias = None  # summed over the tokens here, so backward() has nothing to sum
+        if ctx.needs_input_grad[1]:
+            grad_weight = np.einsum("ij,ij->j", grad_rows, x_hat).reshape(weight.shape)
+        if ctx.needs_input_grad[2]:
+            grad_bias = (np.ones(len(grad_rows), grad.dtype) @ grad_rows).reshape(weight.shape)
+        return g.reshape(grad.shape), grad_weight, grad_bias
 
 
 def _normalized_shape(normalized_shape):
@@ -73,7 +83,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return LayerNormOp.apply(input, weight, bias, eps=eps)
 
 
-# %% modules/08_transformer/transformer.py:187
+# %% modules/08_transformer/transformer.py:216
 class FeedForward(Module):
     """Position-wise MLP: Linear(embed_dim, hidden_dim) -> GELU -> Linear(hidden_dim, embed_dim)."""
 
@@ -87,7 +97,7 @@ class FeedForward(Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-# %% modules/08_transformer/transformer.py:252
+# %% modules/08_transformer/transformer.py:281
 class TransformerBlock(Module):
     """Pre-norm block: x + MHA(LN(x)), then x + FF(LN(x)). ``causal=True`` masks the future."""
 
@@ -107,7 +117,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:451
+# %% modules/08_transformer/transformer.py:480
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 

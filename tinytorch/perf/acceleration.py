@@ -92,7 +92,7 @@ def fuse_for_inference(model, inplace=False):
     return target
 
 
-# %% modules/13_acceleration/acceleration.py:375
+# %% modules/13_acceleration/acceleration.py:387
 import tinytorch.nn.attention as _attention_module
 from tinytorch.core.autograd import Function
 
@@ -116,37 +116,38 @@ class BlockedAttentionOp(Function):
     def forward(ctx, q, k, v, bias, scale=1.0, weights_out=None, scores_per_block=SCORES_PER_BLOCK):
         (batch, heads, length, _), keys = q.shape, k.shape[-2]
         dtype = np.result_type(q, k, v)
-        bias = np.broadcast_to(bias, (batch, heads, length, keys))  # a view: no copy
-        weights = np.empty((batch, heads, length, keys), dtype)
+        bias = np.asarray(bias).reshape((1,) * max(0, 2 - np.ndim(bias)) + np.shape(bias))
+        bias_t = np.broadcast_to(np.ascontiguousarray(np.swapaxes(bias, -1, -2)), (batch, heads, keys, length))
+        weights_t = np.empty((batch, heads, keys, length), dtype)  # transposed: one key per row
         out = np.empty((batch, heads, length, v.shape[-1]), dtype)
         blocks = _head_blocks(batch, heads, max(1, scores_per_block // (length * keys)))
         for ix in blocks:
-            s = weights[ix]  # this block's scores, computed where its weights are kept
-            np.matmul(q[ix] * scale, np.swapaxes(k[ix], -1, -2), out=s)
-            s += bias[ix]
-            s -= s.max(axis=-1, keepdims=True)
+            s = weights_t[ix]  # this block's scores (k qᵀ), computed where its weights are kept
+            np.matmul(k[ix], np.swapaxes(q[ix] * scale, -1, -2), out=s)
+            s += bias_t[ix]
+            s -= s.max(axis=-2, keepdims=True)  # each query's softmax runs down its column
             np.exp(s, out=s)
-            s /= s.sum(axis=-1, keepdims=True)
-            np.matmul(s, v[ix], out=out[ix])
-        ctx.save_for_backward(q, k, v, weights)
+            s /= s.sum(axis=-2, keepdims=True)
+            np.matmul(np.swapaxes(s, -1, -2), v[ix], out=out[ix])
+        ctx.save_for_backward(q, k, v, weights_t, out)
         ctx.scale, ctx.blocks = scale, blocks
         if weights_out is not None:  # fused_attention returns them, as _attention does
-            weights_out.append(weights)
+            weights_out.append(np.swapaxes(weights_t, -1, -2))
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, v, weights = ctx.saved_tensors
+        q, k, v, weights_t, out = ctx.saved_tensors
         dq, dk, dv = (np.empty(x.shape, grad.dtype) for x in (q, k, v))
         for ix in ctx.blocks:
-            w, g = weights[ix], grad[ix]
-            np.matmul(np.swapaxes(w, -1, -2), g, out=dv[ix])
-            ds = g @ np.swapaxes(v[ix], -1, -2)  # the gradient of the weights, then of the scores:
-            ds -= (ds * w).sum(axis=-1, keepdims=True)  # softmax's backward, w·(dw − Σ dw·w)
-            ds *= w
+            w, g = weights_t[ix], grad[ix]
+            np.matmul(w, g, out=dv[ix])
+            ds = v[ix] @ np.swapaxes(g, -1, -2)  # the gradient of the weights, then of the scores:
+            ds -= np.einsum("...td,...td->...t", g, out[ix])[..., None, :]  # softmax's backward,
+            ds *= w  # w·(dw − Σ_keys dw·w), and Σ_keys dw·w = g·out for each query
             ds *= ctx.scale
-            np.matmul(ds, k[ix], out=dq[ix])
-            np.matmul(np.swapaxes(ds, -1, -2), q[ix], out=dk[ix])
+            np.matmul(np.swapaxes(ds, -1, -2), k[ix], out=dq[ix])
+            np.matmul(ds, q[ix], out=dk[ix])
         return dq, dk, dv, None
 
 
@@ -179,7 +180,7 @@ class use_fused_attention:
         _attention_module._attention = self._previous
 
 
-# %% modules/13_acceleration/acceleration.py:587
+# %% modules/13_acceleration/acceleration.py:600
 def contiguous_strides(shape, itemsize):
     """The strides (bytes per step along each dimension) of a C-contiguous array of ``shape``."""
     strides, step = [], itemsize
@@ -189,7 +190,7 @@ def contiguous_strides(shape, itemsize):
     return tuple(reversed(strides))
 
 
-# %% modules/13_acceleration/acceleration.py:723
+# %% modules/13_acceleration/acceleration.py:736
 import concurrent.futures
 
 from tinytorch.core.setup import get_num_threads, set_num_threads
