@@ -256,6 +256,21 @@ def test_cross_entropy_matches_torch(shape, reduction, options):
     )
 
 
+@pytest.mark.parametrize("shape", [(6, 4), (2, 4, 3), (5,)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_cross_entropy_with_class_probabilities_matches_torch(shape, reduction, label_smoothing):
+    th = torch()
+    classes = 0 if len(shape) == 1 else 1
+    q = rng.random(shape)
+    q /= q.sum(axis=classes, keepdims=True)  # a distribution over the classes at every position
+    assert_matches_torch(  # the gradients of the logits and of the target distribution too
+        lambda z, p: F.cross_entropy(z, p, reduction=reduction, label_smoothing=label_smoothing),
+        lambda z, p: th.nn.functional.cross_entropy(z, p, reduction=reduction, label_smoothing=label_smoothing),
+        normal(*shape), q, atol=1e-10, rtol=1e-8,
+    )
+
+
 @pytest.mark.parametrize("options", [{}, {"ignore_index": 2}, {"label_smoothing": 0.3}])
 def test_cross_entropy_gradients_match_finite_differences(options):
     labels = np.array([[0, 2, 1], [2, 2, 3]])

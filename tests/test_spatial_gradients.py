@@ -128,6 +128,31 @@ def test_pooling_matches_torch(x_shape, kernel_size, stride):
                          lambda t: F().avg_pool2d(t, kernel_size, stride), x)
 
 
+# (input shape, kernel_size, stride, padding): ResNet's stem pool, a non-square kernel, padding on one side.
+PADDED_POOL_CASES = [
+    ((2, 3, 7, 6), (3, 3), (2, 2), (1, 1)),
+    ((1, 2, 6, 5), (2, 3), (1, 2), (1, 1)),
+    ((2, 1, 5, 5), (2, 2), (2, 2), (1, 0)),
+]
+
+
+@pytest.mark.parametrize("x_shape, kernel_size, stride, padding", PADDED_POOL_CASES)
+def test_padded_pooling_matches_torch_and_finite_differences(x_shape, kernel_size, stride, padding):
+    x = normal(*x_shape)
+    assert_matches_torch(lambda t: MaxPool2d(kernel_size, stride, padding)(t),
+                         lambda t: F().max_pool2d(t, kernel_size, stride, padding), x)
+    assert_matches_torch(lambda t: AvgPool2d(kernel_size, stride, padding)(t),
+                         lambda t: F().avg_pool2d(t, kernel_size, stride, padding), x)
+    assert_gradients_match(lambda t: MaxPool2d(kernel_size, stride, padding)(t), x)
+    assert_gradients_match(lambda t: AvgPool2d(kernel_size, stride, padding)(t), x)
+
+
+def test_pool_padding_over_half_the_kernel_is_refused():
+    for layer in (MaxPool2d, AvgPool2d):
+        with pytest.raises(ValueError, match="at most half"):
+            layer(2, padding=2)
+
+
 @pytest.mark.parametrize("x_shape, output_size", [((2, 3, 6, 6), 1), ((2, 3, 6, 6), 3), ((1, 2, 5, 7), (3, 4)),
                                                    ((2, 1, 7, 5), (2, None)), ((1, 2, 3, 3), 5)])
 def test_adaptive_avg_pool_matches_torch(x_shape, output_size):
@@ -248,8 +273,8 @@ def test_reprs():
     assert repr(Conv2d(1, 8, 3, padding=1)) == (
         "Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=True)"
     )
-    assert repr(MaxPool2d(2)) == "MaxPool2d(kernel_size=(2, 2), stride=(2, 2))"
-    assert repr(AvgPool2d(3, 1)) == "AvgPool2d(kernel_size=(3, 3), stride=(1, 1))"
+    assert repr(MaxPool2d(2)) == "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
+    assert repr(AvgPool2d(3, 1, 1)) == "AvgPool2d(kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
     assert repr(Flatten()) == "Flatten(start_dim=1, end_dim=-1)"
 
 

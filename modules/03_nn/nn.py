@@ -1167,6 +1167,9 @@ class BCEWithLogitsLoss(_Loss):
 # target distribution $q = (1-\varepsilon)\,\mathrm{onehot}(y) + \varepsilon/C$ instead of
 # a hard one-hot, which keeps the model from becoming over-confident: the loss is
 # $-\sum_c q_c \log \mathrm{softmax}(z)_c$ and the gradient stays $\mathrm{softmax}(z) - q$.
+# As in PyTorch, the target may also *be* a distribution: floats of the logits' own shape
+# (soft labels, a teacher's probabilities in distillation, mixup); that case is given,
+# built from `log_softmax` and a sum, and `ignore_index` does not apply to it.
 #
 # **NLLLoss** is the second half of it alone: it takes log-probabilities (the output of
 # `LogSoftmax(dim=1)`) and returns $-\log p_y$. `CrossEntropyLoss()(z, y)` equals
@@ -1274,19 +1277,36 @@ class _ClassificationLoss(_Loss):
         return _reduce(losses, self.reduction, count=count)
 
 
+def _class_probabilities(logits, target):
+    """True if ``target`` holds class probabilities (floats of the logits' shape), not labels."""
+    data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    return data.shape == tuple(logits.shape) and np.issubdtype(data.dtype, np.floating)
+
+
 class CrossEntropyLoss(_ClassificationLoss):
-    """Cross-entropy of logits (N, C) or (N, C, d1, ...) with integer labels (N,) or (N, d1, ...)."""
+    """Cross-entropy of logits (N, C) or (N, C, d1, ...) with integer labels (N,) or (N, d1, ...),
+    or with class probabilities of the logits' own shape."""
 
     def __init__(self, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(ignore_index, reduction)
         self.label_smoothing = label_smoothing
 
     def forward(self, logits, target):
+        if _class_probabilities(logits, target):
+            return self._with_probabilities(logits, _target_tensor(target))
         scores, labels = self._labels(logits, target)
         losses = CrossEntropyOp.apply(
             scores, target=labels, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing
         )
         return self._reduced(losses, labels, logits.ndim == 1)
+
+    def _with_probabilities(self, logits, q):
+        """-Σ_c q_c log softmax(z)_c at every position; ignore_index does not apply, as in PyTorch."""
+        classes = 0 if logits.ndim == 1 else 1
+        if self.label_smoothing:
+            q = q * (1.0 - self.label_smoothing) + self.label_smoothing / logits.shape[classes]
+        losses = -(q * log_softmax(logits, dim=classes)).sum(dim=classes)
+        return _reduce(losses, self.reduction)
 
 
 class NLLLoss(_ClassificationLoss):
@@ -1362,6 +1382,12 @@ def test_unit_losses():
     smooth = CrossEntropyLoss(label_smoothing=0.3)(Tensor(zr[None]), np.array([0]))
     log_p = zr - np.log(np.exp(zr).sum())
     assert np.isclose(smooth.item(), -(0.7 * log_p[0] + 0.3 * log_p.mean()), atol=1e-5)
+    # class probabilities as the target (given code): a one-hot distribution is the label's loss
+    soft = Tensor(zr[None], requires_grad=True)
+    CrossEntropyLoss(label_smoothing=0.3)(soft, np.eye(len(zr))[None, 0]).backward()
+    assert np.isclose(CrossEntropyLoss(label_smoothing=0.3)(Tensor(zr[None]), np.eye(len(zr))[None, 0]).item(), smooth.item(), atol=1e-5)
+    q = np.eye(len(zr))[0] * 0.7 + 0.3 / len(zr)
+    assert np.allclose(soft.grad.data[0], np.exp(log_p) - q, atol=1e-5)  # softmax(z) - q
     # NLLLoss after LogSoftmax is the same loss, and the same gradient
     z2 = Tensor(logits.data.copy(), requires_grad=True)
     nll = NLLLoss()(LogSoftmax(dim=1)(z2), labels)

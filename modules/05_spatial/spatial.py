@@ -610,7 +610,11 @@ if __name__ == "__main__":
 # slower than all of this together — measure it!) **The gradient of the mean** is shared
 # equally: each of the kh·kw elements gets 1/(kh·kw) of it.
 #
-# `stride` defaults to `kernel_size` (non-overlapping windows), as in PyTorch.
+# `stride` defaults to `kernel_size` (non-overlapping windows), as in PyTorch. `padding`
+# (at most half the kernel) adds a border around every image first: for the max a border
+# of `-inf`, which never wins a window (ResNet's `MaxPool2d(3, 2, padding=1)`), for the
+# average a border of zeros that counts in the mean (PyTorch's default,
+# `count_include_pad=True`); the backward pass drops the border's gradient again.
 
 # %%
 #| export
@@ -619,15 +623,38 @@ def _check_batch(x, layer):
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
 
 
+def _pool_padding(padding, kernel_size):
+    """A pooling layer's padding as a pair; at most half the kernel, as PyTorch requires."""
+    pair = _pair(padding, "padding", minimum=0)
+    if any(p > k // 2 for p, k in zip(pair, kernel_size)):
+        raise ValueError(f"padding {pair} should be at most half of kernel_size {kernel_size}")
+    return pair
+
+
+def _pad_for_max(x, padding):
+    """_batch_last(x, padding), its border -inf instead of 0: padding never wins a window's max."""
+    xt = _batch_last(x, padding)
+    (ph, pw), (_, Hp, Wp, _) = padding, xt.shape
+    if ph or pw:
+        xt[:, :ph], xt[:, Hp - ph:], xt[:, :, :pw], xt[:, :, Wp - pw:] = -np.inf, -np.inf, -np.inf, -np.inf
+    return xt
+
+
+def _unpad(dxt, padding):
+    """A batch-last gradient (C, Hp, Wp, N) without its padding's border."""
+    (ph, pw), (_, Hp, Wp, _) = padding, dxt.shape
+    return dxt[:, ph:Hp - ph, pw:Wp - pw]
+
+
 class MaxPool2dOp(Function):
     """The maximum of every kh×kw window; the gradient goes to each window's winner."""
 
     @staticmethod
-    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2)):
+    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
         _check_batch(x, "MaxPool2d")
         ### BEGIN SOLUTION
         kh, kw = kernel_size
-        xt = _batch_last(x)
+        xt = _pad_for_max(x, padding)
         patches = _patches(xt, kernel_size, stride)  # (C, kh, kw, Ho, Wo, N), a view
         best = patches[:, 0, 0].copy()  # the running maximum of every window
         winner = np.zeros(best.shape, dtype=np.min_scalar_type(kh * kw - 1))  # which offset holds it
@@ -638,7 +665,7 @@ class MaxPool2dOp(Function):
             np.maximum(winner, better, out=winner)
             np.maximum(best, slab, out=best)
         ctx.save_for_backward(winner)
-        ctx.shape, ctx.kernel_size, ctx.stride = xt.shape, kernel_size, stride
+        ctx.shape, ctx.kernel_size, ctx.stride, ctx.padding = xt.shape, kernel_size, stride, padding
         return best.transpose(3, 0, 1, 2)
         ### END SOLUTION
 
@@ -658,7 +685,7 @@ class MaxPool2dOp(Function):
                     slab += grad * (winner == p * kw + q)
                 else:  # each pixel is in one window at most: write, no need to add
                     np.multiply(grad, winner == p * kw + q, out=slab)
-        return dxt.transpose(3, 0, 1, 2)
+        return _unpad(dxt, ctx.padding).transpose(3, 0, 1, 2)
         ### END SOLUTION
 
 
@@ -666,12 +693,12 @@ class AvgPool2dOp(Function):
     """The mean of every kh×kw window; the gradient is shared equally within each window."""
 
     @staticmethod
-    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2)):
+    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
         _check_batch(x, "AvgPool2d")
         ### BEGIN SOLUTION
-        xt = _batch_last(x)
+        xt = _batch_last(x, padding)  # zeros, counted in the mean (PyTorch's count_include_pad=True)
         out = _patches(xt, kernel_size, stride).mean(axis=(1, 2))  # (C, Ho, Wo, N)
-        ctx.shape, ctx.kernel_size, ctx.stride = xt.shape, kernel_size, stride
+        ctx.shape, ctx.kernel_size, ctx.stride, ctx.padding = xt.shape, kernel_size, stride, padding
         return out.transpose(3, 0, 1, 2)
         ### END SOLUTION
 
@@ -682,38 +709,40 @@ class AvgPool2dOp(Function):
         share = grad.transpose(1, 2, 3, 0) / (kh * kw)  # (C, Ho, Wo, N)
         C, Ho, Wo, N = share.shape
         dpatches = np.broadcast_to(share[:, None, None], (C, kh, kw, Ho, Wo, N))
-        return _fold(dpatches, ctx.shape, ctx.stride).transpose(3, 0, 1, 2)
+        return _unpad(_fold(dpatches, ctx.shape, ctx.stride), ctx.padding).transpose(3, 0, 1, 2)
         ### END SOLUTION
 
 
 class MaxPool2d(Module):
     """Max over kernel_size windows, moved by stride (default: kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None):
+    def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pool_padding(padding, self.kernel_size)
 
     def forward(self, x):
-        return MaxPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride)
+        return MaxPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AvgPool2d(Module):
     """Mean over kernel_size windows, moved by stride (default: kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None):
+    def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pool_padding(padding, self.kernel_size)
 
     def forward(self, x):
-        return AvgPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride)
+        return AvgPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 # %%
@@ -733,14 +762,25 @@ def test_unit_pooling():
     and their gradients: max sends each window's gradient to its *first* maximum only (ties are
     common after a ReLU), average shares it equally, and overlaps add up. Mark the elements equal to
     their window's maximum, clear every mark after a window's first, and fold with `_fold`.
+    With `padding`, pool a padded copy (`_pad_for_max` for the max, `_batch_last` for the mean)
+    and drop the border from the gradient (`_unpad`).
     """
     x = np.random.default_rng(0).normal(size=(2, 3, 7, 6))
-    for layer, reduce in ((MaxPool2d, np.max), (AvgPool2d, np.mean)):
-        for kernel_size, stride in (((2, 2), None), ((3, 2), (2, 1))):
-            pool = layer(kernel_size, stride)
-            got = pool(Tensor(x, dtype=np.float64))
-            expected = _pool_naive(x, pool.kernel_size, pool.stride, reduce)
+    for layer, reduce, border in ((MaxPool2d, np.max, -np.inf), (AvgPool2d, np.mean, 0.0)):
+        for kernel_size, stride, padding in (((2, 2), None, 0), ((3, 2), (2, 1), 0), ((3, 3), 2, (1, 0))):
+            pool = layer(kernel_size, stride, padding)
+            xg = Tensor(x, dtype=np.float64, requires_grad=True)
+            got = pool(xg)
+            (ph, pw) = pool.padding
+            padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=border)
+            expected = _pool_naive(padded, pool.kernel_size, pool.stride, reduce)
             assert got.shape == expected.shape and np.allclose(got.data, expected)
+            got.sum().backward()  # every output hands out 1: all of it to a pixel (max), or by kh·kw shares
+            inside = np.pad(np.ones_like(x), ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # 1 on the image, 0 on the border
+            handed = got.numel() if reduce is np.max else _pool_naive(inside, pool.kernel_size, pool.stride, np.mean).sum()
+            assert xg.grad.shape == x.shape and np.isclose(xg.grad.data.sum(), handed)
+    below_zero = MaxPool2d(3, 2, padding=1)(Tensor(-1.0 - np.abs(x)))  # the -inf border never wins
+    assert np.all(np.isfinite(below_zero.data)) and below_zero.data.max() < -1.0
     # max: the gradient goes to the winner of each window, ties to the first
     x = Tensor(np.array([[[[1.0, 5.0, 0.0, 0.0], [2.0, 3.0, 0.0, 0.0]]]]), requires_grad=True)
     MaxPool2d(2)(x).sum().backward()
@@ -867,12 +907,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0):
                           padding=_pair(padding, "padding", minimum=0))
 
 
-def max_pool2d(input, kernel_size, stride=None):
-    return MaxPool2d(kernel_size, stride)(input)
+def max_pool2d(input, kernel_size, stride=None, padding=0):
+    return MaxPool2d(kernel_size, stride, padding)(input)
 
 
-def avg_pool2d(input, kernel_size, stride=None):
-    return AvgPool2d(kernel_size, stride)(input)
+def avg_pool2d(input, kernel_size, stride=None, padding=0):
+    return AvgPool2d(kernel_size, stride, padding)(input)
 
 
 def adaptive_avg_pool2d(input, output_size):

@@ -640,7 +640,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1175
+# %% modules/03_nn/nn.py:1178
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -733,19 +733,36 @@ class _ClassificationLoss(_Loss):
         return _reduce(losses, self.reduction, count=count)
 
 
+def _class_probabilities(logits, target):
+    """True if ``target`` holds class probabilities (floats of the logits' shape), not labels."""
+    data = target.data if isinstance(target, Tensor) else np.asarray(target)
+    return data.shape == tuple(logits.shape) and np.issubdtype(data.dtype, np.floating)
+
+
 class CrossEntropyLoss(_ClassificationLoss):
-    """Cross-entropy of logits (N, C) or (N, C, d1, ...) with integer labels (N,) or (N, d1, ...)."""
+    """Cross-entropy of logits (N, C) or (N, C, d1, ...) with integer labels (N,) or (N, d1, ...),
+    or with class probabilities of the logits' own shape."""
 
     def __init__(self, ignore_index=-100, reduction="mean", label_smoothing=0.0):
         super().__init__(ignore_index, reduction)
         self.label_smoothing = label_smoothing
 
     def forward(self, logits, target):
+        if _class_probabilities(logits, target):
+            return self._with_probabilities(logits, _target_tensor(target))
         scores, labels = self._labels(logits, target)
         losses = CrossEntropyOp.apply(
             scores, target=labels, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing
         )
         return self._reduced(losses, labels, logits.ndim == 1)
+
+    def _with_probabilities(self, logits, q):
+        """-Σ_c q_c log softmax(z)_c at every position; ignore_index does not apply, as in PyTorch."""
+        classes = 0 if logits.ndim == 1 else 1
+        if self.label_smoothing:
+            q = q * (1.0 - self.label_smoothing) + self.label_smoothing / logits.shape[classes]
+        losses = -(q * log_softmax(logits, dim=classes)).sum(dim=classes)
+        return _reduce(losses, self.reduction)
 
 
 class NLLLoss(_ClassificationLoss):
@@ -757,7 +774,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1386
+# %% modules/03_nn/nn.py:1412
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -814,7 +831,7 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     return NLLLoss(ignore_index, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1455
+# %% modules/03_nn/nn.py:1481
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)

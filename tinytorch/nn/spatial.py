@@ -168,20 +168,43 @@ class Conv1d(Module):
     extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:615
+# %% modules/05_spatial/spatial.py:619
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
+
+
+def _pool_padding(padding, kernel_size):
+    """A pooling layer's padding as a pair; at most half the kernel, as PyTorch requires."""
+    pair = _pair(padding, "padding", minimum=0)
+    if any(p > k // 2 for p, k in zip(pair, kernel_size)):
+        raise ValueError(f"padding {pair} should be at most half of kernel_size {kernel_size}")
+    return pair
+
+
+def _pad_for_max(x, padding):
+    """_batch_last(x, padding), its border -inf instead of 0: padding never wins a window's max."""
+    xt = _batch_last(x, padding)
+    (ph, pw), (_, Hp, Wp, _) = padding, xt.shape
+    if ph or pw:
+        xt[:, :ph], xt[:, Hp - ph:], xt[:, :, :pw], xt[:, :, Wp - pw:] = -np.inf, -np.inf, -np.inf, -np.inf
+    return xt
+
+
+def _unpad(dxt, padding):
+    """A batch-last gradient (C, Hp, Wp, N) without its padding's border."""
+    (ph, pw), (_, Hp, Wp, _) = padding, dxt.shape
+    return dxt[:, ph:Hp - ph, pw:Wp - pw]
 
 
 class MaxPool2dOp(Function):
     """The maximum of every kh×kw window; the gradient goes to each window's winner."""
 
     @staticmethod
-    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2)):
+    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
         _check_batch(x, "MaxPool2d")
         kh, kw = kernel_size
-        xt = _batch_last(x)
+        xt = _pad_for_max(x, padding)
         patches = _patches(xt, kernel_size, stride)  # (C, kh, kw, Ho, Wo, N), a view
         best = patches[:, 0, 0].copy()  # the running maximum of every window
         winner = np.zeros(best.shape, dtype=np.min_scalar_type(kh * kw - 1))  # which offset holds it
@@ -192,7 +215,7 @@ class MaxPool2dOp(Function):
             np.maximum(winner, better, out=winner)
             np.maximum(best, slab, out=best)
         ctx.save_for_backward(winner)
-        ctx.shape, ctx.kernel_size, ctx.stride = xt.shape, kernel_size, stride
+        ctx.shape, ctx.kernel_size, ctx.stride, ctx.padding = xt.shape, kernel_size, stride, padding
         return best.transpose(3, 0, 1, 2)
 
     @staticmethod
@@ -210,18 +233,18 @@ class MaxPool2dOp(Function):
                     slab += grad * (winner == p * kw + q)
                 else:  # each pixel is in one window at most: write, no need to add
                     np.multiply(grad, winner == p * kw + q, out=slab)
-        return dxt.transpose(3, 0, 1, 2)
+        return _unpad(dxt, ctx.padding).transpose(3, 0, 1, 2)
 
 
 class AvgPool2dOp(Function):
     """The mean of every kh×kw window; the gradient is shared equally within each window."""
 
     @staticmethod
-    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2)):
+    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0)):
         _check_batch(x, "AvgPool2d")
-        xt = _batch_last(x)
+        xt = _batch_last(x, padding)  # zeros, counted in the mean (PyTorch's count_include_pad=True)
         out = _patches(xt, kernel_size, stride).mean(axis=(1, 2))  # (C, Ho, Wo, N)
-        ctx.shape, ctx.kernel_size, ctx.stride = xt.shape, kernel_size, stride
+        ctx.shape, ctx.kernel_size, ctx.stride, ctx.padding = xt.shape, kernel_size, stride, padding
         return out.transpose(3, 0, 1, 2)
 
     @staticmethod
@@ -230,40 +253,42 @@ class AvgPool2dOp(Function):
         share = grad.transpose(1, 2, 3, 0) / (kh * kw)  # (C, Ho, Wo, N)
         C, Ho, Wo, N = share.shape
         dpatches = np.broadcast_to(share[:, None, None], (C, kh, kw, Ho, Wo, N))
-        return _fold(dpatches, ctx.shape, ctx.stride).transpose(3, 0, 1, 2)
+        return _unpad(_fold(dpatches, ctx.shape, ctx.stride), ctx.padding).transpose(3, 0, 1, 2)
 
 
 class MaxPool2d(Module):
     """Max over kernel_size windows, moved by stride (default: kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None):
+    def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pool_padding(padding, self.kernel_size)
 
     def forward(self, x):
-        return MaxPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride)
+        return MaxPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AvgPool2d(Module):
     """Mean over kernel_size windows, moved by stride (default: kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None):
+    def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pool_padding(padding, self.kernel_size)
 
     def forward(self, x):
-        return AvgPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride)
+        return AvgPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-# %% modules/05_spatial/spatial.py:765
+# %% modules/05_spatial/spatial.py:805
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -280,7 +305,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:815
+# %% modules/05_spatial/spatial.py:855
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -289,7 +314,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:859
+# %% modules/05_spatial/spatial.py:899
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     return _conv1d(input, weight, bias, _single(stride, "stride"), _single(padding, "padding", minimum=0))
 
@@ -299,12 +324,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0):
                           padding=_pair(padding, "padding", minimum=0))
 
 
-def max_pool2d(input, kernel_size, stride=None):
-    return MaxPool2d(kernel_size, stride)(input)
+def max_pool2d(input, kernel_size, stride=None, padding=0):
+    return MaxPool2d(kernel_size, stride, padding)(input)
 
 
-def avg_pool2d(input, kernel_size, stride=None):
-    return AvgPool2d(kernel_size, stride)(input)
+def avg_pool2d(input, kernel_size, stride=None, padding=0):
+    return AvgPool2d(kernel_size, stride, padding)(input)
 
 
 def adaptive_avg_pool2d(input, output_size):
