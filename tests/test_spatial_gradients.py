@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcheck import F, assert_gradients_match, assert_matches_torch, normal, rng, torch
+import tinytorch.nn.functional as tiny_F
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Linear, ReLU, Sequential
 from tinytorch.nn.spatial import (
@@ -145,6 +146,26 @@ def test_padded_pooling_matches_torch_and_finite_differences(x_shape, kernel_siz
                          lambda t: F().avg_pool2d(t, kernel_size, stride, padding), x)
     assert_gradients_match(lambda t: MaxPool2d(kernel_size, stride, padding)(t), x)
     assert_gradients_match(lambda t: AvgPool2d(kernel_size, stride, padding)(t), x)
+
+
+@pytest.mark.parametrize("kernel_size", [3, (3, 5), 1, (5, 1)])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_conv_padding_words_match_torch(kernel_size, padding):
+    x, w = normal(2, 3, 7, 6), normal(4, 3, *Conv2d(3, 4, kernel_size).kernel_size)
+    assert_matches_torch(lambda t, k: Conv2dOp.apply(t, k, padding=Conv2d(3, 4, kernel_size, padding=padding).padding),
+                         lambda t, k: F().conv2d(t, k, padding=padding), x, w)
+    assert_matches_torch(lambda t, k: tiny_F.conv1d(t, k, padding=padding),
+                         lambda t, k: F().conv1d(t, k, padding=padding), x[:, :, 0], w[:, :, 0])
+    if padding == "same":
+        assert Conv2d(3, 4, kernel_size, padding="same")(Tensor(x)).shape == x.shape[:1] + (4,) + x.shape[2:]
+
+
+@pytest.mark.parametrize("options, message", [({"kernel_size": 2, "padding": "same"}, "odd kernel"),
+                                              ({"kernel_size": 3, "stride": 2, "padding": "same"}, "strided"),
+                                              ({"kernel_size": 3, "padding": "full"}, "'valid', 'same'")])
+def test_conv_padding_words_refused_where_torch_refuses_or_pads_unevenly(options, message):
+    with pytest.raises(ValueError, match=message):
+        Conv2d(3, 4, **options)
 
 
 def test_pool_padding_over_half_the_kernel_is_refused():

@@ -71,7 +71,10 @@ from tinytorch.nn.modules import Module, Parameter
 # $$H_\text{out} = \left\lfloor \frac{H + 2p - k_h}{s} \right\rfloor + 1$$
 #
 # `kernel_size`, `stride` and `padding` may each be one number or a `(height, width)`
-# pair, as in PyTorch; `_pair` turns them into pairs.
+# pair, as in PyTorch; `_pair` turns them into pairs. PyTorch's two words for padding work
+# too: `padding="valid"` is none, and `padding="same"` keeps the size — `k // 2` on each
+# side, for stride 1 and odd kernel sizes (an even kernel would need one more row on one
+# side than on the other; pad with `F.pad` first).
 
 # %%
 #| export
@@ -87,6 +90,22 @@ def _pair(value, name="value", minimum=1):
     return int(pair[0]), int(pair[1])
 
 
+def _conv_padding(padding, kernel_size, stride):
+    """A convolution's padding, one number per kernel dimension; "valid" and "same" as in PyTorch."""
+    if not isinstance(padding, str):
+        return _pair(padding, "padding", minimum=0) if len(kernel_size) == 2 else (_single(padding, "padding", minimum=0),)
+    if padding == "valid":
+        return (0,) * len(kernel_size)
+    if padding != "same":
+        raise ValueError(f"padding must be 'valid', 'same', an int or a pair of them, not {padding!r}")
+    if any(s != 1 for s in stride):
+        raise ValueError("padding='same' is not supported for strided convolutions")
+    if any(k % 2 == 0 for k in kernel_size):
+        raise ValueError(f"padding='same' needs odd kernel sizes here, not {kernel_size}: an even kernel "
+                         "pads one side more than the other; pad the input with F.pad first")
+    return tuple(k // 2 for k in kernel_size)
+
+
 # %%
 def test_unit_pair():
     """Checks the provided `_pair`: one number becomes a pair, a pair stays, anything else is a
@@ -95,6 +114,7 @@ def test_unit_pair():
     """
     assert _pair(3) == (3, 3) and _pair((3, 2)) == (3, 2)
     assert _pair(0, "padding", minimum=0) == (0, 0)
+    assert _conv_padding("same", (3, 5), (1, 1)) == (1, 2) and _conv_padding("valid", (3,), (1,)) == (0,)
     for bad in (0, (1, 2, 3), 1.5, (2, 0)):
         try:
             _pair(bad, "stride")
@@ -452,7 +472,7 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding", minimum=0)
+        self.padding = _conv_padding(padding, self.kernel_size, self.stride)
         ### BEGIN SOLUTION
         self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
@@ -541,7 +561,7 @@ class Conv1d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (_single(kernel_size, "kernel_size"),)
         self.stride = (_single(stride, "stride"),)
-        self.padding = (_single(padding, "padding", minimum=0),)
+        self.padding = _conv_padding(padding, self.kernel_size, self.stride)
         self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
         init._default_layer_init(self.weight, self.bias)
@@ -899,12 +919,13 @@ if __name__ == "__main__":
 # %%
 #| export
 def conv1d(input, weight, bias=None, stride=1, padding=0):
-    return _conv1d(input, weight, bias, _single(stride, "stride"), _single(padding, "padding", minimum=0))
+    stride = _single(stride, "stride")
+    return _conv1d(input, weight, bias, stride, _conv_padding(padding, weight.shape[2:], (stride,))[0])
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0):
-    return Conv2dOp.apply(input, weight, bias, stride=_pair(stride, "stride"),
-                          padding=_pair(padding, "padding", minimum=0))
+    stride = _pair(stride, "stride")
+    return Conv2dOp.apply(input, weight, bias, stride=stride, padding=_conv_padding(padding, weight.shape[2:], stride))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0):

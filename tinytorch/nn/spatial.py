@@ -18,7 +18,7 @@ from tinytorch.nn.batchnorm import _BatchNorm
 from tinytorch.nn.modules import Module, Parameter
 
 
-# %% modules/05_spatial/spatial.py:76
+# %% modules/05_spatial/spatial.py:79
 def _pair(value, name="value", minimum=1):
     """3 -> (3, 3); (3, 2) -> (3, 2); a clear ValueError for anything else."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else value
@@ -31,7 +31,23 @@ def _pair(value, name="value", minimum=1):
     return int(pair[0]), int(pair[1])
 
 
-# %% modules/05_spatial/spatial.py:167
+def _conv_padding(padding, kernel_size, stride):
+    """A convolution's padding, one number per kernel dimension; "valid" and "same" as in PyTorch."""
+    if not isinstance(padding, str):
+        return _pair(padding, "padding", minimum=0) if len(kernel_size) == 2 else (_single(padding, "padding", minimum=0),)
+    if padding == "valid":
+        return (0,) * len(kernel_size)
+    if padding != "same":
+        raise ValueError(f"padding must be 'valid', 'same', an int or a pair of them, not {padding!r}")
+    if any(s != 1 for s in stride):
+        raise ValueError("padding='same' is not supported for strided convolutions")
+    if any(k % 2 == 0 for k in kernel_size):
+        raise ValueError(f"padding='same' needs odd kernel sizes here, not {kernel_size}: an even kernel "
+                         "pads one side more than the other; pad the input with F.pad first")
+    return tuple(k // 2 for k in kernel_size)
+
+
+# %% modules/05_spatial/spatial.py:187
 def _batch_last(x, padding=(0, 0)):
     """(N, C, H, W) -> (C, H + 2·ph, W + 2·pw, N), zero-padded; a view when there is no padding."""
     ph, pw = padding
@@ -50,7 +66,7 @@ def _patches(xt, kernel_size, stride):
     return windows.transpose(0, 4, 5, 1, 2, 3)
 
 
-# %% modules/05_spatial/spatial.py:272
+# %% modules/05_spatial/spatial.py:292
 def _fold(dpatches, shape, stride):
     """col2im: add the gradient of every window (C, kh, kw, Ho, Wo, N) back onto a (C, H, W, N) image."""
     C, kh, kw, Ho, Wo, N = dpatches.shape
@@ -62,7 +78,7 @@ def _fold(dpatches, shape, stride):
     return dx
 
 
-# %% modules/05_spatial/spatial.py:315
+# %% modules/05_spatial/spatial.py:335
 class Conv2dOp(Function):
     """2-D convolution (cross-correlation) of an (N, C, H, W) batch with (O, C, kh, kw) filters."""
 
@@ -107,7 +123,7 @@ class Conv2dOp(Function):
         return grad_x, grad_weight, grad_bias
 
 
-# %% modules/05_spatial/spatial.py:445
+# %% modules/05_spatial/spatial.py:465
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels, kh, kw)."""
 
@@ -116,7 +132,7 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
-        self.padding = _pair(padding, "padding", minimum=0)
+        self.padding = _conv_padding(padding, self.kernel_size, self.stride)
         self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
         init._default_layer_init(self.weight, self.bias)
@@ -131,7 +147,7 @@ class Conv2d(Module):
         )
 
 
-# %% modules/05_spatial/spatial.py:515
+# %% modules/05_spatial/spatial.py:535
 def _single(value, name, minimum=1):
     """3 -> 3; (3,) -> 3, with the same checks as _pair."""
     value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
@@ -157,7 +173,7 @@ class Conv1d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (_single(kernel_size, "kernel_size"),)
         self.stride = (_single(stride, "stride"),)
-        self.padding = (_single(padding, "padding", minimum=0),)
+        self.padding = _conv_padding(padding, self.kernel_size, self.stride)
         self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
         init._default_layer_init(self.weight, self.bias)
@@ -168,7 +184,7 @@ class Conv1d(Module):
     extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:619
+# %% modules/05_spatial/spatial.py:639
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -288,7 +304,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-# %% modules/05_spatial/spatial.py:805
+# %% modules/05_spatial/spatial.py:825
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -305,7 +321,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:855
+# %% modules/05_spatial/spatial.py:875
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -314,14 +330,15 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:899
+# %% modules/05_spatial/spatial.py:919
 def conv1d(input, weight, bias=None, stride=1, padding=0):
-    return _conv1d(input, weight, bias, _single(stride, "stride"), _single(padding, "padding", minimum=0))
+    stride = _single(stride, "stride")
+    return _conv1d(input, weight, bias, stride, _conv_padding(padding, weight.shape[2:], (stride,))[0])
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0):
-    return Conv2dOp.apply(input, weight, bias, stride=_pair(stride, "stride"),
-                          padding=_pair(padding, "padding", minimum=0))
+    stride = _pair(stride, "stride")
+    return Conv2dOp.apply(input, weight, bias, stride=stride, padding=_conv_padding(padding, weight.shape[2:], stride))
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0):
