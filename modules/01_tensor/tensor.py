@@ -899,7 +899,7 @@ Tensor.device = property(lambda self: "cpu")
 
 
 def _compare(ufunc):
-    """An elementwise comparison or logical operation (no gradient)."""
+    """An elementwise comparison, logical or rounding operation (no gradient)."""
     return _binary(lambda a, b: Tensor._wrap(ufunc(a.data, b.data)))
 
 
@@ -912,6 +912,10 @@ Tensor.__and__ = Tensor.__rand__ = _compare(np.bitwise_and)
 Tensor.__or__ = Tensor.__ror__ = _compare(np.bitwise_or)
 Tensor.__xor__ = Tensor.__rxor__ = _compare(np.bitwise_xor)
 Tensor.__invert__ = lambda self: Tensor._wrap(~self.data)
+_floor_divide = _compare(np.floor_divide)  # no gradient: floor is flat almost everywhere (PyTorch has none)
+Tensor.__floordiv__, Tensor.__rfloordiv__ = _floor_divide, _reflected(lambda a, b: _floor_divide(a, b))
+Tensor.__mod__ = lambda self, other: self - (self // other) * other  # Python's (and torch's) sign rule
+Tensor.__rmod__ = lambda self, other: other - (other // self) * self
 Tensor.__contains__ = lambda self, value: bool((self == value).any())
 
 # %%
@@ -1179,8 +1183,8 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_comparisons():
-    """Checks the provided comparisons (`== != < <= > >=`, `& | ~`), which give bool tensors, and
-    that tensors hash by identity. They go through `_binary` like your arithmetic; the accuracy line
+    """Checks the provided comparisons (`== != < <= > >=`, `& | ~`), which give bool tensors, floor
+    division and remainder (`// %`), and that tensors hash by identity. They go through `_binary` like your arithmetic; the accuracy line
     also needs `float()` and your `_mean`, and the count needs your `_sum` to count bools.
     """
     pred, y = Tensor([0, 1, 2, 2]), Tensor([0, 1, 1, 2])
@@ -1191,6 +1195,9 @@ def test_unit_comparisons():
     assert (pred > 1).tolist() == [False, False, True, True] and (pred <= 0).tolist() == [True, False, False, False]
     assert ((pred > 0) & (y > 1)).tolist() == [False, False, False, True] and (~same).sum().item() == 1
     assert pred in {pred: 1} and len({pred, y}) == 2, "tensors hash by identity"
+    k = Tensor([5, -5, 7])
+    assert (k // 2).tolist() == [2, -3, 3] and (k % 3).tolist() == [2, 1, 1], "floor division, Python's signs"
+    assert (7 // Tensor([2])).tolist() == [3] and (Tensor([5.5]) % 2).tolist() == [1.5]
 
 
 if __name__ == "__main__":

@@ -490,7 +490,7 @@ Tensor.device = property(lambda self: "cpu")
 
 
 def _compare(ufunc):
-    """An elementwise comparison or logical operation (no gradient)."""
+    """An elementwise comparison, logical or rounding operation (no gradient)."""
     return _binary(lambda a, b: Tensor._wrap(ufunc(a.data, b.data)))
 
 
@@ -503,10 +503,14 @@ Tensor.__and__ = Tensor.__rand__ = _compare(np.bitwise_and)
 Tensor.__or__ = Tensor.__ror__ = _compare(np.bitwise_or)
 Tensor.__xor__ = Tensor.__rxor__ = _compare(np.bitwise_xor)
 Tensor.__invert__ = lambda self: Tensor._wrap(~self.data)
+_floor_divide = _compare(np.floor_divide)  # no gradient: floor is flat almost everywhere (PyTorch has none)
+Tensor.__floordiv__, Tensor.__rfloordiv__ = _floor_divide, _reflected(lambda a, b: _floor_divide(a, b))
+Tensor.__mod__ = lambda self, other: self - (self // other) * other  # Python's (and torch's) sign rule
+Tensor.__rmod__ = lambda self, other: other - (other // self) * self
 Tensor.__contains__ = lambda self, value: bool((self == value).any())
 
 
-# %% modules/01_tensor/tensor.py:917
+# %% modules/01_tensor/tensor.py:921
 def _flatten(self, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W).flatten(1) is (N, C*H*W)."""
     if self.ndim == 0:
@@ -532,7 +536,7 @@ Tensor.view = lambda self, *shape: self.reshape(*shape)
 Tensor.flatten, Tensor.squeeze, Tensor.unsqueeze = _flatten, _squeeze, _unsqueeze
 
 
-# %% modules/01_tensor/tensor.py:943
+# %% modules/01_tensor/tensor.py:947
 _max_result = namedtuple("max", ["values", "indices"])  # PyTorch's torch.return_types.max
 _min_result = namedtuple("min", ["values", "indices"])
 
@@ -587,7 +591,7 @@ Tensor.var = _var
 Tensor.std = lambda self, *args, **kwargs: self.var(*args, **kwargs).sqrt()
 
 
-# %% modules/01_tensor/tensor.py:998
+# %% modules/01_tensor/tensor.py:1002
 def _write_into(self, result):
     """Copy `result` into this tensor's own memory, so that every alias and view sees it."""
     if result.shape != self.shape:
@@ -629,7 +633,7 @@ Tensor.fill_, Tensor.copy_ = _fill, _fill
 Tensor.zero_ = lambda self: self.fill_(0)
 
 
-# %% modules/01_tensor/tensor.py:1040
+# %% modules/01_tensor/tensor.py:1044
 float16, float32, float64, half, double = np.float16, np.float32, np.float64, np.float16, np.float64
 uint8, int8, int16, int32, int64, long = np.uint8, np.int8, np.int16, np.int32, np.int64, np.int64
 
