@@ -485,3 +485,24 @@ def test_broadcasting_values_and_dtypes_match_torch(shapes, dtypes, op):
     assert got.shape == tuple(expected.shape)
     assert torch_dtype(th, got.dtype.type) == expected.dtype
     np.testing.assert_allclose(got.data.astype(np.float64), expected.numpy().astype(np.float64), rtol=1e-6)
+
+
+@pytest.mark.parametrize("left, right", [([5.0, -5.0, 7.5, -0.5], [2.0, 3.0, -2.0, 0.25]), ([5, -5, 7, -1], [2, 3, -2, 4]),
+                                         ([5, -5, 7, -1], 2.5), (7, [2.0, -3.0, 0.5, 4.0])])
+def test_floor_division_and_remainder_match_torch(left, right):
+    th = torch()
+    ours = [Tensor(v) if isinstance(v, list) else v for v in (left, right)]
+    theirs = [th.tensor(v) if isinstance(v, list) else v for v in (left, right)]
+    for op in (lambda a, b: a // b, lambda a, b: a % b):
+        got, want = op(*ours), op(*theirs)
+        assert got.dtype == as_numpy(want).dtype and np.array_equal(got.data, as_numpy(want))
+
+
+def test_remainder_gradients_match_torch_and_floor_division_has_none():
+    th = torch()
+    x, y = Tensor([5.5, -2.5, 3.0], requires_grad=True), Tensor([2.0, 1.5, -4.0], requires_grad=True)
+    xt, yt = th.tensor([5.5, -2.5, 3.0], requires_grad=True), th.tensor([2.0, 1.5, -4.0], requires_grad=True)
+    (x % y).sum().backward()
+    (xt % yt).sum().backward()
+    assert np.array_equal(x.grad.data, xt.grad.numpy()) and np.array_equal(y.grad.data, yt.grad.numpy())
+    assert not (x // y).requires_grad
