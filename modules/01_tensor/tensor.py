@@ -1184,8 +1184,9 @@ if __name__ == "__main__":
 # %%
 def test_unit_comparisons():
     """Checks the provided comparisons (`== != < <= > >=`, `& | ~`), which give bool tensors, floor
-    division and remainder (`// %`), and that tensors hash by identity. They go through `_binary` like your arithmetic; the accuracy line
-    also needs `float()` and your `_mean`, and the count needs your `_sum` to count bools.
+    division and remainder (`// %`), and that tensors hash by identity. They go through `_binary`
+    like your arithmetic; the accuracy line also needs `float()` and your `_mean`, and the count
+    needs your `_sum` to count bools.
     """
     pred, y = Tensor([0, 1, 2, 2]), Tensor([0, 1, 1, 2])
     same = pred == y

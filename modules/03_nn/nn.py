@@ -1383,9 +1383,10 @@ def test_unit_losses():
     log_p = zr - np.log(np.exp(zr).sum())
     assert np.isclose(smooth.item(), -(0.7 * log_p[0] + 0.3 * log_p.mean()), atol=1e-5)
     # class probabilities as the target (given code): a one-hot distribution is the label's loss
-    soft = Tensor(zr[None], requires_grad=True)
-    CrossEntropyLoss(label_smoothing=0.3)(soft, np.eye(len(zr))[None, 0]).backward()
-    assert np.isclose(CrossEntropyLoss(label_smoothing=0.3)(Tensor(zr[None]), np.eye(len(zr))[None, 0]).item(), smooth.item(), atol=1e-5)
+    soft, one_hot = Tensor(zr[None], requires_grad=True), np.eye(len(zr))[None, 0]
+    soft_loss = CrossEntropyLoss(label_smoothing=0.3)(soft, one_hot)
+    assert np.isclose(soft_loss.item(), smooth.item(), atol=1e-5)
+    soft_loss.backward()
     q = np.eye(len(zr))[0] * 0.7 + 0.3 / len(zr)
     assert np.allclose(soft.grad.data[0], np.exp(log_p) - q, atol=1e-5)  # softmax(z) - q
     # NLLLoss after LogSoftmax is the same loss, and the same gradient

@@ -93,7 +93,9 @@ def _pair(value, name="value", minimum=1):
 def _conv_padding(padding, kernel_size, stride):
     """A convolution's padding, one number per kernel dimension; "valid" and "same" as in PyTorch."""
     if not isinstance(padding, str):
-        return _pair(padding, "padding", minimum=0) if len(kernel_size) == 2 else (_single(padding, "padding", minimum=0),)
+        if len(kernel_size) == 1:
+            return (_single(padding, "padding", minimum=0),)
+        return _pair(padding, "padding", minimum=0)
     if padding == "valid":
         return (0,) * len(kernel_size)
     if padding != "same":
@@ -797,7 +799,8 @@ def test_unit_pooling():
             assert got.shape == expected.shape and np.allclose(got.data, expected)
             got.sum().backward()  # every output hands out 1: all of it to a pixel (max), or by kh·kw shares
             inside = np.pad(np.ones_like(x), ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # 1 on the image, 0 on the border
-            handed = got.numel() if reduce is np.max else _pool_naive(inside, pool.kernel_size, pool.stride, np.mean).sum()
+            shares = _pool_naive(inside, pool.kernel_size, pool.stride, np.mean).sum()
+            handed = got.numel() if reduce is np.max else shares
             assert xg.grad.shape == x.shape and np.isclose(xg.grad.data.sum(), handed)
     below_zero = MaxPool2d(3, 2, padding=1)(Tensor(-1.0 - np.abs(x)))  # the -inf border never wins
     assert np.all(np.isfinite(below_zero.data)) and below_zero.data.max() < -1.0

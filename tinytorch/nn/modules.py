@@ -774,7 +774,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1412
+# %% modules/03_nn/nn.py:1413
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -831,7 +831,7 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     return NLLLoss(ignore_index, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1481
+# %% modules/03_nn/nn.py:1482
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)

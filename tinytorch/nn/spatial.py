@@ -34,7 +34,9 @@ def _pair(value, name="value", minimum=1):
 def _conv_padding(padding, kernel_size, stride):
     """A convolution's padding, one number per kernel dimension; "valid" and "same" as in PyTorch."""
     if not isinstance(padding, str):
-        return _pair(padding, "padding", minimum=0) if len(kernel_size) == 2 else (_single(padding, "padding", minimum=0),)
+        if len(kernel_size) == 1:
+            return (_single(padding, "padding", minimum=0),)
+        return _pair(padding, "padding", minimum=0)
     if padding == "valid":
         return (0,) * len(kernel_size)
     if padding != "same":
@@ -47,7 +49,7 @@ def _conv_padding(padding, kernel_size, stride):
     return tuple(k // 2 for k in kernel_size)
 
 
-# %% modules/05_spatial/spatial.py:187
+# %% modules/05_spatial/spatial.py:189
 def _batch_last(x, padding=(0, 0)):
     """(N, C, H, W) -> (C, H + 2·ph, W + 2·pw, N), zero-padded; a view when there is no padding."""
     ph, pw = padding
@@ -66,7 +68,7 @@ def _patches(xt, kernel_size, stride):
     return windows.transpose(0, 4, 5, 1, 2, 3)
 
 
-# %% modules/05_spatial/spatial.py:292
+# %% modules/05_spatial/spatial.py:294
 def _fold(dpatches, shape, stride):
     """col2im: add the gradient of every window (C, kh, kw, Ho, Wo, N) back onto a (C, H, W, N) image."""
     C, kh, kw, Ho, Wo, N = dpatches.shape
@@ -78,7 +80,7 @@ def _fold(dpatches, shape, stride):
     return dx
 
 
-# %% modules/05_spatial/spatial.py:335
+# %% modules/05_spatial/spatial.py:337
 class Conv2dOp(Function):
     """2-D convolution (cross-correlation) of an (N, C, H, W) batch with (O, C, kh, kw) filters."""
 
@@ -123,7 +125,7 @@ class Conv2dOp(Function):
         return grad_x, grad_weight, grad_bias
 
 
-# %% modules/05_spatial/spatial.py:465
+# %% modules/05_spatial/spatial.py:467
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels, kh, kw)."""
 
@@ -147,7 +149,7 @@ class Conv2d(Module):
         )
 
 
-# %% modules/05_spatial/spatial.py:535
+# %% modules/05_spatial/spatial.py:537
 def _single(value, name, minimum=1):
     """3 -> 3; (3,) -> 3, with the same checks as _pair."""
     value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
@@ -184,7 +186,7 @@ class Conv1d(Module):
     extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:639
+# %% modules/05_spatial/spatial.py:641
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -304,7 +306,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-# %% modules/05_spatial/spatial.py:825
+# %% modules/05_spatial/spatial.py:828
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -321,7 +323,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:875
+# %% modules/05_spatial/spatial.py:878
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -330,7 +332,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:919
+# %% modules/05_spatial/spatial.py:922
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     stride = _single(stride, "stride")
     return _conv1d(input, weight, bias, stride, _conv_padding(padding, weight.shape[2:], (stride,))[0])
