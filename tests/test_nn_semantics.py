@@ -827,3 +827,12 @@ def test_torch_names_appear_with_their_modules_and_say_where_they_come_from(proj
         assert seen[name] == "ok", (name, seen[name])
     assert "has no attribute 'CharTokenizer'" in seen["nn.CharTokenizer"] and "not exported" not in seen["nn.CharTokenizer"]
     assert "tito module complete 08" in seen["nn.LayerNorm"] and "tito module complete 05" in seen["F.conv2d"]
+
+
+def test_tensor_softmax_methods_and_mT_match_torch():
+    th = torch()
+    z = normal(2, 3, 4)
+    assert_matches_torch(lambda t: t.softmax(-1), lambda t: t.softmax(-1), z, atol=1e-10)
+    assert_matches_torch(lambda t: t.log_softmax(dim=1), lambda t: t.log_softmax(dim=1), z, atol=1e-10)
+    assert_matches_torch(lambda t: t.mT @ t, lambda t: t.mT @ t, z, atol=1e-10)
+    assert T(z).mT.shape == tuple(th.tensor(z).mT.shape)

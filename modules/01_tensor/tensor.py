@@ -648,8 +648,8 @@ if __name__ == "__main__":
 #
 # `reshape` reinterprets the same numbers under a new shape (one dimension may be `-1`:
 # "whatever is left"). `transpose(dim0, dim1)` swaps two dimensions (default: the last
-# two, as a matrix transpose), `permute(*dims)` reorders them all, and `.T` reverses
-# them. Indexing (`t[0]`, `t[:, 1:3]`, `t[[0, 2]]`, `t[mask]`) selects exactly as in NumPy,
+# two, as a matrix transpose), `permute(*dims)` reorders them all, `.T` reverses
+# them and `.mT` transposes the last two (a batch of matrices). Indexing (`t[0]`, `t[:, 1:3]`, `t[[0, 2]]`, `t[mask]`) selects exactly as in NumPy,
 # and an integer (or bool) *Tensor* works as an index too: `x[Tensor([0, 2])]`.
 
 # %%
@@ -697,6 +697,7 @@ Tensor.reshape = _reshape
 Tensor.permute = _permute
 Tensor.transpose = _transpose
 Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
+Tensor.mT = property(lambda self: self.transpose(-2, -1))  # a batch of matrices, each transposed
 Tensor.__getitem__ = _getitem
 
 # %%
@@ -713,7 +714,7 @@ def test_unit_shapes():
     assert m.T.shape == (3, 2) and m.T.data[2, 1] == 5
     x = Tensor(np.zeros((2, 3, 4, 5)))
     assert x.transpose(1, 2).shape == (2, 4, 3, 5)
-    assert x.transpose().shape == (2, 3, 5, 4)
+    assert x.transpose().shape == (2, 3, 5, 4) and x.mT.shape == (2, 3, 5, 4)
     assert x.permute(0, 2, 1, 3).shape == (2, 4, 3, 5)
     assert m[1].data.tolist() == [3, 4, 5]
     assert m[:, 1:].shape == (2, 2)

@@ -1448,6 +1448,9 @@ def log_softmax(input, dim):
     return LogSoftmaxOp.apply(input, dim=dim)
 
 
+Tensor.softmax, Tensor.log_softmax = softmax, log_softmax  # PyTorch's methods: logits.softmax(-1)
+
+
 def mse_loss(input, target, reduction="mean"):
     return MSELoss(reduction=reduction)(input, target)
 

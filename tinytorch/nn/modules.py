@@ -811,6 +811,9 @@ def log_softmax(input, dim):
     return LogSoftmaxOp.apply(input, dim=dim)
 
 
+Tensor.softmax, Tensor.log_softmax = softmax, log_softmax  # PyTorch's methods: logits.softmax(-1)
+
+
 def mse_loss(input, target, reduction="mean"):
     return MSELoss(reduction=reduction)(input, target)
 
@@ -831,7 +834,7 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     return NLLLoss(ignore_index, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1482
+# %% modules/03_nn/nn.py:1485
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
