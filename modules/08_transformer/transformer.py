@@ -53,9 +53,10 @@ from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 # features (the mean) or scaling them (the variance) does not change `x̂`. `∂L/∂γ` is
 # `∂L/∂y · x̂` and `∂L/∂β` is `∂L/∂y`, summed over every token (returned per token, the
 # backward pass would sum them — `unbroadcast`, module 02 — since `γ` was broadcast
-# across the leading dimensions; below they are summed as they are made). As in module 03's softmax, the forward and backward steps write
-# into arrays they already made (`x_hat *= inv_std`, `g -= mean_g`): fewer arrays of the
-# activations' size to allocate and fill.
+# across the leading dimensions; below they are summed as they are made). As in module
+# 03's softmax, the forward and backward steps write into arrays they already made
+# (`x_hat *= inv_std`, `g -= ...`): fewer arrays of the activations' size to allocate and
+# fill.
 #
 # **Statistics of many short rows.** Seen as a matrix, the activations are one row per
 # token: (B·T, features), e.g. (2048, 128) in a small GPT. NumPy's `mean(axis=-1)` over
@@ -160,8 +161,8 @@ def test_unit_layer_norm():
     constant row staying finite, ∂/∂x against a finite difference, weight and bias gradients of
     shape `normalized_shape`, two normalized dims for `LayerNorm((3, 6))`, and no parameters without
     `elementwise_affine`. Take the statistics over the last `weight.ndim` axes, use the biased
-    variance; weight and bias gradients may be returned per token (`Function.apply` sums
-    them) or already summed to `normalized_shape`.
+    variance (`_row_means(rows)` is `rows @` a vector of 1/n); weight and bias gradients may be
+    returned per token (`Function.apply` sums them) or already summed to `normalized_shape`.
     """
     rng = np.random.default_rng(0)
     x0 = rng.normal(3.0, 5.0, size=(2, 3, 6))
@@ -189,7 +190,8 @@ def test_unit_layer_norm():
     wide = wide_out.data.reshape(2, -1)  # normalize over the last two dims
     assert np.allclose(wide.mean(-1), 0.0, atol=1e-5) and np.allclose(wide.std(-1), 1.0, atol=1e-3)
     (wide_out * Tensor(upstream)).sum().backward()
-    assert wide_norm.weight.grad.shape == (3, 6) and np.allclose(wide_norm.bias.grad.data, upstream.sum(axis=0), atol=1e-5)
+    assert wide_norm.weight.grad.shape == (3, 6)
+    assert np.allclose(wide_norm.bias.grad.data, upstream.sum(axis=0), atol=1e-5)
     assert np.allclose(wide_norm.weight.grad.data, (upstream * wide_out.data).sum(axis=0), atol=1e-4)
     plain = LayerNorm(6, elementwise_affine=False)
     assert plain.parameters() == [] and np.allclose(plain(Tensor(x0)).data, y.data, atol=1e-6)

@@ -409,7 +409,7 @@ class BlockedAttentionOp(Function):
     def forward(ctx, q, k, v, bias, scale=1.0, weights_out=None, scores_per_block=SCORES_PER_BLOCK):
         (batch, heads, length, _), keys = q.shape, k.shape[-2]
         dtype = np.result_type(q, k, v)
-        bias = np.asarray(bias).reshape((1,) * max(0, 2 - np.ndim(bias)) + np.shape(bias))
+        bias = np.asarray(bias).reshape((1,) * max(0, 2 - np.ndim(bias)) + np.shape(bias))  # at least 2-D
         bias_t = np.broadcast_to(np.ascontiguousarray(np.swapaxes(bias, -1, -2)), (batch, heads, keys, length))
         weights_t = np.empty((batch, heads, keys, length), dtype)  # transposed: one key per row
         out = np.empty((batch, heads, length, v.shape[-1]), dtype)

@@ -14,7 +14,7 @@ from tinytorch.nn.modules import GELU, Linear, Module, Parameter, Sequential, So
 from tinytorch.text.embeddings import Embedding, LearnedPositionalEmbedding
 
 
-# %% modules/08_transformer/transformer.py:77
+# %% modules/08_transformer/transformer.py:78
 def _row_means(rows):
     """The mean of every row of a 2-D array, as one matrix-vector product."""
     return rows @ np.full(rows.shape[1], 1.0 / rows.shape[1], dtype=rows.dtype)
@@ -83,7 +83,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return LayerNormOp.apply(input, weight, bias, eps=eps)
 
 
-# %% modules/08_transformer/transformer.py:216
+# %% modules/08_transformer/transformer.py:218
 class FeedForward(Module):
     """Position-wise MLP: Linear(embed_dim, hidden_dim) -> GELU -> Linear(hidden_dim, embed_dim)."""
 
@@ -97,7 +97,7 @@ class FeedForward(Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-# %% modules/08_transformer/transformer.py:281
+# %% modules/08_transformer/transformer.py:283
 class TransformerBlock(Module):
     """Pre-norm block: x + MHA(LN(x)), then x + FF(LN(x)). ``causal=True`` masks the future."""
 
@@ -117,7 +117,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:480
+# %% modules/08_transformer/transformer.py:482
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 

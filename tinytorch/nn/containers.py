@@ -4,7 +4,7 @@
 __all__ = ['ModuleList', 'ModuleDict']
 
 
-# %% modules/08_transformer/transformer.py:348
+# %% modules/08_transformer/transformer.py:350
 from tinytorch.nn.modules import _Container, _ModuleSequence
 
 
