@@ -15,6 +15,7 @@ import pytest
 
 import tinytorch.nn as nn
 import tinytorch.nn.functional as F
+import tinytorch.optim as optim
 from gradcheck import assert_gradients_match, assert_matches_torch, normal, rng, torch
 from tinytorch.core.tensor import Tensor
 from tinytorch.models.transformer import LayerNorm, TransformerBlock
@@ -836,3 +837,35 @@ def test_tensor_softmax_methods_and_mT_match_torch():
     assert_matches_torch(lambda t: t.log_softmax(dim=1), lambda t: t.log_softmax(dim=1), z, atol=1e-10)
     assert_matches_torch(lambda t: t.mT @ t, lambda t: t.mT @ t, z, atol=1e-10)
     assert T(z).mT.shape == tuple(th.tensor(z).mT.shape)
+
+
+@pytest.mark.parametrize("padding_idx", [0, 3, -1])
+def test_embedding_padding_idx_matches_torch_through_adam_steps(padding_idx):
+    th = torch()
+    ours, theirs = nn.Embedding(6, 4, padding_idx=padding_idx), th.nn.Embedding(6, 4, padding_idx=padding_idx)
+    assert np.all(ours.weight.data[padding_idx] == 0) and ours.padding_idx == theirs.padding_idx
+    with th.no_grad():
+        theirs.weight.copy_(th.tensor(ours.weight.data))
+    opt = optim.Adam(ours.parameters(), lr=0.1, weight_decay=0.1)
+    opt_t = th.optim.Adam(theirs.parameters(), lr=0.1, weight_decay=0.1)
+    for _ in range(3):
+        ids = rng.integers(0, 6, (3, 5))
+        ids[0, 0] = padding_idx % 6  # the padding row is used every step
+        upstream = rng.normal(size=(3, 5, 4)).astype(np.float32)
+        opt.zero_grad()
+        opt_t.zero_grad()
+        (ours(Tensor(ids)) * Tensor(upstream)).sum().backward()
+        (theirs(th.tensor(ids)) * th.tensor(upstream)).sum().backward()
+        np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), atol=1e-6)
+        opt.step()
+        opt_t.step()
+    np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="padding_idx"):
+        nn.Embedding(6, 4, padding_idx=6)
+
+
+def test_functional_embedding_padding_idx_keeps_the_row_and_stops_its_gradient_like_torch():
+    th = torch()
+    ids = np.array([[0, 1, 1, 4], [1, 2, 3, 1]])
+    assert_matches_torch(lambda w: F.embedding(ids, w, padding_idx=1),  # a non-zero padding row: looked up as it is
+                         lambda w: th.nn.functional.embedding(th.tensor(ids), w, padding_idx=1), normal(5, 3))

@@ -29,7 +29,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.autograd import Function
+from tinytorch.core.autograd import Function, where
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Module, Parameter
 
@@ -176,6 +176,12 @@ if __name__ == "__main__":
 # `nn.Embedding`). Unlike a `Linear` weight it multiplies no input, so there is no fan-in
 # to scale by: each row *is* the token's starting vector, and the LayerNorms of the
 # transformer take care of the overall scale.
+#
+# PyTorch's `padding_idx` is given: `Embedding(V, D, padding_idx=0)` starts row 0 at zero
+# and never gives it a gradient, so the padding token that fills short sentences in a batch
+# stays a zero vector. Your `forward` names the looked-up vectors `vectors`; its given last
+# line cuts the padding positions from the graph (`where(keep, vectors, vectors.detach())`:
+# the same values, no gradient where `keep` is False).
 
 # %%
 #| export
@@ -221,23 +227,47 @@ class EmbeddingOp(Function):
         ### END SOLUTION
 
 
-class Embedding(Module):
-    """A learnable table of ``num_embeddings`` vectors of size ``embedding_dim``; ids in, vectors out."""
+def _padding_index(padding_idx, num_embeddings):
+    """PyTorch's padding_idx: None, or a row of the table (negative counts from the end)."""
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"Embedding: padding_idx must be within the {num_embeddings} rows, got {padding_idx}")
+    return padding_idx % num_embeddings
 
-    def __init__(self, num_embeddings, embedding_dim):
+
+def _without_padding_gradient(vectors, ids, padding_idx, num_embeddings):
+    """The looked-up vectors, unchanged, but those of padding positions cut from the graph: the
+    padding row gets no gradient (and so an Embedding's zero row stays zero), as in PyTorch."""
+    if padding_idx is None:
+        return vectors
+    keep = _token_ids(ids, num_embeddings) != padding_idx
+    return where(Tensor(keep[..., None]), vectors, vectors.detach())
+
+
+class Embedding(Module):
+    """A learnable table of ``num_embeddings`` vectors of size ``embedding_dim``; ids in, vectors out.
+    ``padding_idx`` (as in PyTorch): that row starts at zero and never gets a gradient."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = _padding_index(padding_idx, num_embeddings)
         ### BEGIN SOLUTION
         self.weight = Parameter(np.random.normal(0.0, 1.0, (num_embeddings, embedding_dim)))
         ### END SOLUTION
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0.0
 
     def forward(self, ids):
         ### BEGIN SOLUTION
-        return EmbeddingOp.apply(self.weight, ids=_token_ids(ids, self.num_embeddings))
+        vectors = EmbeddingOp.apply(self.weight, ids=_token_ids(ids, self.num_embeddings))
         ### END SOLUTION
+        return _without_padding_gradient(vectors, ids, self.padding_idx, self.num_embeddings)
 
     def extra_repr(self):
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
 
 # %%
@@ -246,7 +276,8 @@ def test_unit_embedding():
     ids works, ids out of range raise an `IndexError`, and a row used three times receives the sum
     of three gradients. The backward scatter-*adds* into a zero table shaped like the weight:
     flatten the ids to 1-D and the gradient to `(tokens, D)` for `np.add.at`, since fancy assignment
-    counts a repeated id once.
+    counts a repeated id once. In `forward`, name the looked-up vectors `vectors`: the given last
+    line handles `padding_idx` with them.
     """
     np.random.seed(0)
     emb = Embedding(5, 3)
@@ -271,6 +302,10 @@ def test_unit_embedding():
         else:
             raise AssertionError("an id outside the table must raise IndexError")
     assert repr(emb) == "Embedding(5, 3)"
+    padded = Embedding(5, 3, padding_idx=-5)  # row 0, counted from the end
+    assert padded.padding_idx == 0 and np.all(padded.weight.data[0] == 0) and repr(padded) == "Embedding(5, 3, padding_idx=0)"
+    padded(np.array([[0, 1, 0]])).sum().backward()
+    assert np.all(padded.weight.grad.data[0] == 0) and np.all(padded.weight.grad.data[1] == 1)
 
 
 if __name__ == "__main__":
@@ -282,9 +317,11 @@ if __name__ == "__main__":
 
 # %%
 #| export
-def embedding(input, weight):
-    """Rows ``weight[input]``: the functional form of Embedding."""
-    return EmbeddingOp.apply(weight, ids=_token_ids(input, weight.shape[0]))
+def embedding(input, weight, padding_idx=None):
+    """Rows ``weight[input]``: the functional form of Embedding (no gradient to row ``padding_idx``)."""
+    rows = weight.shape[0]
+    vectors = EmbeddingOp.apply(weight, ids=_token_ids(input, rows))
+    return _without_padding_gradient(vectors, input, _padding_index(padding_idx, rows), rows)
 
 # %% [markdown]
 # ## Positions, the fixed way: sinusoidal encoding

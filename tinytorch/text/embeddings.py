@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.autograd import Function
+from tinytorch.core.autograd import Function, where
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Module, Parameter
 
@@ -67,7 +67,7 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
 
-# %% modules/06_embeddings/embeddings.py:180
+# %% modules/06_embeddings/embeddings.py:186
 def _token_ids(ids, num_embeddings):
     """ids (a Tensor, an array or a list) as an integer array, checked against the table size."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
@@ -106,28 +106,54 @@ class EmbeddingOp(Function):
         return grad_weight
 
 
-class Embedding(Module):
-    """A learnable table of ``num_embeddings`` vectors of size ``embedding_dim``; ids in, vectors out."""
+def _padding_index(padding_idx, num_embeddings):
+    """PyTorch's padding_idx: None, or a row of the table (negative counts from the end)."""
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"Embedding: padding_idx must be within the {num_embeddings} rows, got {padding_idx}")
+    return padding_idx % num_embeddings
 
-    def __init__(self, num_embeddings, embedding_dim):
+
+def _without_padding_gradient(vectors, ids, padding_idx, num_embeddings):
+    """The looked-up vectors, unchanged, but those of padding positions cut from the graph: the
+    padding row gets no gradient (and so an Embedding's zero row stays zero), as in PyTorch."""
+    if padding_idx is None:
+        return vectors
+    keep = _token_ids(ids, num_embeddings) != padding_idx
+    return where(Tensor(keep[..., None]), vectors, vectors.detach())
+
+
+class Embedding(Module):
+    """A learnable table of ``num_embeddings`` vectors of size ``embedding_dim``; ids in, vectors out.
+    ``padding_idx`` (as in PyTorch): that row starts at zero and never gets a gradient."""
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = _padding_index(padding_idx, num_embeddings)
         self.weight = Parameter(np.random.normal(0.0, 1.0, (num_embeddings, embedding_dim)))
+        if self.padding_idx is not None:
+            self.weight.data[self.padding_idx] = 0.0
 
     def forward(self, ids):
-        return EmbeddingOp.apply(self.weight, ids=_token_ids(ids, self.num_embeddings))
+        vectors = EmbeddingOp.apply(self.weight, ids=_token_ids(ids, self.num_embeddings))
+        return _without_padding_gradient(vectors, ids, self.padding_idx, self.num_embeddings)
 
     def extra_repr(self):
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
 
-# %% modules/06_embeddings/embeddings.py:283
-def embedding(input, weight):
-    """Rows ``weight[input]``: the functional form of Embedding."""
-    return EmbeddingOp.apply(weight, ids=_token_ids(input, weight.shape[0]))
+# %% modules/06_embeddings/embeddings.py:318
+def embedding(input, weight, padding_idx=None):
+    """Rows ``weight[input]``: the functional form of Embedding (no gradient to row ``padding_idx``)."""
+    rows = weight.shape[0]
+    vectors = EmbeddingOp.apply(weight, ids=_token_ids(input, rows))
+    return _without_padding_gradient(vectors, input, _padding_index(padding_idx, rows), rows)
 
 
-# %% modules/06_embeddings/embeddings.py:313
+# %% modules/06_embeddings/embeddings.py:350
 def _check_positions(x, max_len, embed_dim, who):
     """The sequence length T of ``x`` (..., T, embed_dim), with clear errors for bad shapes."""
     if x.ndim < 2 or x.shape[-1] != embed_dim:
@@ -158,7 +184,7 @@ class PositionalEncoding(Module):
         return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:394
+# %% modules/06_embeddings/embeddings.py:431
 class LearnedPositionalEmbedding(Module):
     """Adds a learned vector per position to ``x`` of shape (..., T, embed_dim)."""
 
