@@ -168,6 +168,31 @@ def test_conv_padding_words_refused_where_torch_refuses_or_pads_unevenly(options
         Conv2d(3, 4, **options)
 
 
+@pytest.mark.parametrize("c_in, c_out, groups, kernel_size, stride, padding",
+                         [(4, 8, 4, 3, 1, 1), (6, 4, 2, 3, 2, 0), (4, 4, 4, (3, 1), 1, "same"), (3, 6, 3, 1, 1, 0)])
+def test_grouped_conv2d_matches_torch(c_in, c_out, groups, kernel_size, stride, padding):
+    th = torch()
+    ours = Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, groups=groups)
+    theirs = th.nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, groups=groups)
+    assert ours.weight.shape == tuple(theirs.weight.shape)
+    w, b = normal(*ours.weight.shape), normal(c_out)
+    assert_matches_torch(lambda t, k, c: tiny_F.conv2d(t, k, c, stride=stride, padding=padding, groups=groups),
+                         lambda t, k, c: F().conv2d(t, k, c, stride=stride, padding=padding, groups=groups),
+                         normal(2, c_in, 7, 6), w, b)
+    ours.weight.data, ours.bias.data = w.astype(np.float32), b.astype(np.float32)
+    with th.no_grad():
+        theirs.weight.copy_(th.tensor(w))
+        theirs.bias.copy_(th.tensor(b))
+    x = normal(2, c_in, 7, 6).astype(np.float32)
+    np.testing.assert_allclose(ours(Tensor(x)).data, theirs(th.tensor(x)).detach().numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("groups", [3, 0, 2.0])
+def test_conv2d_groups_that_do_not_divide_the_channels_are_refused(groups):
+    with pytest.raises(ValueError, match="groups"):
+        Conv2d(4, 8, 3, groups=groups)
+
+
 def test_pool_padding_over_half_the_kernel_is_refused():
     for layer in (MaxPool2d, AvgPool2d):
         with pytest.raises(ValueError, match="at most half"):

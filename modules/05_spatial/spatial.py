@@ -37,7 +37,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.autograd import Function, stack
+from tinytorch.core.autograd import Function, cat, stack
 from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import init
@@ -463,33 +463,62 @@ if __name__ == "__main__":
 # (module 04's `init._default_layer_init`). The random biases matter more here than you
 # might think: a blank region of a digit is all zeros, and with zero biases every filter
 # would answer exactly 0 there — right at ReLU's kink, where no gradient flows.
+#
+# PyTorch's `groups=g` is given: the input channels and the filters are cut into `g`
+# groups, and each group of filters sees only its own group of channels — so a filter
+# has `in_channels // g` input channels, and `groups=in_channels` is the *depthwise*
+# convolution of MobileNet and ConvNeXt (one filter per channel). It runs your `Conv2dOp`
+# once per group and puts the outputs side by side.
 
 # %%
 #| export
-class Conv2d(Module):
-    """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels, kh, kw)."""
+def _groups(groups, in_channels, out_channels):
+    """PyTorch's groups: a positive number that divides both channel counts."""
+    if not isinstance(groups, (int, np.integer)) or groups < 1 or in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups must be a positive int dividing in_channels ({in_channels}) and "
+                         f"out_channels ({out_channels}), not {groups!r}")
+    return int(groups)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+
+def _grouped_conv2d(x, weight, bias, stride, padding, groups):
+    """Conv2dOp for each group of channels and its own filters, the outputs side by side."""
+    if x.ndim != 4 or x.shape[1] != weight.shape[1] * groups:
+        raise ValueError(f"Conv2d expects {weight.shape[1] * groups} input channels in {groups} groups, "
+                         f"got input of shape {x.shape}")
+    c, o = weight.shape[1], weight.shape[0] // groups
+    return cat([Conv2dOp.apply(x[:, i * c:(i + 1) * c], weight[i * o:(i + 1) * o],
+                               None if bias is None else bias[i * o:(i + 1) * o], stride=stride, padding=padding)
+                for i in range(groups)], dim=1)
+
+
+class Conv2d(Module):
+    """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels // groups, kh, kw)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *, groups=1):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
         self.padding = _conv_padding(padding, self.kernel_size, self.stride)
+        self.groups = _groups(groups, in_channels, out_channels)
         ### BEGIN SOLUTION
-        self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
+        self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
         ### END SOLUTION
         init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
+        if self.groups > 1:  # given
+            return _grouped_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
         ### BEGIN SOLUTION
         return Conv2dOp.apply(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
         ### END SOLUTION
 
     def extra_repr(self):
+        groups = "" if self.groups == 1 else f", groups={self.groups}"
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+            f"stride={self.stride}, padding={self.padding}{groups}, bias={self.bias is not None}"
         )
 
 
@@ -498,7 +527,8 @@ def test_unit_conv2d():
     """Checks the `Conv2d` layer: float32 Parameters of shape `(out_channels, in_channels, kh, kw)`
     and `(out_channels,)`, filled by the provided `init._default_layer_init` (±1/√(C·kh·kw)), no
     bias with `bias=False`, and a forward that hands the layer's stride and padding to `Conv2dOp`.
-    Build the shapes from the normalized pairs (`self.kernel_size`), or a `(3, 5)` kernel breaks.
+    Build the shapes from the normalized pairs (`self.kernel_size`), or a `(3, 5)` kernel breaks;
+    with `groups`, a filter has `in_channels // self.groups` input channels.
     """
     np.random.seed(0)
     conv = Conv2d(1, 8, 3, padding=1)
@@ -514,6 +544,12 @@ def test_unit_conv2d():
     assert np.allclose(y.data, expected, atol=1e-5)
     assert Conv2d(3, 2, (3, 5), stride=2)(Tensor(np.ones((1, 3, 9, 9)))).shape == (1, 2, 4, 3)
     assert Conv2d(3, 2, 3, bias=False).bias is None
+    depthwise = Conv2d(4, 8, 3, groups=4)  # two filters per channel, each seeing its channel only
+    assert depthwise.weight.shape == (8, 1, 3, 3)
+    xg = np.random.rand(2, 4, 5, 5)
+    by_group = [conv2d_naive(xg[:, i:i + 1], depthwise.weight.data[2 * i:2 * i + 2], depthwise.bias.data[2 * i:2 * i + 2])
+                for i in range(4)]
+    assert np.allclose(depthwise(Tensor(xg)).data, np.concatenate(by_group, axis=1), atol=1e-5)
     assert "kernel_size=(3, 3)" in repr(conv)
     y.sum().backward()
     assert conv.weight.grad.shape == conv.weight.shape and conv.bias.grad.shape == (8,)
@@ -926,9 +962,15 @@ def conv1d(input, weight, bias=None, stride=1, padding=0):
     return _conv1d(input, weight, bias, stride, _conv_padding(padding, weight.shape[2:], (stride,))[0])
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride = _pair(stride, "stride")
-    return Conv2dOp.apply(input, weight, bias, stride=stride, padding=_conv_padding(padding, weight.shape[2:], stride))
+    padding = _conv_padding(padding, weight.shape[2:], stride)
+    if _pair(dilation, "dilation") != (1, 1):
+        raise ValueError(f"conv2d: dilation other than 1 is not supported here, got {dilation!r}")
+    if groups != 1:
+        groups = _groups(groups, weight.shape[1] * groups, weight.shape[0])
+        return _grouped_conv2d(input, weight, bias, stride, padding, groups)
+    return Conv2dOp.apply(input, weight, bias, stride=stride, padding=padding)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0):

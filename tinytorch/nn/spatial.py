@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.autograd import Function, stack
+from tinytorch.core.autograd import Function, cat, stack
 from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import init
@@ -125,31 +125,54 @@ class Conv2dOp(Function):
         return grad_x, grad_weight, grad_bias
 
 
-# %% modules/05_spatial/spatial.py:467
-class Conv2d(Module):
-    """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels, kh, kw)."""
+# %% modules/05_spatial/spatial.py:473
+def _groups(groups, in_channels, out_channels):
+    """PyTorch's groups: a positive number that divides both channel counts."""
+    if not isinstance(groups, (int, np.integer)) or groups < 1 or in_channels % groups or out_channels % groups:
+        raise ValueError(f"groups must be a positive int dividing in_channels ({in_channels}) and "
+                         f"out_channels ({out_channels}), not {groups!r}")
+    return int(groups)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+
+def _grouped_conv2d(x, weight, bias, stride, padding, groups):
+    """Conv2dOp for each group of channels and its own filters, the outputs side by side."""
+    if x.ndim != 4 or x.shape[1] != weight.shape[1] * groups:
+        raise ValueError(f"Conv2d expects {weight.shape[1] * groups} input channels in {groups} groups, "
+                         f"got input of shape {x.shape}")
+    c, o = weight.shape[1], weight.shape[0] // groups
+    return cat([Conv2dOp.apply(x[:, i * c:(i + 1) * c], weight[i * o:(i + 1) * o],
+                               None if bias is None else bias[i * o:(i + 1) * o], stride=stride, padding=padding)
+                for i in range(groups)], dim=1)
+
+
+class Conv2d(Module):
+    """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels // groups, kh, kw)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *, groups=1):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
         self.padding = _conv_padding(padding, self.kernel_size, self.stride)
-        self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
+        self.groups = _groups(groups, in_channels, out_channels)
+        self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
         init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
+        if self.groups > 1:  # given
+            return _grouped_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
         return Conv2dOp.apply(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
+        groups = "" if self.groups == 1 else f", groups={self.groups}"
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+            f"stride={self.stride}, padding={self.padding}{groups}, bias={self.bias is not None}"
         )
 
 
-# %% modules/05_spatial/spatial.py:537
+# %% modules/05_spatial/spatial.py:573
 def _single(value, name, minimum=1):
     """3 -> 3; (3,) -> 3, with the same checks as _pair."""
     value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
@@ -186,7 +209,7 @@ class Conv1d(Module):
     extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:641
+# %% modules/05_spatial/spatial.py:677
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -306,7 +329,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-# %% modules/05_spatial/spatial.py:828
+# %% modules/05_spatial/spatial.py:864
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -323,7 +346,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:878
+# %% modules/05_spatial/spatial.py:914
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -332,15 +355,21 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:922
+# %% modules/05_spatial/spatial.py:958
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     stride = _single(stride, "stride")
     return _conv1d(input, weight, bias, stride, _conv_padding(padding, weight.shape[2:], (stride,))[0])
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride = _pair(stride, "stride")
-    return Conv2dOp.apply(input, weight, bias, stride=stride, padding=_conv_padding(padding, weight.shape[2:], stride))
+    padding = _conv_padding(padding, weight.shape[2:], stride)
+    if _pair(dilation, "dilation") != (1, 1):
+        raise ValueError(f"conv2d: dilation other than 1 is not supported here, got {dilation!r}")
+    if groups != 1:
+        groups = _groups(groups, weight.shape[1] * groups, weight.shape[0])
+        return _grouped_conv2d(input, weight, bias, stride, padding, groups)
+    return Conv2dOp.apply(input, weight, bias, stride=stride, padding=padding)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0):
