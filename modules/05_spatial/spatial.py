@@ -528,7 +528,7 @@ def test_unit_conv2d():
     and `(out_channels,)`, filled by the provided `init._default_layer_init` (±1/√(C·kh·kw)), no
     bias with `bias=False`, and a forward that hands the layer's stride and padding to `Conv2dOp`.
     Build the shapes from the normalized pairs (`self.kernel_size`), or a `(3, 5)` kernel breaks;
-    with `groups`, a filter has `in_channels // self.groups` input channels.
+    with `groups`, each filter sees only its group's share of the input channels.
     """
     np.random.seed(0)
     conv = Conv2d(1, 8, 3, padding=1)
