@@ -449,6 +449,52 @@ NEW_OPS = {
     "outer": (lambda a: a[0, 0].outer(a[1, 1]), lambda a: a[0, 0].outer(a[1, 1]), normal),
     "topk_smallest": (lambda a: a.topk(2, dim=1, largest=False).values, lambda a: a.topk(2, dim=1, largest=False).values,
                       distinct),
+    # PyTorch's other spellings (module 02's last given cell)
+    "add_sub_alpha": (lambda a: a.add(a.flip(0), alpha=2).sub(a * a, alpha=0.5),
+                      lambda a: a.add(a.flip(0), alpha=2).sub(a * a, alpha=0.5), normal),
+    "mul_div_neg": (lambda a: a.mul(a.flip(1)).div(a.abs() + 1).neg() + a.true_divide(2).negative(),
+                    lambda a: a.mul(a.flip(1)).div(a.abs() + 1).neg() + a.true_divide(2).negative(), normal),
+    "fmod_remainder_frac": (lambda a: a.fmod(0.7) + a.remainder(0.45) * a.frac(),
+                            lambda a: a.fmod(0.7) + a.remainder(0.45) * a.frac(), distinct),
+    "fmod_tensor_divisor": (lambda a: (a * 3).fmod(a.flip(2).abs() + 0.5), lambda a: (a * 3).fmod(a.flip(2).abs() + 0.5),
+                            distinct),
+    "where_method": (lambda a: a.where(a > 0, a.flip(0) * 2), lambda a: a.where(a > 0, a.flip(0) * 2), distinct),
+    "view_as_swapaxes_movedim": (lambda a: a.view_as(a.reshape(4, 6)).swapaxes(0, 1) * a.movedim(0, 2).reshape(6, 4),
+                                 lambda a: a.view_as(a.reshape(4, 6)).swapaxes(0, 1) * a.movedim(0, 2).reshape(6, 4),
+                                 normal),
+    "movedim_several": (lambda a: a.movedim((0, 1), (2, 0)) * a.movedim((0, 1), (1, 0)).movedim((1, 2, 0), (2, 1, 0)),
+                        lambda a: a.movedim((0, 1), (2, 0)) * a.movedim((0, 1), (1, 0)).movedim((1, 2, 0), (2, 1, 0)),
+                        normal),
+    "unflatten_tile": (lambda a: a.unflatten(-1, (2, 2)).tile((2, 1, 1, 1, 1)),
+                       lambda a: a.unflatten(-1, (2, 2)).tile((2, 1, 1, 1, 1)), normal),
+    "tile_fewer_dims": (lambda a: a.tile((3,)), lambda a: a.tile((3,)), normal),
+    "repeat_interleave": (lambda a: a.repeat_interleave(2, dim=1) + 0, lambda a: a.repeat_interleave(2, dim=1) + 0, normal),
+    "repeat_interleave_counts": (lambda a: a.repeat_interleave(Tensor([2, 0, 1, 3]), dim=-1),
+                                 lambda a: a.repeat_interleave(torch().tensor([2, 0, 1, 3]), dim=-1), normal),
+    "diagonal_trace": (lambda a: a.diagonal(1, 1, 2) * a[0].trace(), lambda a: a.diagonal(1, 1, 2) * a[0].trace(), normal),
+    "diag_of_vector_and_matrix": (lambda a: a[0, 0, :1].diag(-1) + a[1, :, :3].diag(1).diag(),
+                                  lambda a: a[0, 0, :1].diag(-1) + a[1, :, :3].diag(1).diag(), normal),
+    "diag_offsets": (lambda a: cat([a[0, 0].diag(1).reshape(-1), a[0, 1].diag(-2).reshape(-1)]),
+                     lambda a: torch().cat([a[0, 0].diag(1).reshape(-1), a[0, 1].diag(-2).reshape(-1)]), normal),
+    "cumprod": (lambda a: a.cumprod(1) + a.cumprod(-1), lambda a: a.cumprod(1) + a.cumprod(-1), away_from_zero),
+    "log2_log10_exp2": (lambda a: a.abs().log2() + a.abs().log10() * a.exp2(),
+                        lambda a: a.abs().log2() + a.abs().log10() * a.exp2(), away_from_zero),
+    "sinh_cosh_hypot": (lambda a: a.sinh() * a.cosh() + a.hypot(a.flip(0)), lambda a: a.sinh() * a.cosh() + a.hypot(a.flip(0)),
+                        away_from_zero),
+    "lerp_addcmul_addcdiv": (lambda a: a.lerp(a.flip(1), 0.3).addcmul(a, a.flip(2), value=0.5).addcdiv(a, a.abs() + 1, value=2),
+                             lambda a: a.lerp(a.flip(1), 0.3).addcmul(a, a.flip(2), value=0.5).addcdiv(a, a.abs() + 1, value=2),
+                             normal),
+    "lerp_tensor_weight": (lambda a: a.lerp(a.flip(0), a.sigmoid()), lambda a: a.lerp(a.flip(0), a.sigmoid()), normal),
+    "addmm": (lambda a: a[0, :, :2].addmm(a[1], a[0, :2].T, beta=0.5, alpha=2),
+              lambda a: a[0, :, :2].addmm(a[1], a[0, :2].T, beta=0.5, alpha=2), normal),
+    "logaddexp": (lambda a: a.logaddexp(a.flip(1) * 3), lambda a: a.logaddexp(a.flip(1) * 3), normal),
+    "median": (lambda a: a.median() + a.median(dim=1).values.sum() + a.median(-1, keepdim=True).values,
+               lambda a: a.median() + a.median(dim=1).values.sum() + a.median(-1, keepdim=True).values, distinct),
+    "nansum_nanmean": (lambda a: a.nansum(dim=1) + a.nanmean(dim=(0, 2), keepdim=True).sum(),
+                       lambda a: a.nansum(dim=1) + a.nanmean(dim=(0, 2), keepdim=True).sum(), normal),
+    "masked_select": (lambda a: a.masked_select(a > 0) * 2, lambda a: a.masked_select(a > 0) * 2, distinct),
+    "masked_select_broadcast": (lambda a: a.masked_select(Tensor([True, False, False, True])),
+                                lambda a: a.masked_select(torch().tensor([True, False, False, True])), normal),
 }
 
 
@@ -663,3 +709,68 @@ def test_integer_pairs_keep_integer_results():
     for a, b in itertools.product([Tensor([3, 4])], [Tensor([2, 2]), 2]):
         assert (a + b).dtype == np.int64 and (a * b).dtype == np.int64 and (a ** b).dtype == np.int64
         assert (a / b).dtype == np.float32
+
+
+def test_cumprod_gradient_is_exact_at_zeros_like_torch():
+    """cumprod's backward divides by nothing: one zero, two zeros and a leading zero in a row."""
+    rows = np.array([[1.5, 0.0, -2.0, 0.5], [0.0, 2.0, 0.0, 3.0], [0.7, -1.2, 0.9, 0.0]])
+    for dim in (0, 1):
+        assert_matches_torch(lambda a: a.cumprod(dim), lambda a: a.cumprod(dim), rows)
+        assert_gradients_match(lambda a: a.cumprod(dim), rows)
+
+
+def test_rounding_logical_and_metadata_spellings_match_torch():
+    th = torch()
+    ints, divisors = np.array([[7, -7, 5], [-5, 3, 0]]), np.array([[2, 2, -3], [3, -2, 1]])
+    floats = np.array([[2.5, -2.5, 0.0], [np.nan, np.inf, -np.inf]])
+    for mode in (None, "floor", "trunc"):
+        mine, theirs = Tensor(ints).div(Tensor(divisors), rounding_mode=mode), th.tensor(ints).div(th.tensor(divisors),
+                                                                                                   rounding_mode=mode)
+        assert mine.data.tolist() == theirs.tolist() and mine.dtype == getattr(np, str(theirs.dtype)[6:]), mode
+    with pytest.raises(ValueError, match="rounding_mode"):
+        Tensor(ints).div(2, rounding_mode="round")
+    assert Tensor(ints).fmod(Tensor(divisors)).data.tolist() == th.tensor(ints).fmod(th.tensor(divisors)).tolist()
+    assert Tensor(ints).remainder(Tensor(divisors)).data.tolist() == th.tensor(ints).remainder(th.tensor(divisors)).tolist()
+    assert Tensor(ints).cumprod(1).data.tolist() == th.tensor(ints).cumprod(1).tolist()
+    assert Tensor(ints).median().item() == th.tensor(ints).median().item()
+    assert Tensor(ints).median(dim=1).indices.data.tolist() == th.tensor(ints).median(dim=1).indices.tolist()
+    assert Tensor(ints).count_nonzero().item() == th.tensor(ints).count_nonzero().item()
+    assert Tensor(ints).count_nonzero(dim=0).data.tolist() == th.tensor(ints).count_nonzero(dim=0).tolist()
+    for name in ("isfinite", "trunc", "nan_to_num"):
+        np.testing.assert_array_equal(getattr(Tensor(floats, dtype=np.float64), name)().data,
+                                      getattr(th.tensor(floats), name)().numpy(), err_msg=name)
+    np.testing.assert_array_equal(Tensor(floats).nan_to_num(1.0, 2.0, -3.0).data,
+                                  th.tensor(floats, dtype=th.float32).nan_to_num(1.0, 2.0, -3.0).numpy())
+    a, b = Tensor(ints), Tensor(divisors)
+    assert a.logical_and(b).logical_or(a.logical_not()).logical_xor(b).data.tolist() == \
+        th.tensor(ints).logical_and(th.tensor(divisors)).logical_or(th.tensor(ints).logical_not()).logical_xor(
+            th.tensor(divisors)).tolist()
+    near = Tensor([1.0, 2.0, np.nan])
+    assert near.isclose(Tensor([1.0 + 1e-7, 2.1, np.nan])).data.tolist() == [True, False, False]
+    assert near.isclose(Tensor([1.0, 2.0, np.nan]), equal_nan=True).data.tolist() == [True, True, True]
+    assert Tensor([1.0, 2.0]).allclose(Tensor([1.0, 2.0 + 1e-7])) and not Tensor([1.0]).equal(Tensor([1.0 + 1e-3]))
+    x = Tensor(np.zeros((2, 3)))
+    assert (x.nelement(), x.element_size(), x.itemsize, x.nbytes, x.is_contiguous()) == (6, 4, 4, 24, True)
+    assert x.new_full((2, 1), 1.5).data.tolist() == [[1.5], [1.5]] and x.new_full((1,), 2).dtype == np.float32
+    assert x.new_tensor([1, 2]).dtype == np.float32 and x.new_empty(3).shape == (3,)
+    assert Tensor(np.zeros(0)).diag().shape == (0, 0) and Tensor(np.ones(2)).diag(3).shape == (5, 5)
+    cube = np.arange(24).reshape(2, 3, 4)
+    for source, destination in (((0, 1), (1, 0)), ((0, 2), (2, 0)), (1, 0), (-1, 0), ((2, 0), (0, 1)),
+                                ((0, 1, 2), (2, 0, 1)), ((1, 2), (0, 1))):
+        assert Tensor(cube).movedim(source, destination).data.tolist() == \
+            th.tensor(cube).movedim(source, destination).tolist(), (source, destination)
+    with pytest.raises(RuntimeError, match="trace"):
+        Tensor(np.zeros(3)).trace()
+
+
+def test_function_forms_of_the_spellings_match_torch():
+    th = torch()
+    data = np.array([[1.5, -2.0, 0.5], [3.0, 0.25, -1.0]])
+    for name, args in (("add", (2.0,)), ("sub", (1.0,)), ("mul", (3.0,)), ("div", (2.0,)), ("neg", ()),
+                       ("diag", ()), ("trace", ()), ("cumprod", (1,)), ("exp2", ()), ("tile", ((2,),)),
+                       ("logaddexp", (None,)), ("median", ()), ("isfinite", ()), ("swapaxes", (0, 1))):
+        mine_args = [Tensor(data, dtype=np.float64) if a is None else a for a in args]
+        theirs_args = [th.tensor(data) if a is None else a for a in args]
+        mine, theirs = getattr(tinytorch, name)(Tensor(data, dtype=np.float64), *mine_args), \
+            getattr(th, name)(th.tensor(data), *theirs_args)
+        np.testing.assert_allclose(mine.data, theirs.numpy(), err_msg=name)

@@ -1465,6 +1465,214 @@ Tensor.retains_grad = property(
     lambda self: self._ctx is not None and getattr(self._ctx.function, "_retained", None) is not None)
 
 # %% [markdown]
+# The last given cell is PyTorch's other spellings, so that code written for PyTorch runs
+# unchanged: `add(other, alpha=)`, `sub`, `mul`, `div(rounding_mode=)`, `neg`, `fmod`,
+# `remainder`, `trunc`, `frac`, `where`, `view_as`, `swapaxes`, `movedim`, `unflatten`, `tile`,
+# `repeat_interleave`, `diag`, `diagonal`, `trace`, `cumprod`, `log2`, `log10`, `exp2`,
+# `sinh`, `cosh`, `lerp`, `addcmul`, `addcdiv`, `addmm`, `logaddexp`, `hypot`,
+# `nan_to_num`, `median`, `nansum`, `nanmean`, `masked_select`, `count_nonzero` and the
+# gradient-free `isfinite`, `isclose`, `logical_and`/`or`/`xor`/`not`, `nelement`,
+# `element_size`, `new_full`. All but one are a line or two of the operations above, so
+# their gradients come for free. `cumprod` has a backward of its own: the textbook
+# gradient (Σ later gradients × running product) ÷ x divides by zero wherever an input is
+# 0, so it sums from the end instead, S_i = g_i + x_(i+1)·S_(i+1), and multiplies by the
+# product of the inputs before i — exact at zeros, as PyTorch's.
+
+# %%
+#| export
+_median_result = namedtuple("median", ["values", "indices"])
+
+
+def _div(self, other, *, rounding_mode=None):
+    """torch.div: true division; rounding_mode "floor" or "trunc" rounds it (no gradient, as `//`)."""
+    if rounding_mode is None:
+        return self / other
+    if rounding_mode == "floor":
+        return self // other
+    if rounding_mode != "trunc":
+        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', not {rounding_mode!r}")
+    a, b = _promoted(self, other)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return Tensor._wrap(np.trunc(np.true_divide(a.data, b.data)).astype(a.dtype) if a.is_floating_point()
+                            else (np.sign(a.data) * np.sign(b.data) * (np.abs(a.data) // np.abs(b.data))))
+
+
+def _fmod(self, other):
+    """C's remainder (torch.fmod): the sign of the dividend; its gradient 1 for self, -trunc(self/other) for other."""
+    a, b = _promoted(self, other)
+    if not a.is_floating_point():
+        return Tensor._wrap(np.fmod(a.data, b.data))
+    return a - _div(a, b.detach(), rounding_mode="trunc") * b
+
+
+def _diagonal(self, offset=0, dim1=0, dim2=1):
+    """The entries (i, i + offset) of dims dim1, dim2, as a last dimension (torch.diagonal)."""
+    dim1, dim2 = dim1 % self.ndim, dim2 % self.ndim
+    rest = [d for d in range(self.ndim) if d not in (dim1, dim2)]
+    moved = self.permute(*rest, dim1, dim2)
+    length = max(0, min(self.shape[dim1] - max(0, -offset), self.shape[dim2] - max(0, offset)))
+    steps = np.arange(length)
+    return moved[(Ellipsis, Tensor(steps + max(0, -offset)), Tensor(steps + max(0, offset)))]
+
+
+def _diag(self, diagonal=0):
+    """A vector becomes a square matrix with it on `diagonal`; a matrix gives that diagonal (torch.diag)."""
+    if self.ndim == 2:
+        return self.diagonal(diagonal)
+    if self.ndim != 1:
+        raise RuntimeError(f"diag: expected a 1-D or 2-D tensor, got {self.ndim}-D")
+    size = self.shape[0] + abs(diagonal)
+    if self.shape[0] == 0:
+        return self.new_zeros(size, size)
+    rows, columns = np.indices((size, size))
+    position = np.minimum(rows if diagonal >= 0 else columns, self.shape[0] - 1)  # the entry each cell would read
+    return where(Tensor._wrap(columns - rows == diagonal), self[Tensor._wrap(position)], self.new_zeros(()))
+
+
+def _trace(self):
+    if self.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, got a {self.ndim}-D tensor")
+    return self.diagonal().sum()
+
+
+def _movedim(self, source, destination):
+    """Move dims `source` to positions `destination` (torch.movedim), the others keeping their order."""
+    source = [s % self.ndim for s in ((source,) if isinstance(source, int) else source)]
+    destination = [d % self.ndim for d in ((destination,) if isinstance(destination, int) else destination)]
+    order = [d for d in range(self.ndim) if d not in source]
+    for d, s in sorted(zip(destination, source)):
+        order.insert(d, s)
+    return self.permute(*order)
+
+
+def _repeat_interleave(self, repeats, dim=None):
+    """Each entry `repeats` times in a row along `dim` (the flattened tensor when dim is None)."""
+    tensor, dim = (self.reshape(-1), 0) if dim is None else (self, dim)
+    counts = np.asarray(_data(repeats)).astype(np.int64)
+    return tensor.index_select(dim, Tensor._wrap(np.repeat(np.arange(tensor.shape[dim]), counts)))
+
+
+def _nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+    """NaN, +inf and -inf replaced by numbers (by default 0 and the dtype's largest and lowest)."""
+    if not self.is_floating_point():
+        return self.clone()
+    info = np.finfo(self.dtype)
+    out = self.masked_fill(self.isnan(), nan)
+    out = out.masked_fill(self == float("inf"), info.max if posinf is None else posinf)
+    return out.masked_fill(self == float("-inf"), info.min if neginf is None else neginf)
+
+
+def _median(self, dim=None, keepdim=False):
+    """The lower of the two middle values for an even count, as PyTorch; with `dim`, (values, indices)."""
+    if dim is None:
+        flat = self.reshape(-1)
+        return flat.sort().values[(flat.shape[0] - 1) // 2]
+    ordered = self.sort(dim=dim, stable=True)
+    middle = [slice(None)] * self.ndim
+    middle[dim] = slice((self.shape[dim] - 1) // 2, (self.shape[dim] - 1) // 2 + 1)
+    values, indices = ordered.values[tuple(middle)], ordered.indices[tuple(middle)]
+    if not keepdim:
+        values, indices = values.squeeze(dim), indices.squeeze(dim)
+    return _median_result(values, indices)
+
+
+def _nansum(self, dim=None, keepdim=False):
+    return self.masked_fill(self.isnan(), 0).sum(dim=dim, keepdim=keepdim)
+
+
+def _nanmean(self, dim=None, keepdim=False):
+    return self.nansum(dim=dim, keepdim=keepdim) / (~self.isnan()).sum(dim=dim, keepdim=keepdim)
+
+
+def _masked_select(self, mask):
+    """The entries where `mask` (broadcast with this tensor) is true, as a 1-D tensor."""
+    mask = np.asarray(_data(mask))
+    shape = np.broadcast_shapes(self.shape, mask.shape)
+    return self.expand(shape)[Tensor._wrap(np.broadcast_to(mask, shape))]
+
+
+def _logical(ufunc):
+    return lambda self, *other: Tensor._wrap(ufunc(self.data, *(_data(o) for o in other)).astype(bool))
+
+
+class CumprodOp(Function):
+    """Running products along `dim`. Input i counts in every product from i on, so its gradient is
+    S_i · (product of the inputs before i), with S_i = g_i + x_(i+1) · S_(i+1) summed from the end:
+    no division, so zeros are handled exactly (one NumPy step per position along `dim`)."""
+
+    @staticmethod
+    def forward(ctx, a, dim=0):
+        ctx.dim = dim % a.ndim
+        ctx.save_for_backward(a)
+        return np.cumprod(a, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        a, grad = np.moveaxis(a, ctx.dim, 0), np.moveaxis(grad, ctx.dim, 0)
+        before = np.cumprod(np.concatenate([np.ones_like(a[:1]), a[:-1]]), axis=0)  # products of the inputs before i
+        running = np.zeros_like(grad[:1][0]) if len(a) else None
+        result = np.empty_like(grad)
+        for i in range(len(a) - 1, -1, -1):
+            running = grad[i] + (a[i + 1] * running if i + 1 < len(a) else 0)
+            result[i] = running * before[i]
+        return np.moveaxis(result, 0, ctx.dim)
+
+
+Tensor.add = lambda self, other, *, alpha=1: self + (other if alpha == 1 else other * alpha)
+Tensor.sub = Tensor.subtract = lambda self, other, *, alpha=1: self - (other if alpha == 1 else other * alpha)
+Tensor.mul = Tensor.multiply = lambda self, other: self * other
+Tensor.div = Tensor.divide = _div
+Tensor.true_divide = lambda self, other: self / other
+Tensor.neg = Tensor.negative = lambda self: -self
+Tensor.absolute = lambda self: self.abs()
+Tensor.remainder, Tensor.fmod = lambda self, other: self % other, _fmod
+Tensor.trunc = _rounding(np.trunc)
+Tensor.frac = lambda self: self - self.trunc()
+Tensor.where = lambda self, condition, other: where(condition, self, other)
+Tensor.view_as = Tensor.reshape_as = lambda self, other: self.reshape(other.shape)
+Tensor.swapaxes = Tensor.swapdims = lambda self, dim0, dim1: self.transpose(dim0, dim1)
+Tensor.movedim = Tensor.moveaxis = _movedim
+Tensor.unflatten = lambda self, dim, sizes: self.reshape(*self.shape[:dim % self.ndim], *sizes,
+                                                         *self.shape[dim % self.ndim + 1:])
+Tensor.tile = lambda self, *dims: self.repeat(*(1,) * (self.ndim - len(_shape_args(dims))), *_shape_args(dims))
+Tensor.repeat_interleave = _repeat_interleave
+Tensor.diag, Tensor.diagonal, Tensor.trace = _diag, _diagonal, _trace
+Tensor.cumprod = lambda self, dim: CumprodOp.apply(self, dim=dim)
+Tensor.log2 = lambda self: self.log() * (1 / math.log(2))
+Tensor.log10 = lambda self: self.log() * (1 / math.log(10))
+Tensor.exp2 = lambda self: 2.0 ** self
+Tensor.sinh = lambda self: (self.exp() - (-self).exp()) * 0.5
+Tensor.cosh = lambda self: (self.exp() + (-self).exp()) * 0.5
+Tensor.lerp = lambda self, end, weight: self + weight * (end - self)
+Tensor.addcmul = lambda self, tensor1, tensor2, *, value=1: self + value * tensor1 * tensor2
+Tensor.addcdiv = lambda self, tensor1, tensor2, *, value=1: self + value * tensor1 / tensor2
+Tensor.addmm = lambda self, mat1, mat2, *, beta=1, alpha=1: beta * self + alpha * (mat1 @ mat2)
+Tensor.logaddexp = lambda self, other: maximum(self, other) + (-(self - other).abs()).exp().log1p()
+Tensor.hypot = lambda self, other: (self * self + other * other).sqrt()
+Tensor.nan_to_num, Tensor.median = _nan_to_num, _median
+Tensor.nansum, Tensor.nanmean = _nansum, _nanmean
+Tensor.masked_select = _masked_select
+Tensor.count_nonzero = lambda self, dim=None: (self != 0).sum(dim=dim)
+Tensor.isfinite = lambda self: Tensor._wrap(np.isfinite(self.data))
+Tensor.isclose = lambda self, other, rtol=1e-05, atol=1e-08, equal_nan=False: Tensor._wrap(
+    np.isclose(self.data, _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+Tensor.allclose = lambda self, other, rtol=1e-05, atol=1e-08, equal_nan=False: bool(
+    np.allclose(self.data, _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+Tensor.equal = lambda self, other: bool(np.array_equal(self.data, _data(other)))
+Tensor.logical_not = _logical(np.logical_not)
+Tensor.logical_and, Tensor.logical_or = _logical(np.logical_and), _logical(np.logical_or)
+Tensor.logical_xor = _logical(np.logical_xor)
+Tensor.nelement = lambda self: self.numel()
+Tensor.element_size = lambda self: self.data.itemsize
+Tensor.itemsize = property(lambda self: self.data.itemsize)
+Tensor.nbytes = property(lambda self: self.data.nbytes)
+Tensor.is_contiguous = lambda self, memory_format=None: True  # as `contiguous()`: NumPy hands each op what it needs
+Tensor.new_full = lambda self, size, fill_value: Tensor._wrap(np.full(_shape_args((size,)), fill_value, self.dtype))
+Tensor.new_empty = lambda self, *size: self.new_zeros(*size)
+Tensor.new_tensor = lambda self, data: Tensor(data, dtype=self.dtype)
+
+# %% [markdown]
 # ## Checking gradients against calculus-free arithmetic
 #
 # How do we know a backward is right? Compare it with a **finite difference**:

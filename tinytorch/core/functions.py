@@ -16,6 +16,12 @@ _NAMES = (
     "split", "chunk", "unbind", "narrow", "select", "flip", "roll", "tril", "triu",
     "sort", "topk", "argsort", "gather", "index_select", "masked_fill",
     "isnan", "isinf", "nonzero", "unique", "numel", "eq", "ne", "lt", "le", "gt", "ge",
+    "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "neg", "negative",
+    "absolute", "remainder", "fmod", "trunc", "frac", "swapaxes", "swapdims", "movedim", "moveaxis",
+    "unflatten", "tile", "repeat_interleave", "diag", "diagonal", "trace", "cumprod", "log2", "log10",
+    "exp2", "sinh", "cosh", "lerp", "addcmul", "addcdiv", "addmm", "logaddexp", "hypot", "nan_to_num",
+    "median", "nansum", "nanmean", "masked_select", "count_nonzero", "isfinite", "isclose",
+    "logical_not", "logical_and", "logical_or", "logical_xor",
 )
 
 
