@@ -8,6 +8,7 @@ PyTorch 2.x where it is installed; hand-computed values keep the check alive wit
 """
 
 import math
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -347,6 +348,79 @@ def test_more_layers_and_functions_match_torch(name, mine, theirs):
     assert_matches_torch(mine, lambda x: theirs(th, x), normal(3, 4))
 
 
+STILL_MORE_LAYERS = {  # name: (tinytorch, PyTorch given the torch module, input maker)
+    "hardtanh": (lambda x: nn.Hardtanh(-2.0, 3.0)(x * 4), lambda th, x: th.nn.Hardtanh(-2.0, 3.0)(x * 4)),
+    "relu6": (lambda x: nn.ReLU6()(x * 5) + F.relu6(x), lambda th, x: th.nn.ReLU6()(x * 5) + th.nn.functional.relu6(x)),
+    "hardsigmoid_hardswish": (lambda x: nn.Hardsigmoid()(x * 4) * nn.Hardswish()(x * 4),
+                              lambda th, x: th.nn.Hardsigmoid()(x * 4) * th.nn.Hardswish()(x * 4)),
+    "logsigmoid": (lambda x: nn.LogSigmoid()(x * 3), lambda th, x: th.nn.LogSigmoid()(x * 3)),
+    "mish": (lambda x: nn.Mish()(x * 3), lambda th, x: th.nn.Mish()(x * 3)),
+    "softmin": (lambda x: nn.Softmin(dim=0)(x) + F.softmin(x, 1), lambda th, x: th.nn.Softmin(dim=0)(x) + th.nn.functional.softmin(x, 1)),
+    "glu": (lambda x: nn.GLU()(x) * F.glu(x.T, 0).T, lambda th, x: th.nn.GLU()(x) * th.nn.functional.glu(x.T, 0).T),
+    "threshold": (lambda x: nn.Threshold(0.3, -2.0)(x), lambda th, x: th.nn.Threshold(0.3, -2.0)(x)),
+    "cosine_similarity_layer": (lambda x: nn.CosineSimilarity(dim=0)(x, x.flip(1) + 0.3),
+                                lambda th, x: th.nn.CosineSimilarity(dim=0)(x, x.flip(1) + 0.3)),
+    "pairwise_distance": (lambda x: nn.PairwiseDistance()(x, x.flip(0)) + F.pairwise_distance(x, x * 2, p=1.0, keepdim=True).T,
+                          lambda th, x: th.nn.PairwiseDistance()(x, x.flip(0))
+                          + th.nn.functional.pairwise_distance(x, x * 2, p=1.0, keepdim=True).T),
+    "rms_norm": (lambda x: F.rms_norm(x, (4,), eps=1e-3) + nn.RMSNorm([3, 4], eps=1e-4).double()(x),
+                 lambda th, x: th.nn.functional.rms_norm(x, (4,), eps=1e-3) + th.nn.RMSNorm([3, 4], eps=1e-4).double()(x)),
+}
+
+
+@pytest.mark.parametrize("name", STILL_MORE_LAYERS)
+def test_still_more_layers_match_torch_and_finite_differences(name):
+    mine, theirs = STILL_MORE_LAYERS[name]
+    x = normal(3, 4)
+    assert_matches_torch(mine, lambda t: theirs(torch(), t), x)
+    assert_gradients_match(mine, x, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape, groups", [((2, 6, 3, 3), 3), ((3, 4, 5), 2), ((2, 4), 4)])
+def test_group_and_rms_norm_gradients_reach_their_weights_like_torch(shape, groups):
+    th = torch()
+    channels = shape[1]
+    x, weight, bias = normal(*shape), normal(channels) + 1, normal(channels)
+    assert_matches_torch(lambda a, w, b: F.group_norm(a, groups, w, b),
+                         lambda a, w, b: th.nn.functional.group_norm(a, groups, w, b), x, weight, bias)
+    assert_gradients_match(lambda a, w, b: F.group_norm(a, groups, w, b), x, weight, bias, atol=1e-4)
+    last = normal(shape[-1]) + 1
+    assert_matches_torch(lambda a, w: F.rms_norm(a, (shape[-1],), w), lambda a, w: th.nn.functional.rms_norm(a, (shape[-1],), w),
+                         x, last)
+    layer = nn.GroupNorm(groups, channels, affine=False)
+    assert layer.parameters() == [] and nn.GroupNorm(groups, channels).weight.shape == (channels,)
+    with pytest.raises(ValueError, match="divisible"):
+        nn.GroupNorm(groups + 1 if channels % (groups + 1) else 5, channels)
+    with pytest.raises(ValueError, match="does not end with"):
+        F.rms_norm(Tensor(np.zeros((2, 3))), (4,))
+
+
+@pytest.mark.parametrize("reduction", ["sum", "batchmean", "none", "mean"])
+def test_kl_div_matches_torch_and_takes_zero_log_zero_as_zero(reduction):
+    th = torch()
+    log_q = np.log(rng.dirichlet(np.ones(5), size=4))
+    p = rng.dirichlet(np.ones(5), size=4)
+    p[0, 1] = p[2, 4] = 0.0  # zeros in the target: their terms are 0, not nan
+    mine = Tensor(log_q, dtype=np.float64, requires_grad=True)
+    theirs = th.tensor(log_q, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch warns that 'mean' is not the KL divergence's mean
+        expected = th.nn.KLDivLoss(reduction=reduction)(theirs, th.tensor(p))
+    loss = nn.KLDivLoss(reduction=reduction)(mine, Tensor(p, dtype=np.float64))
+    np.testing.assert_allclose(loss.data, expected.detach().numpy(), rtol=1e-6, atol=1e-12)
+    assert np.all(np.isfinite(loss.data))
+    weights = rng.normal(size=np.shape(loss.data))
+    (loss * Tensor(weights, dtype=np.float64)).sum().backward()
+    (expected * th.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(mine.grad.data, theirs.grad.numpy(), rtol=1e-6, atol=1e-12)
+    log_p = np.log(p + 0.1)
+    assert_matches_torch(lambda a, t: F.kl_div(a, t, reduction="batchmean", log_target=True),
+                         lambda a, t: th.nn.functional.kl_div(a, t, reduction="batchmean", log_target=True), log_q, log_p)
+    assert_gradients_match(lambda a: F.kl_div(a, Tensor(p, dtype=np.float64), reduction=reduction), log_q)
+    with pytest.raises(ValueError, match="batchmean"):
+        nn.KLDivLoss(reduction="average")
+
+
 def test_one_hot_module_to_and_the_edges_of_the_new_layers_match_torch():
     th = torch()
     labels = np.array([[2, 0], [1, 1]])
@@ -357,6 +431,8 @@ def test_one_hot_module_to_and_the_edges_of_the_new_layers_match_torch():
     big = np.array([-300.0, -30.0, 0.0, 30.0, 300.0])
     for mine, theirs in ((nn.ELU(), th.nn.ELU()), (nn.Softplus(), th.nn.Softplus())):
         assert_matches_torch(mine, theirs, big)
+    for mine, theirs in ((nn.LogSigmoid(), th.nn.LogSigmoid()), (nn.Mish(), th.nn.Mish())):
+        assert_matches_torch(mine, theirs, big.astype(np.float32))  # float32: sigmoid(-300) is 0 there
     layer = nn.Linear(3, 2).double()
     assert layer.weight.dtype == np.float64 and layer.to("cpu", dtype=np.float32).weight.dtype == np.float32
     with pytest.raises(RuntimeError, match="CPU only"):

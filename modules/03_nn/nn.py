@@ -1713,6 +1713,263 @@ def test_unit_more_of_torchs_layers():
 if __name__ == "__main__":
     test_unit_more_of_torchs_layers()
 
+# %% [markdown]
+# ### Still more of PyTorch's layers, given
+#
+# The activations (`Hardtanh`, `ReLU6`, `Hardsigmoid`, `Hardswish`, `LogSigmoid`, `Mish`,
+# `Softmin`, `GLU`, `Threshold`), the losses and distances (`KLDivLoss`,
+# `CosineSimilarity`, `PairwiseDistance`) and the normalizations (`RMSNorm`,
+# `GroupNorm`) that modern PyTorch code uses, with their functional forms. Each is a
+# composition of the operations above, so each differentiates without a backward of its
+# own. Two details carry over from the layers before: `LogSigmoid` is `-softplus(-x)`,
+# never `log(sigmoid(x))` (which is `log(0) = -inf` for x below about -104 in float32),
+# and `KLDivLoss` takes 0·log 0 as 0 where the target is 0.
+
+# %%
+#| export
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    return input.clamp(min_val, max_val)
+
+
+def relu6(input):
+    return input.clamp(0.0, 6.0)
+
+
+def hardsigmoid(input):
+    return (input + 3.0).clamp(0.0, 6.0) / 6.0
+
+
+def hardswish(input):
+    return input * hardsigmoid(input)
+
+
+def logsigmoid(input):
+    return -softplus(-input)
+
+
+def mish(input):
+    return input * softplus(input).tanh()
+
+
+def softmin(input, dim):
+    return softmax(-input, dim)
+
+
+def glu(input, dim=-1):
+    """The first half along `dim`, gated by the sigmoid of the second half."""
+    if input.shape[dim] % 2:
+        raise RuntimeError(f"glu: dimension {dim} of size {input.shape[dim]} must be even to halve it")
+    first, second = input.chunk(2, dim)
+    return first * second.sigmoid()
+
+
+def threshold(input, threshold, value):
+    """input where it is greater than `threshold`, `value` elsewhere."""
+    return where(input > threshold, input, value)
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val=-1.0, max_val=1.0):
+        super().__init__()
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x):
+        return hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class ReLU6(Module):
+    def forward(self, x):
+        return relu6(x)
+
+
+class Hardsigmoid(Module):
+    def forward(self, x):
+        return hardsigmoid(x)
+
+
+class Hardswish(Module):
+    def forward(self, x):
+        return hardswish(x)
+
+
+class LogSigmoid(Module):
+    def forward(self, x):
+        return logsigmoid(x)
+
+
+class Mish(Module):
+    def forward(self, x):
+        return mish(x)
+
+
+class Softmin(Module):
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return softmin(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class GLU(Module):
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return glu(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Threshold(Module):
+    def __init__(self, threshold, value):
+        super().__init__()
+        self.threshold, self.value = threshold, value
+
+    def forward(self, x):
+        return threshold(x, self.threshold, self.value)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}"
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """KL(target ‖ exp(input)) pointwise: target·(log target − input), 0 where target is 0.
+    ``input`` holds log-probabilities; "batchmean" divides the sum by the batch size."""
+    target = _target_tensor(target)
+    if log_target:
+        losses = target.exp() * (target - input)
+    else:
+        positive = target > 0
+        safe = where(positive, target, 1.0)  # log(1) = 0: no log(0) is ever taken
+        losses = where(positive, target * (safe.log() - input), 0.0 * input)
+    if reduction == "batchmean":
+        return losses.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(losses, reduction)
+
+
+class KLDivLoss(_Loss):
+    def __init__(self, reduction="mean", log_target=False):
+        if reduction not in ("none", "mean", "sum", "batchmean"):
+            raise ValueError(f"reduction must be 'none', 'mean', 'sum' or 'batchmean', not {reduction!r}")
+        Module.__init__(self)
+        self.reduction, self.log_target = reduction, log_target
+
+    def forward(self, input, target):
+        return kl_div(input, target, self.reduction, self.log_target)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """‖x1 − x2 + eps‖_p over the last dimension (eps keeps the gradient finite at x1 = x2)."""
+    return (x1 - x2 + eps).norm(p=p, dim=-1, keepdim=keepdim)
+
+
+class CosineSimilarity(Module):
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x²) + eps) over the last len(normalized_shape) dims, times weight;
+    eps defaults to the dtype's machine epsilon, as in PyTorch."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if input.shape[input.ndim - len(shape):] != shape:
+        raise ValueError(f"RMSNorm: input of shape {input.shape} does not end with normalized_shape {shape}")
+    eps = float(np.finfo(input.dtype).eps) if eps is None else eps
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    out = input * ((input * input).mean(dim=dims, keepdim=True) + eps).rsqrt()
+    return out if weight is None else out * weight
+
+
+class RMSNorm(Module):
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        self.weight = Parameter(np.ones(shape)) if elementwise_affine else None
+
+    def forward(self, x):
+        return rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalize each sample's channels in `num_groups` groups (with the group's mean and biased
+    variance over its channels and positions), then scale and shift per channel."""
+    batch, channels = input.shape[0], input.shape[1]
+    if channels % num_groups:
+        raise ValueError(f"GroupNorm: num_channels ({channels}) must be divisible by num_groups ({num_groups})")
+    groups = input.reshape(batch, num_groups, -1)
+    mean = groups.mean(dim=-1, keepdim=True)
+    centred = groups - mean
+    variance = (centred * centred).mean(dim=-1, keepdim=True)
+    out = (centred * (variance + eps).rsqrt()).reshape(input.shape)
+    per_channel = (1, channels) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    if bias is not None:
+        out = out + bias.reshape(per_channel)
+    return out
+
+
+class GroupNorm(Module):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        self.weight = Parameter(np.ones(num_channels)) if affine else None
+        self.bias = Parameter(np.zeros(num_channels)) if affine else None
+
+    def forward(self, x):
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+# %%
+def test_unit_still_more_layers():
+    """Hand values for the provided activations, KL divergence and normalizations. This code
+    is provided: if it fails, look at the operation it is built from (`clamp`, `softplus`,
+    `where`, `mean`, `rsqrt`)."""
+    x = Tensor([-4.0, -1.0, 0.0, 2.0, 7.0])
+    assert np.allclose(ReLU6()(x).data, [0, 0, 0, 2, 6]) and np.allclose(Hardtanh()(x).data, [-1, -1, 0, 1, 1])
+    assert np.allclose(Hardswish()(x).data, [0.0, -1.0 / 3.0, 0.0, 2.0 * 5.0 / 6.0, 7.0])
+    assert np.isclose(LogSigmoid()(Tensor([-200.0])).item(), -200.0), "finite far below 0, no log(0)"
+    assert np.allclose(GLU()(Tensor([[1.0, 2.0, 0.0, 100.0]])).data, [[0.5, 2.0]])
+    p, log_q = Tensor([[0.0, 1.0]]), Tensor([[math.log(0.5), math.log(0.5)]])
+    assert np.isclose(KLDivLoss(reduction="batchmean")(log_q, p).item(), math.log(2.0)), "0·log 0 counts as 0"
+    rows = Tensor([[3.0, 4.0]])
+    assert np.allclose(RMSNorm(2, eps=0.0)(rows).data, [[3.0, 4.0]] / np.sqrt(12.5))
+    assert np.allclose(GroupNorm(1, 2)(Tensor([[[1.0], [3.0]]])).data, [[[-1.0], [1.0]]], atol=1e-4)
+
+
+if __name__ == "__main__":
+    test_unit_still_more_layers()
+
 
 # %% [markdown]
 # ## Optimizers: turning gradients into progress
