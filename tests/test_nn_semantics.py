@@ -718,6 +718,22 @@ def test_conv1d_matches_torch_and_finite_differences():
                            normal(2, 3, 8), normal(4, 3, 3), normal(4))
 
 
+@pytest.mark.parametrize("layer, options", [("MaxPool1d", {"kernel_size": 2}), ("MaxPool1d", {"kernel_size": 3, "stride": 2, "padding": 1}),
+                                             ("AvgPool1d", {"kernel_size": 3}), ("AvgPool1d", {"kernel_size": 4, "stride": 1, "padding": 2}),
+                                             ("AdaptiveAvgPool1d", {"output_size": 3}), ("AdaptiveAvgPool1d", {"output_size": 1})])
+def test_1d_pooling_matches_torch_and_finite_differences(layer, options):
+    th = torch()
+    x = rng.permutation(2 * 3 * 7).reshape(2, 3, 7) * 0.1 + rng.uniform(0, 0.01, (2, 3, 7))  # no ties for max
+    ours, theirs = getattr(nn, layer)(**options), getattr(th.nn, layer)(**options)
+    assert_matches_torch(ours, theirs, x)
+    assert_gradients_match(ours, x)
+    functional = {"MaxPool1d": "max_pool1d", "AvgPool1d": "avg_pool1d", "AdaptiveAvgPool1d": "adaptive_avg_pool1d"}[layer]
+    assert_matches_torch(lambda t: getattr(F, functional)(t, *options.values()),
+                         lambda t: getattr(th.nn.functional, functional)(t, *options.values()), x)
+    with pytest.raises(ValueError, match="N, C, L"):
+        ours(Tensor(np.zeros((2, 3, 4, 4))))
+
+
 @pytest.mark.parametrize("make, fan_in", [(lambda: nn.Linear(50, 20), 50), (lambda: Conv2d(3, 8, (3, 5)), 45),
                                           (lambda: Conv1d(4, 6, 5), 20)])
 def test_default_init_is_torchs_uniform_one_over_sqrt_fan_in(make, fan_in):
@@ -801,6 +817,35 @@ def test_module_list_and_dict_register_their_modules():
     assert "a" in holder and list(holder) == ["a", "b"] and holder.pop("a") is not None and len(holder) == 1
     x = T(normal(2, 3))
     assert nn.Identity(54, unused=1)(x) is x
+
+
+def test_parameter_list_and_dict_register_like_torch():
+    th = torch()
+
+    def Mixture(module):
+        ones = (lambda n: Tensor(np.ones(n))) if module is nn else th.ones
+        holder = module.Module()
+        holder.weights = module.ParameterList([module.Parameter(ones(2))])
+        holder.scales = module.ParameterDict({"a": module.Parameter(ones(3))})
+        return holder
+
+    ours, theirs = Mixture(nn), Mixture(th.nn)
+    ours.weights.append(Tensor(np.zeros(4), requires_grad=True))  # a plain Tensor becomes a Parameter
+    theirs.weights.append(th.zeros(4, requires_grad=True))
+    ours.scales["b"], theirs.scales["b"] = Tensor(np.zeros(1)), th.zeros(1)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert all(isinstance(p, nn.Parameter) for p in ours.parameters())
+    assert [p.requires_grad for p in ours.parameters()] == [p.requires_grad for p in theirs.parameters()]
+    assert len(ours.weights) == 2 and isinstance(ours.weights[:1], nn.ParameterList)
+    assert list(ours.scales) == ["a", "b"] and "b" in ours.scales and ours.scales["a"].shape == (3,)
+    restored = Mixture(nn)
+    restored.weights.append(Tensor(np.ones(4)))
+    restored.scales["b"] = Tensor(np.ones(1))
+    restored.load_state_dict(ours.state_dict())
+    assert restored.weights[1].data.tolist() == [0.0] * 4
+    with pytest.raises(TypeError, match="Parameters or Tensors"):
+        nn.ParameterList([nn.Linear(2, 2)])
 
 
 def test_module_tree_methods():

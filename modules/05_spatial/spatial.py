@@ -953,7 +953,8 @@ if __name__ == "__main__":
 # `tinytorch.nn.functional`: `F.conv1d`, `F.conv2d`, `F.max_pool2d`, `F.avg_pool2d`; and,
 # given, `F.adaptive_avg_pool2d` with its layer `AdaptiveAvgPool2d` (the output's size is
 # fixed and the windows follow from the input's: `AdaptiveAvgPool2d(1)` averages each
-# channel to one number, the usual last pooling of a modern CNN).
+# channel to one number, the usual last pooling of a modern CNN), and the 1-D poolings
+# `MaxPool1d`, `AvgPool1d`, `AdaptiveAvgPool1d` as the 2-D ones of height 1, like `Conv1d`.
 
 # %%
 #| export
@@ -1007,6 +1008,58 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self):
         return f"output_size={self.output_size}"
+
+
+def _as_images(input):
+    """(N, C, L) -> (N, C, 1, L): a 1-D pooling is the 2-D one of height 1, as Conv1d is."""
+    if input.ndim != 3:
+        raise ValueError(f"1-D pooling expects a batch of shape (N, C, L), got shape {input.shape}")
+    return input.reshape(input.shape[0], input.shape[1], 1, input.shape[2])
+
+
+def _window_1d(kernel_size, stride, padding):
+    """(kernel, stride, padding) of a 1-D pooling as the 2-D ones of height 1."""
+    k = _single(kernel_size, "kernel_size")
+    return (1, k), (1, k if stride is None else _single(stride, "stride")), (0, _single(padding, "padding", minimum=0))
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0):
+    out = max_pool2d(_as_images(input), *_window_1d(kernel_size, stride, padding))
+    return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0):
+    out = avg_pool2d(_as_images(input), *_window_1d(kernel_size, stride, padding))
+    return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+
+
+def adaptive_avg_pool1d(input, output_size):
+    out = adaptive_avg_pool2d(_as_images(input), (1, _single(output_size, "output_size")))
+    return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+
+
+class _Pool1d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool1d(_Pool1d):
+    def forward(self, x):
+        return max_pool1d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool1d(_Pool1d):
+    def forward(self, x):
+        return avg_pool1d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    def forward(self, x):
+        return adaptive_avg_pool1d(x, self.output_size)
 
 # %%
 def test_unit_adaptive_avg_pool2d():

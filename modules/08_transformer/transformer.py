@@ -345,11 +345,13 @@ if __name__ == "__main__":
 # Both register what they hold, so `parameters()`, `state_dict()`, `train()` and
 # `eval()` reach it. (A plain Python list of modules also works in tinytorch, whose
 # `Module` walks lists; in PyTorch its parameters would be silently missed — use the
-# containers.) They are given: the same `_Container` plumbing as `Sequential`.
+# containers.) They are given: the same `_Container` plumbing as `Sequential`; so are
+# `ParameterList` and `ParameterDict`, the same containers holding Parameters.
 
 # %%
 #| export nn.containers
-from tinytorch.nn.modules import _Container, _ModuleSequence
+from tinytorch.core.tensor import Tensor
+from tinytorch.nn.modules import Parameter, _Container, _ModuleSequence
 
 
 class ModuleList(_ModuleSequence):
@@ -362,7 +364,7 @@ class ModuleList(_ModuleSequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return ModuleList(list(self)[index])
+            return type(self)(list(self)[index])
         return list(self)[self._position(index)]
 
     def __setitem__(self, index, module):
@@ -420,6 +422,27 @@ class ModuleDict(_Container):
 
     def clear(self):
         self._modules.clear()
+
+
+def _as_parameter(value):
+    """What a ParameterList or ParameterDict holds: a Parameter (a plain Tensor is wrapped, as in PyTorch)."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value.data)  # requires_grad=True, whatever the Tensor had (PyTorch's rule too)
+    raise TypeError(f"a ParameterList or ParameterDict holds Parameters or Tensors, not {type(value).__name__}")
+
+
+class ParameterList(ModuleList):
+    """A list of Parameters registered with the module that holds it (named 0, 1, ...)."""
+
+    _checked = staticmethod(_as_parameter)
+
+
+class ParameterDict(ModuleDict):
+    """A dict of Parameters registered with the module that holds it, in insertion order."""
+
+    _checked = staticmethod(_as_parameter)
 
 
 # %%
