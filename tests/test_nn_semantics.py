@@ -774,6 +774,29 @@ def test_embedding_init_is_standard_normal_and_init_functions_follow_torch():
     assert np.all(nn.init.constant_(w, 0.25).data == 0.25) and np.all(nn.init.zeros_(w).data == 0)
 
 
+def test_trunc_normal_orthogonal_and_eye_init_like_torch():
+    th = torch()
+    np.random.seed(1)
+    w = Parameter(np.zeros((200, 300)))
+    storage = w.data
+    assert nn.init.trunc_normal_(w, mean=0.5, std=1.0, a=-0.5, b=1.0) is w and w.data is storage
+    assert w.data.min() >= -0.5 and w.data.max() <= 1.0
+    reference = th.nn.init.trunc_normal_(th.empty(200, 300), mean=0.5, std=1.0, a=-0.5, b=1.0)
+    assert np.isclose(w.data.mean(), reference.mean().item(), atol=0.01)  # same truncated distribution
+    assert np.isclose(w.data.std(), reference.std().item(), rtol=0.02)
+    for shape in ((6, 4), (4, 6), (8, 2, 3, 3)):
+        q = nn.init.orthogonal_(Parameter(np.zeros(shape)), gain=2.0).data.reshape(shape[0], -1).astype(np.float64)
+        small = min(q.shape)
+        gram = q @ q.T if q.shape[0] == small else q.T @ q
+        np.testing.assert_allclose(gram, 4.0 * np.eye(small), atol=1e-5)
+    eye = nn.init.eye_(Parameter(np.ones((2, 3))))
+    assert eye.data.tolist() == th.nn.init.eye_(th.ones(2, 3)).tolist()
+    with pytest.raises(ValueError, match="2-D"):
+        nn.init.eye_(Parameter(np.ones(3)))
+    with pytest.raises(ValueError, match="2 or more"):
+        nn.init.orthogonal_(Parameter(np.ones(3)))
+
+
 # ---------------------------------------------------------------------------------------
 # Sequential and the containers, the Module tree
 

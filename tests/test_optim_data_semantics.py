@@ -173,7 +173,14 @@ def test_optimizer_state_dict_resumes_exactly_and_has_torchs_layout(name):
     lambda m, opt: m.LinearLR(opt, start_factor=0.25, end_factor=0.9, total_iters=6),
     lambda m, opt: m.LambdaLR(opt, lambda epoch: 0.9 ** epoch + 0.1),
     lambda m, opt: m.LambdaLR(opt, [lambda epoch: 1.0 / (1 + epoch), lambda epoch: 0.5]),
-], ids=["step3", "step1", "cosine", "cosine_eta_min", "exponential", "multistep", "linear", "lambda", "lambda_per_group"])
+    lambda m, opt: m.ConstantLR(opt, factor=0.5, total_iters=4),
+    lambda m, opt: m.CosineAnnealingWarmRestarts(opt, T_0=3),
+    lambda m, opt: m.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2, eta_min=0.01),
+    lambda m, opt: m.OneCycleLR(opt, max_lr=[0.5, 0.2], total_steps=16),
+    lambda m, opt: m.OneCycleLR(opt, max_lr=0.4, epochs=4, steps_per_epoch=4, pct_start=0.25, anneal_strategy="linear",
+                                three_phase=True, div_factor=10.0),
+], ids=["step3", "step1", "cosine", "cosine_eta_min", "exponential", "multistep", "linear", "lambda", "lambda_per_group",
+        "constant", "warm_restarts", "warm_restarts_t_mult", "one_cycle", "one_cycle_three_phase_linear"])
 def test_schedulers_follow_torch(make):
     th = torch()
     import tinytorch.optim.lr_scheduler as ours_schedulers
@@ -190,7 +197,50 @@ def test_schedulers_follow_torch(make):
         sched_tiny.step()
         sched_ref.step()
         _assert_same(tiny, ref, f"epoch {epoch}")
-    assert [g["initial_lr"] for g in opt_tiny.param_groups] == [0.1, 0.3]
+    assert [g["initial_lr"] for g in opt_tiny.param_groups] == [g["initial_lr"] for g in opt_ref.param_groups]
+    assert [g["momentum"] for g in opt_tiny.param_groups] == pytest.approx([g["momentum"] for g in opt_ref.param_groups])
+
+
+def test_one_cycle_cycles_adams_beta1_like_torch_and_stops_at_total_steps():
+    th = torch()
+    import tinytorch.optim.lr_scheduler as ours_schedulers
+
+    tiny, ref = _pair_of_parameters(th)
+    opt_tiny, opt_ref = Adam(tiny, lr=0.1), th.optim.Adam(ref, lr=0.1)
+    sched_tiny = ours_schedulers.OneCycleLR(opt_tiny, max_lr=0.05, total_steps=10, pct_start=0.4)
+    sched_ref = th.optim.lr_scheduler.OneCycleLR(opt_ref, max_lr=0.05, total_steps=10, pct_start=0.4)
+    for step in range(10):
+        assert opt_tiny.param_groups[0]["betas"] == pytest.approx(opt_ref.param_groups[0]["betas"]), step
+        _give_gradients(tiny, ref, th)
+        opt_tiny.step()
+        opt_ref.step()
+        sched_tiny.step()
+        sched_ref.step()
+        _assert_same(tiny, ref, f"step {step}")
+    with pytest.raises(ValueError, match="total_steps"):
+        sched_tiny.step()
+    with pytest.raises(ValueError, match="total_steps"):
+        ours_schedulers.OneCycleLR(opt_tiny, max_lr=0.1)
+
+
+@pytest.mark.parametrize("options", [{}, {"mode": "max", "patience": 1, "factor": 0.5},
+                                     {"patience": 1, "cooldown": 2, "min_lr": 0.002, "threshold_mode": "abs",
+                                      "threshold": 0.05}])
+def test_reduce_lr_on_plateau_follows_torch(options):
+    th = torch()
+    import tinytorch.optim.lr_scheduler as ours_schedulers
+
+    tiny, ref = _pair_of_parameters(th)
+    opt_tiny, opt_ref = SGD(tiny, lr=0.1), th.optim.SGD(ref, lr=0.1)
+    sched_tiny = ours_schedulers.ReduceLROnPlateau(opt_tiny, **options)
+    sched_ref = th.optim.lr_scheduler.ReduceLROnPlateau(opt_ref, **options)
+    metrics = [1.0, 0.9, 0.95, 0.9, 0.89999, 0.91, 0.5, 0.6, 0.6, 0.6, 0.7, -0.2, -0.1, -0.1, 0.3] * 2
+    for epoch, metric in enumerate(metrics):
+        sched_tiny.step(metric)
+        sched_ref.step(metric)
+        assert sched_tiny.get_last_lr() == pytest.approx(sched_ref.get_last_lr(), rel=1e-12), epoch
+        assert sched_tiny.num_bad_epochs == sched_ref.num_bad_epochs, epoch
+    assert sched_tiny.get_last_lr() != [0.1] or options.get("mode") == "max", "the lr was reduced at least once"
 
 
 def test_scheduler_hand_values_and_state():

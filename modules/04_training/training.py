@@ -366,7 +366,9 @@ class CosineAnnealingLR(LRScheduler):
         ### END SOLUTION
 
 
-# Given: more of PyTorch's schedules, each a closed form in `last_epoch` like the two above.
+# Given: more of PyTorch's schedules, each a closed form in `last_epoch` like the two above
+# (OneCycleLR also moves the momentum, against the rate), and ReduceLROnPlateau, which reads a
+# metric instead of the epoch: `step(val_loss)`.
 class ExponentialLR(LRScheduler):
     """lr = initial_lr * gamma ** epoch."""
 
@@ -422,6 +424,145 @@ class LambdaLR(LRScheduler):
         return {key: value for key, value in super().state_dict().items() if key != "lr_lambdas"}
 
 
+class ConstantLR(LRScheduler):
+    """lr = initial_lr * factor for the first total_iters epochs, then initial_lr."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        if not 0 <= factor <= 1:
+            raise ValueError("ConstantLR: factor must be between 0 and 1")
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        factor = self.factor if self.last_epoch < self.total_iters else 1.0
+        return [base * factor for base in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing that restarts: cycle i lasts T_0 · T_mult**i epochs, each from initial_lr down to eta_min."""
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        if T_0 < 1 or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError("CosineAnnealingWarmRestarts: need T_0 >= 1 and an integer T_mult >= 1")
+        self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        into, length = self.last_epoch, self.T_0  # epochs into the current cycle, and its length
+        while into >= length:
+            into, length = into - length, length * self.T_mult
+        cosine = (1.0 + math.cos(math.pi * into / length)) / 2.0
+        return [self.eta_min + (base - self.eta_min) * cosine for base in self.base_lrs]
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy (called after every batch): lr rises from max_lr/div_factor to max_lr over
+    the first pct_start of total_steps, then anneals to max_lr/(div_factor·final_div_factor); the
+    momentum (SGD's momentum, Adam's beta1) moves the opposite way between its two bounds."""
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+                 div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
+        if total_steps is None:
+            if epochs is None or steps_per_epoch is None:
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            total_steps = epochs * steps_per_epoch
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', not {anneal_strategy!r}")
+        self.total_steps, self.anneal_strategy, self.cycle_momentum = total_steps, anneal_strategy, cycle_momentum
+        groups = optimizer.param_groups
+        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
+        starts = [peak / div_factor for peak in max_lrs]
+        if last_epoch == -1:
+            for group, start in zip(groups, starts):
+                group["initial_lr"] = group["lr"] = start
+        ends = [start / final_div_factor for start in starts]
+        up = float(pct_start * total_steps) - 1  # the step at which the lr peaks
+        if three_phase:  # up, down as long, then on to the end
+            self._phases = [(up, "initial", "max"), (2 * up, "max", "initial"), (total_steps - 1, "initial", "min")]
+        else:
+            self._phases = [(up, "initial", "max"), (total_steps - 1, "max", "min")]
+        self._lrs = [{"initial": s, "max": m, "min": e} for s, m, e in zip(starts, max_lrs, ends)]
+        self._momenta = {"initial": max_momentum, "max": base_momentum, "min": max_momentum}  # the other way round
+        self._momentum_key = "betas" if "betas" in groups[0] else "momentum"
+        if cycle_momentum and self._momentum_key not in groups[0]:
+            raise ValueError("OneCycleLR: cycle_momentum needs an optimizer with momentum or betas")
+        super().__init__(optimizer, last_epoch)
+
+    def _anneal(self, start, end, fraction):
+        if self.anneal_strategy == "linear":
+            return start + (end - start) * fraction
+        return end + (start - end) / 2.0 * (1.0 + math.cos(math.pi * fraction))
+
+    def get_lr(self):
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: tried to step {step + 1} times, but total_steps is {self.total_steps}")
+        begin = 0.0
+        for end, start_key, end_key in self._phases:
+            if step <= end or end == self._phases[-1][0]:
+                fraction = (step - begin) / (end - begin)
+                break
+            begin = end
+        if self.cycle_momentum:
+            momentum = self._anneal(self._momenta[start_key], self._momenta[end_key], fraction)
+            for group in self.optimizer.param_groups:
+                if self._momentum_key == "betas":
+                    group["betas"] = (momentum, group["betas"][1])
+                else:
+                    group["momentum"] = momentum
+        return [self._anneal(lrs[start_key], lrs[end_key], fraction) for lrs in self._lrs]
+
+
+class ReduceLROnPlateau:
+    """Divide the lr by 1/factor when a metric (passed to step()) has not improved for `patience`
+    epochs; then wait `cooldown` epochs before watching again. lr never goes below min_lr."""
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0.0, eps=1e-8):
+        if factor >= 1.0 or mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError("ReduceLROnPlateau: need factor < 1, mode 'min' or 'max', threshold_mode 'rel' or 'abs'")
+        self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
+        self.threshold, self.threshold_mode, self.cooldown, self.eps = threshold, threshold_mode, cooldown, eps
+        count = len(optimizer.param_groups)
+        self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * count
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def _improved(self, value):  # PyTorch's four rules
+        if self.mode == "min":
+            return value < (self.best * (1.0 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold)
+        return value > (self.best * (1.0 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold)
+
+    def step(self, metrics):
+        value = float(metrics)
+        self.last_epoch += 1
+        if self._improved(value):
+            self.best, self.num_bad_epochs = value, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            for group, floor in zip(self.optimizer.param_groups, self.min_lrs):
+                reduced = max(group["lr"] * self.factor, floor)
+                if group["lr"] - reduced > self.eps:
+                    group["lr"] = reduced
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self):
+        return list(self._last_lr)
+
+    def state_dict(self):
+        return {key: value for key, value in vars(self).items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update(state_dict)
+
+
 # %%
 def test_unit_lr_schedulers():
     """Checks `StepLR.get_lr()` and `CosineAnnealingLR.get_lr()`: one rate per param group, from
@@ -452,8 +593,8 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_more_optimizers_and_schedules():
-    """Checks the provided `RMSprop`, `Adagrad`, `ExponentialLR`, `MultiStepLR`, `LinearLR` and
-    `LambdaLR`: hand values of their first steps and rates. This code is provided: if it fails,
+    """Checks the provided `RMSprop`, `Adagrad`, `ExponentialLR`, `MultiStepLR`, `LinearLR`,
+    `LambdaLR`, `ReduceLROnPlateau` and `OneCycleLR`: hand values of their first steps and rates. This code is provided: if it fails,
     look at the `Optimizer` base class (param groups, `self.state`) or at `LRScheduler.step()`.
     """
     from tinytorch.optim.sgd import SGD
@@ -481,6 +622,15 @@ def test_unit_more_optimizers_and_schedules():
     assert np.allclose(rates["multistep"], [1.0, 0.1, 0.01, 0.01])
     assert np.allclose(rates["linear"], [0.5, 0.75, 1.0, 1.0])
     assert np.allclose(rates["lambda"], [1.0, 1 / 2, 1 / 3, 1 / 4])
+    o = SGD([Parameter(np.zeros(1))], lr=1.0)
+    plateau = ReduceLROnPlateau(o, patience=1, factor=0.5)
+    for loss in (3.0, 2.0, 2.5, 2.2, 2.1):  # two epochs without a new best: halve the rate
+        plateau.step(loss)
+    assert plateau.get_last_lr() == [0.5]
+    o = SGD([Parameter(np.zeros(1))], lr=1.0, momentum=0.9)
+    one_cycle = OneCycleLR(o, max_lr=1.0, total_steps=5, pct_start=0.4, div_factor=10.0)
+    peak = [one_cycle.get_last_lr()[0]] + [one_cycle.step() or one_cycle.get_last_lr()[0] for _ in range(4)]
+    assert np.allclose(peak[:2], [0.1, 1.0]) and peak[-1] < 1e-4 and o.param_groups[0]["momentum"] == 0.95
 
 
 if __name__ == "__main__":
@@ -593,6 +743,37 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    """Normal(mean, std) values kept inside [a, b]: those outside are drawn again (GPT-2 and ViT's init)."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+    values = np.random.normal(mean, std, tensor.shape)
+    outside = (values < a) | (values > b)
+    while outside.any():
+        values[outside] = np.random.normal(mean, std, int(outside.sum()))
+        outside = (values < a) | (values > b)
+    return _fill(tensor, values)
+
+
+def orthogonal_(tensor, gain=1.0):
+    """A (semi-)orthogonal matrix, the QR factor of a Gaussian one (signs fixed so that it is
+    uniformly distributed); dimensions after the first are flattened, as in PyTorch."""
+    if tensor.ndim < 2:
+        raise ValueError("orthogonal_: only tensors with 2 or more dimensions are supported")
+    rows, columns = tensor.shape[0], tensor.data.size // tensor.shape[0]
+    gaussian = np.random.normal(size=(max(rows, columns), min(rows, columns)))
+    q, r = np.linalg.qr(gaussian)
+    q *= np.sign(np.diag(r))
+    return _fill(tensor, (gain * (q if rows >= columns else q.T)).reshape(tensor.shape))
+
+
+def eye_(tensor):
+    """The identity matrix (ones on the diagonal of a 2-D tensor, zeros elsewhere)."""
+    if tensor.ndim != 2:
+        raise ValueError("eye_: only 2-D tensors are supported")
+    return _fill(tensor, np.eye(*tensor.shape))
 
 
 def _default_layer_init(weight, bias):
