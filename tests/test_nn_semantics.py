@@ -517,6 +517,20 @@ def test_gelu_both_forms_match_torch_float32_and_float64(approximate):
     assert_gradients_match(lambda t: GELUOp.apply(t, approximate=approximate), np.linspace(-5, 5, 21))
 
 
+def test_erf_and_erfc_match_torch_near_zero_and_in_the_tails():
+    th = torch()
+    import tinytorch
+    x = np.concatenate([np.linspace(-6, 6, 601), [0.0, 1e-9, -1e-5, 0.4999, 0.5, 0.5001, 40.0, -40.0]])
+    assert_matches_torch(lambda t: t.erf(), lambda t: t.erf(), x, rtol=2e-7, atol=0)
+    assert_matches_torch(lambda t: t.erfc(), lambda t: t.erfc(), x[np.abs(x) < 9], rtol=3e-7, atol=0)
+    assert_gradients_match(lambda t: t.erf() + t.erfc() * 3, normal(3, 4))
+    small = np.array([1e-3, -2e-4, 0.3], dtype=np.float32)  # 1 - erfc(x) would keep 4 digits of erf(1e-3)
+    np.testing.assert_allclose(tinytorch.erf(Tensor(small)).data, th.erf(th.tensor(small)).numpy(), rtol=3e-7)
+    assert tinytorch.erf(Tensor([1, 2])).dtype == np.float32
+    by_hand = lambda t: t * 0.5 * (1.0 + (t / math.sqrt(2.0)).erf())  # noqa: E731  BERT's GELU, written out
+    np.testing.assert_allclose(by_hand(T(x)).data, F.gelu(T(x)).data, rtol=1e-6, atol=1e-12)
+
+
 def test_gelu_default_is_exact_erf():
     x = np.array([-2.0, -0.5, 0.0, 0.7, 3.0])
     exact = [v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in x]

@@ -21,7 +21,7 @@ _NAMES = (
     "unflatten", "tile", "repeat_interleave", "diag", "diagonal", "trace", "cumprod", "log2", "log10",
     "exp2", "sinh", "cosh", "lerp", "addcmul", "addcdiv", "addmm", "logaddexp", "hypot", "nan_to_num",
     "median", "nansum", "nanmean", "masked_select", "count_nonzero", "isfinite", "isclose",
-    "logical_not", "logical_and", "logical_or", "logical_xor",
+    "logical_not", "logical_and", "logical_or", "logical_xor", "erf", "erfc",
 )
 
 
