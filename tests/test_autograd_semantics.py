@@ -774,3 +774,47 @@ def test_function_forms_of_the_spellings_match_torch():
         mine, theirs = getattr(tinytorch, name)(Tensor(data, dtype=np.float64), *mine_args), \
             getattr(th, name)(th.tensor(data), *theirs_args)
         np.testing.assert_allclose(mine.data, theirs.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("kind, dim, index", [
+    ("scatter", 1, [[0, 2, 4, 1], [3, 4, 0, 2], [1, 0, 2, 4]]),
+    ("scatter", 0, [[0, 1, 2, 0, 1], [2, 0, 1, 1, 0]]),
+    ("scatter_add", 1, [[0, 2, 4, 1], [3, 3, 0, 2], [1, 1, 1, 4]]),  # repeated positions add up
+    ("scatter_add", 0, [[0, 2, 1, 0, 2], [2, 2, 0, 1, 0]]),
+])
+def test_scatter_and_scatter_add_match_torch_and_finite_differences(kind, dim, index):
+    index = np.array(index)
+    source = normal(*index.shape)
+    th = torch()
+    assert_matches_torch(lambda a, s: getattr(a, kind)(dim, Tensor(index), s),
+                         lambda a, s: getattr(a, kind)(dim, th.tensor(index), s), normal(3, 5), source)
+    assert_gradients_match(lambda a, s: getattr(a, kind)(dim, Tensor(index), s), normal(3, 5), source)
+
+
+def test_index_add_scatter_values_meshgrid_cdist_and_torch_max_of_two():
+    th = torch()
+    assert_matches_torch(lambda a, s: a.index_add(1, Tensor([0, 4, 0]), s, alpha=2),
+                         lambda a, s: a.index_add(1, th.tensor([0, 4, 0]), s, alpha=2), normal(3, 5), normal(3, 3))
+    assert_gradients_match(lambda a, s: a.index_add(0, Tensor([2, 2]), s), normal(3, 4), normal(2, 4))
+    labels = np.array([[1], [3]])
+    assert Tensor(np.zeros((2, 4))).scatter(1, Tensor(labels), value=1.0).data.tolist() == \
+        th.zeros(2, 4).scatter(1, th.tensor(labels), value=1.0).tolist()
+    with pytest.raises(NotImplementedError, match="reduce"):
+        Tensor(np.zeros((2, 4))).scatter(1, Tensor(labels), 1.0, reduce="multiply")
+    for indexing in ("ij", "xy"):
+        mine = tinytorch.meshgrid(tinytorch.arange(2), tinytorch.arange(3), tinytorch.arange(4), indexing=indexing)
+        theirs = th.meshgrid(th.arange(2), th.arange(3), th.arange(4), indexing=indexing)
+        assert [m.data.tolist() for m in mine] == [t.tolist() for t in theirs], indexing
+    for p in (2.0, 1.0):
+        assert_matches_torch(lambda a, b: tinytorch.cdist(a, b, p=p), lambda a, b: th.cdist(a, b, p=p),
+                             normal(2, 4, 3), normal(2, 5, 3))
+    assert_matches_torch(lambda a, b: tinytorch.max(a, b) + tinytorch.min(a, b) * 2 + a.max(b.flip(0)),
+                         lambda a, b: th.max(a, b) + th.min(a, b) * 2 + a.max(b.flip(0)), normal(3, 4) * 3, normal(3, 4))
+    assert Tensor([1, 2]).sum(dtype=np.float64).dtype == np.float64 and Tensor([1, 3]).mean(dtype=np.float32).item() == 2.0
+    assert Tensor([1.26, -0.35]).round(decimals=1).data.tolist() == pytest.approx(th.tensor([1.26, -0.35]).round(decimals=1).tolist())
+    array = np.zeros(3)
+    shared = tinytorch.as_tensor(array)
+    array[0] = 5.0
+    assert shared.data[0] == 5.0 and shared.dtype == np.float64 and tinytorch.as_tensor([1, 2]).dtype == np.int64
+    np.testing.assert_allclose(tinytorch.softmax(Tensor([[1.0, 2.0]]), dim=1).data,
+                               th.softmax(th.tensor([[1.0, 2.0]]), dim=1).numpy(), rtol=1e-6)

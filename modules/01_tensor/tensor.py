@@ -584,8 +584,11 @@ def _reduce_args(dim, keepdim, axis, keepdims):
 
 
 def _reduction(op, name=None):
-    """A reduction method taking both spellings; `name` marks one that needs floats."""
-    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """A reduction method taking both spellings; `name` marks one that needs floats. With
+    `dtype=`, the tensor is converted first (PyTorch's `x.sum(dtype=torch.float64)`)."""
+    def method(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+        if dtype is not None:
+            self = self.to(dtype)
         if name and not self.is_floating_point():
             raise RuntimeError(
                 f"{name}(): input dtype must be floating point, got {self.dtype} "
@@ -970,6 +973,8 @@ def _plain_reduction(numpy_reduce, dtype):
 def _extreme(largest):
     """`max`/`min`: the number, or with `dim` the (values, indices) pair PyTorch returns."""
     def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise maximum
+            return (self.maximum if largest else self.minimum)(dim)
         if dim is None:  # no dim, or NumPy's axis= spelling: the values alone
             return (self.amax if largest else self.amin)(axis=axis, keepdims=keepdims)
         indices = (self.argmax if largest else self.argmin)(dim, keepdim=True)

@@ -1423,7 +1423,7 @@ def _unique(self, sorted=True, return_inverse=False, return_counts=False, dim=No
 
 def _rounding(function):
     """round/floor/ceil: new values with no gradient (PyTorch's is 0 almost everywhere)."""
-    return lambda self, *args: Tensor._wrap(function(self.data, *args).astype(self.dtype, copy=False))
+    return lambda self, *args, **kwargs: Tensor._wrap(function(self.data, *args, **kwargs).astype(self.dtype, copy=False))
 
 
 Tensor.einsum = lambda self, equation, *others: einsum(equation, self, *others)
@@ -1472,8 +1472,10 @@ Tensor.retains_grad = property(
 # `sinh`, `cosh`, `lerp`, `addcmul`, `addcdiv`, `addmm`, `logaddexp`, `hypot`,
 # `nan_to_num`, `median`, `nansum`, `nanmean`, `masked_select`, `count_nonzero` and the
 # gradient-free `isfinite`, `isclose`, `logical_and`/`or`/`xor`/`not`, `nelement`,
-# `element_size`, `new_full`. All but one are a line or two of the operations above, so
-# their gradients come for free. `cumprod` has a backward of its own: the textbook
+# `element_size`, `new_full`; then `scatter`, `scatter_add`, `index_add` (one `ScatterOp`:
+# write or add src at the index; its backward gathers the gradient back from there) and the
+# functions `meshgrid`, `cdist`, `as_tensor`. All but `ScatterOp` and `cumprod` are a line
+# or two of the operations above, so their gradients come for free. `cumprod` has a backward of its own: the textbook
 # gradient (Σ later gradients × running product) ÷ x divides by zero wherever an input is
 # 0, so it sums from the end instead, S_i = g_i + x_(i+1)·S_(i+1), and multiplies by the
 # product of the inputs before i — exact at zeros, as PyTorch's.
@@ -1671,6 +1673,97 @@ Tensor.is_contiguous = lambda self, memory_format=None: True  # as `contiguous()
 Tensor.new_full = lambda self, size, fill_value: Tensor._wrap(np.full(_shape_args((size,)), fill_value, self.dtype))
 Tensor.new_empty = lambda self, *size: self.new_zeros(*size)
 Tensor.new_tensor = lambda self, data: Tensor(data, dtype=self.dtype)
+
+
+def _scatter_positions(index, dim):
+    """For an index tensor of scatter/gather: the full coordinates it addresses along `dim`."""
+    positions = list(np.indices(index.shape, sparse=True))
+    positions[dim] = index
+    return tuple(positions)
+
+
+class ScatterOp(Function):
+    """self with src written (or, with add=True, added) at `index` along `dim` (torch.scatter / scatter_add).
+    Only the index-shaped corner of src is used. Gradients: self's passes where nothing was written
+    over (everywhere when adding); src's is the gradient gathered back from where it went."""
+
+    @staticmethod
+    def forward(ctx, a, src, dim=0, index=None, add=False):
+        where = _scatter_positions(index, dim)
+        corner = src[tuple(slice(0, n) for n in index.shape)]
+        out = a.copy()
+        if add:
+            np.add.at(out, where, corner)
+        else:
+            out[where] = corner
+        ctx.where, ctx.add, ctx.src_shape = where, add, src.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_src = np.zeros(ctx.src_shape, dtype=grad.dtype)
+        corner = tuple(slice(0, n) for n in np.broadcast_shapes(*(w.shape for w in ctx.where)))
+        grad_src[corner] = grad[ctx.where]
+        if ctx.add:
+            return grad, grad_src
+        grad_a = grad.copy()
+        grad_a[ctx.where] = 0
+        return grad_a, grad_src
+
+
+def _scatter(self, dim, index, src=None, *, value=None, reduce=None, add=False):
+    """torch.scatter(dim, index, src) or (dim, index, value=...); scatter_add adds instead of writing."""
+    if reduce is not None:
+        raise NotImplementedError("scatter: reduce= is not supported; use scatter_add for sums")
+    source = value if src is None else src
+    if not isinstance(source, Tensor):  # a number: every addressed entry gets it
+        source = Tensor._wrap(np.full(index.shape, source, dtype=self.dtype))
+    index = np.asarray(_data(index)).astype(np.int64)
+    return ScatterOp.apply(self, source.to(self.dtype), dim=dim % self.ndim, index=index, add=add)
+
+
+def _index_add(self, dim, index, source, *, alpha=1):
+    """self plus alpha·source's slices added at positions `index` along `dim` (repeats add up)."""
+    index = np.asarray(_data(index)).astype(np.int64)
+    shape = list(source.shape)
+    full = np.broadcast_to(index.reshape([-1 if d == dim % self.ndim else 1 for d in range(source.ndim)]), shape)
+    return ScatterOp.apply(self, (source * alpha).to(self.dtype), dim=dim % self.ndim, index=full, add=True)
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-D tensors (torch.meshgrid); "xy" swaps the first two axes, as NumPy."""
+    tensors = tensors[0] if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', not {indexing!r}")
+    order = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        order[0], order[1] = 1, 0
+    sizes = [tensors[i].shape[0] for i in order]
+    grids = []
+    for k, t in enumerate(tensors):
+        shape = [1] * len(tensors)
+        shape[order.index(k)] = -1
+        grids.append(t.reshape(*shape).expand(*sizes))
+    return tuple(grids)
+
+
+def cdist(x1, x2, p=2.0):
+    """The p-norm distance between every row of x1 (..., P, M) and every row of x2 (..., R, M)."""
+    return (x1.unsqueeze(-2) - x2.unsqueeze(-3)).norm(p=p, dim=-1)
+
+
+def as_tensor(data, dtype=None):
+    """A Tensor of `data` without a copy where possible: a NumPy array keeps its memory and dtype."""
+    if isinstance(data, Tensor):
+        return data if dtype is None else data.to(dtype)
+    if isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return Tensor._wrap(data)
+    return Tensor(data, dtype=dtype)
+
+
+Tensor.scatter = _scatter
+Tensor.scatter_add = lambda self, dim, index, src: _scatter(self, dim, index, src, add=True)
+Tensor.index_add = _index_add
 
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic

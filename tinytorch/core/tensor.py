@@ -333,8 +333,11 @@ def _reduce_args(dim, keepdim, axis, keepdims):
 
 
 def _reduction(op, name=None):
-    """A reduction method taking both spellings; `name` marks one that needs floats."""
-    def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """A reduction method taking both spellings; `name` marks one that needs floats. With
+    `dtype=`, the tensor is converted first (PyTorch's `x.sum(dtype=torch.float64)`)."""
+    def method(self, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+        if dtype is not None:
+            self = self.to(dtype)
         if name and not self.is_floating_point():
             raise RuntimeError(
                 f"{name}(): input dtype must be floating point, got {self.dtype} "
@@ -366,7 +369,7 @@ Tensor.sum, Tensor.mean = _reduction(_sum), _reduction(_mean, "mean")
 Tensor.amax, Tensor.amin = _reduction(_amax), _reduction(_amin)
 
 
-# %% modules/01_tensor/tensor.py:655
+# %% modules/01_tensor/tensor.py:658
 def _shape_args(args):
     """`reshape(2, 3)`, `reshape((2, 3))` and `reshape([2, 3])` all mean the shape (2, 3)."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -408,7 +411,7 @@ Tensor.mT = property(lambda self: self.transpose(-2, -1))  # a batch of matrices
 Tensor.__getitem__ = _getitem
 
 
-# %% modules/01_tensor/tensor.py:741
+# %% modules/01_tensor/tensor.py:744
 def _floating(op):
     """A method that applies `op` to this tensor, converted to float32 first if needed."""
     return lambda self: op(self if self.is_floating_point() else self.to(np.float32))
@@ -443,7 +446,7 @@ Tensor.sigmoid, Tensor.tanh = _floating(_sigmoid), _floating(_tanh)
 Tensor.relu = _relu
 
 
-# %% modules/01_tensor/tensor.py:854
+# %% modules/01_tensor/tensor.py:857
 def _to_python(self, convert):
     if self.data.size != 1:
         raise ValueError("only one element tensors can be converted to Python scalars")
@@ -511,7 +514,7 @@ Tensor.__rmod__ = lambda self, other: other - (other // self) * self
 Tensor.__contains__ = lambda self, value: bool((self == value).any())
 
 
-# %% modules/01_tensor/tensor.py:922
+# %% modules/01_tensor/tensor.py:925
 def _flatten(self, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W).flatten(1) is (N, C*H*W)."""
     if self.ndim == 0:
@@ -537,7 +540,7 @@ Tensor.view = lambda self, *shape: self.reshape(*shape)
 Tensor.flatten, Tensor.squeeze, Tensor.unsqueeze = _flatten, _squeeze, _unsqueeze
 
 
-# %% modules/01_tensor/tensor.py:948
+# %% modules/01_tensor/tensor.py:951
 _max_result = namedtuple("max", ["values", "indices"])  # PyTorch's torch.return_types.max
 _min_result = namedtuple("min", ["values", "indices"])
 
@@ -561,6 +564,8 @@ def _plain_reduction(numpy_reduce, dtype):
 def _extreme(largest):
     """`max`/`min`: the number, or with `dim` the (values, indices) pair PyTorch returns."""
     def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise maximum
+            return (self.maximum if largest else self.minimum)(dim)
         if dim is None:  # no dim, or NumPy's axis= spelling: the values alone
             return (self.amax if largest else self.amin)(axis=axis, keepdims=keepdims)
         indices = (self.argmax if largest else self.argmin)(dim, keepdim=True)
@@ -592,7 +597,7 @@ Tensor.var = _var
 Tensor.std = lambda self, *args, **kwargs: self.var(*args, **kwargs).sqrt()
 
 
-# %% modules/01_tensor/tensor.py:1003
+# %% modules/01_tensor/tensor.py:1008
 def _write_into(self, result):
     """Copy `result` into this tensor's own memory, so that every alias and view sees it."""
     if result.shape != self.shape:
@@ -634,7 +639,7 @@ Tensor.fill_, Tensor.copy_ = _fill, _fill
 Tensor.zero_ = lambda self: self.fill_(0)
 
 
-# %% modules/01_tensor/tensor.py:1045
+# %% modules/01_tensor/tensor.py:1050
 float16, float32, float64, half, double = np.float16, np.float32, np.float64, np.float16, np.float64
 uint8, int8, int16, int32, int64, long = np.uint8, np.int8, np.int16, np.int32, np.int64, np.int64
 
