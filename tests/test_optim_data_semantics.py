@@ -14,9 +14,12 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.data.loader import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
 from tinytorch.nn.modules import Parameter
 from tinytorch.nn.utils import clip_grad_norm_, clip_grad_value_
-from tinytorch.optim.adam import Adagrad, Adam, AdamW, RMSprop
+from tinytorch.optim.adam import Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop
 from tinytorch.optim.lr_scheduler import CosineAnnealingLR, StepLR
 from tinytorch.optim.sgd import SGD
+
+
+OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta)}
 
 
 def _pair_of_parameters(th, shapes=((3, 2), (2,), (4,))):
@@ -120,23 +123,31 @@ def test_param_group_rules():
     ("RMSprop", {"lr": 0.02, "centered": True, "momentum": 0.5}),
     ("Adagrad", {"lr": 0.1}),
     ("Adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1, "initial_accumulator_value": 0.3}),
-], ids=["rmsprop", "rmsprop_momentum_decay", "rmsprop_centered", "adagrad", "adagrad_decays"])
+    ("Adamax", {"lr": 0.05}),
+    ("Adamax", {"lr": 0.05, "betas": (0.8, 0.9), "weight_decay": 0.1}),
+    ("NAdam", {"lr": 0.05}),
+    ("NAdam", {"lr": 0.05, "momentum_decay": 0.01, "weight_decay": 0.1}),
+    ("RAdam", {"lr": 0.05}),  # plain momentum for 5 steps, then rectified Adam
+    ("RAdam", {"lr": 0.05, "betas": (0.9, 0.9), "weight_decay": 0.1}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.8, "weight_decay": 0.1}),
+], ids=["rmsprop", "rmsprop_momentum_decay", "rmsprop_centered", "adagrad", "adagrad_decays", "adamax", "adamax_options",
+        "nadam", "nadam_options", "radam", "radam_options", "adadelta", "adadelta_options"])
 def test_more_optimizers_follow_torch(name, options):
     th = torch()
     tiny, ref = _pair_of_parameters(th)
-    ours_cls = {"RMSprop": RMSprop, "Adagrad": Adagrad}[name]
-    _run(ours_cls(tiny, **options), getattr(th.optim, name)(ref, **options), tiny, ref, th, steps=6)
+    _run(OPTIMIZERS[name](tiny, **options), getattr(th.optim, name)(ref, **options), tiny, ref, th, steps=8)
 
 
 # ---------------------------------------------------------------------------------------
 # Optimizer state_dict
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_optimizer_state_dict_resumes_exactly_and_has_torchs_layout(name):
     th = torch()
     options = {"lr": 0.05, "momentum": 0.9} if name in ("SGD", "RMSprop") else {"lr": 0.05}
-    ours_cls = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop, "Adagrad": Adagrad}[name]
+    ours_cls = OPTIMIZERS[name]
     tiny, ref = _pair_of_parameters(th)
     opt_tiny, opt_ref = ours_cls(tiny, **options), getattr(th.optim, name)(ref, **options)
     _run(opt_tiny, opt_ref, tiny, ref, th, steps=3)

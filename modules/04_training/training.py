@@ -219,6 +219,118 @@ class Adagrad(Optimizer):
                 p.data -= rate * g / (np.sqrt(state["sum"]) + group["eps"])
 
 
+# Given: four more of Adam's relatives, in PyTorch's forms (its state names too). Adamax replaces
+# the root of the squared average by a running maximum of |g|; NAdam takes a Nesterov look-ahead
+# of the first moment; RAdam uses plain momentum until the variance estimate can be trusted
+# (about 5 steps); Adadelta needs no learning rate of its own scale: it divides a running root
+# of past updates by one of past gradients.
+def _moments(state, g, beta1, beta2):
+    """Update Adam's two moments in place; returns them and the step count."""
+    if "exp_avg" not in state:
+        state.update(step=0, exp_avg=np.zeros_like(g), exp_avg_sq=np.zeros_like(g))
+    state["step"] += 1
+    m, v = state["exp_avg"], state["exp_avg_sq"]
+    m *= beta1
+    m += (1.0 - beta1) * g
+    v *= beta2
+    v += (1.0 - beta2) * g * g
+    return m, v, state["step"]
+
+
+class Adamax(Optimizer):
+    """p -= lr / (1 - beta1^t) * m / u, with u = max(beta2 * u, |g| + eps) (PyTorch semantics)."""
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def step(self):
+        for group in self.param_groups:
+            (beta1, beta2), eps = group["betas"], group["eps"]
+            for p, g, state in _decayed_gradients(self, group):
+                if not state:
+                    state.update(step=0, exp_avg=np.zeros_like(p.data), exp_inf=np.zeros_like(p.data))
+                state["step"] += 1
+                m, u = state["exp_avg"], state["exp_inf"]
+                m *= beta1
+                m += (1.0 - beta1) * g
+                np.maximum(u * beta2, np.abs(g) + eps, out=u)
+                p.data -= group["lr"] / (1.0 - beta1 ** state["step"]) * m / u
+
+
+class NAdam(Optimizer):
+    """Adam with Nesterov momentum and a warming momentum schedule mu_t (PyTorch semantics)."""
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3):
+        if lr < 0 or eps < 0 or weight_decay < 0 or momentum_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError("need lr, eps, weight_decay, momentum_decay >= 0 and 0 <= betas < 1")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay))
+
+    def step(self):
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, psi = group["lr"], group["betas"], group["eps"], group["momentum_decay"]
+            for p, g, state in _decayed_gradients(self, group):
+                m, v, t = _moments(state, g, beta1, beta2)
+                mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+                mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+                # a float32 number, as PyTorch keeps it (its default dtype), so that both libraries round alike
+                state["mu_product"] = np.float32(state.get("mu_product", np.float32(1.0)) * np.float32(mu))
+                mu_product = float(state["mu_product"])
+                denominator = np.sqrt(v / (1.0 - beta2**t)) + eps
+                p.data -= lr * (1.0 - mu) / (1.0 - mu_product) * g / denominator
+                p.data -= lr * mu_next / (1.0 - mu_product * mu_next) * m / denominator
+
+
+class RAdam(Optimizer):
+    """Rectified Adam: momentum SGD until the variance's rectification term exists (rho_t > 5),
+    then Adam's step scaled by it (PyTorch semantics)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def step(self):
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+            rho_inf = 2.0 / (1.0 - beta2) - 1.0
+            for p, g, state in _decayed_gradients(self, group):
+                m, v, t = _moments(state, g, beta1, beta2)
+                m_hat = m / (1.0 - beta1**t)
+                rho = rho_inf - 2.0 * t * beta2**t / (1.0 - beta2**t)
+                if rho > 5.0:
+                    rect = math.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+                    p.data -= lr * m_hat * rect * math.sqrt(1.0 - beta2**t) / (np.sqrt(v) + eps)
+                else:
+                    p.data -= lr * m_hat
+
+
+class Adadelta(Optimizer):
+    """p -= lr * sqrt(avg of past updates² + eps) / sqrt(avg of g² + eps) * g (PyTorch semantics)."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not 0.0 <= rho <= 1.0:
+            raise ValueError("need lr, eps, weight_decay >= 0 and 0 <= rho <= 1")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+
+    def step(self):
+        for group in self.param_groups:
+            rho, eps = group["rho"], group["eps"]
+            for p, g, state in _decayed_gradients(self, group):
+                if not state:
+                    state.update(step=0, square_avg=np.zeros_like(p.data), acc_delta=np.zeros_like(p.data))
+                state["step"] += 1
+                square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+                square_avg *= rho
+                square_avg += (1.0 - rho) * g * g
+                delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * g
+                acc_delta *= rho
+                acc_delta += (1.0 - rho) * delta * delta
+                p.data -= group["lr"] * delta
+
+
 # %%
 from tinytorch.nn.modules import Linear, MSELoss, Parameter
 
@@ -593,7 +705,7 @@ if __name__ == "__main__":
 
 # %%
 def test_unit_more_optimizers_and_schedules():
-    """Checks the provided `RMSprop`, `Adagrad`, `ExponentialLR`, `MultiStepLR`, `LinearLR`,
+    """Checks the provided `RMSprop`, `Adagrad`, `Adamax`, `RAdam`, `ExponentialLR`, `MultiStepLR`, `LinearLR`,
     `LambdaLR`, `ReduceLROnPlateau` and `OneCycleLR`: hand values of their first steps and rates. This code is provided: if it fails,
     look at the `Optimizer` base class (param groups, `self.state`) or at `LRScheduler.step()`.
     """
@@ -610,6 +722,13 @@ def test_unit_more_optimizers_and_schedules():
         q.grad = Tensor([3.0])
         opt.step()  # sums 9 then 18: steps 0.5 * 3 / 3 and 0.5 * 3 / sqrt(18)
     assert np.isclose(q.data[0], 1.0 - 0.5 - 1.5 / np.sqrt(18.0), atol=1e-8)
+    for make, expected in ((lambda ps: Adamax(ps, lr=0.1), 0.9),  # m = 0.2, u = 2: 0.1 / 0.1 · 0.2 / 2
+                           (lambda ps: RAdam(ps, lr=0.1), 0.8)):  # first steps: bias-corrected momentum, m̂ = g
+        r = Parameter(np.array([1.0]))
+        opt = make([r])
+        r.grad = Tensor([2.0])
+        opt.step()
+        assert np.isclose(r.data[0], expected, atol=1e-6), type(opt).__name__
     rates = {}
     for name, make in (("exponential", lambda o: ExponentialLR(o, gamma=0.5)),
                        ("multistep", lambda o: MultiStepLR(o, milestones=[2, 1], gamma=0.1)),
