@@ -885,6 +885,47 @@ def test_parameter_list_and_dict_register_like_torch():
         nn.ParameterList([nn.Linear(2, 2)])
 
 
+def test_forward_hooks_see_and_change_inputs_and_outputs_like_torch():
+    th = torch()
+    layers = {}
+    for lib, Linear, Sequential, ReLU in ((nn, nn.Linear, nn.Sequential, nn.ReLU),
+                                          (th.nn, th.nn.Linear, th.nn.Sequential, th.nn.ReLU)):
+        model = Sequential(Linear(3, 4), ReLU(), Linear(4, 2))
+        if lib is nn:
+            to_float64(model)
+        else:
+            model.double()
+        layers[lib] = model
+    with th.no_grad():
+        for ours, theirs in zip(layers[nn].parameters(), layers[th.nn].parameters()):
+            theirs.copy_(th.tensor(ours.data))
+    x = normal(5, 3)
+    seen = {}
+    for lib, wrap, array in ((nn, T, lambda t: t.data), (th.nn, th.tensor, lambda t: t.detach().numpy())):
+        model, record = layers[lib], []
+        hidden = model[1].register_forward_hook(lambda module, args, out, record=record, array=array:
+                                                record.append(array(out).copy()))
+        model[2].register_forward_pre_hook(lambda module, args: (args[0] * 2,))  # doubles the last layer's input
+        model[0].register_forward_hook(lambda module, args, out: out + 1)  # shifts the first layer's output
+        with model[2].register_forward_hook(lambda module, args, out: None):  # a hook returning None changes nothing
+            out = model(wrap(x))
+        seen[lib] = (array(out), record[0])
+        hidden.remove()
+        model(wrap(x))
+        assert len(record) == 1, "a removed hook is not called again"
+    np.testing.assert_allclose(seen[nn][0], seen[th.nn][0], rtol=1e-10)
+    np.testing.assert_allclose(seen[nn][1], seen[th.nn][1], rtol=1e-10)
+    ours = layers[nn]
+    assert ours.get_parameter("0.weight") is ours[0].weight and ours.cpu() is ours
+    with pytest.raises(AttributeError, match="no parameter"):
+        ours.get_parameter("1.weight")
+    norm = nn.BatchNorm1d(4)
+    assert norm.get_buffer("running_mean") is norm.running_mean
+    assert ours.half()[0].weight.dtype == np.float16 and ours.type(np.float32)[0].weight.dtype == np.float32
+    ours.register_module("extra", nn.ReLU())
+    assert isinstance(ours.extra, nn.ReLU)
+
+
 def test_module_tree_methods():
     th = torch()
 

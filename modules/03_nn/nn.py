@@ -131,6 +131,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        if "_forward_hooks" in self.__dict__:  # given: register_forward_hook was called on this module
+            return _call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     def _members(self):
@@ -1477,8 +1479,10 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
 # A few more layers and functions that PyTorch code often uses, so that it runs here as
 # written: `L1Loss`, `SmoothL1Loss`, `HuberLoss`, `Softplus`, `ELU`, `Unflatten`, and
 # `F.one_hot`, `F.pad`, `F.normalize`, `F.cosine_similarity` with the functional forms of
-# the layers; `Module.to(dtype)`, `float()`, `double()`, `add_module` and
-# `register_parameter`. Most are built from the operations of module 02 — note how each
+# the layers; `Module.to(dtype)`, `float()`, `double()`, `half()`, `add_module`,
+# `register_parameter`, `get_parameter`, `get_buffer` and forward hooks
+# (`register_forward_hook`, `register_forward_pre_hook`: look at or change what a layer
+# receives and returns, as PyTorch users do to collect activations). Most are built from the operations of module 02 — note how each
 # keeps its unused branch finite (`clamp` before `exp`), so that a gradient of 0 is never
 # multiplied by an infinity.
 
@@ -1670,9 +1674,66 @@ def _add_module(self, name, module):
     setattr(self, name, module)
 
 
+class _RemovableHandle:
+    """What register_forward_hook returns: ``handle.remove()`` takes the hook away (also on leaving a ``with``)."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _add_hook(module, kind, hook):
+    hooks = module.__dict__.setdefault("_forward_hooks", {"pre": OrderedDict(), "post": OrderedDict()})
+    key = object()
+    hooks[kind][key] = hook
+    return _RemovableHandle(hooks[kind], key)
+
+
+def _call_with_hooks(module, args, kwargs):
+    """PyTorch's order: each pre-hook(module, args) may replace the arguments, forward runs, then
+    each hook(module, args, output) may replace the output (a hook returning None changes nothing)."""
+    hooks = module._forward_hooks
+    for hook in list(hooks["pre"].values()):
+        changed = hook(module, args)
+        if changed is not None:
+            args = changed if isinstance(changed, tuple) else (changed,)
+    output = module.forward(*args, **kwargs)
+    for hook in list(hooks["post"].values()):
+        changed = hook(module, args, output)
+        if changed is not None:
+            output = changed
+    return output
+
+
+def _get_tensor(self, target, kind):
+    """The Parameter or buffer at a dotted path (get_parameter / get_buffer)."""
+    path, _, name = target.rpartition(".")
+    owner = self.get_submodule(path)
+    value = getattr(owner, name, None)
+    found = isinstance(value, Parameter) if kind == "parameter" else name in vars(owner).get("_buffers", {})
+    if not found:
+        raise AttributeError(f"{type(owner).__name__} has no {kind} {name!r}")
+    return value
+
+
 Module.to = _to
 Module.float, Module.double = (lambda self: self.to(np.float32)), (lambda self: self.to(np.float64))
+Module.half, Module.type = (lambda self: self.to(np.float16)), (lambda self, dst_type: self.to(dst_type))
+Module.cpu = lambda self: self
 Module.register_parameter, Module.add_module = _register_parameter, _add_module
+Module.register_module = _add_module
+Module.register_forward_pre_hook = lambda self, hook: _add_hook(self, "pre", hook)
+Module.register_forward_hook = lambda self, hook: _add_hook(self, "post", hook)
+Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter")
+Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 # %%
 def test_unit_more_of_torchs_layers():

@@ -48,6 +48,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        if "_forward_hooks" in self.__dict__:  # given: register_forward_hook was called on this module
+            return _call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     def _members(self):
@@ -223,7 +225,7 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:402
+# %% modules/03_nn/nn.py:404
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -265,7 +267,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:500
+# %% modules/03_nn/nn.py:502
 class _Container(Module):
     """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
 
@@ -352,7 +354,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:612
+# %% modules/03_nn/nn.py:614
 class ReLU(Module):
     def forward(self, x):
         return x.relu()
@@ -401,7 +403,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-# %% modules/03_nn/nn.py:730
+# %% modules/03_nn/nn.py:732
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -454,7 +456,7 @@ class LogSoftmax(Softmax):
         return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
-# %% modules/03_nn/nn.py:864
+# %% modules/03_nn/nn.py:866
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -541,7 +543,7 @@ class GELU(Module):
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:1015
+# %% modules/03_nn/nn.py:1017
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -586,7 +588,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:1079
+# %% modules/03_nn/nn.py:1081
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -640,7 +642,7 @@ class BCEWithLogitsLoss(_Loss):
         return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1178
+# %% modules/03_nn/nn.py:1180
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -774,7 +776,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1413
+# %% modules/03_nn/nn.py:1415
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -834,7 +836,7 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
     return NLLLoss(ignore_index, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1485
+# %% modules/03_nn/nn.py:1489
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
@@ -1021,12 +1023,69 @@ def _add_module(self, name, module):
     setattr(self, name, module)
 
 
+class _RemovableHandle:
+    """What register_forward_hook returns: ``handle.remove()`` takes the hook away (also on leaving a ``with``)."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _add_hook(module, kind, hook):
+    hooks = module.__dict__.setdefault("_forward_hooks", {"pre": OrderedDict(), "post": OrderedDict()})
+    key = object()
+    hooks[kind][key] = hook
+    return _RemovableHandle(hooks[kind], key)
+
+
+def _call_with_hooks(module, args, kwargs):
+    """PyTorch's order: each pre-hook(module, args) may replace the arguments, forward runs, then
+    each hook(module, args, output) may replace the output (a hook returning None changes nothing)."""
+    hooks = module._forward_hooks
+    for hook in list(hooks["pre"].values()):
+        changed = hook(module, args)
+        if changed is not None:
+            args = changed if isinstance(changed, tuple) else (changed,)
+    output = module.forward(*args, **kwargs)
+    for hook in list(hooks["post"].values()):
+        changed = hook(module, args, output)
+        if changed is not None:
+            output = changed
+    return output
+
+
+def _get_tensor(self, target, kind):
+    """The Parameter or buffer at a dotted path (get_parameter / get_buffer)."""
+    path, _, name = target.rpartition(".")
+    owner = self.get_submodule(path)
+    value = getattr(owner, name, None)
+    found = isinstance(value, Parameter) if kind == "parameter" else name in vars(owner).get("_buffers", {})
+    if not found:
+        raise AttributeError(f"{type(owner).__name__} has no {kind} {name!r}")
+    return value
+
+
 Module.to = _to
 Module.float, Module.double = (lambda self: self.to(np.float32)), (lambda self: self.to(np.float64))
+Module.half, Module.type = (lambda self: self.to(np.float16)), (lambda self, dst_type: self.to(dst_type))
+Module.cpu = lambda self: self
 Module.register_parameter, Module.add_module = _register_parameter, _add_module
+Module.register_module = _add_module
+Module.register_forward_pre_hook = lambda self, hook: _add_hook(self, "pre", hook)
+Module.register_forward_hook = lambda self, hook: _add_hook(self, "post", hook)
+Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter")
+Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:1729
+# %% modules/03_nn/nn.py:1790
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
