@@ -11,7 +11,9 @@ import pytest
 
 from gradcheck import normal, torch
 from tinytorch.core.tensor import Tensor
-from tinytorch.data.loader import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
+from tinytorch.data.loader import (
+    ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split,
+)
 from tinytorch.nn.modules import Parameter
 from tinytorch.nn.utils import clip_grad_norm_, clip_grad_value_
 from tinytorch.optim.adam import Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop
@@ -382,3 +384,23 @@ def test_dataloader_collate_fn_and_drop_last():
     a = [b[1].data.tolist() for b in DataLoader(ds, batch_size=5, shuffle=True, generator=g)]
     b = [b[1].data.tolist() for b in DataLoader(ds, batch_size=5, shuffle=True, seed=5)]
     assert a == b, "generator= (PyTorch's name) or seed="
+
+
+def test_dataloader_takes_torchs_loading_options_and_concat_dataset_matches_torch():
+    th = torch()
+    ds = TensorDataset(np.arange(10.0), np.arange(10))
+    loader = DataLoader(ds, batch_size=4, shuffle=False, num_workers=2, pin_memory=True, persistent_workers=False)
+    assert [b[1].data.tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]], "loaded in this process"
+    with pytest.raises(NotImplementedError, match="sampler"):
+        DataLoader(ds, sampler=[0, 1])
+    with pytest.raises(ValueError, match="num_workers"):
+        DataLoader(ds, num_workers=-1)
+    parts = [TensorDataset(np.arange(3.0)), TensorDataset(np.arange(10.0, 12.0)), TensorDataset(np.arange(20.0, 24.0))]
+    theirs = th.utils.data.ConcatDataset([th.utils.data.TensorDataset(th.tensor(p.arrays[0])) for p in parts])
+    ours = ConcatDataset(parts)
+    assert len(ours) == len(theirs) and ours.cumulative_sizes == theirs.cumulative_sizes
+    for index in list(range(len(ours))) + [-1, -9]:
+        assert ours[index][0].item() == theirs[index][0].item(), index
+    with pytest.raises(IndexError):
+        ours[9]
+    assert [b[0].data.tolist() for b in DataLoader(ours, batch_size=4)] == [[0, 1, 2, 10], [11, 20, 21, 22], [23]]

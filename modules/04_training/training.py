@@ -1406,6 +1406,26 @@ class Subset(Dataset):
         return self.dataset[picked if picked.ndim else int(picked)]
 
 
+class ConcatDataset(Dataset):
+    """The items of several datasets, one after the other."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset needs at least one dataset")
+        self.cumulative_sizes = list(accumulate(len(d) for d in self.datasets))
+
+    def __len__(self):
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, index):
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for a dataset of length {len(self)}")
+        index %= len(self)
+        which = int(np.searchsorted(self.cumulative_sizes, index, side="right"))
+        return self.datasets[which][index - (self.cumulative_sizes[which - 1] if which else 0)]
+
+
 def _batchable(dataset):
     """Can ``dataset[array_of_indices]`` give a whole batch at once?"""
     return isinstance(dataset, TensorDataset) or (isinstance(dataset, Subset) and _batchable(dataset.dataset))
@@ -1455,7 +1475,15 @@ class DataLoader:
     """Mini-batches of a dataset, made by collate_fn; reshuffled every epoch if shuffle=True."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None,
-                 collate_fn=None, generator=None):
+                 collate_fn=None, generator=None, *, sampler=None, batch_sampler=None, num_workers=0,
+                 pin_memory=False, timeout=0, worker_init_fn=None, persistent_workers=False, prefetch_factor=None):
+        # PyTorch's loading options are accepted so that its code runs; tinytorch loads every batch in
+        # this process (num_workers, pin_memory and the rest change nothing here: there is no GPU to pin for)
+        if sampler is not None or batch_sampler is not None:
+            raise NotImplementedError("DataLoader: sampler= and batch_sampler= are not supported; use shuffle=True, "
+                                      "or a Subset of the dataset in the order you want")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size = dataset, batch_size
