@@ -442,6 +442,64 @@ def test_one_hot_module_to_and_the_edges_of_the_new_layers_match_torch():
     assert "scale" in dict(layer.named_parameters()) and layer.extra in layer.children()
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("options", [{}, {"ignore_index": 2}, {"label_smoothing": 0.2}, {"label_smoothing": 0.1, "ignore_index": 0}],
+                         ids=["plain", "ignore", "smoothing", "smoothing_ignore"])
+def test_class_weights_of_cross_entropy_and_nll_match_torch(reduction, options):
+    th = torch()
+    weight = np.array([0.5, 2.0, 1.0, 3.0])
+    for shape, labels in (((6, 4), np.array([0, 1, 2, 3, 1, 2])), ((2, 4, 3), np.array([[0, 2, 1], [3, 3, 2]]))):
+        assert_matches_torch(
+            lambda z: nn.CrossEntropyLoss(Tensor(weight, dtype=np.float64), reduction=reduction, **options)(z, labels),
+            lambda z: th.nn.CrossEntropyLoss(th.tensor(weight), reduction=reduction, **options)(z, th.tensor(labels)),
+            normal(*shape))
+        nll_options = {k: v for k, v in options.items() if k != "label_smoothing"}
+        assert_matches_torch(
+            lambda z: F.nll_loss(F.log_softmax(z, dim=1), labels, Tensor(weight, dtype=np.float64), reduction=reduction,
+                                 **nll_options),
+            lambda z: th.nn.functional.nll_loss(th.nn.functional.log_softmax(z, dim=1), th.tensor(labels), th.tensor(weight),
+                                                reduction=reduction, **nll_options), normal(*shape))
+    probabilities = rng.dirichlet(np.ones(4), size=5)
+    smoothing = options.get("label_smoothing", 0.0)
+    assert_matches_torch(
+        lambda z, q: F.cross_entropy(z, q, weight=Tensor(weight, dtype=np.float64), reduction=reduction, label_smoothing=smoothing),
+        lambda z, q: th.nn.functional.cross_entropy(z, q, weight=th.tensor(weight), reduction=reduction, label_smoothing=smoothing),
+        normal(5, 4), probabilities)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_weight_and_pos_weight_match_torch(reduction):
+    th = torch()
+    y = (rng.random((4, 3)) > 0.5).astype(np.float64)
+    weight, pos_weight = rng.uniform(0.5, 2.0, size=(1, 3)), np.array([3.0, 0.5, 1.0])
+    assert_matches_torch(lambda p: nn.BCELoss(Tensor(weight, dtype=np.float64), reduction=reduction)(p, y),
+                         lambda p: th.nn.BCELoss(th.tensor(weight), reduction=reduction)(p, th.tensor(y)),
+                         rng.uniform(0.05, 0.95, size=(4, 3)))
+    logits = normal(4, 3) * 3
+    logits[0, 0] = 0.0  # a zero logit (a zero-initialized last layer): the gradient is exact there too
+    logits[1, 1] = 40.0  # far out: no overflow
+    assert_matches_torch(
+        lambda z: F.binary_cross_entropy_with_logits(z, y, Tensor(weight, dtype=np.float64), reduction=reduction,
+                                                     pos_weight=Tensor(pos_weight, dtype=np.float64)),
+        lambda z: th.nn.functional.binary_cross_entropy_with_logits(z, th.tensor(y), th.tensor(weight), reduction=reduction,
+                                                                    pos_weight=th.tensor(pos_weight)), logits)
+    assert_gradients_match(lambda z: nn.BCEWithLogitsLoss(pos_weight=Tensor(pos_weight, dtype=np.float64))(z, y), normal(4, 3))
+
+
+def test_weighted_losses_keep_weight_in_state_dict_and_refuse_deprecated_arguments():
+    th = torch()
+    ours, theirs = nn.CrossEntropyLoss(Tensor([1.0, 2.0])), th.nn.CrossEntropyLoss(th.tensor([1.0, 2.0]))
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight"]
+    assert list(nn.CrossEntropyLoss().state_dict()) == list(th.nn.CrossEntropyLoss().state_dict()) == []
+    assert list(nn.BCEWithLogitsLoss(pos_weight=Tensor([2.0])).state_dict()) == \
+        list(th.nn.BCEWithLogitsLoss(pos_weight=th.tensor([2.0])).state_dict())
+    with pytest.raises(NotImplementedError, match="deprecated"):
+        nn.MSELoss(True)
+    with pytest.raises(NotImplementedError, match="deprecated"):
+        F.cross_entropy(Tensor([[1.0, 2.0]]), [1], None, True)
+    assert nn.HuberLoss("sum").reduction == th.nn.HuberLoss("sum").reduction == "sum", "HuberLoss takes reduction first"
+
+
 def test_cross_entropy_is_nll_of_log_softmax():
     z, y = normal(4, 5), rng.integers(0, 5, size=4)
     a = nn.CrossEntropyLoss()(T(z), y).item()

@@ -613,7 +613,19 @@ class Identity(Module):
 
 # %%
 #| export
-class ReLU(Module):
+class _Activation(Module):
+    """An activation that PyTorch lets work in place: `inplace=True` is accepted, so that PyTorch
+    code runs, but the result is always a new tensor (the input is never overwritten)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_Activation):
     def forward(self, x):
         return x.relu()
 
@@ -628,7 +640,7 @@ class Tanh(Module):
         return x.tanh()
 
 
-class SiLU(Module):
+class SiLU(_Activation):
     """x * sigmoid(x)."""
 
     def forward(self, x):
@@ -653,16 +665,16 @@ class LeakyReLUOp(Function):
         ### END SOLUTION
 
 
-class LeakyReLU(Module):
-    def __init__(self, negative_slope=0.01):
-        super().__init__()
+class LeakyReLU(_Activation):
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__(inplace)
         self.negative_slope = negative_slope
 
     def forward(self, x):
         return LeakyReLUOp.apply(x, negative_slope=self.negative_slope)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 # %%
@@ -1031,8 +1043,11 @@ def _reduce(losses, reduction, count=None):
 class _Loss(Module):
     """Base of the losses: holds ``reduction`` ('mean', 'sum' or 'none')."""
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
+        if size_average is not None or reduce is not None:
+            raise NotImplementedError("size_average= and reduce= are deprecated in PyTorch; use reduction='mean', "
+                                      "'sum' or 'none'")
         if reduction not in _REDUCTIONS:
             raise ValueError(f"{reduction!r} is not a valid value for reduction: use one of {_REDUCTIONS}")
         self.reduction = reduction
@@ -1122,23 +1137,45 @@ def _float_target(pred, target, who):
     return target
 
 
-class BinaryCrossEntropyLoss(_Loss):
-    """Binary cross-entropy of probabilities (logs clamped at -100, as PyTorch's BCELoss)."""
+class _WeightedLoss(_Loss):
+    """A loss with PyTorch's optional `weight`, kept as a buffer (so it is in the state_dict)."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", None if weight is None else _target_tensor(weight))
+
+    def _weighted(self, losses):
+        return losses if self.weight is None else losses * self.weight
+
+
+class BinaryCrossEntropyLoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities (logs clamped at -100, as PyTorch's BCELoss);
+    `weight` rescales each element's loss (broadcast against the prediction)."""
 
     def forward(self, pred, target):
         target = _float_target(pred, target, type(self).__name__)
-        return _reduce(BinaryCrossEntropyOp.apply(pred, target=target), self.reduction)
+        return _reduce(self._weighted(BinaryCrossEntropyOp.apply(pred, target=target)), self.reduction)
 
 
 BCELoss = BinaryCrossEntropyLoss
 
 
-class BCEWithLogitsLoss(_Loss):
-    """Binary cross-entropy of logits: sigmoid and log fused, stable for any logit."""
+class BCEWithLogitsLoss(_WeightedLoss):
+    """Binary cross-entropy of logits: sigmoid and log fused, stable for any logit. `pos_weight`
+    (one number per class, the last dimension) multiplies the loss of the positive targets."""
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.register_buffer("pos_weight", None if pos_weight is None else _target_tensor(pos_weight))
 
     def forward(self, logits, target):
         target = _float_target(logits, target, type(self).__name__)
-        return _reduce(BinaryCrossEntropyWithLogitsOp.apply(logits, target=target), self.reduction)
+        if self.pos_weight is None:
+            losses = BinaryCrossEntropyWithLogitsOp.apply(logits, target=target)
+        else:  # -(p·y·log σ(z) + (1 - y)·log(1 - σ(z))) = (1 - y)·z + (1 + (p - 1)·y)·softplus(-z)
+            y = Tensor._wrap(np.asarray(target, dtype=logits.dtype))
+            losses = (1.0 - y) * logits + (1.0 + (self.pos_weight - 1.0) * y) * SoftplusOp.apply(-logits)
+        return _reduce(self._weighted(losses), self.reduction)
 
 
 # %% [markdown]
@@ -1258,10 +1295,18 @@ class NLLLossOp(Function):
         ### END SOLUTION
 
 
-class _ClassificationLoss(_Loss):
-    def __init__(self, ignore_index=-100, reduction="mean"):
-        super().__init__(reduction)
+class _ClassificationLoss(_WeightedLoss):
+    """Cross-entropy and NLL: labels checked, ignore_index, and `weight` (one number per class):
+    each position's loss is scaled by its label's weight, and "mean" divides by their sum."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
+
+    def _class_weights(self, labels):
+        """The weight of every position's label (0 where the label is ignored), a constant array."""
+        keep = labels != self.ignore_index
+        return np.where(keep, self.weight.data[np.where(keep, labels, 0)], 0.0).astype(self.weight.dtype)
 
     def _labels(self, scores, target):
         """Labels checked against scores; unbatched scores (C,) with a label () become a batch of 1."""
@@ -1274,6 +1319,9 @@ class _ClassificationLoss(_Loss):
         if unbatched and self.reduction == "none":
             return losses.reshape(())
         count = np.count_nonzero(labels != self.ignore_index)
+        if self.weight is not None:
+            losses = losses * self._class_weights(labels)
+            count = self._class_weights(labels).sum()
         if self.reduction == "mean" and count == 0:  # every label ignored: nan, and a zero gradient, as PyTorch
             return losses.sum() + float("nan")
         return _reduce(losses, self.reduction, count=count)
@@ -1289,24 +1337,44 @@ class CrossEntropyLoss(_ClassificationLoss):
     """Cross-entropy of logits (N, C) or (N, C, d1, ...) with integer labels (N,) or (N, d1, ...),
     or with class probabilities of the logits' own shape."""
 
-    def __init__(self, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-        super().__init__(ignore_index, reduction)
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                 label_smoothing=0.0):
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
         self.label_smoothing = label_smoothing
 
     def forward(self, logits, target):
         if _class_probabilities(logits, target):
             return self._with_probabilities(logits, _target_tensor(target))
         scores, labels = self._labels(logits, target)
+        if self.weight is not None and self.label_smoothing:
+            return self._weighted_smoothing(scores, labels, logits.ndim == 1)
         losses = CrossEntropyOp.apply(
             scores, target=labels, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing
         )
         return self._reduced(losses, labels, logits.ndim == 1)
+
+    def _weighted_smoothing(self, scores, labels, unbatched):
+        """PyTorch's weighted, smoothed form: (1 - ε)·w_y·(-log p_y) + ε/C · Σ_c w_c·(-log p_c),
+        its "mean" divided by the labels' weights (the smoothing term is weighted here already)."""
+        eps, classes = self.label_smoothing, scores.shape[1]
+        log_p = log_softmax(scores, dim=1)
+        picked = NLLLossOp.apply(log_p, target=labels, ignore_index=self.ignore_index) * self._class_weights(labels)
+        per_class = self.weight.reshape(1, classes, *([1] * (scores.ndim - 2)))
+        smooth = -(log_p * per_class).sum(dim=1) * Tensor._wrap(labels != self.ignore_index)
+        losses = picked * (1.0 - eps) + smooth * (eps / classes)
+        if unbatched and self.reduction == "none":
+            return losses.reshape(())
+        if self.reduction == "mean":
+            return losses.sum() / self._class_weights(labels).sum()
+        return _reduce(losses, self.reduction)
 
     def _with_probabilities(self, logits, q):
         """-Σ_c q_c log softmax(z)_c at every position; ignore_index does not apply, as in PyTorch."""
         classes = 0 if logits.ndim == 1 else 1
         if self.label_smoothing:
             q = q * (1.0 - self.label_smoothing) + self.label_smoothing / logits.shape[classes]
+        if self.weight is not None:  # one weight per class, along the class dimension
+            q = q * self.weight.reshape(-1, *([1] * (logits.ndim - classes - 1)))
         losses = -(q * log_softmax(logits, dim=classes)).sum(dim=classes)
         return _reduce(losses, self.reduction)
 
@@ -1453,24 +1521,27 @@ def log_softmax(input, dim):
 Tensor.softmax, Tensor.log_softmax = softmax, log_softmax  # PyTorch's methods: logits.softmax(-1)
 
 
-def mse_loss(input, target, reduction="mean"):
-    return MSELoss(reduction=reduction)(input, target)
+# (PyTorch's signatures, its deprecated size_average= and reduce= included: they are refused)
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    return MSELoss(size_average, reduce, reduction)(input, target)
 
 
-def binary_cross_entropy(input, target, reduction="mean"):
-    return BCELoss(reduction=reduction)(input, target)
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    return BCELoss(weight, size_average, reduce, reduction)(input, target)
 
 
-def binary_cross_entropy_with_logits(input, target, reduction="mean"):
-    return BCEWithLogitsLoss(reduction=reduction)(input, target)
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    return BCEWithLogitsLoss(weight, size_average, reduce, reduction, pos_weight)(input, target)
 
 
-def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-    return CrossEntropyLoss(ignore_index, reduction, label_smoothing)(input, target)
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    return CrossEntropyLoss(weight, size_average, ignore_index, reduce, reduction, label_smoothing)(input, target)
 
 
-def nll_loss(input, target, ignore_index=-100, reduction="mean"):
-    return NLLLoss(ignore_index, reduction)(input, target)
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    return NLLLoss(weight, size_average, ignore_index, reduce, reduction)(input, target)
 
 
 # %% [markdown]
@@ -1482,7 +1553,12 @@ def nll_loss(input, target, ignore_index=-100, reduction="mean"):
 # the layers; `Module.to(dtype)`, `float()`, `double()`, `half()`, `add_module`,
 # `register_parameter`, `get_parameter`, `get_buffer` and forward hooks
 # (`register_forward_hook`, `register_forward_pre_hook`: look at or change what a layer
-# receives and returns, as PyTorch users do to collect activations). Most are built from the operations of module 02 — note how each
+# receives and returns, as PyTorch users do to collect activations). The losses above
+# take PyTorch's full signatures: a class `weight` for `CrossEntropyLoss` and `NLLLoss`
+# (each position's loss times its label's weight; "mean" divides by the sum of those
+# weights, not by the count), an element `weight` for the binary losses and `pos_weight`
+# for `BCEWithLogitsLoss`; the activations accept `inplace=True` (the result is a new
+# tensor all the same). Most are built from the operations of module 02 — note how each
 # keeps its unused branch finite (`clamp` before `exp`), so that a gradient of 0 is never
 # multiplied by an infinity.
 
@@ -1504,8 +1580,8 @@ class L1Loss(_Loss):
 class SmoothL1Loss(_Loss):
     """0.5·d²/beta where |d| < beta, |d| - 0.5·beta elsewhere (d = pred - target)."""
 
-    def __init__(self, reduction="mean", beta=1.0):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
         self.beta = beta
 
     def forward(self, pred, target):
@@ -1519,8 +1595,8 @@ class SmoothL1Loss(_Loss):
 class HuberLoss(SmoothL1Loss):
     """delta · SmoothL1Loss(beta=delta): 0.5·d² where |d| < delta, delta·(|d| - 0.5·delta) elsewhere."""
 
-    def __init__(self, reduction="mean", delta=1.0):
-        super().__init__(reduction, beta=delta)
+    def __init__(self, reduction="mean", delta=1.0):  # PyTorch's order for HuberLoss: reduction first
+        super().__init__(reduction=reduction, beta=delta)
         self.delta = delta
 
     def forward(self, pred, target):
@@ -1553,15 +1629,18 @@ class Softplus(Module):
         return SoftplusOp.apply(x, beta=self.beta, threshold=self.threshold)
 
 
-class ELU(Module):
+class ELU(_Activation):
     """x where x > 0, alpha·(exp(x) - 1) elsewhere."""
 
-    def __init__(self, alpha=1.0):
-        super().__init__()
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__(inplace)
         self.alpha = alpha
 
     def forward(self, x):
         return where(x > 0, x, (x.clamp(max=0).exp() - 1) * self.alpha)  # clamp: exp of a large x is never taken
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
 
 class Unflatten(Module):
@@ -1576,12 +1655,12 @@ class Unflatten(Module):
         return x.reshape(*x.shape[:dim], *self.unflattened_size, *x.shape[dim + 1:])
 
 
-def l1_loss(input, target, reduction="mean"):
-    return L1Loss(reduction=reduction)(input, target)
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    return L1Loss(size_average, reduce, reduction)(input, target)
 
 
-def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
-    return SmoothL1Loss(reduction=reduction, beta=beta)(input, target)
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    return SmoothL1Loss(size_average, reduce, reduction, beta)(input, target)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
@@ -1864,29 +1943,29 @@ def threshold(input, threshold, value):
     return where(input > threshold, input, value)
 
 
-class Hardtanh(Module):
-    def __init__(self, min_val=-1.0, max_val=1.0):
-        super().__init__()
+class Hardtanh(_Activation):
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__(inplace)
         self.min_val, self.max_val = min_val, max_val
 
     def forward(self, x):
         return hardtanh(x, self.min_val, self.max_val)
 
     def extra_repr(self):
-        return f"min_val={self.min_val}, max_val={self.max_val}"
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
 
 
-class ReLU6(Module):
+class ReLU6(_Activation):
     def forward(self, x):
         return relu6(x)
 
 
-class Hardsigmoid(Module):
+class Hardsigmoid(_Activation):
     def forward(self, x):
         return hardsigmoid(x)
 
 
-class Hardswish(Module):
+class Hardswish(_Activation):
     def forward(self, x):
         return hardswish(x)
 
@@ -1896,7 +1975,7 @@ class LogSigmoid(Module):
         return logsigmoid(x)
 
 
-class Mish(Module):
+class Mish(_Activation):
     def forward(self, x):
         return mish(x)
 
@@ -1925,21 +2004,23 @@ class GLU(Module):
         return f"dim={self.dim}"
 
 
-class Threshold(Module):
-    def __init__(self, threshold, value):
-        super().__init__()
+class Threshold(_Activation):
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__(inplace)
         self.threshold, self.value = threshold, value
 
     def forward(self, x):
         return threshold(x, self.threshold, self.value)
 
     def extra_repr(self):
-        return f"threshold={self.threshold}, value={self.value}"
+        return f"threshold={self.threshold}, value={self.value}" + (", inplace=True" if self.inplace else "")
 
 
-def kl_div(input, target, reduction="mean", log_target=False):
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """KL(target ‖ exp(input)) pointwise: target·(log target − input), 0 where target is 0.
     ``input`` holds log-probabilities; "batchmean" divides the sum by the batch size."""
+    if size_average is not None or reduce is not None:
+        raise NotImplementedError("size_average= and reduce= are deprecated in PyTorch; use reduction=")
     target = _target_tensor(target)
     if log_target:
         losses = target.exp() * (target - input)
@@ -1953,14 +2034,14 @@ def kl_div(input, target, reduction="mean", log_target=False):
 
 
 class KLDivLoss(_Loss):
-    def __init__(self, reduction="mean", log_target=False):
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
         if reduction not in ("none", "mean", "sum", "batchmean"):
             raise ValueError(f"reduction must be 'none', 'mean', 'sum' or 'batchmean', not {reduction!r}")
-        Module.__init__(self)
+        super().__init__(size_average, reduce)
         self.reduction, self.log_target = reduction, log_target
 
     def forward(self, input, target):
-        return kl_div(input, target, self.reduction, self.log_target)
+        return kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
