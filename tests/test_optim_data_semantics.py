@@ -141,6 +141,44 @@ def test_more_optimizers_follow_torch(name, options):
     _run(OPTIMIZERS[name](tiny, **options), getattr(th.optim, name)(ref, **options), tiny, ref, th, steps=8)
 
 
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_maximize_and_closure_follow_torch(name):
+    th = torch()
+    options = {"lr": 0.05, "momentum": 0.9} if name in ("SGD", "RMSprop") else {"lr": 0.05}
+    tiny, ref = _pair_of_parameters(th)
+    opt_tiny = OPTIMIZERS[name](tiny, maximize=True, foreach=None, **options)
+    opt_ref = getattr(th.optim, name)(ref, maximize=True, **options)
+    assert opt_tiny.param_groups[0]["maximize"] is True
+    _run(opt_tiny, opt_ref, tiny, ref, th, steps=4)  # ascends, as PyTorch's
+    grads = [None if p.grad is None else p.grad.data.copy() for p in tiny]
+    opt_tiny.step()
+    assert all(g is None or np.array_equal(p.grad.data, g) for p, g in zip(tiny, grads)), ".grad is left as it was"
+
+    calls = []
+
+    def closure():
+        calls.append(1)
+        opt_tiny.zero_grad()
+        loss = sum((p * p).sum() for p in tiny)
+        loss.backward()
+        return loss
+
+    before = sum(float((q.data ** 2).sum()) for q in tiny)
+    loss = opt_tiny.step(closure)
+    assert calls == [1] and np.isclose(loss.item(), before), "step(closure) evaluates the closure first and returns its loss"
+
+
+def test_optimizer_switches_pytorch_has_but_tinytorch_cannot_honour_are_refused():
+    params = [Parameter(np.zeros(2))]
+    SGD(params, lr=0.1, foreach=True, fused=False)  # kernel choices: accepted, nothing changes
+    with pytest.raises(NotImplementedError, match="capturable"):
+        Adam(params, capturable=True)
+    with pytest.raises(NotImplementedError, match="amsgrad"):
+        AdamW(params, amsgrad=True)
+    with pytest.raises(TypeError):
+        SGD(params, lr=0.1, bogus=1)
+
+
 # ---------------------------------------------------------------------------------------
 # Optimizer state_dict
 

@@ -108,10 +108,12 @@ class Adam(Optimizer):
 
     decoupled_weight_decay = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, **options):
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        if amsgrad:
+            raise NotImplementedError("Adam(amsgrad=True) is not implemented in tinytorch")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay), **options)
 
     def step(self):
         ### BEGIN SOLUTION
@@ -144,8 +146,8 @@ class AdamW(Adam):
 
     decoupled_weight_decay = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, **options):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, **options)
 
 
 # Given: Adam's two ancestors, with PyTorch's arguments and state names. Adagrad divides each
@@ -163,11 +165,12 @@ def _decayed_gradients(optimizer, group):
 class RMSprop(Optimizer):
     """p -= lr * g / (sqrt(running mean of g²) + eps); optional momentum and centering (PyTorch semantics)."""
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                 **options):
         if lr < 0 or eps < 0 or weight_decay < 0 or momentum < 0 or alpha < 0:
             raise ValueError("need lr, alpha, eps, weight_decay and momentum >= 0")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered))
+                                      centered=centered), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -202,11 +205,12 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """p -= lr_t * g / (sqrt(sum of all g²) + eps), lr_t = lr / (1 + (t - 1) * lr_decay) (PyTorch semantics)."""
 
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                 **options):
         if lr < 0 or lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or eps < 0:
             raise ValueError("need lr, lr_decay, weight_decay, initial_accumulator_value and eps >= 0")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value, eps=eps))
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -240,10 +244,10 @@ def _moments(state, g, beta1, beta2):
 class Adamax(Optimizer):
     """p -= lr / (1 - beta1^t) * m / u, with u = max(beta2 * u, |g| + eps) (PyTorch semantics)."""
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, **options):
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -262,11 +266,12 @@ class Adamax(Optimizer):
 class NAdam(Optimizer):
     """Adam with Nesterov momentum and a warming momentum schedule mu_t (PyTorch semantics)."""
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+                 **options):
         if lr < 0 or eps < 0 or weight_decay < 0 or momentum_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError("need lr, eps, weight_decay, momentum_decay >= 0 and 0 <= betas < 1")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      momentum_decay=momentum_decay))
+                                      momentum_decay=momentum_decay), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -287,10 +292,10 @@ class RAdam(Optimizer):
     """Rectified Adam: momentum SGD until the variance's rectification term exists (rho_t > 5),
     then Adam's step scaled by it (PyTorch semantics)."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, **options):
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -310,10 +315,10 @@ class RAdam(Optimizer):
 class Adadelta(Optimizer):
     """p -= lr * sqrt(avg of past updates² + eps) / sqrt(avg of g² + eps) * g (PyTorch semantics)."""
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, **options):
         if lr < 0 or eps < 0 or weight_decay < 0 or not 0.0 <= rho <= 1.0:
             raise ValueError("need lr, eps, weight_decay >= 0 and 0 <= rho <= 1")
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay), **options)
 
     def step(self):
         for group in self.param_groups:

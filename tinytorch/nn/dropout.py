@@ -4,7 +4,7 @@
 __all__ = ['DropoutOp', 'Dropout', 'dropout']
 
 
-# %% modules/04_training/training.py:956
+# %% modules/04_training/training.py:961
 import numpy as np
 
 from tinytorch.core.autograd import Function

@@ -4,7 +4,7 @@
 __all__ = ['LRScheduler', 'StepLR', 'CosineAnnealingLR', 'ExponentialLR', 'MultiStepLR', 'LinearLR', 'LambdaLR', 'ConstantLR', 'CosineAnnealingWarmRestarts', 'OneCycleLR', 'ReduceLROnPlateau']
 
 
-# %% modules/04_training/training.py:419
+# %% modules/04_training/training.py:424
 import math
 
 

@@ -12,11 +12,51 @@ import numpy as np
 from tinytorch.core.tensor import Tensor
 
 
+def _implementation_options(maximize=False, foreach=None, fused=None, capturable=False, differentiable=False):
+    """PyTorch's optimizer switches: `maximize` (ascend instead of descend) is kept in the param
+    groups; `foreach` and `fused` pick PyTorch kernels, which change no number, so they are accepted
+    and ignored; `capturable` (CUDA graphs) and `differentiable` (gradients through the step) are
+    not possible here."""
+    if capturable or differentiable:
+        raise NotImplementedError("capturable=True and differentiable=True are not supported by tinytorch optimizers")
+    return {"maximize": bool(maximize)}
+
+
+def _step_with_options(step):
+    """A subclass's step() with PyTorch's extras: `closure` (called first, its loss returned) and
+    `maximize` (the step sees -grad, and .grad is left as it was)."""
+
+    def wrapped(self, closure=None):
+        loss = None
+        if closure is not None:
+            from tinytorch.core.autograd import enable_grad
+            with enable_grad():
+                loss = closure()
+        flipped = [(p, p.grad) for group in self.param_groups if group.get("maximize")
+                   for p in group["params"] if p.grad is not None]
+        for p, grad in flipped:
+            p.grad = Tensor._wrap(-grad.data)
+        try:
+            step(self)
+        finally:
+            for p, grad in flipped:
+                p.grad = grad
+        return loss
+
+    wrapped.__name__, wrapped.__doc__ = step.__name__, step.__doc__
+    return wrapped
+
+
 class Optimizer:
     """Base class: ``param_groups`` (dicts of params and hyper-parameters) and per-parameter ``state``."""
 
-    def __init__(self, params, defaults):
-        self.defaults = dict(defaults)
+    def __init_subclass__(cls, **kwargs):  # given: every optimizer's step() takes closure= and honours maximize
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _step_with_options(cls.__dict__["step"])
+
+    def __init__(self, params, defaults, **options):
+        self.defaults = dict(defaults, **_implementation_options(**options))
         self.param_groups = []
         self.state = {}  # id(parameter) -> dict
         params = [params] if isinstance(params, Tensor) else list(params)
@@ -81,13 +121,13 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (PyTorch semantics)."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, **options):
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError("lr, momentum and weight_decay must be >= 0")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, **options)
 
     def step(self):
         for group in self.param_groups:
