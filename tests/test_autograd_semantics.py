@@ -818,3 +818,40 @@ def test_index_add_scatter_values_meshgrid_cdist_and_torch_max_of_two():
     assert shared.data[0] == 5.0 and shared.dtype == np.float64 and tinytorch.as_tensor([1, 2]).dtype == np.int64
     np.testing.assert_allclose(tinytorch.softmax(Tensor([[1.0, 2.0]]), dim=1).data,
                                th.softmax(th.tensor([[1.0, 2.0]]), dim=1).numpy(), rtol=1e-6)
+
+
+def test_samplers_inference_mode_and_in_place_fills_behave_like_torch():
+    th = torch()
+    np.random.seed(0)
+    weights = np.array([[0.2, 0.0, 0.3, 0.5], [1.0, 1.0, 0.0, 2.0]])
+    draws = tinytorch.multinomial(Tensor(weights), 4000, replacement=True).data
+    assert draws.shape == tuple(th.multinomial(th.tensor(weights), 4000, replacement=True).shape) and draws.dtype == np.int64
+    for row, w in zip(draws, weights):
+        np.testing.assert_allclose(np.bincount(row, minlength=4) / len(row), w / w.sum(), atol=0.03)
+    without = tinytorch.multinomial(Tensor(weights), 3).data
+    assert all(len(set(row)) == 3 and all(weights[i, j] > 0 for j in row) for i, row in enumerate(without))
+    first = np.bincount(np.array([tinytorch.multinomial(Tensor(weights[0]), 1).item() for _ in range(3000)]), minlength=4)
+    np.testing.assert_allclose(first / 3000, weights[0], atol=0.03)  # one draw without replacement: the weights
+    with pytest.raises(RuntimeError, match="non-zero"):
+        tinytorch.multinomial(Tensor(weights), 4)
+    assert tinytorch.normal(2.0, 0.5, size=(3, 2)).shape == (3, 2) and tinytorch.normal(2.0, 0.5, size=(3,)).dtype == np.float32
+    spread = tinytorch.normal(Tensor(np.zeros(20000)), Tensor(np.full(20000, 3.0))).data
+    assert abs(spread.std() - 3.0) < 0.1 and spread.dtype == np.float32
+    coins = tinytorch.bernoulli(Tensor(np.full(20000, 0.25))).data
+    assert set(np.unique(coins)) <= {0.0, 1.0} and abs(coins.mean() - 0.25) < 0.02
+    with tinytorch.inference_mode():
+        assert not tinytorch.is_grad_enabled() and not (Tensor([1.0], requires_grad=True) * 2).requires_grad
+    assert tinytorch.inference_mode()(lambda: tinytorch.is_grad_enabled())() is False
+    assert tinytorch.inference_mode(lambda: tinytorch.is_grad_enabled())() is False
+    with tinytorch.no_grad(), tinytorch.inference_mode(False):
+        assert tinytorch.is_grad_enabled()
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    assert y.detach_() is y and not y.requires_grad and y.grad_fn is None
+    z = Tensor(np.zeros(5000))
+    storage = z.data
+    assert z.uniform_(-2.0, 3.0) is z and z.data is storage and -2.0 <= z.data.min() and z.data.max() <= 3.0
+    assert abs(z.normal_(5.0, 0.5).data.mean() - 5.0) < 0.05 and z.dtype == np.float32
+    assert Tensor([-1.0, 2.0]).clamp_min(0.0).data.tolist() == [0.0, 2.0] == th.tensor([-1.0, 2.0]).clamp_min(0.0).tolist()
+    assert tinytorch.argwhere(Tensor([[0, 1], [2, 0]])).data.tolist() == th.argwhere(th.tensor([[0, 1], [2, 0]])).tolist()
+    assert tinytorch.is_floating_point(Tensor([1.0])) and not tinytorch.is_floating_point(Tensor([1]))

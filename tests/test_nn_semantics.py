@@ -846,6 +846,30 @@ def test_embedding_init_is_standard_normal_and_init_functions_follow_torch():
     assert np.all(nn.init.constant_(w, 0.25).data == 0.25) and np.all(nn.init.zeros_(w).data == 0)
 
 
+def test_embedding_from_pretrained_and_layer_norm_without_bias_match_torch():
+    th = torch()
+    table = normal(5, 3)
+    for freeze in (True, False):
+        ours = nn.Embedding.from_pretrained(Tensor(table, dtype=np.float64), freeze=freeze, padding_idx=1)
+        theirs = th.nn.Embedding.from_pretrained(th.tensor(table), freeze=freeze, padding_idx=1)
+        ids = np.array([[1, 4, 0], [2, 2, 1]])
+        out, ref = ours(Tensor(ids)), theirs(th.tensor(ids))
+        np.testing.assert_array_equal(out.data, ref.detach().numpy())
+        assert ours.weight.requires_grad == theirs.weight.requires_grad == (not freeze)
+        if not freeze:
+            out.sum().backward()
+            ref.sum().backward()
+            np.testing.assert_array_equal(ours.weight.grad.data, theirs.weight.grad.numpy())  # row 1 (padding): none
+    with pytest.raises(ValueError, match="2-D"):
+        nn.Embedding.from_pretrained(Tensor(np.zeros(3)))
+    ours, theirs = to_float64(LayerNorm(4, bias=False)), th.nn.LayerNorm(4, bias=False).double()
+    ours.weight.data = normal(4)
+    with th.no_grad():
+        theirs.weight.copy_(th.tensor(ours.weight.data))
+    assert ours.bias is None and [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert_matches_torch(ours, theirs, normal(2, 3, 4))
+
+
 def test_trunc_normal_orthogonal_and_eye_init_like_torch():
     th = torch()
     np.random.seed(1)

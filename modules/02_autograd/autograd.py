@@ -1474,7 +1474,8 @@ Tensor.retains_grad = property(
 # gradient-free `isfinite`, `isclose`, `logical_and`/`or`/`xor`/`not`, `nelement`,
 # `element_size`, `new_full`; then `scatter`, `scatter_add`, `index_add` (one `ScatterOp`:
 # write or add src at the index; its backward gathers the gradient back from there) and the
-# functions `meshgrid`, `cdist`, `as_tensor`. All but `ScatterOp` and `cumprod` are a line
+# functions `meshgrid`, `cdist`, `as_tensor`, the samplers `normal`, `bernoulli`, `multinomial`,
+# `inference_mode` (here the same as `no_grad`), and `detach_`, `uniform_`, `normal_`. All but `ScatterOp` and `cumprod` are a line
 # or two of the operations above, so their gradients come for free. `cumprod` has a backward of its own: the textbook
 # gradient (Σ later gradients × running product) ÷ x divides by zero wherever an input is
 # 0, so it sums from the end instead, S_i = g_i + x_(i+1)·S_(i+1), and multiplies by the
@@ -1764,6 +1765,69 @@ def as_tensor(data, dtype=None):
 Tensor.scatter = _scatter
 Tensor.scatter_add = lambda self, dim, index, src: _scatter(self, dim, index, src, add=True)
 Tensor.index_add = _index_add
+
+
+class inference_mode(_GradMode):
+    """torch.inference_mode: here simply no_grad (and inference_mode(False), enable_grad); as a
+    context manager or a decorator, with or without ()."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # @inference_mode, bare
+            return no_grad(mode)
+        return no_grad() if mode else enable_grad()
+
+
+def _detach_(self):
+    """Cut this tensor off its graph in place: it becomes a leaf that needs no gradient."""
+    self._ctx, self.requires_grad = None, False
+    return self
+
+
+def _random_fill(draw):
+    """uniform_/normal_: new random values written into this tensor (in place, its dtype kept)."""
+    return lambda self, *args: self._inplace(lambda t: Tensor._wrap(draw(*args, size=t.shape).astype(t.dtype)))
+
+
+def normal(mean, std=1.0, size=None):
+    """Normal samples: numbers mean and std with a size, or elementwise for tensors (torch.normal)."""
+    mean_data, std_data = _data(mean), _data(std)
+    floating = [np.asarray(v).dtype for v in (mean_data, std_data) if isinstance(v, np.ndarray)]
+    dtype = np.result_type(*floating) if floating else np.float32
+    return Tensor._wrap(np.random.normal(mean_data, std_data, size=size).astype(dtype))
+
+
+def bernoulli(input):
+    """1 with probability input, else 0, elementwise (torch.bernoulli), in input's dtype."""
+    return Tensor._wrap((np.random.random(input.shape) < input.data).astype(input.dtype))
+
+
+def multinomial(input, num_samples, replacement=False):
+    """Indices drawn from each row of (unnormalized) weights (torch.multinomial). With replacement,
+    by inverting the cumulative distribution; without, by the Gumbel top-k trick (the k largest of
+    log w + Gumbel noise are a sample without replacement), so neither loops over rows."""
+    weights = np.atleast_2d(input.data).astype(np.float64)
+    if np.any(weights < 0) or not np.all(np.isfinite(weights)) or np.any(weights.sum(axis=-1) <= 0):
+        raise RuntimeError("multinomial: weights must be finite, non-negative and not all zero in a row")
+    if not replacement and num_samples > np.count_nonzero(weights, axis=-1).min():
+        raise RuntimeError("multinomial: cannot take more samples than non-zero weights without replacement")
+    if replacement:
+        cumulative = np.cumsum(weights, axis=-1)
+        draws = np.random.random((len(weights), num_samples)) * cumulative[:, -1:]
+        picked = (cumulative[:, None, :] <= draws[:, :, None]).sum(axis=-1)  # how many bins lie below each draw
+    else:
+        with np.errstate(divide="ignore"):
+            keys = np.log(weights) - np.log(-np.log(np.random.random(weights.shape)))
+        picked = np.argsort(-keys, axis=-1)[:, :num_samples]
+    picked = picked.astype(np.int64)
+    return Tensor._wrap(picked if input.ndim == 2 else picked[0])
+
+
+Tensor.detach_ = _detach_
+Tensor.uniform_ = _random_fill(lambda a=0.0, b=1.0, size=None: np.random.uniform(a, b, size))
+Tensor.normal_ = _random_fill(lambda mean=0.0, std=1.0, size=None: np.random.normal(mean, std, size))
+Tensor.clamp_min = lambda self, min: self.clamp(min=min)
+Tensor.clamp_max = lambda self, max: self.clamp(max=max)
+Tensor.argwhere = lambda self: self.nonzero()
 
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic

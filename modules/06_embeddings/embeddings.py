@@ -269,6 +269,16 @@ class Embedding(Module):
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):  # given
+        """An Embedding holding the (rows, dim) table `embeddings`; frozen (no gradient) unless freeze=False."""
+        table = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        if table.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D (rows, dim), got shape {table.shape}")
+        layer = cls(*table.shape, padding_idx=padding_idx)
+        layer.weight = Parameter(table.copy(), requires_grad=not freeze, dtype=table.dtype)
+        return layer
+
 
 # %%
 def test_unit_embedding():

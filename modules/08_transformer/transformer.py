@@ -127,7 +127,7 @@ def _normalized_shape(normalized_shape):
 class LayerNorm(Module):
     """Layer normalization over the last dimension(s) ``normalized_shape``, with learned scale and shift."""
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
         super().__init__()
         self.normalized_shape, self.eps = _normalized_shape(normalized_shape), eps
         self.elementwise_affine = elementwise_affine
@@ -135,6 +135,8 @@ class LayerNorm(Module):
         self.weight = Parameter(np.ones(self.normalized_shape)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(self.normalized_shape)) if elementwise_affine else None
         ### END SOLUTION
+        if not bias:  # given: PyTorch's LayerNorm(bias=False) learns a scale only
+            self.bias = None
 
     def forward(self, x):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)

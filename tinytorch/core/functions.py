@@ -22,7 +22,8 @@ _NAMES = (
     "exp2", "sinh", "cosh", "lerp", "addcmul", "addcdiv", "addmm", "logaddexp", "hypot", "nan_to_num",
     "median", "nansum", "nanmean", "masked_select", "count_nonzero", "isfinite", "isclose",
     "logical_not", "logical_and", "logical_or", "logical_xor", "erf", "erfc",
-    "softmax", "log_softmax", "scatter", "scatter_add", "index_add",
+    "softmax", "log_softmax", "scatter", "scatter_add", "index_add", "is_floating_point", "clamp_min",
+    "clamp_max", "argwhere",
 )
 
 

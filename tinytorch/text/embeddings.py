@@ -144,8 +144,18 @@ class Embedding(Module):
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):  # given
+        """An Embedding holding the (rows, dim) table `embeddings`; frozen (no gradient) unless freeze=False."""
+        table = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        if table.ndim != 2:
+            raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D (rows, dim), got shape {table.shape}")
+        layer = cls(*table.shape, padding_idx=padding_idx)
+        layer.weight = Parameter(table.copy(), requires_grad=not freeze, dtype=table.dtype)
+        return layer
 
-# %% modules/06_embeddings/embeddings.py:318
+
+# %% modules/06_embeddings/embeddings.py:328
 def embedding(input, weight, padding_idx=None):
     """Rows ``weight[input]``: the functional form of Embedding (no gradient to row ``padding_idx``)."""
     rows = weight.shape[0]
@@ -153,7 +163,7 @@ def embedding(input, weight, padding_idx=None):
     return _without_padding_gradient(vectors, input, _padding_index(padding_idx, rows), rows)
 
 
-# %% modules/06_embeddings/embeddings.py:350
+# %% modules/06_embeddings/embeddings.py:360
 def _check_positions(x, max_len, embed_dim, who):
     """The sequence length T of ``x`` (..., T, embed_dim), with clear errors for bad shapes."""
     if x.ndim < 2 or x.shape[-1] != embed_dim:
@@ -184,7 +194,7 @@ class PositionalEncoding(Module):
         return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:431
+# %% modules/06_embeddings/embeddings.py:441
 class LearnedPositionalEmbedding(Module):
     """Adds a learned vector per position to ``x`` of shape (..., T, embed_dim)."""
 
