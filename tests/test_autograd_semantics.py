@@ -493,6 +493,19 @@ NEW_OPS = {
     "nansum_nanmean": (lambda a: a.nansum(dim=1) + a.nanmean(dim=(0, 2), keepdim=True).sum(),
                        lambda a: a.nansum(dim=1) + a.nanmean(dim=(0, 2), keepdim=True).sum(), normal),
     "masked_select": (lambda a: a.masked_select(a > 0) * 2, lambda a: a.masked_select(a > 0) * 2, distinct),
+    "tan_atan_atan2": (lambda a: (a * 0.5).tan() + a.atan() + a.atan2(a.flip(0)), lambda a: (a * 0.5).tan() + a.atan()
+                       + a.atan2(a.flip(0)), normal),
+    "diff_rot90_take": (lambda a: a.diff(n=2, dim=-1).sum() + a.rot90(1, [1, 2]).rot90(3, [0, 1]).sum() * a.take(Tensor([[0, 7]])),
+                        lambda a: a.diff(n=2, dim=-1).sum() + a.rot90(1, [1, 2]).rot90(3, [0, 1]).sum()
+                        * a.take(torch().tensor([[0, 7]])), normal),
+    "dist_std_mean": (lambda a: a.dist(a.flip(1), p=3) + tinytorch.std_mean(a, dim=1)[0]
+                      * tinytorch.var_mean(a, dim=(0, 2), keepdim=True)[1].sum(),
+                      lambda a: a.dist(a.flip(1), p=3) + torch().std_mean(a, dim=1)[0]
+                      * torch().var_mean(a, dim=(0, 2), keepdim=True)[1].sum(), normal),
+    "stacks": (lambda a: tinytorch.hstack([a[0], a[1]]) + tinytorch.vstack([a[0, 0], a[1, :2]]).sum()
+               + tinytorch.dstack([a[0], a[1]]).sum(dim=2) @ tinytorch.broadcast_to(a[0, :1].T, (4, 8)),
+               lambda a: torch().hstack([a[0], a[1]]) + torch().vstack([a[0, 0], a[1, :2]]).sum()
+               + torch().dstack([a[0], a[1]]).sum(dim=2) @ torch().broadcast_to(a[0, :1].T, (4, 8)), normal),
     "masked_select_broadcast": (lambda a: a.masked_select(Tensor([True, False, False, True])),
                                 lambda a: a.masked_select(torch().tensor([True, False, False, True])), normal),
 }
@@ -855,3 +868,20 @@ def test_samplers_inference_mode_and_in_place_fills_behave_like_torch():
     assert Tensor([-1.0, 2.0]).clamp_min(0.0).data.tolist() == [0.0, 2.0] == th.tensor([-1.0, 2.0]).clamp_min(0.0).tolist()
     assert tinytorch.argwhere(Tensor([[0, 1], [2, 0]])).data.tolist() == th.argwhere(th.tensor([[0, 1], [2, 0]])).tolist()
     assert tinytorch.is_floating_point(Tensor([1.0])) and not tinytorch.is_floating_point(Tensor([1]))
+
+
+def test_index_helpers_and_dtype_names_match_torch():
+    th = torch()
+    for row, col, offset in ((3, 4, 0), (4, 3, -1), (3, 3, 1)):
+        assert tinytorch.tril_indices(row, col, offset).data.tolist() == th.tril_indices(row, col, offset).tolist()
+        assert tinytorch.triu_indices(row, col, offset).data.tolist() == th.triu_indices(row, col, offset).tolist()
+    np.testing.assert_allclose(tinytorch.logspace(0, 2, 5).data, th.logspace(0, 2, 5).numpy(), rtol=1e-6)
+    assert tinytorch.broadcast_shapes((2, 1), (1, 3)) == tuple(th.broadcast_shapes((2, 1), (1, 3)))
+    assert tinytorch.empty_like(Tensor(np.zeros((2, 3), dtype=np.int64))).dtype == np.int64
+    assert tinytorch.concatenate([Tensor([1.0]), Tensor([2.0])]).data.tolist() == [1.0, 2.0]
+    for name in ("float", "double", "half", "long", "int", "short", "bool"):
+        assert np.dtype(getattr(tinytorch, name)).name == str(getattr(th, name)).replace("torch.", ""), name
+    assert tinytorch.zeros(2, dtype=tinytorch.float).dtype == np.float32
+    origin = Tensor([0.0], requires_grad=True)
+    tinytorch.atan2(origin, Tensor([0.0])).sum().backward()
+    assert origin.grad.data.tolist() == [0.0], "atan2's gradient at the origin is 0, as PyTorch's"

@@ -1475,7 +1475,10 @@ Tensor.retains_grad = property(
 # `element_size`, `new_full`; then `scatter`, `scatter_add`, `index_add` (one `ScatterOp`:
 # write or add src at the index; its backward gathers the gradient back from there) and the
 # functions `meshgrid`, `cdist`, `as_tensor`, the samplers `normal`, `bernoulli`, `multinomial`,
-# `inference_mode` (here the same as `no_grad`), and `detach_`, `uniform_`, `normal_`. All but `ScatterOp` and `cumprod` are a line
+# `inference_mode` (here the same as `no_grad`), `detach_`, `uniform_`, `normal_`, and the
+# last few: `tan`, `atan`, `atan2` (an `Atan2Op`), `diff`, `rot90`, `take`, `dist`,
+# `var_mean`, `std_mean`, `hstack`, `vstack`, `dstack`, `concat`, `broadcast_to`,
+# `tril_indices`, `triu_indices`, `logspace`. All but `ScatterOp` and `cumprod` are a line
 # or two of the operations above, so their gradients come for free. `cumprod` has a backward of its own: the textbook
 # gradient (Σ later gradients × running product) ÷ x divides by zero wherever an input is
 # 0, so it sums from the end instead, S_i = g_i + x_(i+1)·S_(i+1), and multiplies by the
@@ -1828,6 +1831,109 @@ Tensor.normal_ = _random_fill(lambda mean=0.0, std=1.0, size=None: np.random.nor
 Tensor.clamp_min = lambda self, min: self.clamp(min=min)
 Tensor.clamp_max = lambda self, max: self.clamp(max=max)
 Tensor.argwhere = lambda self: self.nonzero()
+
+
+class Atan2Op(Function):
+    """atan2(y, x), the angle of the point (x, y); ∂/∂y = x / (x² + y²), ∂/∂x = -y / (x² + y²)."""
+
+    @staticmethod
+    def forward(ctx, y, x):
+        ctx.save_for_backward(y, x)
+        return np.arctan2(y, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, x = ctx.saved_tensors
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where((x == 0) & (y == 0), 0.0, grad / (x * x + y * y))  # 0 at the origin, as PyTorch
+        return scale * x, -scale * y
+
+
+def _diff(self, n=1, dim=-1):
+    """Differences of neighbours along `dim`, n times (torch.diff)."""
+    out = self
+    for _ in range(n):
+        out = out.narrow(dim, 1, out.shape[dim] - 1) - out.narrow(dim, 0, out.shape[dim] - 1)
+    return out
+
+
+def _rot90(self, k=1, dims=(0, 1)):
+    """Rotate by 90° k times in the plane of `dims` (from the first axis towards the second)."""
+    k %= 4
+    first, second = dims
+    if k == 1:
+        return self.flip(second).transpose(first, second)
+    if k == 2:
+        return self.flip([first, second])
+    if k == 3:
+        return self.transpose(first, second).flip(second)
+    return self
+
+
+def _spread_and_mean(which):
+    """var_mean / std_mean: (var or std, mean) over the same dims, as PyTorch returns them."""
+    def method(self, dim=None, *, correction=1, keepdim=False):
+        spread = self.var(dim, keepdim=keepdim, correction=correction)
+        return (spread.sqrt() if which == "std" else spread), self.mean(dim=dim, keepdim=keepdim)
+    return method
+
+
+def _indices_of_triangle(keep):
+    """tril_indices / triu_indices: the (2, n) int64 coordinates of a row × col triangle."""
+    def function(row, col, offset=0):
+        rows, columns = np.indices((row, col))
+        chosen = keep(rows, columns, offset)
+        return Tensor._wrap(np.stack([rows[chosen], columns[chosen]]).astype(np.int64))
+    return function
+
+
+def concat(tensors, dim=0):
+    return cat(tensors, dim)
+
+
+def hstack(tensors):
+    """Side by side: along dim 1, or dim 0 for vectors (torch.hstack)."""
+    return cat(tensors, dim=0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    """One on top of the other: vectors become rows (torch.vstack)."""
+    return cat([t.reshape(1, -1) if t.ndim == 1 else t for t in tensors], dim=0)
+
+
+def dstack(tensors):
+    """Along a third dimension (torch.dstack): vectors become (1, n, 1), matrices (m, n, 1)."""
+    as_3d = [t.reshape(1, -1, 1) if t.ndim == 1 else t.unsqueeze(-1) if t.ndim == 2 else t for t in tensors]
+    return cat(as_3d, dim=2)
+
+
+def broadcast_to(input, size):
+    return input.expand(*size)
+
+
+def empty_like(input, dtype=None):
+    """A tensor of input's shape (zeros: NumPy would hand back whatever memory held)."""
+    return Tensor._wrap(np.zeros(input.shape, dtype=input.dtype if dtype is None else dtype))
+
+
+def logspace(start, end, steps, base=10.0, dtype=None):
+    exponents = np.linspace(start, end, steps)
+    return Tensor(np.power(base, exponents), dtype=dtype)
+
+
+broadcast_shapes = np.broadcast_shapes
+concatenate = concat
+tril_indices = _indices_of_triangle(lambda rows, columns, offset: columns - rows <= offset)
+triu_indices = _indices_of_triangle(lambda rows, columns, offset: columns - rows >= offset)
+Tensor.tan = lambda self: self.sin() / self.cos()
+Tensor.atan2 = Tensor.arctan2 = lambda self, other: Atan2Op.apply(*_promoted(self, other, floating=True))
+Tensor.atan = Tensor.arctan = lambda self: self.atan2(Tensor._wrap(np.ones((), dtype=np.float32)))
+Tensor.diff, Tensor.rot90 = _diff, _rot90
+Tensor.take = lambda self, index: self.reshape(-1)[index]
+Tensor.dist = lambda self, other, p=2: (self - other).norm(p=p)
+Tensor.var_mean, Tensor.std_mean = _spread_and_mean("var"), _spread_and_mean("std")
+Tensor.broadcast_to = broadcast_to
+Tensor.flipud, Tensor.fliplr = (lambda self: self.flip(0)), (lambda self: self.flip(1))
 
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic

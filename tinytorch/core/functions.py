@@ -7,6 +7,8 @@ They live in this file of their own because several of them (``sum``, ``max``, `
 ``round``, ``all``) would hide Python's built-ins inside any file that defines them.
 """
 
+import numpy as np
+
 _NAMES = (
     "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "abs", "sign", "square", "reciprocal",
     "sin", "cos", "tanh", "sigmoid", "relu", "floor", "ceil", "round", "clamp", "clip",
@@ -23,7 +25,8 @@ _NAMES = (
     "median", "nansum", "nanmean", "masked_select", "count_nonzero", "isfinite", "isclose",
     "logical_not", "logical_and", "logical_or", "logical_xor", "erf", "erfc",
     "softmax", "log_softmax", "scatter", "scatter_add", "index_add", "is_floating_point", "clamp_min",
-    "clamp_max", "argwhere",
+    "clamp_max", "argwhere", "clone", "pow", "tan", "atan", "arctan", "atan2", "arctan2", "diff", "rot90",
+    "take", "dist", "var_mean", "std_mean", "flipud", "fliplr",
 )
 
 
@@ -45,4 +48,7 @@ def _function(name):
 
 
 globals().update({name: _function(name) for name in _NAMES})
-__all__ = list(_NAMES)
+
+# PyTorch's short dtype names (torch.float is float32, torch.long int64): here for the same reason
+float, int, short, bool = np.float32, np.int32, np.int16, np.bool_  # noqa: A001
+__all__ = list(_NAMES) + ["float", "int", "short", "bool"]
