@@ -846,6 +846,87 @@ def test_embedding_init_is_standard_normal_and_init_functions_follow_torch():
     assert np.all(nn.init.constant_(w, 0.25).data == 0.25) and np.all(nn.init.zeros_(w).data == 0)
 
 
+RESHAPING_LAYERS = {  # name: (tinytorch, PyTorch given the torch module, input shape)
+    "pad_reflect": (lambda x: F.pad(x, (2, 1, 1, 3), mode="reflect"),
+                    lambda th, x: th.nn.functional.pad(x, (2, 1, 1, 3), mode="reflect"), (2, 3, 5, 6)),
+    "pad_replicate": (lambda x: F.pad(x, (2, 1, 1, 3), mode="replicate"),
+                      lambda th, x: th.nn.functional.pad(x, (2, 1, 1, 3), mode="replicate"), (2, 3, 5, 6)),
+    "pad_circular_1d": (lambda x: F.pad(x, (2, 3), mode="circular"),
+                        lambda th, x: th.nn.functional.pad(x, (2, 3), mode="circular"), (2, 3, 5)),
+    "zero_and_constant_pad": (lambda x: nn.ZeroPad2d((1, 2, 0, 1))(x) * 2 + nn.ConstantPad2d((2, 1, 1, 0), 0.5)(x),
+                              lambda th, x: th.nn.ZeroPad2d((1, 2, 0, 1))(x) * 2 + th.nn.ConstantPad2d((2, 1, 1, 0), 0.5)(x),
+                              (2, 3, 5, 6)),
+    "upsample_nearest": (lambda x: nn.Upsample(scale_factor=2)(x), lambda th, x: th.nn.Upsample(scale_factor=2)(x), (2, 3, 3, 4)),
+    "interpolate_size": (lambda x: F.interpolate(x, size=(7, 3)), lambda th, x: th.nn.functional.interpolate(x, size=(7, 3)),
+                         (2, 3, 5, 6)),
+    "interpolate_1d_fraction": (lambda x: F.interpolate(x, scale_factor=1.5),
+                                lambda th, x: th.nn.functional.interpolate(x, scale_factor=1.5), (2, 3, 5)),
+    "pixel_shuffle": (lambda x: nn.PixelShuffle(2)(x) * nn.PixelUnshuffle(2)(nn.PixelShuffle(2)(x)).sum(),
+                      lambda th, x: th.nn.PixelShuffle(2)(x) * th.nn.PixelUnshuffle(2)(th.nn.PixelShuffle(2)(x)).sum(),
+                      (2, 8, 3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", RESHAPING_LAYERS)
+def test_padding_resizing_and_pixel_shuffle_match_torch(name):
+    mine, theirs, shape = RESHAPING_LAYERS[name]
+    assert_matches_torch(mine, lambda x: theirs(torch(), x), normal(*shape))
+    assert_gradients_match(mine, normal(*shape))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv2d_padding_modes_match_torch(mode):
+    th = torch()
+    ours = to_float64(Conv2d(3, 4, 3, padding=1, padding_mode=mode))
+    theirs = th.nn.Conv2d(3, 4, 3, padding=1, padding_mode=mode).double()
+    with th.no_grad():
+        theirs.weight.copy_(th.tensor(ours.weight.data))
+        theirs.bias.copy_(th.tensor(ours.bias.data))
+    assert_matches_torch(ours, theirs, normal(2, 3, 5, 6))
+    grouped = to_float64(Conv2d(4, 4, 3, padding=1, padding_mode=mode, groups=2))
+    assert grouped(Tensor(normal(1, 4, 4, 4), dtype=np.float64)).shape == (1, 4, 4, 4)
+    with pytest.raises(ValueError, match="padding_mode"):
+        Conv2d(3, 4, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match="smaller than the dimension"):
+        F.pad(Tensor(np.zeros((1, 1, 2, 2))), (2, 2, 0, 0), mode="reflect")
+
+
+@pytest.mark.parametrize("loss", ["MarginRankingLoss", "HingeEmbeddingLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
+                                  "TripletMarginLoss_swap"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_margin_losses_match_torch(loss, reduction):
+    th = torch()
+    signs = np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
+    name, options = (loss[:-5], {"swap": True}) if loss.endswith("_swap") else (loss, {})
+    ours, theirs = getattr(nn, name)(reduction=reduction, **options), getattr(th.nn, name)(reduction=reduction, **options)
+    if name == "MarginRankingLoss":
+        arrays, extra = (normal(6), normal(6)), (Tensor(signs), th.tensor(signs))
+    elif name == "HingeEmbeddingLoss":
+        arrays, extra = (np.abs(normal(6)),), (Tensor(signs), th.tensor(signs))
+    elif name == "CosineEmbeddingLoss":
+        arrays, extra = (normal(6, 4), normal(6, 4)), (Tensor(signs), th.tensor(signs))
+    else:
+        arrays, extra = (normal(6, 4), normal(6, 4), normal(6, 4)), (None, None)
+    mine = (lambda *a: ours(*a, extra[0])) if extra[0] is not None else ours
+    reference = (lambda *a: theirs(*a, extra[1])) if extra[1] is not None else theirs
+    assert_matches_torch(mine, reference, *arrays)
+
+
+def test_channel_dropout_drops_whole_channels_and_rescales():
+    np.random.seed(0)
+    x = T(np.ones((8, 6, 3, 3)))
+    out = nn.Dropout2d(0.5)(x).data
+    per_channel = out.reshape(8, 6, -1)
+    assert np.all(per_channel.min(axis=-1) == per_channel.max(axis=-1)), "a channel is kept or dropped whole"
+    assert set(np.unique(out)) == {0.0, 2.0} and 0.3 < (out == 0).mean() < 0.7
+    sequences = F.dropout1d(T(np.ones((4, 5, 7))), 0.4).data
+    assert np.all(sequences.min(axis=-1) == sequences.max(axis=-1)) and set(np.unique(sequences)) <= {0.0, 1 / 0.6}
+    layer = nn.Dropout2d(0.5).eval()
+    assert layer(x) is x and nn.Dropout1d(0.0)(x) is x
+    with pytest.raises(ValueError, match="spatial"):
+        nn.Dropout2d(0.5)(T(np.ones((2, 3))))
+
+
 def test_embedding_from_pretrained_and_layer_norm_without_bias_match_torch():
     th = torch()
     table = normal(5, 3)

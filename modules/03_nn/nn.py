@@ -30,7 +30,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from tinytorch.core.autograd import Function, _rows_matmul, where
+from tinytorch.core.autograd import Function, _rows_matmul, minimum, where
 from tinytorch.core.setup import _blas_matmul, in_blocks
 from tinytorch.core.tensor import Tensor
 
@@ -1707,9 +1707,12 @@ class PadOp(Function):
 
 
 def pad(input, pad, mode="constant", value=0.0):
-    if mode != "constant":
-        raise NotImplementedError(f"pad: only mode='constant' is implemented, not {mode!r}")
-    return PadOp.apply(input, pad=tuple(pad), value=value)
+    """Pad with `value` ("constant"), or with copies of the input ("reflect", "replicate", "circular")."""
+    if mode == "constant":
+        return PadOp.apply(input, pad=tuple(pad), value=value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', not {mode!r}")
+    return _copy_pad(input, tuple(pad), mode)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
@@ -1859,8 +1862,11 @@ if __name__ == "__main__":
 # The error function as a Tensor method, `x.erf()` and `x.erfc()` (and `tinytorch.erf`),
 # from the `_erfc` above; the activations (`Hardtanh`, `ReLU6`, `Hardsigmoid`, `Hardswish`, `LogSigmoid`, `Mish`,
 # `Softmin`, `GLU`, `Threshold`), the losses and distances (`KLDivLoss`,
-# `CosineSimilarity`, `PairwiseDistance`) and the normalizations (`RMSNorm`,
-# `GroupNorm`) that modern PyTorch code uses, with their functional forms. Each is a
+# `CosineSimilarity`, `PairwiseDistance`, the margin losses) and the normalizations (`RMSNorm`,
+# `GroupNorm`) that modern PyTorch code uses, with their functional forms; `F.pad`'s copying
+# modes ("reflect", "replicate", "circular": an `index_select` per padded dimension, built
+# with NumPy's own `np.pad` on the positions), `ZeroPad2d`, `ConstantPad1d/2d`, `Upsample` /
+# `F.interpolate` (nearest neighbour), `PixelShuffle` and `PixelUnshuffle`. Each is a
 # composition of the operations above, so each differentiates without a backward of its
 # own. Two details carry over from the layers before: `LogSigmoid` is `-softplus(-x)`,
 # never `log(sigmoid(x))` (which is `log(0) = -inf` for x below about -104 in float32),
@@ -2126,6 +2132,194 @@ class GroupNorm(Module):
 
     def extra_repr(self):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+def _padding_index(size, before, after, mode):
+    """Which input position each output position reads along one dimension, for the padding modes
+    that copy the input: "reflect" (mirror without the edge), "replicate" (the edge), "circular"."""
+    numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    if mode == "reflect" and max(before, after) >= size:
+        raise ValueError(f"pad: reflect padding ({before}, {after}) must be smaller than the dimension ({size})")
+    if mode == "circular" and max(before, after) > size:
+        raise ValueError(f"pad: circular padding ({before}, {after}) can be at most the dimension ({size})")
+    return np.pad(np.arange(size), (before, after), mode=numpy_mode)
+
+
+def _copy_pad(input, pad, mode):
+    """pad by copying input positions: an index_select per padded dimension, so gradients add up."""
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: give (before, after) pairs for at most {input.ndim} dimensions, got {pad}")
+    out = input
+    for k in range(len(pad) // 2):
+        dim = input.ndim - 1 - k  # (left, right) of the last dimension first, as PyTorch
+        before, after = pad[2 * k], pad[2 * k + 1]
+        if before or after:
+            index = _padding_index(input.shape[dim], before, after, mode)
+            out = out.index_select(dim, Tensor._wrap(index.astype(np.int64)))
+    return out
+
+
+class _ConstantPadNd(Module):
+    def __init__(self, padding, value, sides):
+        super().__init__()
+        self.padding = (padding,) * (2 * sides) if isinstance(padding, int) else tuple(padding)
+        self.value = value
+
+    def forward(self, x):
+        return pad(x, self.padding, value=self.value)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    def __init__(self, padding, value):
+        super().__init__(padding, value, 1)
+
+
+class ConstantPad2d(_ConstantPadNd):
+    def __init__(self, padding, value):
+        super().__init__(padding, value, 2)
+
+
+class ZeroPad2d(ConstantPad2d):
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"padding={self.padding}"
+
+
+def _interpolation_sizes(input, size, scale_factor):
+    spatial = input.shape[2:]
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if size is not None:
+        return tuple(size) if isinstance(size, (tuple, list)) else (size,) * len(spatial)
+    scales = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * len(spatial)
+    return tuple(int(np.floor(n * s)) for n, s in zip(spatial, scales))
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest"):
+    """Resize the spatial dimensions of (N, C, ...) by nearest neighbour (PyTorch's "nearest":
+    output pixel i reads input pixel floor(i · in / out)); an index_select per dimension."""
+    if mode != "nearest":
+        raise NotImplementedError(f"interpolate: only mode='nearest' is implemented, not {mode!r}")
+    out = input
+    for k, (n, target) in enumerate(zip(input.shape[2:], _interpolation_sizes(input, size, scale_factor))):
+        index = np.floor(np.arange(target) * (n / target)).astype(np.int64)
+        out = out.index_select(k + 2, Tensor._wrap(np.minimum(index, n - 1)))
+    return out
+
+
+class Upsample(Module):
+    def __init__(self, size=None, scale_factor=None, mode="nearest"):
+        super().__init__()
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+
+    def forward(self, x):
+        return interpolate(x, self.size, self.scale_factor, self.mode)
+
+    def extra_repr(self):
+        shown = f"size={self.size}" if self.size is not None else f"scale_factor={float(self.scale_factor)}"
+        return f"{shown}, mode='{self.mode}'"
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(N, C·r², H, W) -> (N, C, H·r, W·r): sub-pixel convolution's rearrangement."""
+    n, c, h, w = input.shape
+    r = upscale_factor
+    if c % (r * r):
+        raise RuntimeError(f"pixel_shuffle: channels ({c}) must be divisible by upscale_factor² ({r * r})")
+    return input.reshape(n, c // (r * r), r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """The inverse of pixel_shuffle: (N, C, H·r, W·r) -> (N, C·r², H, W)."""
+    n, c, h, w = input.shape
+    r = downscale_factor
+    return input.reshape(n, c, h // r, r, w // r, r).permute(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r, w // r)
+
+
+class PixelShuffle(Module):
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, x):
+        return pixel_shuffle(x, self.upscale_factor)
+
+
+class PixelUnshuffle(Module):
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, x):
+        return pixel_unshuffle(x, self.downscale_factor)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    """max(0, -y·(x1 - x2) + margin): x1 should rank above x2 where y = 1, below where y = -1."""
+    return _reduce((-_target_tensor(target) * (input1 - input2) + margin).clamp(min=0.0), reduction)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
+    """x where y = 1, max(0, margin - x) where y = -1 (x is a distance)."""
+    target = _target_tensor(target)
+    return _reduce(where(target == 1, input, (margin - input).clamp(min=0.0)), reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
+    """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (rows are pairs)."""
+    cos = cosine_similarity(input1, input2, dim=-1)
+    target = _target_tensor(target)
+    return _reduce(where(target == 1, 1.0 - cos, (cos - margin).clamp(min=0.0)), reduction)
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
+    """max(0, d(a, p) - d(a, n) + margin), d the p-norm pairwise distance (with swap, the smaller
+    of d(a, n) and d(p, n))."""
+    to_negative = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        to_negative = minimum(to_negative, pairwise_distance(positive, negative, p, eps))
+    return _reduce((pairwise_distance(anchor, positive, p, eps) - to_negative + margin).clamp(min=0.0), reduction)
+
+
+class MarginRankingLoss(_Loss):
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class HingeEmbeddingLoss(_Loss):
+    def __init__(self, margin=1.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input, target):
+        return hinge_embedding_loss(input, target, self.margin, self.reduction)
+
+
+class CosineEmbeddingLoss(_Loss):
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+
+class TripletMarginLoss(_Loss):
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 # %%
 def test_unit_still_more_layers():

@@ -963,6 +963,7 @@ if __name__ == "__main__":
 import numpy as np
 
 from tinytorch.core.autograd import Function
+from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Module
 
 
@@ -1013,6 +1014,48 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if not training or _check_probability(p) == 0.0:
         return input
     return DropoutOp.apply(input, p=p)
+
+
+class _ChannelDropout(Module):
+    """Dropout of whole channels (a feature map or a sequence at a time): Dropout1d and Dropout2d."""
+
+    spatial = 1
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        self.p = _check_probability(p)
+
+    def forward(self, x):
+        return _channel_dropout(x, self.p, self.training, self.spatial)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+def _channel_dropout(input, p, training, spatial):
+    if not training or _check_probability(p) == 0.0:
+        return input
+    if input.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"dropout{spatial}d expects (N, C, ...) or (C, ...) with {spatial} spatial dims, got {input.shape}")
+    channels = input.shape[:input.ndim - spatial]  # (N, C) or (C,): one draw per channel
+    keep = np.random.random(channels + (1,) * spatial) >= p
+    return input * Tensor._wrap((keep / (1.0 - p) if p < 1.0 else keep * 0.0).astype(input.dtype))
+
+
+class Dropout1d(_ChannelDropout):
+    spatial = 1
+
+
+class Dropout2d(_ChannelDropout):
+    spatial = 2
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    return _channel_dropout(input, p, training, 1)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    return _channel_dropout(input, p, training, 2)
 
 
 # %%

@@ -42,7 +42,7 @@ from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import init
 from tinytorch.nn.batchnorm import _BatchNorm
-from tinytorch.nn.modules import Module, Parameter
+from tinytorch.nn.modules import Module, Parameter, pad
 
 # %% [markdown]
 # ## What a convolution computes
@@ -494,13 +494,17 @@ def _grouped_conv2d(x, weight, bias, stride, padding, groups):
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels // groups, kh, kw)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *, groups=1):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *, groups=1,
+                 padding_mode="zeros"):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
         self.padding = _conv_padding(padding, self.kernel_size, self.stride)
         self.groups = _groups(groups, in_channels, out_channels)
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', not {padding_mode!r}")
+        self.padding_mode = padding_mode
         ### BEGIN SOLUTION
         self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
@@ -508,14 +512,21 @@ class Conv2d(Module):
         init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
+        padding = self.padding
+        if self.padding_mode != "zeros":  # given: pad with copies of the border first, then no zeros
+            (ph, pw), padding = self.padding, (0, 0)
+            x = pad(x, (pw, pw, ph, ph), mode=self.padding_mode)
+            if self.groups == 1:
+                return Conv2dOp.apply(x, self.weight, self.bias, stride=self.stride, padding=padding)
         if self.groups > 1:  # given
-            return _grouped_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
+            return _grouped_conv2d(x, self.weight, self.bias, self.stride, padding, self.groups)
         ### BEGIN SOLUTION
         return Conv2dOp.apply(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
         ### END SOLUTION
 
     def extra_repr(self):
         groups = "" if self.groups == 1 else f", groups={self.groups}"
+        groups += "" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode}"
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, padding={self.padding}{groups}, bias={self.bias is not None}"

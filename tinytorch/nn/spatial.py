@@ -15,7 +15,7 @@ from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import init
 from tinytorch.nn.batchnorm import _BatchNorm
-from tinytorch.nn.modules import Module, Parameter
+from tinytorch.nn.modules import Module, Parameter, pad
 
 
 # %% modules/05_spatial/spatial.py:79
@@ -148,31 +148,42 @@ def _grouped_conv2d(x, weight, bias, stride, padding, groups):
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels // groups, kh, kw)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *, groups=1):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *, groups=1,
+                 padding_mode="zeros"):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = _pair(stride, "stride")
         self.padding = _conv_padding(padding, self.kernel_size, self.stride)
         self.groups = _groups(groups, in_channels, out_channels)
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', not {padding_mode!r}")
+        self.padding_mode = padding_mode
         self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
         init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
+        padding = self.padding
+        if self.padding_mode != "zeros":  # given: pad with copies of the border first, then no zeros
+            (ph, pw), padding = self.padding, (0, 0)
+            x = pad(x, (pw, pw, ph, ph), mode=self.padding_mode)
+            if self.groups == 1:
+                return Conv2dOp.apply(x, self.weight, self.bias, stride=self.stride, padding=padding)
         if self.groups > 1:  # given
-            return _grouped_conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
+            return _grouped_conv2d(x, self.weight, self.bias, self.stride, padding, self.groups)
         return Conv2dOp.apply(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
     def extra_repr(self):
         groups = "" if self.groups == 1 else f", groups={self.groups}"
+        groups += "" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode}"
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, padding={self.padding}{groups}, bias={self.bias is not None}"
         )
 
 
-# %% modules/05_spatial/spatial.py:573
+# %% modules/05_spatial/spatial.py:584
 def _single(value, name, minimum=1):
     """3 -> 3; (3,) -> 3, with the same checks as _pair."""
     value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
@@ -209,7 +220,7 @@ class Conv1d(Module):
     extra_repr = Conv2d.extra_repr
 
 
-# %% modules/05_spatial/spatial.py:677
+# %% modules/05_spatial/spatial.py:688
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -329,7 +340,7 @@ class AvgPool2d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-# %% modules/05_spatial/spatial.py:864
+# %% modules/05_spatial/spatial.py:875
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -346,7 +357,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:914
+# %% modules/05_spatial/spatial.py:925
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -355,7 +366,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:959
+# %% modules/05_spatial/spatial.py:970
 def conv1d(input, weight, bias=None, stride=1, padding=0):
     stride = _single(stride, "stride")
     return _conv1d(input, weight, bias, stride, _conv_padding(padding, weight.shape[2:], (stride,))[0])

@@ -4,7 +4,7 @@
 __all__ = ['clip_grad_norm_', 'clip_grad_value_']
 
 
-# %% modules/04_training/training.py:1250
+# %% modules/04_training/training.py:1293
 import math
 
 import numpy as np
