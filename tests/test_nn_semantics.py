@@ -927,6 +927,59 @@ def test_channel_dropout_drops_whole_channels_and_rescales():
         nn.Dropout2d(0.5)(T(np.ones((2, 3))))
 
 
+def _torch_encoder_layer(ours, th, **options):
+    """torch.nn.TransformerEncoderLayer holding our layer's weights."""
+    theirs = th.nn.TransformerEncoderLayer(ours.linear1.in_features, ours.self_attn.num_heads,
+                                           ours.linear1.out_features, **options).double()
+    theirs.self_attn = _torch_mha(ours.self_attn, options.get("batch_first", False))
+    with th.no_grad():
+        for name in ("linear1", "linear2", "norm1", "norm2"):
+            for kind in ("weight", "bias"):
+                getattr(getattr(theirs, name), kind).copy_(th.tensor(getattr(getattr(ours, name), kind).data))
+    return theirs
+
+
+@pytest.mark.parametrize("options", [{}, {"norm_first": True}, {"batch_first": True, "activation": "gelu"}],
+                         ids=["post_norm", "pre_norm", "batch_first_gelu"])
+def test_transformer_encoder_layer_and_encoder_match_torch(options):
+    th = torch()
+    np.random.seed(0)
+    ours = to_float64(nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, **options))
+    _random_parameters(ours)
+    theirs = _torch_encoder_layer(ours, th, dropout=0.0, **options)
+    theirs.eval()  # PyTorch's fast path is taken in eval mode only with no gradient: the same math either way
+    shape = (2, 5, 8) if options.get("batch_first") else (5, 2, 8)
+    causal = np.triu(np.full((5, 5), -np.inf), 1)  # float: added to the scores
+    blocked = np.triu(np.ones((5, 5), dtype=bool), 1)  # bool: True = may not attend (PyTorch's convention here)
+    padding = np.array([[False] * 5, [False, False, False, True, True]])
+    assert_matches_torch(lambda x: ours(x, src_mask=blocked, src_key_padding_mask=padding),
+                         lambda x: theirs(x, src_mask=th.tensor(blocked), src_key_padding_mask=th.tensor(padding)),
+                         normal(*shape), atol=1e-8)
+    stack = to_float64(nn.TransformerEncoder(ours, num_layers=2, norm=LayerNorm(8)))
+    reference = th.nn.TransformerEncoder(theirs, num_layers=2, norm=th.nn.LayerNorm(8).double(), enable_nested_tensor=False)
+    assert [n for n, _ in stack.named_parameters()][-2:] == ["norm.weight", "norm.bias"]
+    assert len(stack.layers) == 2 and stack.layers[0] is not stack.layers[1] and stack.layers[0] is not ours
+    assert_matches_torch(lambda x: stack(x, mask=causal), lambda x: reference(x, mask=th.tensor(causal)), normal(*shape),
+                         atol=1e-8)
+
+
+def test_transformer_encoder_layer_trains_with_dropout_and_refuses_unknown_activations():
+    layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
+    assert layer.dropout.p == 0.1 and not layer.norm_first and layer.linear1.out_features == 16
+    out = layer(Tensor(normal(4, 3, 8)))
+    out.sum().backward()
+    assert out.shape == (4, 3, 8) and all(p.grad is not None for p in layer.parameters())
+    with pytest.raises(ValueError, match="activation"):
+        nn.TransformerEncoderLayer(8, 2, activation="swish")
+    params = [Parameter(np.ones((2, 2))), Parameter(np.zeros(3))]
+    vector = nn.utils.parameters_to_vector(params)
+    assert vector.shape == (7,) and vector.data.tolist() == [1.0] * 4 + [0.0] * 3
+    nn.utils.vector_to_parameters(Tensor(np.arange(7.0)), params)
+    assert params[0].data.tolist() == [[0.0, 1.0], [2.0, 3.0]] and params[1].data.tolist() == [4.0, 5.0, 6.0]
+    with pytest.raises(ValueError, match="7 numbers"):
+        nn.utils.vector_to_parameters(Tensor(np.arange(6.0)), params)
+
+
 def test_embedding_from_pretrained_and_layer_norm_without_bias_match_torch():
     th = torch()
     table = normal(5, 3)

@@ -1296,6 +1296,7 @@ import math
 
 import numpy as np
 
+from tinytorch.core.autograd import cat
 from tinytorch.core.tensor import Tensor
 
 
@@ -1329,6 +1330,23 @@ def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient element into [-clip_value, clip_value], in place."""
     for g in _gradients(parameters):
         np.clip(g, -clip_value, clip_value, out=g)
+
+
+def parameters_to_vector(parameters):
+    """All parameters flattened into one vector, in order (differentiable, as in PyTorch)."""
+    return cat([p.reshape(-1) for p in parameters])
+
+
+def vector_to_parameters(vec, parameters):
+    """Copy consecutive slices of `vec` into the parameters, in order (the inverse of parameters_to_vector)."""
+    values, start = vec.data if isinstance(vec, Tensor) else np.asarray(vec), 0
+    parameters = list(parameters)
+    if values.ndim != 1 or len(values) != sum(p.data.size for p in parameters):
+        raise ValueError(f"vector_to_parameters: a vector of {sum(p.data.size for p in parameters)} numbers is needed, "
+                         f"got shape {values.shape}")
+    for p in parameters:
+        p.data = values[start:start + p.data.size].reshape(p.shape).astype(p.dtype)
+        start += p.data.size
 
 
 # %%

@@ -584,11 +584,83 @@ if __name__ == "__main__":
     test_unit_gpt()
 
 # %% [markdown]
+# ### PyTorch's own encoder layer, given
+#
+# PyTorch users who have not written their own block reach for `nn.TransformerEncoderLayer`
+# and `nn.TransformerEncoder`. Here they are, built from the parts of this course: the same
+# attention and feed-forward sub-layers as `TransformerBlock`, with PyTorch's defaults —
+# post-norm (`norm_first=False`: add, then normalize), ReLU, dropout 0.1, sequence-first
+# inputs unless `batch_first=True` — and its parameter names for the feed-forward part
+# (`linear1`, `linear2`, `norm1`, `norm2`; the attention keeps this course's `q_proj`,
+# `k_proj`, `v_proj` where PyTorch packs one `in_proj_weight`).
+
+# %%
+#| export
+import copy
+
+from tinytorch.nn.attention import MultiheadAttention
+from tinytorch.nn.containers import ModuleList
+from tinytorch.nn.dropout import Dropout
+from tinytorch.nn.modules import gelu, relu
+
+
+class TransformerEncoderLayer(Module):
+    """torch.nn.TransformerEncoderLayer: self-attention then a feed-forward layer, each with dropout,
+    a residual connection and a LayerNorm (after the sum, or before the sub-layer with norm_first)."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True):
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+        if isinstance(activation, str) and activation not in ("relu", "gelu"):
+            raise ValueError(f"activation must be 'relu', 'gelu' or a function, not {activation!r}")
+        self.activation = {"relu": relu, "gelu": gelu}.get(activation, activation)
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
+        x = src
+        if self.norm_first:
+            x = x + self._attention_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            return x + self._feed_forward_block(self.norm2(x))
+        x = self.norm1(x + self._attention_block(x, src_mask, src_key_padding_mask, is_causal))
+        return self.norm2(x + self._feed_forward_block(x))
+
+    def _attention_block(self, x, mask, key_padding_mask, is_causal):
+        out, _ = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False,
+                                is_causal=is_causal)
+        return self.dropout1(out)
+
+    def _feed_forward_block(self, x):
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class TransformerEncoder(Module):
+    """`num_layers` copies of an encoder layer applied in turn (torch.nn.TransformerEncoder), then `norm`."""
+
+    def __init__(self, encoder_layer, num_layers, norm=None):
+        super().__init__()
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.num_layers, self.norm = num_layers, norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        return x if self.norm is None else self.norm(x)
+
+# %% [markdown]
 # ## Done
 #
 # `tito module complete 08` exports the transformer into `tinytorch/models/transformer.py`
-# (`LayerNorm` is also `tinytorch.nn.LayerNorm`, and `F.layer_norm` its functional form),
-# `ModuleList` and `ModuleDict` into `tinytorch/nn/containers.py`, and unlocks the fifth
+# (`LayerNorm`, `TransformerEncoderLayer` and `TransformerEncoder` are also in `tinytorch.nn`,
+# and `F.layer_norm` is LayerNorm's functional form), `ModuleList`, `ModuleDict`, `ParameterList`
+# and `ParameterDict` into `tinytorch/nn/containers.py`, and unlocks the fifth
 # milestone, **2017 — Attention Is All You Need**:
 #
 # ```

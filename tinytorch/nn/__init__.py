@@ -12,7 +12,8 @@ from tinytorch._exports import gather, load_submodules, missing_name
 
 __all__ = gather(__name__, globals(), ["modules", "dropout", "batchnorm", "spatial", "attention", "containers"], kind="classes")
 __all__ += gather(__name__, globals(), ["tinytorch.text.embeddings"], only=["Embedding"])
-__all__ += gather(__name__, globals(), ["tinytorch.models.transformer"], only=["LayerNorm"])
+__all__ += gather(__name__, globals(), ["tinytorch.models.transformer"],
+                  only=["LayerNorm", "TransformerEncoderLayer", "TransformerEncoder"])
 load_submodules(__name__, ["init", "utils", "functional"])
 
 
