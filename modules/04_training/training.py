@@ -1915,10 +1915,16 @@ if __name__ == "__main__":
 # writes `model.state_dict()` — parameter names to arrays — into one `.npz` file, and
 # `load_state_dict` reads it back into a model of the same architecture. We never use
 # pickle: unpickling a file can run arbitrary code, loading an `.npz` with
-# `allow_pickle=False` cannot.
+# `allow_pickle=False` cannot. (Given below: `tinytorch.save` and `tinytorch.load`, PyTorch's
+# names, for the rest of what PyTorch code saves — an optimizer's state_dict with its nested
+# dicts and numbers, a dict of several state_dicts — on the same principle.)
 
 # %%
 #| export
+import json
+import os
+
+
 def save_state_dict(module, path):
     """Write module.state_dict() to ``path`` as .npz (NumPy adds the .npz suffix if missing)."""
     ### BEGIN SOLUTION
@@ -1933,6 +1939,71 @@ def load_state_dict(module, path):
         module.load_state_dict({name: data[name] for name in data.files})
     ### END SOLUTION
     return module
+
+
+# Given: torch.save / torch.load for what PyTorch code saves — a state_dict, an optimizer's
+# state_dict (nested dicts with int keys, tuples, numbers), a tensor — still without pickle:
+# the arrays go into the .npz as they are, and the shape of the nesting into one JSON string.
+_STRUCTURE = "__tinytorch_structure__"
+
+
+def _pack(value, arrays):
+    """A JSON-ready description of value; its arrays are moved into `arrays` under new names."""
+    if isinstance(value, (Tensor, np.ndarray)):
+        name = f"array{len(arrays)}"
+        arrays[name] = value.data if isinstance(value, Tensor) else value
+        return {"tensor" if isinstance(value, Tensor) else "array": name}
+    if isinstance(value, np.generic):  # a NumPy number keeps its dtype (NAdam's float32 mu_product)
+        return {"number": value.item(), "dtype": value.dtype.str}
+    if isinstance(value, dict):
+        return {"dict": [[_pack(k, arrays), _pack(v, arrays)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return {type(value).__name__: [_pack(v, arrays) for v in value]}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"value": value}
+    raise TypeError(f"save: cannot store a {type(value).__name__}: tinytorch saves tensors, arrays, numbers, "
+                    "strings and dicts, lists and tuples of them (no pickle)")
+
+
+def _unpack(description, data):
+    kind, content = next(iter(description.items()))
+    if kind == "tensor":
+        return Tensor._wrap(data[content])
+    if kind == "array":
+        return data[content]
+    if kind == "number":
+        return np.dtype(description["dtype"]).type(content)
+    if kind == "dict":
+        return {_unpack(k, data): _unpack(v, data) for k, v in content}
+    if kind in ("list", "tuple"):
+        items = [_unpack(v, data) for v in content]
+        return items if kind == "list" else tuple(items)
+    return content
+
+
+def save(obj, f):
+    """Write obj (a state_dict, an optimizer's state_dict, a tensor, ...) to the path or file f,
+    as an .npz archive (at exactly that path: no suffix is added)."""
+    arrays = {}
+    structure = json.dumps(_pack(obj, arrays))
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "wb") as handle:
+            np.savez(handle, **arrays, **{_STRUCTURE: np.array(structure)})
+    else:
+        np.savez(f, **arrays, **{_STRUCTURE: np.array(structure)})
+
+
+def load(f, map_location=None, weights_only=True):
+    """Read what save() wrote (tensors come back as Tensors); a plain .npz of arrays, such as
+    save_state_dict's, comes back as {name: Tensor}. map_location is accepted: everything is on the CPU."""
+    try:
+        with np.load(f, allow_pickle=False) as data:
+            if _STRUCTURE not in data.files:
+                return {name: Tensor._wrap(data[name]) for name in data.files}
+            return _unpack(json.loads(str(data[_STRUCTURE])), data)
+    except (ValueError, OSError) as error:
+        raise ValueError(f"load: {f} is not a file written by tinytorch.save or np.savez ({error}); "
+                         "PyTorch's pickled .pt files cannot be read without pickle") from error
 
 
 # %%
