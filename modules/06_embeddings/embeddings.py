@@ -485,10 +485,206 @@ if __name__ == "__main__":
     test_unit_learned_positional_embedding()
 
 # %% [markdown]
+# ### Before attention: recurrent layers, given
+#
+# Until 2017 a sequence was read one step at a time by a recurrent network: a hidden state
+# `h` carries what was read so far, and every step mixes the next embedding into it. PyTorch's
+# `nn.RNN`, `nn.LSTM` and `nn.GRU` (and their one-step `...Cell`s) are given here, with
+# PyTorch's parameter names (`weight_ih_l0`, `weight_hh_l0_reverse`, ...), gate orders
+# (LSTM: input, forget, cell, output; GRU: reset, update, new), shapes and initialization,
+# so that PyTorch code and checkpoints work. They are built from `linear` and the Tensor
+# operations, so their gradients — backpropagation through time — come from autograd. Two
+# things keep them quick in NumPy: the input's part of every gate is one matrix product
+# for all time steps at once, and only the hidden state's part is computed step by step.
+# Module 07 shows why attention replaced them: it needs no step-by-step loop at all.
+
+# %%
+#| export nn.recurrent
+import math
+
+import numpy as np
+
+from tinytorch.core.autograd import cat, stack
+from tinytorch.core.tensor import Tensor
+from tinytorch.nn.dropout import dropout
+from tinytorch.nn.modules import Module, Parameter, linear
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _rnn_step(mode, x_part, h, c, w_hh, b_hh):
+    """One time step: x_part is the input's share of the gates (already x W_ihᵀ + b_ih)."""
+    h_part = linear(h, w_hh, b_hh)
+    if mode == "RNN_TANH":
+        return (x_part + h_part).tanh(), None
+    if mode == "RNN_RELU":
+        return (x_part + h_part).relu(), None
+    if mode == "LSTM":
+        i, f, g, o = (x_part + h_part).chunk(4, dim=-1)
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        return o.sigmoid() * c.tanh(), c
+    x_r, x_z, x_n = x_part.chunk(3, dim=-1)  # GRU
+    h_r, h_z, h_n = h_part.chunk(3, dim=-1)
+    r, z = (x_r + h_r).sigmoid(), (x_z + h_z).sigmoid()
+    n = (x_n + r * h_n).tanh()
+    return (1.0 - z) * n + z * h, None
+
+
+class _RNNBase(Module):
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False):
+        super().__init__()
+        self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, bidirectional
+        gates, bound = _GATES[mode] * hidden_size, 1.0 / math.sqrt(hidden_size)
+        directions = 2 if bidirectional else 1
+        for layer in range(num_layers):
+            for direction in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                width = input_size if layer == 0 else hidden_size * directions
+                shapes = {"weight_ih": (gates, width), "weight_hh": (gates, hidden_size)}
+                if bias:
+                    shapes.update(bias_ih=(gates,), bias_hh=(gates,))
+                for name, shape in shapes.items():  # PyTorch's init: every weight uniform on ±1/√hidden_size
+                    setattr(self, name + suffix, Parameter(np.random.uniform(-bound, bound, shape)))
+
+    def _weights(self, layer, direction):
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        return [getattr(self, name + suffix, None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+    def forward(self, input, hx=None):
+        batched = input.ndim == 3
+        x = input if batched else input.unsqueeze(1)
+        if self.batch_first and batched:
+            x = x.transpose(0, 1)  # time first inside
+        directions = 2 if self.bidirectional else 1
+        states = self._initial_states(hx, x.shape[1], directions, batched)
+        last_h, last_c = [], []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                k = layer * directions + direction
+                h, c = states[0][k], (states[1][k] if self.mode == "LSTM" else None)
+                w_ih, w_hh, b_ih, b_hh = self._weights(layer, direction)
+                x_parts = linear(x, w_ih, b_ih)  # the input's share of every gate, all steps at once
+                steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
+                seen = []
+                for t in steps:
+                    h, c = _rnn_step(self.mode, x_parts[t], h, c, w_hh, b_hh)
+                    seen.append(h)
+                outputs.append(stack(seen[::-1] if direction else seen))
+                last_h.append(h)
+                last_c.append(c)
+            x = outputs[0] if directions == 1 else cat(outputs, dim=-1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = dropout(x, self.dropout)
+        output = x.transpose(0, 1) if self.batch_first and batched else x
+        h_n = stack(last_h)
+        if not batched:
+            output, h_n = output.squeeze(1), h_n.squeeze(1)
+        if self.mode != "LSTM":
+            return output, h_n
+        c_n = stack(last_c)
+        return output, (h_n, c_n if batched else c_n.squeeze(1))
+
+    def _initial_states(self, hx, batch, directions, batched):
+        count = self.num_layers * directions
+        zeros = Tensor._wrap(np.zeros((count, batch, self.hidden_size), dtype=self._weights(0, 0)[0].dtype))
+        if hx is None:
+            return zeros, zeros
+        h0, c0 = hx if self.mode == "LSTM" else (hx, None)
+        if not batched:
+            h0, c0 = h0.unsqueeze(1), (None if c0 is None else c0.unsqueeze(1))
+        if h0.shape != (count, batch, self.hidden_size):
+            raise ValueError(f"{type(self).__name__}: expected hidden state of shape {(count, batch, self.hidden_size)}, "
+                             f"got {h0.shape}")
+        return h0, c0
+
+    def extra_repr(self):
+        extra = "" if self.num_layers == 1 else f", num_layers={self.num_layers}"
+        extra += "" if self.bias else ", bias=False"
+        extra += ", batch_first=True" if self.batch_first else ""
+        extra += f", dropout={self.dropout}" if self.dropout else ""
+        extra += ", bidirectional=True" if self.bidirectional else ""
+        return f"{self.input_size}, {self.hidden_size}{extra}"
+
+
+class RNN(_RNNBase):
+    """Elman RNN: h_t = tanh(x_t W_ihᵀ + b_ih + h_(t-1) W_hhᵀ + b_hh) (or relu, with nonlinearity="relu")."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
+        super().__init__("RNN_" + nonlinearity.upper(), input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(_RNNBase):
+    """Long short-term memory: returns output, (h_n, c_n)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+
+
+class GRU(_RNNBase):
+    """Gated recurrent unit: returns output, h_n."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
+
+
+class _CellBase(Module):
+    def __init__(self, mode, input_size, hidden_size, bias=True):
+        super().__init__()
+        self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
+        gates, bound = _GATES[mode] * hidden_size, 1.0 / math.sqrt(hidden_size)
+        self.weight_ih = Parameter(np.random.uniform(-bound, bound, (gates, input_size)))
+        self.weight_hh = Parameter(np.random.uniform(-bound, bound, (gates, hidden_size)))
+        self.bias_ih = Parameter(np.random.uniform(-bound, bound, gates)) if bias else None
+        self.bias_hh = Parameter(np.random.uniform(-bound, bound, gates)) if bias else None
+
+    def forward(self, input, hx=None):
+        batched = input.ndim == 2
+        x = input if batched else input.unsqueeze(0)
+        zeros = Tensor._wrap(np.zeros((x.shape[0], self.hidden_size), dtype=self.weight_ih.dtype))
+        h, c = (zeros, zeros) if hx is None else (hx if self.mode == "LSTM" else (hx, None))
+        if not batched and hx is not None:
+            h, c = h.unsqueeze(0), (None if c is None else c.unsqueeze(0))
+        h, c = _rnn_step(self.mode, linear(x, self.weight_ih, self.bias_ih), h, c, self.weight_hh, self.bias_hh)
+        if not batched:
+            h, c = h.squeeze(0), (None if c is None else c.squeeze(0))
+        return (h, c) if self.mode == "LSTM" else h
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}"
+
+
+class RNNCell(_CellBase):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', not {nonlinearity!r}")
+        super().__init__("RNN_" + nonlinearity.upper(), input_size, hidden_size, bias)
+
+
+class LSTMCell(_CellBase):
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__("LSTM", input_size, hidden_size, bias)
+
+
+class GRUCell(_CellBase):
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__("GRU", input_size, hidden_size, bias)
+
+# %% [markdown]
 # ## Done
 #
 # `tito module complete 06` exports the tokenizer, `Embedding` and both positional
-# encodings into `tinytorch/text/embeddings.py`:
+# encodings into `tinytorch/text/embeddings.py` (and the recurrent layers into
+# `tinytorch/nn/recurrent.py`: `tinytorch.nn.LSTM`, ...):
 #
 # ```python
 # from tinytorch.text import CharTokenizer, Embedding, LearnedPositionalEmbedding
