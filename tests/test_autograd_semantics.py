@@ -885,3 +885,32 @@ def test_index_helpers_and_dtype_names_match_torch():
     origin = Tensor([0.0], requires_grad=True)
     tinytorch.atan2(origin, Tensor([0.0])).sum().backward()
     assert origin.grad.data.tolist() == [0.0], "atan2's gradient at the origin is 0, as PyTorch's"
+
+
+def _well_conditioned(*shape):
+    """Square matrices far from singular: the identity plus a small random part."""
+    return np.eye(shape[-1]) * 2 + normal(*shape) * 0.3
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (2, 4, 4)])
+def test_inverse_det_and_solve_match_torch_and_finite_differences(shape):
+    th = torch()
+    import tinytorch.linalg as linalg
+
+    a = _well_conditioned(*shape)
+    assert_matches_torch(lambda m: m.inverse() * 2, lambda m: m.inverse() * 2, a)
+    assert_matches_torch(lambda m: tinytorch.det(m), lambda m: th.det(m), a)
+    assert_matches_torch(lambda m: linalg.inv(m).sum(-1) + linalg.det(m)[..., None], lambda m: th.linalg.inv(m).sum(-1)
+                         + th.linalg.det(m)[..., None], a)
+    assert_gradients_match(lambda m: m.inverse(), a)
+    assert_gradients_match(lambda m: m.det(), a)
+    b_matrix, b_vector = normal(*shape[:-1], 2), normal(*shape[:-1])
+    assert_matches_torch(lambda m, b: linalg.solve(m, b), lambda m, b: th.linalg.solve(m, b), a, b_matrix)
+    assert_matches_torch(lambda m, b: linalg.solve(m, b), lambda m, b: th.linalg.solve(m, b), a, b_vector)
+    assert_gradients_match(lambda m, b: linalg.solve(m, b), a, b_vector)
+    x = normal(*shape)
+    assert_matches_torch(lambda m: linalg.norm(m), lambda m: th.linalg.norm(m), x)
+    assert_matches_torch(lambda m: linalg.vector_norm(m, ord=1, dim=-1), lambda m: th.linalg.vector_norm(m, ord=1, dim=-1), x)
+    assert_matches_torch(lambda m: linalg.matrix_norm(m), lambda m: th.linalg.matrix_norm(m), x)
+    with pytest.raises(RuntimeError, match="square"):
+        Tensor(np.zeros((2, 3))).det()

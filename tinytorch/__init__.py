@@ -4,7 +4,7 @@ Skeleton (not generated): exposes everything exported so far, e.g.
 ``from tinytorch import Tensor, Linear, SGD`` once modules 01–03 are complete.
 """
 
-from tinytorch._exports import gather, missing_name
+from tinytorch._exports import gather, load_submodules, missing_name
 
 __version__ = "0.1.0"
 # "core.tensor" and "perf.benchmark" also, for the functions `tensor` and `benchmark` (which
@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 # torch-style `from tinytorch import tensor, zeros, cat, no_grad`.
 __all__ = gather(__name__, globals(), ["core", "core.tensor", "nn", "optim", "data", "text", "models", "perf",
                                        "perf.benchmark", "quant", "compress"])
+load_submodules(__name__, ["linalg"])  # torch.linalg's names, once module 02 is exported
 
 
 def __getattr__(name):

@@ -1478,7 +1478,8 @@ Tensor.retains_grad = property(
 # `inference_mode` (here the same as `no_grad`), `detach_`, `uniform_`, `normal_`, and the
 # last few: `tan`, `atan`, `atan2` (an `Atan2Op`), `diff`, `rot90`, `take`, `dist`,
 # `var_mean`, `std_mean`, `hstack`, `vstack`, `dstack`, `concat`, `broadcast_to`,
-# `tril_indices`, `triu_indices`, `logspace`. All but `ScatterOp` and `cumprod` are a line
+# `tril_indices`, `triu_indices`, `logspace`; and `inverse` and `det` with backward passes of
+# their own (`InverseOp`, `DetOp`, and `SolveOp` behind `tinytorch.linalg.solve`). All but `ScatterOp` and `cumprod` are a line
 # or two of the operations above, so their gradients come for free. `cumprod` has a backward of its own: the textbook
 # gradient (Σ later gradients × running product) ÷ x divides by zero wherever an input is
 # 0, so it sums from the end instead, S_i = g_i + x_(i+1)·S_(i+1), and multiplies by the
@@ -1934,6 +1935,112 @@ Tensor.dist = lambda self, other, p=2: (self - other).norm(p=p)
 Tensor.var_mean, Tensor.std_mean = _spread_and_mean("var"), _spread_and_mean("std")
 Tensor.broadcast_to = broadcast_to
 Tensor.flipud, Tensor.fliplr = (lambda self: self.flip(0)), (lambda self: self.flip(1))
+
+
+class InverseOp(Function):
+    """The inverse of (a batch of) square matrices; its gradient is -A⁻ᵀ g A⁻ᵀ."""
+
+    @staticmethod
+    def forward(ctx, a):
+        inverse = np.linalg.inv(a)
+        ctx.save_for_backward(inverse)
+        return inverse
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        t = np.swapaxes(inverse, -1, -2)
+        return -(t @ grad @ t)
+
+
+class DetOp(Function):
+    """The determinant of (a batch of) square matrices; ∂det/∂A = det · A⁻ᵀ (Jacobi's formula)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        det = np.linalg.det(a)
+        ctx.save_for_backward(a, det)
+        return np.asarray(det, dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, det = ctx.saved_tensors
+        scale = np.asarray(grad * det)[..., None, None]
+        return scale * np.swapaxes(np.linalg.inv(a), -1, -2)
+
+
+class SolveOp(Function):
+    """X with A X = B; the gradients are G_B = A⁻ᵀ g and G_A = -G_B Xᵀ (a vector B is one column)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        vector = b.ndim == a.ndim - 1
+        x = np.linalg.solve(a, b[..., None] if vector else b)
+        ctx.save_for_backward(a, x)
+        ctx.vector = vector
+        return x[..., 0] if vector else x
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, x = ctx.saved_tensors
+        g = grad[..., None] if ctx.vector else grad
+        grad_b = np.linalg.solve(np.swapaxes(a, -1, -2), g)
+        grad_a = -grad_b @ np.swapaxes(x, -1, -2)
+        return grad_a, (grad_b[..., 0] if ctx.vector else grad_b)
+
+
+def _square(name):
+    def check(self):
+        if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
+            raise RuntimeError(f"{name}: expected (a batch of) square matrices, got shape {self.shape}")
+        return self if self.is_floating_point() else self.float()
+    return check
+
+
+Tensor.inverse = lambda self: InverseOp.apply(_square("inverse")(self))
+Tensor.det = lambda self: DetOp.apply(_square("det")(self))
+
+# %% [markdown]
+# `tinytorch.linalg` holds PyTorch's `torch.linalg` names for the operations above (given).
+
+# %%
+#| export linalg
+from tinytorch.core.autograd import SolveOp, _promoted
+
+
+def inv(A):
+    return A.inverse()
+
+
+def det(A):
+    return A.det()
+
+
+def solve(A, B):
+    """X with A X = B, for (a batch of) square A; B a matrix or (with one dimension less) a vector."""
+    A, B = _promoted(A, B, floating=True)
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2] or B.shape[A.ndim - 2 if B.ndim == A.ndim - 1 else -2] != A.shape[-1]:
+        raise RuntimeError(f"linalg.solve: A {A.shape} must be square and match B {B.shape}")
+    return SolveOp.apply(A, B)
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False):
+    """The ord-norm of x's entries over dim (all of them by default), as Tensor.norm."""
+    return x.norm(p=ord, dim=dim, keepdim=keepdim)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False):
+    """The Frobenius norm of each matrix (the only ord here)."""
+    if ord != "fro":
+        raise NotImplementedError(f"linalg.matrix_norm: only ord='fro' is implemented, not {ord!r}")
+    return A.norm(dim=dim, keepdim=keepdim)
+
+
+def norm(A, ord=None, dim=None, keepdim=False):
+    """torch.linalg.norm: a vector norm over dim (every entry when dim and ord are None), or a matrix norm."""
+    if ord == "fro" or (isinstance(dim, (tuple, list)) and len(dim) == 2 and ord is not None):
+        return matrix_norm(A, ord, (-2, -1) if dim is None else dim, keepdim)
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim)
 
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic

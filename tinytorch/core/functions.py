@@ -26,7 +26,7 @@ _NAMES = (
     "logical_not", "logical_and", "logical_or", "logical_xor", "erf", "erfc",
     "softmax", "log_softmax", "scatter", "scatter_add", "index_add", "is_floating_point", "clamp_min",
     "clamp_max", "argwhere", "clone", "pow", "tan", "atan", "arctan", "atan2", "arctan2", "diff", "rot90",
-    "take", "dist", "var_mean", "std_mean", "flipud", "fliplr",
+    "take", "dist", "var_mean", "std_mean", "flipud", "fliplr", "inverse", "det",
 )
 
 
