@@ -1997,17 +1997,25 @@ def _square(name):
     return check
 
 
+def _solve(self, other):
+    """X with self X = other (tinytorch.linalg.solve's work, kept here beside its Function)."""
+    a, b = _promoted(self, other, floating=True)
+    matrices = b.ndim != a.ndim - 1  # else b is a vector (or a batch of them)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2] or b.shape[-2 if matrices else -1] != a.shape[-1]:
+        raise RuntimeError(f"linalg.solve: A {a.shape} must be square and match B {b.shape}")
+    return SolveOp.apply(a, b)
+
+
 Tensor.inverse = lambda self: InverseOp.apply(_square("inverse")(self))
 Tensor.det = lambda self: DetOp.apply(_square("det")(self))
+Tensor._solve = _solve
 
 # %% [markdown]
-# `tinytorch.linalg` holds PyTorch's `torch.linalg` names for the operations above (given).
+# `tinytorch.linalg` holds PyTorch's `torch.linalg` names for the operations above (given;
+# exported into `tinytorch/core/linalg.py`, which `tinytorch.linalg` gathers).
 
 # %%
-#| export linalg
-from tinytorch.core.autograd import SolveOp, _promoted
-
-
+#| export core.linalg
 def inv(A):
     return A.inverse()
 
@@ -2018,10 +2026,7 @@ def det(A):
 
 def solve(A, B):
     """X with A X = B, for (a batch of) square A; B a matrix or (with one dimension less) a vector."""
-    A, B = _promoted(A, B, floating=True)
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2] or B.shape[A.ndim - 2 if B.ndim == A.ndim - 1 else -2] != A.shape[-1]:
-        raise RuntimeError(f"linalg.solve: A {A.shape} must be square and match B {B.shape}")
-    return SolveOp.apply(A, B)
+    return A._solve(B)
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False):

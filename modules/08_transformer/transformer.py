@@ -599,7 +599,6 @@ if __name__ == "__main__":
 import copy
 
 from tinytorch.nn.attention import MultiheadAttention
-from tinytorch.nn.containers import ModuleList
 from tinytorch.nn.dropout import Dropout
 from tinytorch.nn.modules import gelu, relu
 
@@ -645,7 +644,9 @@ class TransformerEncoder(Module):
 
     def __init__(self, encoder_layer, num_layers, norm=None):
         super().__init__()
-        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        # a list (Module walks lists) rather than this module's ModuleList, which this file cannot
+        # import before module 08 is exported: the names are PyTorch's all the same (layers.0.linear1.weight)
+        self.layers = [copy.deepcopy(encoder_layer) for _ in range(num_layers)]
         self.num_layers, self.norm = num_layers, norm
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):

@@ -1695,11 +1695,21 @@ def _square(name):
     return check
 
 
+def _solve(self, other):
+    """X with self X = other (tinytorch.linalg.solve's work, kept here beside its Function)."""
+    a, b = _promoted(self, other, floating=True)
+    matrices = b.ndim != a.ndim - 1  # else b is a vector (or a batch of them)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2] or b.shape[-2 if matrices else -1] != a.shape[-1]:
+        raise RuntimeError(f"linalg.solve: A {a.shape} must be square and match B {b.shape}")
+    return SolveOp.apply(a, b)
+
+
 Tensor.inverse = lambda self: InverseOp.apply(_square("inverse")(self))
 Tensor.det = lambda self: DetOp.apply(_square("det")(self))
+Tensor._solve = _solve
 
 
-# %% modules/02_autograd/autograd.py:2053
+# %% modules/02_autograd/autograd.py:2058
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -1714,7 +1724,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:2412
+# %% modules/02_autograd/autograd.py:2417
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
