@@ -882,6 +882,9 @@ def test_index_helpers_and_dtype_names_match_torch():
     for name in ("float", "double", "half", "long", "int", "short", "bool"):
         assert np.dtype(getattr(tinytorch, name)).name == str(getattr(th, name)).replace("torch.", ""), name
     assert tinytorch.zeros(2, dtype=tinytorch.float).dtype == np.float32
+    star = {}
+    exec("from tinytorch import *", star)  # PyTorch keeps these names out of __all__: builtins stay builtins
+    assert not {"float", "int", "bool", "short"} & set(star) and {"tensor", "zeros", "long"} <= set(star)
     origin = Tensor([0.0], requires_grad=True)
     tinytorch.atan2(origin, Tensor([0.0])).sum().backward()
     assert origin.grad.data.tolist() == [0.0], "atan2's gradient at the origin is 0, as PyTorch's"

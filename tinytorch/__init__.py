@@ -5,6 +5,7 @@ Skeleton (not generated): exposes everything exported so far, e.g.
 """
 
 from tinytorch._exports import gather, load_submodules, missing_name
+from tinytorch.core.functions import _DTYPE_ALIASES
 
 __version__ = "0.1.0"
 # "core.tensor" and "perf.benchmark" also, for the functions `tensor` and `benchmark` (which
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 __all__ = gather(__name__, globals(), ["core", "core.tensor", "nn", "optim", "data", "text", "models", "perf",
                                        "perf.benchmark", "quant", "compress"])
 load_submodules(__name__, ["linalg"])  # torch.linalg's names, once module 02 is exported
+globals().update(_DTYPE_ALIASES)  # tinytorch.float, .int, .bool, .short: attributes, not in __all__
 
 
 def __getattr__(name):

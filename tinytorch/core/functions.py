@@ -49,6 +49,9 @@ def _function(name):
 
 globals().update({name: _function(name) for name in _NAMES})
 
-# PyTorch's short dtype names (torch.float is float32, torch.long int64): here for the same reason
-float, int, short, bool = np.float32, np.int32, np.int16, np.bool_  # noqa: A001
-__all__ = list(_NAMES) + ["float", "int", "short", "bool"]
+__all__ = list(_NAMES)
+
+# PyTorch's short dtype names that are also Python's (torch.float is float32): tinytorch/__init__
+# sets them as attributes, outside __all__, so that `from tinytorch import *` never hides the
+# built-in float, int and bool (PyTorch keeps them out of its __all__ too)
+_DTYPE_ALIASES = {"float": np.float32, "int": np.int32, "short": np.int16, "bool": np.bool_}
