@@ -1478,10 +1478,11 @@ Tensor.retains_grad = property(
 # `inference_mode` (here the same as `no_grad`), `detach_`, `uniform_`, `normal_`, and the
 # last few: `tan`, `atan`, `atan2` (an `Atan2Op`), `diff`, `rot90`, `take`, `dist`,
 # `var_mean`, `std_mean`, `hstack`, `vstack`, `dstack`, `concat`, `broadcast_to`,
-# `tril_indices`, `triu_indices`, `logspace`; and `inverse` and `det` with backward passes of
-# their own (`InverseOp`, `DetOp`, and `SolveOp` behind `tinytorch.linalg.solve`). All but `ScatterOp` and `cumprod` are a line
-# or two of the operations above, so their gradients come for free. `cumprod` has a backward of its own: the textbook
-# gradient (Σ later gradients × running product) ÷ x divides by zero wherever an input is
+# `tril_indices`, `triu_indices`, `logspace`; and `inverse` and `det` (with `SolveOp` behind
+# `tinytorch.linalg.solve`). Most are a line or two of the operations above, so their
+# gradients come for free; the few with a backward of their own are `ScatterOp`, `Atan2Op`,
+# `InverseOp` (-A⁻ᵀ g A⁻ᵀ), `DetOp` (det · A⁻ᵀ), `SolveOp` and `CumprodOp`. The textbook
+# cumprod gradient (Σ later gradients × running product) ÷ x divides by zero wherever an input is
 # 0, so it sums from the end instead, S_i = g_i + x_(i+1)·S_(i+1), and multiplies by the
 # product of the inputs before i — exact at zeros, as PyTorch's.
 

@@ -1860,8 +1860,8 @@ if __name__ == "__main__":
 # ### Still more of PyTorch's layers, given
 #
 # The error function as a Tensor method, `x.erf()` and `x.erfc()` (and `tinytorch.erf`),
-# from the `_erfc` above; the activations (`Hardtanh`, `ReLU6`, `Hardsigmoid`, `Hardswish`, `LogSigmoid`, `Mish`,
-# `Softmin`, `GLU`, `Threshold`), the losses and distances (`KLDivLoss`,
+# from the `_erfc` above; the activations (`Hardtanh`, `ReLU6`, `Hardsigmoid`, `Hardswish`,
+# `LogSigmoid`, `Mish`, `Softmin`, `GLU`, `Threshold`), the losses and distances (`KLDivLoss`,
 # `CosineSimilarity`, `PairwiseDistance`, the margin losses) and the normalizations (`RMSNorm`,
 # `GroupNorm`) that modern PyTorch code uses, with their functional forms; `F.pad`'s copying
 # modes ("reflect", "replicate", "circular": an `index_select` per padded dimension, built

@@ -1184,7 +1184,7 @@ Tensor.retains_grad = property(
     lambda self: self._ctx is not None and getattr(self._ctx.function, "_retained", None) is not None)
 
 
-# %% modules/02_autograd/autograd.py:1488
+# %% modules/02_autograd/autograd.py:1489
 _median_result = namedtuple("median", ["values", "indices"])
 
 
@@ -1709,7 +1709,7 @@ Tensor.det = lambda self: DetOp.apply(_square("det")(self))
 Tensor._solve = _solve
 
 
-# %% modules/02_autograd/autograd.py:2058
+# %% modules/02_autograd/autograd.py:2059
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -1724,7 +1724,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:2417
+# %% modules/02_autograd/autograd.py:2418
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
