@@ -1320,8 +1320,8 @@ class _ClassificationLoss(_WeightedLoss):
             return losses.reshape(())
         count = np.count_nonzero(labels != self.ignore_index)
         if self.weight is not None:
-            losses = losses * self._class_weights(labels)
-            count = self._class_weights(labels).sum()
+            weights = self._class_weights(labels)
+            losses, count = losses * weights, weights.sum()
         if self.reduction == "mean" and count == 0:  # every label ignored: nan, and a zero gradient, as PyTorch
             return losses.sum() + float("nan")
         return _reduce(losses, self.reduction, count=count)
@@ -1358,14 +1358,15 @@ class CrossEntropyLoss(_ClassificationLoss):
         its "mean" divided by the labels' weights (the smoothing term is weighted here already)."""
         eps, classes = self.label_smoothing, scores.shape[1]
         log_p = log_softmax(scores, dim=1)
-        picked = NLLLossOp.apply(log_p, target=labels, ignore_index=self.ignore_index) * self._class_weights(labels)
+        weights = self._class_weights(labels)
+        picked = NLLLossOp.apply(log_p, target=labels, ignore_index=self.ignore_index) * weights
         per_class = self.weight.reshape(1, classes, *([1] * (scores.ndim - 2)))
         smooth = -(log_p * per_class).sum(dim=1) * Tensor._wrap(labels != self.ignore_index)
         losses = picked * (1.0 - eps) + smooth * (eps / classes)
         if unbatched and self.reduction == "none":
             return losses.reshape(())
         if self.reduction == "mean":
-            return losses.sum() / self._class_weights(labels).sum()
+            return losses.sum() / weights.sum()
         return _reduce(losses, self.reduction)
 
     def _with_probabilities(self, logits, q):
@@ -2134,7 +2135,7 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
-def _padding_index(size, before, after, mode):
+def _pad_source_positions(size, before, after, mode):
     """Which input position each output position reads along one dimension, for the padding modes
     that copy the input: "reflect" (mirror without the edge), "replicate" (the edge), "circular"."""
     numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
@@ -2154,7 +2155,7 @@ def _copy_pad(input, pad, mode):
         dim = input.ndim - 1 - k  # (left, right) of the last dimension first, as PyTorch
         before, after = pad[2 * k], pad[2 * k + 1]
         if before or after:
-            index = _padding_index(input.shape[dim], before, after, mode)
+            index = _pad_source_positions(input.shape[dim], before, after, mode)
             out = out.index_select(dim, Tensor._wrap(index.astype(np.int64)))
     return out
 
@@ -2395,6 +2396,7 @@ import copy
 
 import numpy as np
 
+from tinytorch.core.autograd import enable_grad
 from tinytorch.core.tensor import Tensor
 
 
@@ -2415,7 +2417,6 @@ def _step_with_options(step):
     def wrapped(self, closure=None):
         loss = None
         if closure is not None:
-            from tinytorch.core.autograd import enable_grad
             with enable_grad():
                 loss = closure()
         flipped = [(p, p.grad) for group in self.param_groups if group.get("maximize")

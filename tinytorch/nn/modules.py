@@ -776,8 +776,8 @@ class _ClassificationLoss(_WeightedLoss):
             return losses.reshape(())
         count = np.count_nonzero(labels != self.ignore_index)
         if self.weight is not None:
-            losses = losses * self._class_weights(labels)
-            count = self._class_weights(labels).sum()
+            weights = self._class_weights(labels)
+            losses, count = losses * weights, weights.sum()
         if self.reduction == "mean" and count == 0:  # every label ignored: nan, and a zero gradient, as PyTorch
             return losses.sum() + float("nan")
         return _reduce(losses, self.reduction, count=count)
@@ -814,14 +814,15 @@ class CrossEntropyLoss(_ClassificationLoss):
         its "mean" divided by the labels' weights (the smoothing term is weighted here already)."""
         eps, classes = self.label_smoothing, scores.shape[1]
         log_p = log_softmax(scores, dim=1)
-        picked = NLLLossOp.apply(log_p, target=labels, ignore_index=self.ignore_index) * self._class_weights(labels)
+        weights = self._class_weights(labels)
+        picked = NLLLossOp.apply(log_p, target=labels, ignore_index=self.ignore_index) * weights
         per_class = self.weight.reshape(1, classes, *([1] * (scores.ndim - 2)))
         smooth = -(log_p * per_class).sum(dim=1) * Tensor._wrap(labels != self.ignore_index)
         losses = picked * (1.0 - eps) + smooth * (eps / classes)
         if unbatched and self.reduction == "none":
             return losses.reshape(())
         if self.reduction == "mean":
-            return losses.sum() / self._class_weights(labels).sum()
+            return losses.sum() / weights.sum()
         return _reduce(losses, self.reduction)
 
     def _with_probabilities(self, logits, q):
@@ -844,7 +845,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1483
+# %% modules/03_nn/nn.py:1484
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -907,7 +908,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return NLLLoss(weight, size_average, ignore_index, reduce, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1565
+# %% modules/03_nn/nn.py:1566
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
@@ -1162,7 +1163,7 @@ Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:1875
+# %% modules/03_nn/nn.py:1876
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
@@ -1423,7 +1424,7 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
-def _padding_index(size, before, after, mode):
+def _pad_source_positions(size, before, after, mode):
     """Which input position each output position reads along one dimension, for the padding modes
     that copy the input: "reflect" (mirror without the edge), "replicate" (the edge), "circular"."""
     numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
@@ -1443,7 +1444,7 @@ def _copy_pad(input, pad, mode):
         dim = input.ndim - 1 - k  # (left, right) of the last dimension first, as PyTorch
         before, after = pad[2 * k], pad[2 * k + 1]
         if before or after:
-            index = _padding_index(input.shape[dim], before, after, mode)
+            index = _pad_source_positions(input.shape[dim], before, after, mode)
             out = out.index_select(dim, Tensor._wrap(index.astype(np.int64)))
     return out
 

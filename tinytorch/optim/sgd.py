@@ -4,11 +4,12 @@
 __all__ = ['Optimizer', 'SGD']
 
 
-# %% modules/03_nn/nn.py:2392
+# %% modules/03_nn/nn.py:2393
 import copy
 
 import numpy as np
 
+from tinytorch.core.autograd import enable_grad
 from tinytorch.core.tensor import Tensor
 
 
@@ -29,7 +30,6 @@ def _step_with_options(step):
     def wrapped(self, closure=None):
         loss = None
         if closure is not None:
-            from tinytorch.core.autograd import enable_grad
             with enable_grad():
                 loss = closure()
         flipped = [(p, p.grad) for group in self.param_groups if group.get("maximize")
