@@ -917,3 +917,130 @@ def test_inverse_det_and_solve_match_torch_and_finite_differences(shape):
     assert_matches_torch(lambda m: linalg.matrix_norm(m), lambda m: th.linalg.matrix_norm(m), x)
     with pytest.raises(RuntimeError, match="square"):
         Tensor(np.zeros((2, 3))).det()
+
+
+# -- hooks, autograd.grad, autograd.backward ------------------------------------------------------
+
+
+def _hook_scenario(lib):
+    """Leaf and intermediate hooks, retain_grad after them, removal, accumulation over two backward
+    passes and a post-accumulate hook: everything they record, as plain lists."""
+    record = {"leaf": [], "middle": [], "post": []}
+    w = lib.tensor([1.0, -2.0, 0.5], requires_grad=True)
+    handle = w.register_hook(lambda g: record["leaf"].append(g.tolist()) or g * 2)
+    w.register_post_accumulate_grad_hook(lambda t: record["post"].append(t.grad.tolist()))
+    middle = w * 3
+    middle.register_hook(lambda g: record["middle"].append(g.tolist()))  # sees the sum over both uses
+    middle.register_hook(lambda g: g.clamp(-4.0, 4.0))  # runs second: sees the first's (unchanged) gradient
+    middle.retain_grad()
+    (middle * middle + middle).sum().backward(retain_graph=True)
+    record["after_one"] = (w.grad.tolist(), middle.grad.tolist())
+    handle.remove()
+    (middle * 2).sum().backward()  # accumulates: the leaf hook is gone, the middle's stay
+    record["after_two"] = (w.grad.tolist(), middle.grad.tolist())
+    return record
+
+
+def test_tensor_hooks_match_torch():
+    th = torch()
+    assert _hook_scenario(tinytorch) == _hook_scenario(th)
+    got = _hook_scenario(tinytorch)
+    assert got["middle"][0] == [7.0, -11.0, 4.0], "2·middle + 1 summed over both paths, before any clamp"
+    assert got["after_one"] == ([24.0, -24.0, 24.0], [4.0, -4.0, 4.0]), "clamped, then ×3, then the leaf hook's ×2"
+
+
+def test_hooks_check_what_they_are_given():
+    leaf = Tensor([1.0, 2.0], requires_grad=True)
+    leaf.register_hook(lambda g: Tensor([1.0, 2.0, 3.0]))
+    with pytest.raises(RuntimeError, match="changed the size"):
+        (leaf * 2).sum().backward()
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        Tensor([1.0]).register_hook(print)
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (leaf * 2).register_post_accumulate_grad_hook(print)
+    float32 = Tensor(np.ones(2, dtype=np.float32), dtype=np.float32, requires_grad=True)
+    float32.register_hook(lambda g: Tensor(np.ones(2)) * 5)  # a float64 replacement keeps the leaf's dtype
+    (float32 * 2).sum().backward()
+    assert float32.grad.dtype == np.float32 and float32.grad.data.tolist() == [5.0, 5.0]
+    dtypes, leaf32 = [], Tensor(np.ones(2, dtype=np.float32), dtype=np.float32, requires_grad=True)
+    leaf32.register_hook(lambda g: dtypes.append(g.dtype))
+    middle = leaf32 * 3
+    middle.register_hook(lambda g: Tensor(np.ones(2), dtype=np.float64))  # float64 for a float32 intermediate
+    middle.sum().backward()
+    assert dtypes == [np.dtype(np.float32)] and leaf32.grad.data.tolist() == [3.0, 3.0], "it stays float32"
+    with float32.register_hook(lambda g: g * 0) as handle:  # a handle is a context manager, as in PyTorch
+        assert handle is not None
+    float32.grad = None
+    (float32 * 2).sum().backward()
+    assert float32.grad.data.tolist() == [5.0, 5.0], "the removed hook no longer zeroes the gradient"
+
+
+def _grad_scenario(lib, ag):
+    """autograd.grad of a small two-layer computation: for leaves, an intermediate, two outputs with
+    their own gradients, unused inputs; and proof that no .grad changed."""
+    gen = np.random.default_rng(7)
+    x = lib.tensor(gen.normal(size=(4, 3)), dtype=lib.float64, requires_grad=True)
+    w = lib.tensor(gen.normal(size=(3, 2)), dtype=lib.float64, requires_grad=True)
+    w.grad = lib.tensor(np.full((3, 2), 9.0), dtype=lib.float64)
+    hidden = (x @ w).tanh()
+    loss = (hidden * hidden).sum()
+    gx, gw, gh = ag.grad(loss, [x, w, hidden], retain_graph=True)
+    out = {"gx": gx.tolist(), "gw": gw.tolist(), "gh": gh.tolist(), "w.grad": w.grad.tolist(), "x.grad": x.grad}
+    second = hidden.sum(dim=1)
+    weights = [lib.tensor(2.0, dtype=lib.float64), lib.tensor([1.0, 0.0, -1.0, 3.0], dtype=lib.float64)]
+    (both,) = ag.grad([loss, second], w, grad_outputs=weights)
+    out["both"] = both.tolist()
+    unused = lib.tensor([1.0], dtype=lib.float64, requires_grad=True)
+    out["unused"] = [g is None for g in ag.grad((x * 2).sum(), [x, unused], allow_unused=True)]
+    out["zeros"] = ag.grad((x * 2).sum(), [unused], materialize_grads=True)[0].tolist()
+    ag.backward([(x * 3).sum(), (x * x).sum()])
+    out["backward"] = x.grad.tolist()
+    return out
+
+
+def test_autograd_grad_and_backward_match_torch():
+    th = torch()
+    import tinytorch.autograd as tiny_autograd
+
+    got, want = _grad_scenario(tinytorch, tiny_autograd), _grad_scenario(th, th.autograd)
+    assert got.keys() == want.keys()
+    for key in got:
+        if key in ("w.grad", "x.grad", "unused"):
+            assert got[key] == want[key], key
+        else:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-10, atol=1e-12, err_msg=key)
+    assert got["w.grad"] == [[9.0, 9.0]] * 3 and got["x.grad"] is None, "grad() stores no gradient"
+
+
+def test_autograd_grad_errors_are_pytorchs():
+    import tinytorch.autograd as tiny_autograd
+
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="not have been used in the graph"):
+        tiny_autograd.grad((x * 2).sum(), [x, Tensor([1.0], requires_grad=True)])
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tiny_autograd.grad((x * 2).sum(), [Tensor([1.0])])
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+        tiny_autograd.grad(Tensor([1.0]).sum(), [x])
+    with pytest.raises(NotImplementedError, match="create_graph"):
+        tiny_autograd.grad((x * 2).sum(), [x], create_graph=True)
+    with pytest.raises(RuntimeError, match="one per output"):
+        tiny_autograd.grad([(x * 2).sum(), x.sum()], [x], grad_outputs=[None])
+    y = (x * x).sum()
+    tiny_autograd.grad(y, x)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        tiny_autograd.grad(y, x)  # the graph was freed, as after backward()
+    assert tiny_autograd.Function is tinytorch.core.autograd.Function and "grad" in tiny_autograd.__all__
+
+
+def test_matrix_transposes_need_matrices_as_in_torch():
+    th = torch()
+    for shape in [(3,), (2, 3), (2, 3, 4)]:
+        for attribute in ("mT", "mH", "H"):
+            try:
+                want = tuple(getattr(th.ones(shape), attribute).shape)
+            except RuntimeError:
+                with pytest.raises(RuntimeError, match="only supported on matrices"):
+                    getattr(Tensor(np.ones(shape)), attribute)
+            else:
+                assert getattr(Tensor(np.ones(shape)), attribute).shape == want

@@ -700,8 +700,25 @@ Tensor.reshape = _reshape
 Tensor.permute = _permute
 Tensor.transpose = _transpose
 Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
-Tensor.mT = property(lambda self: self.transpose(-2, -1))  # a batch of matrices, each transposed
 Tensor.__getitem__ = _getitem
+
+
+def _matrix_transpose(self):
+    """A batch of matrices, each transposed (``.mT``; ``.mH`` too: the numbers here are real)."""
+    if self.ndim < 2:
+        raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+    return self.transpose(-2, -1)
+
+
+def _adjoint(self):
+    """``.H``: a matrix transposed (conjugated, which real numbers need not be)."""
+    if self.ndim not in (0, 2):
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
+    return self.T
+
+
+Tensor.mT = Tensor.mH = property(_matrix_transpose)
+Tensor.H = property(_adjoint)
 
 # %%
 def test_unit_shapes():

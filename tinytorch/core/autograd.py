@@ -647,8 +647,16 @@ class SetItemOp(Function):
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:897
+# %% modules/02_autograd/autograd.py:900
 _leaf_lock = threading.Lock()
+Tensor._grad_hooks = Tensor._post_accumulate_hooks = None  # a tensor's own dicts once it has hooks
+
+
+class _Accumulating(threading.local):
+    enabled = True  # False inside autograd.grad(), on its thread only
+
+
+_accumulating = _Accumulating()
 
 
 def _leaf_gradient(grad, dtype, taken):
@@ -657,6 +665,22 @@ def _leaf_gradient(grad, dtype, taken):
         taken.add(id(grad))
         return grad
     return grad.astype(dtype, copy=True)
+
+
+def _accumulate(leaf, grad, taken):
+    """Add ``grad`` (an array) to ``leaf.grad``, after the leaf's hooks; then its post-accumulate hooks."""
+    if leaf._grad_hooks:
+        grad = _run_hooks(leaf._grad_hooks, grad)
+    if not _accumulating.enabled:  # inside autograd.grad(): gradients are returned, not stored
+        return
+    with _leaf_lock:
+        if leaf.grad is None:
+            leaf.grad = Tensor._wrap(_leaf_gradient(grad, leaf.dtype, taken))
+        else:
+            leaf.grad = Tensor._wrap(leaf.grad.data + grad.astype(leaf.dtype, copy=False))
+    if leaf._post_accumulate_hooks:
+        for hook in tuple(leaf._post_accumulate_hooks.values()):
+            hook(leaf)
 
 
 def _graph_order(root):
@@ -703,11 +727,7 @@ def _backward(self, gradient=None, retain_graph=None, create_graph=False):
         if grad is None:
             continue
         if isinstance(node, Tensor):  # a leaf: keep (and accumulate) its gradient
-            with _leaf_lock:  # two backward passes may run at once (module 13's parallel_backward)
-                if node.grad is None:
-                    node.grad = Tensor._wrap(_leaf_gradient(grad, node.dtype, taken))
-                else:
-                    node.grad = Tensor._wrap(node.grad.data + grad.astype(node.dtype, copy=False))
+            _accumulate(node, grad, taken)
             continue
         node.check_versions()
         input_grads = node.function.backward(node, grad)
@@ -735,7 +755,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:1007
+# %% modules/02_autograd/autograd.py:1030
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -765,7 +785,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:1037
+# %% modules/02_autograd/autograd.py:1060
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -831,7 +851,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1114
+# %% modules/02_autograd/autograd.py:1137
 class CumsumOp(Function):
     """Running sums along `dim`: each input counts in its own sum and in every later one."""
 
@@ -1153,38 +1173,160 @@ Tensor.nonzero, Tensor.unique = _nonzero, _unique
 Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floor), _rounding(np.ceil)
 
 
+# %% modules/02_autograd/autograd.py:1479
+class _RemovableHandle:
+    """What register_hook returns: ``handle.remove()`` takes the hook away (also on leaving a ``with``)."""
+
+    def __init__(self, hooks, key):
+        self._hooks, self._key = hooks, key
+
+    def remove(self):
+        self._hooks.pop(self._key, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _add_hook(hooks, hook):
+    key = object()
+    hooks[key] = hook
+    return _RemovableHandle(hooks, key)
+
+
+def _run_hooks(hooks, grad):
+    """Each hook in turn sees the gradient (as a Tensor); one that returns a Tensor replaces it."""
+    for hook in tuple(hooks.values()):
+        changed = hook(Tensor._wrap(grad))
+        if changed is not None:
+            changed = np.asarray(_data(changed))
+            if changed.shape != grad.shape:
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} has changed the size of value: "
+                                   f"{grad.shape} -> {changed.shape}")
+            grad = changed.astype(grad.dtype, copy=False)
+    return grad
+
+
+def _hooked_node(tensor):
+    """The Function of the node that made ``tensor``, wrapped (once) so that its backward first passes the
+    gradient it receives (the sum over every path: `_backward` adds them up before calling it) through
+    the tensor's hooks, then writes it down for `retain_grad`, then does the node's own work."""
+    node = tensor._ctx
+    if getattr(node.function, "_tensor_hooks", None) is None:
+        original = node.function
+
+        class Hooked(original):
+            _tensor_hooks, _retained = {}, None
+
+            @staticmethod
+            def backward(ctx, grad):
+                if Hooked._tensor_hooks:
+                    grad = _run_hooks(Hooked._tensor_hooks, grad)
+                kept = Hooked._retained() if Hooked._retained is not None else None
+                if kept is not None and _accumulating.enabled:
+                    total = grad if kept.grad is None else kept.grad.data + grad
+                    kept.grad = Tensor._wrap(np.array(total, dtype=kept.dtype))
+                return original.backward(ctx, grad)
+
+        Hooked.__name__ = Hooked.__qualname__ = original.__name__
+        node.function = Hooked
+    return node.function
+
+
+def _register_hook(self, hook):
+    """hook(grad) runs when this tensor's gradient is computed; a Tensor it returns replaces the gradient."""
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if self._ctx is not None:
+        return _add_hook(_hooked_node(self)._tensor_hooks, hook)
+    if self._grad_hooks is None:
+        self._grad_hooks = {}
+    return _add_hook(self._grad_hooks, hook)
+
+
+def _register_post_accumulate_grad_hook(self, hook):
+    """hook(tensor) runs after a leaf's gradient has been added to its ``.grad``."""
+    if self._ctx is not None:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    if not self.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if self._post_accumulate_hooks is None:
+        self._post_accumulate_hooks = {}
+    return _add_hook(self._post_accumulate_hooks, hook)
+
+
 def _retain_grad(self):
-    """Keep this intermediate tensor's gradient in `.grad` after `backward()` (a leaf keeps its own
-    anyway): its node's backward is wrapped so that it first writes down the gradient it receives,
-    which is the sum over every path, as `_backward` adds them up before calling it."""
+    """Keep this intermediate tensor's gradient in `.grad` after `backward()` (a leaf keeps its own anyway)."""
     if not self.requires_grad:
         raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-    node = self._ctx
-    if node is None or getattr(node.function, "_retained", None) is not None:
-        return
-    original, target = node.function, weakref.ref(self)
-
-    class Retaining(original):
-        _retained = target
-
-        @staticmethod
-        def backward(ctx, grad):
-            tensor = target()
-            if tensor is not None:
-                kept = grad if tensor.grad is None else tensor.grad.data + grad
-                tensor.grad = Tensor._wrap(np.array(kept, dtype=tensor.dtype))
-            return original.backward(ctx, grad)
-
-    Retaining.__name__ = Retaining.__qualname__ = original.__name__
-    node.function = Retaining
+    if self._ctx is not None:
+        _hooked_node(self)._retained = weakref.ref(self)
 
 
+Tensor.register_hook = _register_hook
+Tensor.register_post_accumulate_grad_hook = _register_post_accumulate_grad_hook
 Tensor.retain_grad = _retain_grad
 Tensor.retains_grad = property(
     lambda self: self._ctx is not None and getattr(self._ctx.function, "_retained", None) is not None)
 
 
-# %% modules/02_autograd/autograd.py:1489
+def _backward_tensors(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
+    """torch.autograd.backward: ``t.backward(g)`` for each tensor and its gradient, in one call."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    grads = _per_output(grad_tensors, len(tensors))
+    for i, (t, g) in enumerate(zip(tensors, grads)):
+        more = i < len(tensors) - 1
+        t.backward(g, retain_graph=True if more else retain_graph, create_graph=create_graph)
+
+
+def _grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=None,
+          materialize_grads=False):
+    """torch.autograd.grad: ∂outputs/∂inputs as a tuple (one per input), without touching any ``.grad``."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (gradients of gradients) is not supported by tinytorch")
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for i, t in enumerate(outputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+    if not all(x.requires_grad for x in inputs):
+        raise RuntimeError("One of the differentiated Tensors does not require grad")
+    found = [None] * len(inputs)
+
+    def take_down(i):
+        def hook(g):
+            found[i] = g.data.copy() if found[i] is None else found[i] + g.data
+        return hook
+
+    handles = [x.register_hook(take_down(i)) for i, x in enumerate(inputs)]
+    _accumulating.enabled = False
+    try:
+        _backward_tensors(outputs, grad_outputs, retain_graph=retain_graph)
+    finally:
+        _accumulating.enabled = True
+        for handle in handles:
+            handle.remove()
+    unused = any(g is None for g in found)
+    if unused and not (allow_unused or materialize_grads):
+        raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                           "Set allow_unused=True if this is the desired behavior.")
+    return tuple(Tensor._wrap(g) if g is not None else (Tensor._wrap(np.zeros_like(x.data)) if materialize_grads
+                                                         else None) for g, x in zip(found, inputs))
+
+
+def _per_output(grads, count):
+    """grad_tensors / grad_outputs as one entry (None or a gradient) per output."""
+    if grads is None:
+        return [None] * count
+    grads = [grads] if isinstance(grads, (Tensor, np.ndarray)) else list(grads)
+    if len(grads) != count:
+        raise RuntimeError(f"{len(grads)} gradients given for {count} outputs: one per output is needed")
+    return grads
+
+
+# %% modules/02_autograd/autograd.py:1678
 _median_result = namedtuple("median", ["values", "indices"])
 
 
@@ -1709,7 +1851,7 @@ Tensor.det = lambda self: DetOp.apply(_square("det")(self))
 Tensor._solve = _solve
 
 
-# %% modules/02_autograd/autograd.py:2059
+# %% modules/02_autograd/autograd.py:2248
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -1724,7 +1866,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:2418
+# %% modules/02_autograd/autograd.py:2607
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"

@@ -407,11 +407,28 @@ Tensor.reshape = _reshape
 Tensor.permute = _permute
 Tensor.transpose = _transpose
 Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
-Tensor.mT = property(lambda self: self.transpose(-2, -1))  # a batch of matrices, each transposed
 Tensor.__getitem__ = _getitem
 
 
-# %% modules/01_tensor/tensor.py:744
+def _matrix_transpose(self):
+    """A batch of matrices, each transposed (``.mT``; ``.mH`` too: the numbers here are real)."""
+    if self.ndim < 2:
+        raise RuntimeError(f"tensor.mT is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+    return self.transpose(-2, -1)
+
+
+def _adjoint(self):
+    """``.H``: a matrix transposed (conjugated, which real numbers need not be)."""
+    if self.ndim not in (0, 2):
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {self.ndim}-D tensor.")
+    return self.T
+
+
+Tensor.mT = Tensor.mH = property(_matrix_transpose)
+Tensor.H = property(_adjoint)
+
+
+# %% modules/01_tensor/tensor.py:761
 def _floating(op):
     """A method that applies `op` to this tensor, converted to float32 first if needed."""
     return lambda self: op(self if self.is_floating_point() else self.to(np.float32))
@@ -446,7 +463,7 @@ Tensor.sigmoid, Tensor.tanh = _floating(_sigmoid), _floating(_tanh)
 Tensor.relu = _relu
 
 
-# %% modules/01_tensor/tensor.py:857
+# %% modules/01_tensor/tensor.py:874
 def _to_python(self, convert):
     if self.data.size != 1:
         raise ValueError("only one element tensors can be converted to Python scalars")
@@ -514,7 +531,7 @@ Tensor.__rmod__ = lambda self, other: other - (other // self) * self
 Tensor.__contains__ = lambda self, value: bool((self == value).any())
 
 
-# %% modules/01_tensor/tensor.py:925
+# %% modules/01_tensor/tensor.py:942
 def _flatten(self, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W).flatten(1) is (N, C*H*W)."""
     if self.ndim == 0:
@@ -540,7 +557,7 @@ Tensor.view = lambda self, *shape: self.reshape(*shape)
 Tensor.flatten, Tensor.squeeze, Tensor.unsqueeze = _flatten, _squeeze, _unsqueeze
 
 
-# %% modules/01_tensor/tensor.py:951
+# %% modules/01_tensor/tensor.py:968
 _max_result = namedtuple("max", ["values", "indices"])  # PyTorch's torch.return_types.max
 _min_result = namedtuple("min", ["values", "indices"])
 
@@ -597,7 +614,7 @@ Tensor.var = _var
 Tensor.std = lambda self, *args, **kwargs: self.var(*args, **kwargs).sqrt()
 
 
-# %% modules/01_tensor/tensor.py:1008
+# %% modules/01_tensor/tensor.py:1025
 def _write_into(self, result):
     """Copy `result` into this tensor's own memory, so that every alias and view sees it."""
     if result.shape != self.shape:
@@ -639,7 +656,7 @@ Tensor.fill_, Tensor.copy_ = _fill, _fill
 Tensor.zero_ = lambda self: self.fill_(0)
 
 
-# %% modules/01_tensor/tensor.py:1050
+# %% modules/01_tensor/tensor.py:1067
 float16, float32, float64, half, double = np.float16, np.float32, np.float64, np.float16, np.float64
 uint8, int8, int16, int32, int64, long = np.uint8, np.int8, np.int16, np.int32, np.int64, np.int64
 

@@ -1,0 +1,23 @@
+"""Skeleton (not generated): ``tinytorch.autograd``, PyTorch's ``torch.autograd``.
+
+``grad``, ``backward``, ``Function`` and the grad-mode switches, taken from
+``tinytorch/core/autograd.py`` once module 02 is completed (like ``tinytorch.linalg``, this
+file exists at every stage, so that ``tinytorch.autograd`` always names this project's own
+package). ``grad`` and ``backward`` are ``_grad`` and ``_backward_tensors`` there: public
+names in that file would also become ``tinytorch.grad`` and ``tinytorch.backward``.
+"""
+
+import sys
+
+from tinytorch._exports import gather, missing_name
+
+__all__ = gather(__name__, globals(), ["tinytorch.core.autograd"],
+                 only=["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode"])
+_exported = sys.modules.get("tinytorch.core.autograd") if __all__ else None  # module 02, once exported
+if hasattr(_exported, "_grad"):
+    grad, backward = _exported._grad, _exported._backward_tensors
+    __all__ += ["grad", "backward"]
+
+
+def __getattr__(name):
+    raise missing_name(__name__, name)
