@@ -4,6 +4,7 @@ retain_graph, grad modes, and every new differentiable op — each against finit
 against PyTorch where it is installed, and against hand values."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -1044,3 +1045,102 @@ def test_matrix_transposes_need_matrices_as_in_torch():
                     getattr(Tensor(np.ones(shape)), attribute)
             else:
                 assert getattr(Tensor(np.ones(shape)), attribute).shape == want
+
+
+# -- more tensor methods and torch functions (module 02, given) ---------------------------------
+
+_X, _Y = distinct(3, 5), away_from_zero(3, 5)
+_WITH_NAN = np.where(np.arange(15).reshape(3, 5) % 4 == 1, np.nan, _X)
+_TIES = np.array([[1.0, 3.0, 3.0, 2.0, 5.0, 5.0, 0.0], [0.0, 0.0, -1.0, 4.0, 4.0, 4.0, 2.0]])
+
+MORE_METHODS = {  # name: (tinytorch or torch module -> function of the tensors, arrays, finite differences too)
+    "kthvalue": (lambda lib: lambda a: a.kthvalue(2, 1).values, [_X], True),
+    "kthvalue_keepdim_indices": (lambda lib: lambda a: a.kthvalue(3, 0, True).indices, [_X], False),
+    "cummax": (lambda lib: lambda a: a.cummax(1).values, [_X], True),
+    "cummax_ties_indices": (lambda lib: lambda a: a.cummax(1).indices, [_TIES], False),
+    "cummin_ties": (lambda lib: lambda a: a.cummin(1).values * a.cummin(1).indices, [-_TIES], False),
+    "cummax_nan_indices": (lambda lib: lambda a: a.cummax(1).indices, [_WITH_NAN], False),
+    "cummax_dim0": (lambda lib: lambda a: a.cummax(0).values, [_X], True),
+    "fmax_nan": (lambda lib: lambda a, b: a.fmax(b), [_WITH_NAN, _Y], False),
+    "fmin_nan": (lambda lib: lambda a, b: b.fmin(a), [_WITH_NAN, _Y], False),
+    "fmax": (lambda lib: lambda a, b: a.fmax(b), [_X, _Y], True),
+    "index_fill": (lambda lib: lambda a: a.index_fill(1, lib.tensor([0, 3]), -1.5), [_X], True),
+    "unfold": (lambda lib: lambda a: a.unfold(1, 2, 2), [_X], True),
+    "unfold_overlapping": (lambda lib: lambda a: a.unfold(0, 2, 1), [_X], True),
+    "tensordot_lists": (lambda lib: lambda a, b: lib.tensordot(a, b, dims=([1, 2], [1, 0])),
+                        [normal(2, 3, 4), normal(4, 3, 5)], True),
+    "tensordot_int": (lambda lib: lambda a, b: lib.tensordot(a, b, dims=1), [normal(2, 3, 4), normal(4, 3)], True),
+    "inner": (lambda lib: lambda a, b: a.inner(b), [_X, _Y], True),
+    "kron": (lambda lib: lambda a, b: a.kron(b), [normal(2, 3), normal(3, 2)], True),
+    "kron_mixed_ndim": (lambda lib: lambda a, b: a.kron(b), [normal(2, 2, 2), normal(2, 3)], True),
+    "cross_dim": (lambda lib: lambda a, b: a.cross(b, dim=-1), [normal(4, 3), normal(4, 3)], True),
+    "cross_first_of_size_3": (lambda lib: lambda a, b: a.cross(b), [normal(3, 4), normal(3, 1)], True),
+    "mv": (lambda lib: lambda a, b: a.mv(b), [_X, normal(5)], True),
+    "baddbmm": (lambda lib: lambda s, a, b: s.baddbmm(a, b, beta=0.5, alpha=2.0),
+                [normal(2, 3, 5), normal(2, 3, 4), normal(2, 4, 5)], True),
+    "column_stack": (lambda lib: lambda a, b: lib.column_stack([a, b]), [normal(5), normal(5, 3)], True),
+    "row_stack": (lambda lib: lambda a, b: lib.row_stack([a, b]), [normal(5), _X], True),
+    "block_diag": (lambda lib: lambda a, b, c: lib.block_diag(a, b, c), [normal(2, 3), normal(4), np.array(2.0)], True),
+    "cartesian_prod": (lambda lib: lambda a, b: lib.cartesian_prod(a, b), [normal(2), normal(3)], True),
+    "combinations": (lambda lib: lambda a: lib.combinations(a, 2), [normal(4)], True),
+    "combinations_with_replacement": (lambda lib: lambda a: lib.combinations(a, 3, with_replacement=True),
+                                      [normal(3)], True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE_METHODS))
+def test_more_tensor_methods_match_torch(name):
+    th = torch()
+    make, arrays, finite_differences = MORE_METHODS[name]
+    tiny_fn, torch_fn = make(tinytorch), make(th)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch.cross without dim: a deprecation notice
+        want = torch_fn(*[th.tensor(a) for a in arrays])
+        got = tiny_fn(*[Tensor(a, dtype=a.dtype) for a in arrays])
+        assert got.shape == tuple(want.shape) and got.dtype == want.numpy().dtype
+        np.testing.assert_allclose(got.data, want.numpy(), rtol=1e-12, atol=1e-12)
+        if want.is_floating_point() and not any(np.isnan(a).any() for a in arrays):
+            assert_matches_torch(tiny_fn, torch_fn, *arrays)
+    if finite_differences:
+        assert_gradients_match(tiny_fn, *arrays)
+
+
+def test_more_torch_functions_match_torch():
+    th = torch()
+    ints, weights = np.array([0, 3, 3, 1, 5]), np.array([0.5, 1.0, 2.0, 1.0, 1.0], dtype=np.float32)
+    assert tinytorch.bincount(Tensor(ints)).tolist() == th.bincount(th.tensor(ints)).tolist()
+    counted = tinytorch.bincount(Tensor(ints), Tensor(weights), minlength=8)
+    assert counted.dtype == np.float32 and counted.tolist() == th.bincount(th.tensor(ints), th.tensor(weights), 8).tolist()
+    rows, values = np.array([[1.0, 3, 5, 7, 9], [2, 4, 6, 8, 10]]), np.array([[3.0, 6, 9], [3, 6, 10]])
+    for right in (False, True):
+        for sequence in (rows[0], rows):
+            got = tinytorch.searchsorted(Tensor(sequence), Tensor(values), right=right)
+            assert got.dtype == np.int64
+            assert got.tolist() == th.searchsorted(th.tensor(sequence), th.tensor(values), right=right).tolist()
+        assert (tinytorch.bucketize(Tensor(values), Tensor(rows[0]), right=right).tolist()
+                == th.bucketize(th.tensor(values), th.tensor(rows[0]), right=right).tolist())
+    assert tinytorch.searchsorted(Tensor(rows[0]), Tensor(values), side="right", out_int32=True).dtype == np.int32
+    sample = rng.normal(size=200).astype(np.float32)
+    for options in ({"bins": 7}, {"bins": 4, "min": -1, "max": 1}):
+        np.testing.assert_array_equal(tinytorch.histc(Tensor(sample), **options).data,
+                                      th.histc(th.tensor(sample), **options).numpy())
+    for name in ("atleast_1d", "atleast_2d", "atleast_3d"):
+        for shape in [(), (3,), (2, 3), (2, 3, 4)]:
+            assert getattr(tinytorch, name)(Tensor(np.ones(shape))).shape == tuple(getattr(th, name)(th.ones(shape)).shape)
+    runs = np.array([1, 1, 2, 2, 3, 1, 1, 2])
+    got = tinytorch.unique_consecutive(Tensor(runs), return_inverse=True, return_counts=True)
+    want = th.unique_consecutive(th.tensor(runs), return_inverse=True, return_counts=True)
+    assert [g.tolist() for g in got] == [w.tolist() for w in want]
+    assert tinytorch.finfo().eps == th.finfo().eps and tinytorch.finfo(np.float64).max == th.finfo(th.float64).max
+    assert tinytorch.iinfo(np.int64).max == th.iinfo(th.int64).max and tinytorch.get_default_dtype() == np.float32
+    x = Tensor(_X)
+    assert x.stride() == th.tensor(_X).stride() and x.T.stride() == th.tensor(_X).T.stride() and x.stride(1) == 1
+    assert x.sgn().tolist() == th.tensor(_X).sgn().tolist() and x.ndimension() == 2
+    low, high = Tensor(_X, dtype=np.float64).aminmax(dim=1)
+    assert low.tolist() == th.tensor(_X).aminmax(dim=1).min.tolist() and high.tolist() == _X.max(axis=1).tolist()
+    with pytest.raises(RuntimeError, match="out of range"):
+        x.kthvalue(6, 1)
+    with pytest.raises(RuntimeError, match="maximum size"):
+        x.unfold(1, 6, 1)
+    with pytest.raises(RuntimeError, match="length 3"):
+        Tensor(normal(2, 4)).cross(Tensor(normal(2, 4)))

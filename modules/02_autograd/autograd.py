@@ -45,6 +45,7 @@
 #| requires 00_setup 01_tensor
 #| export
 import functools
+import itertools
 import math
 import threading
 import weakref
@@ -2199,6 +2200,234 @@ def _solve(self, other):
 Tensor.inverse = lambda self: InverseOp.apply(_square("inverse")(self))
 Tensor.det = lambda self: DetOp.apply(_square("det")(self))
 Tensor._solve = _solve
+
+
+_kthvalue_result = namedtuple("kthvalue", ["values", "indices"])
+_cummax_result, _cummin_result = namedtuple("cummax", ["values", "indices"]), namedtuple("cummin", ["values", "indices"])
+_aminmax_result = namedtuple("aminmax", ["min", "max"])
+
+
+def _kthvalue(self, k, dim=-1, keepdim=False):
+    """The k-th smallest value along `dim` and its index (torch.kthvalue); its gradient goes there."""
+    if not 1 <= k <= self.shape[dim]:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim} of size {self.shape[dim]}")
+    indices = Tensor._wrap(np.take(np.argsort(self.data, axis=dim, kind="stable"), [k - 1], axis=dim))
+    values = self.gather(dim, indices)
+    return _kthvalue_result(values, indices) if keepdim else _kthvalue_result(values.squeeze(dim), indices.squeeze(dim))
+
+
+def _running(accumulate, result):
+    """cummax / cummin: running extremes along `dim` and where each was (the latest such position)."""
+    def method(self, dim):
+        values = accumulate(self.data, axis=dim)
+        positions = np.arange(self.shape[dim]).reshape([-1 if d == dim % self.ndim else 1 for d in range(self.ndim)])
+        reached = (self.data == values) | np.isnan(self.data)
+        indices = Tensor._wrap(np.maximum.accumulate(np.where(reached, positions, 0), axis=dim).astype(np.int64))
+        return result(self.gather(dim, indices), indices)
+    return method
+
+
+def _nan_ignoring(pick):
+    """fmax / fmin: maximum / minimum, except that a NaN loses to a number."""
+    def method(self, other):
+        a, b = _promoted(self, other)
+        return where(a.isnan(), b, where(b.isnan(), a, pick(a, b)))
+    return method
+
+
+def _index_fill(self, dim, index, value):
+    """A copy with every position `index` along `dim` set to `value` (torch.index_fill)."""
+    picked = np.zeros(self.shape[dim], dtype=bool)
+    picked[_data(index)] = True
+    return self.masked_fill(picked.reshape([-1 if d == dim % self.ndim else 1 for d in range(self.ndim)]), value)
+
+
+def _windows(self, dimension, size, step):
+    """Tensor.unfold: every window of `size` along `dimension`, `step` apart, as a new last dimension."""
+    length = self.shape[dimension]
+    if size > length:
+        raise RuntimeError(f"maximum size for tensor at dimension {dimension} is {length} but size is {size}")
+    starts = np.arange(0, length - size + 1, step)
+    d = dimension % self.ndim
+    picked = self.index_select(d, Tensor._wrap((starts[:, None] + np.arange(size)).reshape(-1)))
+    return picked.reshape(*self.shape[:d], len(starts), size, *self.shape[d + 1:]).movedim(d + 1, -1)
+
+
+def tensordot(a, b, dims=2):
+    """Sum over `dims` of a against `dims` of b: the last n of a with the first n of b, or two lists."""
+    if isinstance(dims, int):
+        dims = (list(range(a.ndim - dims, a.ndim)), list(range(dims)))
+    dims_a, dims_b = ([d % t.ndim for d in (ds if isinstance(ds, (list, tuple)) else [ds])]
+                      for ds, t in zip(dims, (a, b)))
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    names_a, names_b = list(letters[:a.ndim]), list(letters[a.ndim:a.ndim + b.ndim])
+    for i, j in zip(dims_a, dims_b):
+        names_b[j] = names_a[i]
+    kept = [n for i, n in enumerate(names_a) if i not in dims_a] + [n for j, n in enumerate(names_b) if j not in dims_b]
+    return einsum(f"{''.join(names_a)},{''.join(names_b)}->{''.join(kept)}", a, b)
+
+
+def _kron(self, other):
+    """The Kronecker product: every element of self times the whole of other, in a block."""
+    ndim = max(self.ndim, other.ndim)
+    a, b = (t.reshape(*(1,) * (ndim - t.ndim), *t.shape) for t in (self, other))
+    spread_a = a.reshape(*[s for n in a.shape for s in (n, 1)])
+    spread_b = b.reshape(*[s for n in b.shape for s in (1, n)])
+    return (spread_a * spread_b).reshape(*[m * n for m, n in zip(a.shape, b.shape)])
+
+
+def _cross(self, other, dim=None):
+    """The cross product of 3-vectors along `dim` (by default the first dimension of size 3)."""
+    a, b = _promoted(self, other)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    a, b = a.expand(shape), b.expand(shape)
+    if dim is None:
+        dim = next((d for d, n in enumerate(shape) if n == 3), None)
+    if dim is None or shape[dim] != 3:
+        raise RuntimeError(f"cross: inputs dimension {dim} must have length 3, got shape {tuple(shape)}")
+    (a0, a1, a2), (b0, b1, b2) = a.unbind(dim), b.unbind(dim)
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim=dim % len(shape))
+
+
+def _inner(self, other):
+    return self * other if self.ndim == 0 or other.ndim == 0 else tensordot(self, other, ([-1], [-1]))
+
+
+def _stride(self, dim=None):
+    strides = tuple(s // self.data.itemsize for s in self.data.strides)
+    return strides if dim is None else strides[dim]
+
+
+Tensor.kthvalue = _kthvalue
+Tensor.cummax = _running(np.maximum.accumulate, _cummax_result)
+Tensor.cummin = _running(np.minimum.accumulate, _cummin_result)
+Tensor.aminmax = lambda self, *, dim=None, keepdim=False: _aminmax_result(self.amin(dim, keepdim), self.amax(dim, keepdim))
+Tensor.sgn = Tensor.sign
+Tensor.fmax, Tensor.fmin = _nan_ignoring(maximum), _nan_ignoring(minimum)
+Tensor.ndimension = lambda self: self.ndim
+Tensor.index_fill = _index_fill
+Tensor.unfold = _windows
+Tensor.inner, Tensor.kron, Tensor.cross = _inner, _kron, _cross
+Tensor.mv = lambda self, vec: self @ vec
+Tensor.baddbmm = lambda self, batch1, batch2, *, beta=1, alpha=1: beta * self + alpha * (batch1 @ batch2)
+Tensor.stride = _stride
+
+
+def finfo(type=None):
+    """Limits of a floating dtype (NumPy's finfo: eps, max, min, tiny, bits, resolution); float32 by default."""
+    return np.finfo(np.float32 if type is None else type)
+
+
+def iinfo(type):
+    return np.iinfo(type)
+
+
+def get_default_dtype():
+    return np.float32
+
+
+def bincount(input, weights=None, minlength=0):
+    """How often each non-negative int occurs (the sum of its weights, with weights)."""
+    counts = np.bincount(_data(input), None if weights is None else _data(weights), minlength)
+    return Tensor._wrap(counts if weights is None else counts.astype(_data(weights).dtype))
+
+
+def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=None, sorter=None):
+    """Where each value would go to keep the (last-dimension) rows of `sorted_sequence` sorted."""
+    right = right or side == "right"
+    seq, found = _data(sorted_sequence), _data(values)
+    if sorter is not None:
+        seq = np.take_along_axis(seq, _data(sorter), axis=-1)
+    if seq.ndim <= 1:
+        positions = np.searchsorted(seq, found, side="right" if right else "left")
+    else:  # one sorted row per row of values: count the elements before each value
+        before = seq[..., None, :] <= found[..., :, None] if right else seq[..., None, :] < found[..., :, None]
+        positions = before.sum(axis=-1)
+    return Tensor._wrap(np.asarray(positions, dtype=np.int32 if out_int32 else np.int64))
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+def histc(input, bins=100, min=0, max=0):
+    """A histogram of `bins` equal bins over [min, max] (the data's range when both are 0)."""
+    data = _data(input)
+    low, high = (data.min(), data.max()) if min == max == 0 and data.size else (min, max)
+    if low == high:
+        low, high = low - 1, high + 1
+    counts, _ = np.histogram(data, bins=bins, range=(low, high))
+    return Tensor._wrap(counts.astype(data.dtype))
+
+
+def _at_least(ndim):
+    def function(*tensors):
+        if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+            tensors = tensors[0]
+        shaped = tuple(t.reshape(*_at_least_shape(t.shape, ndim)) for t in tensors)
+        return shaped[0] if len(shaped) == 1 else shaped
+    return function
+
+
+def _at_least_shape(shape, ndim):
+    """NumPy's atleast_Nd shapes: a vector becomes a row (1, n) and, in 3-D, (1, n, 1); a matrix (m, n, 1)."""
+    if len(shape) >= ndim:
+        return shape
+    if ndim == 3 and len(shape) == 2:
+        return (*shape, 1)
+    padded = (1,) * (min(ndim, 2) - len(shape)) + tuple(shape)
+    return padded + (1,) * (ndim - len(padded))
+
+
+atleast_1d, atleast_2d, atleast_3d = _at_least(1), _at_least(2), _at_least(3)
+
+
+def column_stack(tensors):
+    return cat([t.reshape(-1, 1) if t.ndim < 2 else t for t in tensors], dim=1)
+
+
+def row_stack(tensors):
+    return vstack(tensors)
+
+
+def block_diag(*tensors):
+    """The matrices (scalars and vectors count as one row) along the diagonal of one big matrix, zeros elsewhere."""
+    blocks = [t.reshape(1, -1) if t.ndim < 2 else t for t in tensors]
+    width, dtype = sum(b.shape[1] for b in blocks), np.result_type(*[b.dtype for b in blocks])
+    rows, left = [], 0
+    for b in blocks:  # one row of blocks per matrix: zeros, the matrix, zeros
+        zeros = (np.zeros((b.shape[0], left), dtype), np.zeros((b.shape[0], width - left - b.shape[1]), dtype))
+        rows.append(cat([Tensor._wrap(zeros[0]), b.to(dtype), Tensor._wrap(zeros[1])], dim=1))
+        left += b.shape[1]
+    return cat(rows, dim=0)
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one element from each 1-D tensor, as rows (itertools.product's order)."""
+    if len(tensors) == 1:
+        return tensors[0]
+    return stack([grid.reshape(-1) for grid in meshgrid(*tensors, indexing="ij")], dim=1)
+
+
+def combinations(input, r=2, with_replacement=False):
+    """Every r-element combination of a 1-D tensor's elements, as rows (itertools' order)."""
+    pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
+    index = np.array(list(pick(range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
+    return input[Tensor._wrap(index)]
+
+
+def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
+    """Each run of equal neighbours (of the flattened tensor) kept once, in order."""
+    if dim is not None:
+        raise NotImplementedError("unique_consecutive(dim=...) is not supported by tinytorch: flatten first")
+    data = _data(input).reshape(-1)
+    starts = np.flatnonzero(np.r_[True, data[1:] != data[:-1]]) if data.size else np.zeros(0, dtype=np.int64)
+    found = [Tensor._wrap(data[starts])]
+    if return_inverse:
+        found.append(Tensor._wrap((np.cumsum(np.r_[True, data[1:] != data[:-1]]) - 1).reshape(input.shape)))
+    if return_counts:
+        found.append(Tensor._wrap(np.diff(np.r_[starts, data.size]).astype(np.int64)))
+    return found[0] if len(found) == 1 else tuple(found)
 
 # %% [markdown]
 # `tinytorch.linalg` holds PyTorch's `torch.linalg` names for the operations above (given;
