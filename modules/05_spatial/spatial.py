@@ -1094,6 +1094,504 @@ if __name__ == "__main__":
     test_unit_adaptive_avg_pool2d()
 
 # %% [markdown]
+# ## Given: transposed convolution, fold and unfold
+#
+# The backward pass of `Conv2dOp` already computes something useful on its own. Its
+# input gradient takes a small (N, O, H_out, W_out) map to a larger (N, C, H, W) image:
+# every output position hands `weight`-weighted copies of its value back to the window it
+# came from, and overlaps add up (`_fold`). Run as a layer's *forward* pass, that is the
+# **transposed convolution** (`nn.ConvTranspose2d`, sometimes called "deconvolution"):
+# the upsampling layer of U-Nets, autoencoder decoders and GAN generators. Its forward is
+# the convolution's backward — `weightᵀ @ columns`, then col2im — and its backward is the
+# convolution's forward — im2col, then the products. Its weight is laid out as PyTorch's,
+# **(in_channels, out_channels // groups, kh, kw)**, the convolution's weight read the
+# other way round, and its output size, per dimension, is the size of the image that a
+# convolution with the same settings would have shrunk to H:
+#
+# $$H_\text{out} = (H - 1)\,s - 2p + d\,(k - 1) + 1 + \text{output\_padding}$$
+#
+# A strided convolution maps several input sizes to the same output size (7 and 8 both
+# give 4 with `kernel_size=3, stride=2, padding=1`); `output_padding` (less than the stride
+# or the dilation) picks the larger ones, and `forward(x, output_size=...)` picks it for you.
+# A **dilation** `d` spreads the kernel's taps `d` pixels apart: here it takes the windows
+# of a kernel `d·(k − 1) + 1` wide and keeps every d-th tap (`_dilated_patches`), and
+# folds through that wide kernel with zeros between the taps (`_dilated_fold`).
+#
+# The same two steps are also PyTorch's **`F.unfold`** (im2col as an operation: (N, C, H, W) →
+# (N, C·kh·kw, L), one column per window, L windows) and **`F.fold`** (col2im: the columns
+# added back onto an image of `output_size`). Each is the other's backward pass. With them,
+# any "apply something to every window" can be written by hand — `unfold`, a matrix product,
+# `fold` — which is exactly how this module computes a convolution.
+
+# %%
+#| export
+import warnings
+
+from tinytorch.nn.batchnorm import batch_norm
+
+
+def _dilated_patches(xt, kernel_size, stride, dilation):
+    """_patches for a kernel whose taps are `dilation` apart: a (C, kh, kw, Ho, Wo, N) view."""
+    (kh, kw), (dh, dw) = kernel_size, dilation
+    return _patches(xt, (dh * (kh - 1) + 1, dw * (kw - 1) + 1), stride)[:, ::dh, ::dw]
+
+
+def _dilated_fold(dpatches, shape, stride, dilation):
+    """_fold for a kernel whose taps are `dilation` apart: spread them out (zeros between), then fold."""
+    if tuple(dilation) == (1, 1):
+        return _fold(dpatches, shape, stride)
+    (C, kh, kw, Ho, Wo, N), (dh, dw) = dpatches.shape, dilation
+    spread = np.zeros((C, dh * (kh - 1) + 1, dw * (kw - 1) + 1, Ho, Wo, N), dtype=dpatches.dtype)
+    spread[:, ::dh, ::dw] = dpatches
+    return _fold(spread, shape, stride)
+
+
+def _blocks(size, kernel_size, dilation, padding, stride, name):
+    """How many windows fit along each side (PyTorch's rule); a clear ValueError when none does."""
+    blocks = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                   for n, k, d, p, s in zip(size, kernel_size, dilation, padding, stride))
+    if any(b < 1 for b in blocks):
+        raise ValueError(f"{name}: no {tuple(kernel_size)} window (dilation {tuple(dilation)}) fits an image of "
+                         f"size {tuple(size)} with padding {tuple(padding)}")
+    return blocks
+
+
+def _im2col(x, kernel_size, dilation, padding, stride):
+    """(N, C, H, W) -> (N, C·kh·kw, L): every window as a column, as PyTorch's unfold (batch last in memory)."""
+    _blocks(x.shape[2:], kernel_size, dilation, padding, stride, "unfold")
+    windows = _dilated_patches(_batch_last(x, padding), kernel_size, stride, dilation)  # (C, kh, kw, Ho, Wo, N)
+    C, kh, kw, Ho, Wo, N = windows.shape
+    return windows.reshape(C * kh * kw, Ho * Wo, N).transpose(2, 0, 1)
+
+
+def _col2im(cols, output_size, kernel_size, dilation, padding, stride):
+    """(N, C·kh·kw, L) -> (N, C, H, W): every column added back onto its window, as PyTorch's fold."""
+    (N, CK, L), (kh, kw), (ph, pw) = cols.shape, kernel_size, padding
+    Ho, Wo = _blocks(output_size, kernel_size, dilation, padding, stride, "fold")
+    if CK % (kh * kw) or L != Ho * Wo:
+        raise ValueError(f"fold: expected input of shape (N, C·{kh}·{kw}, {Ho}·{Wo}) for output_size "
+                         f"{tuple(output_size)}, got {cols.shape}")
+    C, (H, W) = CK // (kh * kw), output_size
+    dpatches = cols.transpose(1, 2, 0).reshape(C, kh, kw, Ho, Wo, N)
+    dxt = _dilated_fold(dpatches, (C, H + 2 * ph, W + 2 * pw, N), stride, dilation)
+    return _unpad(dxt, padding).transpose(3, 0, 1, 2)
+
+
+class UnfoldOp(Function):
+    """im2col as an operation, (N, C, H, W) -> (N, C·kh·kw, L); its backward is col2im."""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size=(1, 1), dilation=(1, 1), padding=(0, 0), stride=(1, 1)):
+        ctx.size, ctx.args = x.shape[2:], (kernel_size, dilation, padding, stride)
+        return _im2col(x, *ctx.args)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _col2im(grad, ctx.size, *ctx.args)
+
+
+class FoldOp(Function):
+    """col2im as an operation, (N, C·kh·kw, L) -> (N, C, H, W); its backward is im2col."""
+
+    @staticmethod
+    def forward(ctx, cols, output_size=(1, 1), kernel_size=(1, 1), dilation=(1, 1), padding=(0, 0), stride=(1, 1)):
+        ctx.args = (kernel_size, dilation, padding, stride)
+        return _col2im(cols, output_size, *ctx.args)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _im2col(grad, *ctx.args)
+
+
+def _sliding(kernel_size, dilation, padding, stride):
+    return dict(kernel_size=_pair(kernel_size, "kernel_size"), dilation=_pair(dilation, "dilation"),
+                padding=_pair(padding, "padding", minimum=0), stride=_pair(stride, "stride"))
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """Every kh×kw window of an (N, C, H, W) batch as a column: (N, C·kh·kw, L). (C, H, W) gives (C·kh·kw, L)."""
+    if input.ndim not in (3, 4):
+        raise ValueError(f"unfold expects (N, C, H, W) or (C, H, W) input, got shape {input.shape}")
+    if input.ndim == 3:
+        return UnfoldOp.apply(input.unsqueeze(0), **_sliding(kernel_size, dilation, padding, stride)).squeeze(0)
+    return UnfoldOp.apply(input, **_sliding(kernel_size, dilation, padding, stride))
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Columns (N, C·kh·kw, L) added back onto their windows of an (N, C, *output_size) batch; (C·kh·kw, L) too."""
+    if input.ndim not in (2, 3):
+        raise ValueError(f"fold expects (N, C·kh·kw, L) or (C·kh·kw, L) input, got shape {input.shape}")
+    args = dict(output_size=_pair(output_size, "output_size"), **_sliding(kernel_size, dilation, padding, stride))
+    if input.ndim == 2:
+        return FoldOp.apply(input.unsqueeze(0), **args).squeeze(0)
+    return FoldOp.apply(input, **args)
+
+
+class Unfold(Module):
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = kernel_size, dilation, padding, stride
+
+    def forward(self, input):
+        return unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, stride={self.stride}"
+
+
+class Fold(Module):
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.output_size, self.kernel_size = output_size, kernel_size
+        self.dilation, self.padding, self.stride = dilation, padding, stride
+
+    def forward(self, input):
+        return fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}, " + Unfold.extra_repr(self)
+
+
+class ConvTranspose2dOp(Function):
+    """Transposed convolution, the input gradient of Conv2dOp as an operation: (N, Cin, H, W) and a
+    (Cin, Cout, kh, kw) weight -> (N, Cout, H_out, W_out). Forward: weightᵀ @ columns, then col2im;
+    backward: im2col, then the products (Conv2dOp's forward)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), dilation=(1, 1)):
+        if x.ndim != 4:
+            raise ValueError(f"ConvTranspose2d expects a batch of shape (N, C, H, W), got shape {x.shape}")
+        Cin, Cout, kh, kw = weight.shape
+        if x.shape[1] != Cin:
+            raise ValueError(f"ConvTranspose2d expects {Cin} input channels, got input of shape {x.shape}")
+        N, _, H, W = x.shape
+        # the output before its padding is cut off: the padded image a convolution would have read
+        Hp, Wp = ((n - 1) * s + d * (k - 1) + 1 + op
+                  for n, s, d, k, op in zip((H, W), stride, dilation, (kh, kw), output_padding))
+        (ph, pw) = padding
+        if Hp - 2 * ph < 1 or Wp - 2 * pw < 1:
+            raise ValueError(f"ConvTranspose2d: padding {padding} leaves no output of input size {(H, W)} "
+                             f"(output size {(Hp - 2 * ph, Wp - 2 * pw)})")
+        xm = _batch_last(x).reshape(Cin, H * W * N)  # like Conv2dOp's grad, laid out as `out`
+        cols = _blas_matmul(weight.reshape(Cin, -1).T, xm).reshape(Cout, kh, kw, H, W, N)
+        out = _unpad(_dilated_fold(cols, (Cout, Hp, Wp, N), stride, dilation), padding)  # col2im, padding cut off
+        if bias is not None:
+            out += bias[:, None, None, None]
+        ctx.save_for_backward(xm if ctx.needs_input_grad[1] else None, weight)
+        ctx.x_shape, ctx.stride, ctx.padding, ctx.dilation = x.shape, stride, padding, dilation
+        ctx.has_bias = bias is not None
+        return out.transpose(3, 0, 1, 2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xm, weight = ctx.saved_tensors
+        (Cin, Cout, kh, kw), (N, _, H, W) = weight.shape, ctx.x_shape
+        gt = _batch_last(grad, ctx.padding)  # the padded output, as the convolution reads it
+        windows = _dilated_patches(gt, (kh, kw), ctx.stride, ctx.dilation)[:, :, :, :H, :W]  # output_padding's extra windows go
+        cols = windows.reshape(Cout * kh * kw, H * W * N)  # im2col
+        grad_x = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _blas_matmul(weight.reshape(Cin, -1), cols).reshape(Cin, H, W, N).transpose(3, 0, 1, 2)
+        if ctx.needs_input_grad[1]:
+            grad_weight = _blas_matmul(xm, cols.T).reshape(weight.shape)
+        grad_bias = grad.sum(axis=(0, 2, 3)) if ctx.has_bias else None
+        return grad_x, grad_weight, grad_bias
+
+
+def _check_output_padding(output_padding, stride, dilation):
+    """PyTorch's rule: each output_padding smaller than its stride or its dilation."""
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(f"output_padding {output_padding} must be smaller than either the stride {stride} "
+                         f"or the dilation {dilation}")
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-D convolution of (N, Cin, H, W) with a (Cin, Cout // groups, kh, kw) weight."""
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    padding, output_padding = _pair(padding, "padding", minimum=0), _pair(output_padding, "output_padding", minimum=0)
+    _check_output_padding(output_padding, stride, dilation)
+    options = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+    if groups == 1:
+        return ConvTranspose2dOp.apply(input, weight, bias, **options)
+    groups = _groups(groups, weight.shape[0], weight.shape[1] * groups)
+    if input.ndim != 4 or input.shape[1] != weight.shape[0]:
+        raise ValueError(f"ConvTranspose2d expects {weight.shape[0]} input channels in {groups} groups, "
+                         f"got input of shape {input.shape}")
+    c, o = weight.shape[0] // groups, weight.shape[1]  # input channels and outputs of one group
+    return cat([ConvTranspose2dOp.apply(input[:, i * c:(i + 1) * c], weight[i * c:(i + 1) * c],
+                                        None if bias is None else bias[i * o:(i + 1) * o], **options)
+                for i in range(groups)], dim=1)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 1-D convolution of (N, Cin, L) with a (Cin, Cout // groups, k) weight: the 2-D one of height 1."""
+    if input.ndim != 3:
+        raise ValueError(f"ConvTranspose1d expects a batch of shape (N, C, L), got shape {input.shape}")
+    out = conv_transpose2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, _single(stride, "stride")),
+                           (0, _single(padding, "padding", minimum=0)),
+                           (0, _single(output_padding, "output_padding", minimum=0)), groups,
+                           (1, _single(dilation, "dilation")))
+    return out.squeeze(2)
+
+
+class _ConvTransposeNd(Module):
+    _dims = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros"):
+        super().__init__()
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        tup = _pair if self._dims == 2 else (lambda value, name, minimum=1: (_single(value, name, minimum),))
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = tup(kernel_size, "kernel_size"), tup(stride, "stride")
+        self.padding = tup(padding, "padding", minimum=0)
+        self.output_padding = tup(output_padding, "output_padding", minimum=0)
+        self.dilation, self.groups = tup(dilation, "dilation"), _groups(groups, in_channels, out_channels)
+        self.padding_mode = padding_mode
+        self.weight = Parameter(np.zeros((in_channels, out_channels // self.groups) + self.kernel_size))
+        self.bias = Parameter(np.zeros(out_channels)) if bias else None
+        init._default_layer_init(self.weight, self.bias)  # fan_in = (out_channels // groups)·kh·kw, as PyTorch
+
+    def _output_padding(self, input, output_size):
+        """PyTorch's rule: the output_padding that gives output_size (the last dims), within one stride."""
+        if output_size is None:
+            return self.output_padding
+        sizes = (output_size,) if isinstance(output_size, (int, np.integer)) else tuple(output_size)
+        sizes = tuple(int(s) for s in sizes[len(sizes) - self._dims:]) if len(sizes) == input.ndim else sizes
+        if len(sizes) != self._dims:
+            raise ValueError(f"{type(self).__name__}: output_size must have {self._dims} or {input.ndim} "
+                             f"elements (got {len(sizes)})")
+        smallest = tuple((n - 1) * s - 2 * p + d * (k - 1) + 1 for n, s, p, d, k in zip(
+            input.shape[-self._dims:], self.stride, self.padding, self.dilation, self.kernel_size))
+        largest = tuple(m + s - 1 for m, s in zip(smallest, self.stride))
+        if not all(lo <= n <= hi for lo, n, hi in zip(smallest, sizes, largest)):
+            raise ValueError(f"requested an output size of {sizes}, but valid sizes range from {smallest} to "
+                             f"{largest} (for an input of {tuple(input.shape[-self._dims:])})")
+        return tuple(n - lo for n, lo in zip(sizes, smallest))
+
+    def forward(self, input, output_size=None):
+        convolve = conv_transpose2d if self._dims == 2 else conv_transpose1d
+        return convolve(input, self.weight, self.bias, self.stride, self.padding,
+                        self._output_padding(input, output_size), self.groups, self.dilation)
+
+    def extra_repr(self):  # PyTorch's: only the settings that differ from their defaults
+        extra = "" if not any(self.padding) else f", padding={self.padding}"
+        extra += "" if all(d == 1 for d in self.dilation) else f", dilation={self.dilation}"
+        extra += "" if not any(self.output_padding) else f", output_padding={self.output_padding}"
+        extra += "" if self.groups == 1 else f", groups={self.groups}"
+        extra += "" if self.bias is not None else ", bias=False"
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}{extra}"
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    """Transposed 2-D convolution (upsampling); weight (in_channels, out_channels // groups, kh, kw)."""
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    """Transposed 1-D convolution; weight (in_channels, out_channels // groups, kernel_size)."""
+
+    _dims = 1
+
+
+# %%
+def test_unit_conv_transpose_fold_unfold():
+    """Checks the provided `ConvTranspose2dOp`, `F.unfold` and `F.fold`: a transposed convolution is
+    the adjoint of the convolution with the same weight (<conv(z), x> == <z, conv_transpose(x)>),
+    unfold matches im2col, fold of unfold counts each pixel's windows, and gradients match finite
+    differences. This code is provided: if it fails, look at your `_patches`, `_fold` and `Conv2dOp`.
+    """
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3, 2, 3, 2))  # (Cin, Cout, kh, kw): as a Conv2d weight, 2 channels -> 3
+    for stride, padding, output_padding, dilation in (((1, 1), (0, 0), (0, 0), (1, 1)), ((2, 1), (1, 0), (1, 0), (1, 2))):
+        x = rng.normal(size=(2, 3, 4, 5))
+        y = conv_transpose2d(Tensor(x, dtype=np.float64), Tensor(w, dtype=np.float64), None, stride, padding,
+                             output_padding, 1, dilation)
+        z = rng.normal(size=y.shape)  # an image that the convolution shrinks back to x's size
+        zt = _batch_last(z, padding)
+        cols = _dilated_patches(zt, (3, 2), stride, dilation)[:, :, :, :4, :5]
+        conv_z = np.einsum("ocpq,cpqijn->noij", w, cols)
+        assert np.isclose(np.sum(conv_z * x), np.sum(z * y.data)), (stride, dilation)
+        check = (lambda s, p, op, d: lambda a, b: conv_transpose2d(a, b, None, s, p, op, 1, d))(
+            stride, padding, output_padding, dilation)
+        a, b = Tensor(x, dtype=np.float64, requires_grad=True), Tensor(w, dtype=np.float64, requires_grad=True)
+        r = rng.normal(size=y.shape)
+        (check(a, b) * Tensor(r, dtype=np.float64)).sum().backward()
+        for array, tensor, k in ((x, a, 0), (w, b, 1)):
+            def loss(v, k=k):
+                args = [Tensor(v if j == k else arr, dtype=np.float64) for j, arr in enumerate((x, w))]
+                return float(np.sum(check(*args).data * r))
+            assert np.allclose(tensor.grad.data, numerical_gradient(loss, array.copy()), atol=1e-6)
+    x = Tensor(rng.normal(size=(2, 3, 5, 4)), dtype=np.float64, requires_grad=True)
+    cols = unfold(x, (2, 3), padding=1, stride=(2, 1))
+    assert cols.shape == (2, 3 * 2 * 3, 3 * 4)
+    expected = conv2d_naive(x.data, np.eye(18).reshape(18, 3, 2, 3), None, (2, 1), (1, 1))
+    assert np.allclose(cols.data, expected.reshape(2, 18, -1))
+    counts = fold(unfold(Tensor(np.ones((1, 1, 4, 4))), 3), 4, 3)
+    assert counts.data[0, 0].tolist() == [[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]]
+    cols.sum().backward()
+    assert np.allclose(x.grad.data, fold(Tensor(np.ones(cols.shape)), (5, 4), (2, 3), padding=1, stride=(2, 1)).data)
+
+
+if __name__ == "__main__":
+    test_unit_conv_transpose_fold_unfold()
+
+# %% [markdown]
+# ## Given: adaptive max pooling and instance normalization
+#
+# `AdaptiveMaxPool2d` is `AdaptiveAvgPool2d` with a max: the same windows (PyTorch's rule,
+# window i of n pixels cut into o covers [floor(i·n/o), ceil((i+1)·n/o))), each one pooled by
+# your `MaxPool2dOp`, so the gradient goes to each window's first maximum. With
+# `return_indices=True` it also returns where each maximum was, as PyTorch does: a flat
+# index into the H·W pixels of its image and channel.
+#
+# `InstanceNorm2d` normalizes every image's every channel on its own, over its pixels: the
+# statistics of a style-transfer or GAN image should not depend on the other images in the
+# batch. That is batch normalization of a batch of *one* image with N·C channels —
+# PyTorch computes it exactly so, and so do we, with module 04's `batch_norm`. Unlike
+# `BatchNorm2d` it has, by default, no affine weight and bias and no running statistics
+# (`affine=False, track_running_stats=False`); with `track_running_stats=True` the running
+# mean and (unbiased) variance are averaged over the batch's images and used in eval mode.
+
+# %%
+#| export
+def _adaptive_windows(size, output_size, name):
+    """PyTorch's adaptive windows along each side: output i covers [floor(i·n/o), ceil((i+1)·n/o))."""
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * len(size)
+    if len(sizes) != len(size):
+        raise ValueError(f"{name}: output_size must have {len(size)} elements, got {output_size!r}")
+    sizes = tuple(n if o is None else int(o) for o, n in zip(sizes, size))
+    if any(o < 1 for o in sizes):
+        raise ValueError(f"{name}: output_size must be positive, got {output_size}")
+    return [[(i * n // o, -(-(i + 1) * n // o)) for i in range(o)] for n, o in zip(size, sizes)]
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """The max over an output_size grid of windows that tile each image (PyTorch's adaptive max
+    pooling); with return_indices, also each maximum's flat index into its image's H·W pixels."""
+    _check_batch(input, "adaptive_max_pool2d")
+    (h, w) = input.shape[2:]
+    rows, cols = _adaptive_windows((h, w), output_size, "adaptive_max_pool2d")
+    if h % len(rows) == 0 and w % len(cols) == 0:  # equal windows, side by side: one MaxPool2d
+        out = max_pool2d(input, (h // len(rows), w // len(cols)))
+    else:  # uneven windows: one max per output cell (a small grid)
+        out = cat([cat([max_pool2d(input[:, :, r0:r1, c0:c1], (r1 - r0, c1 - c0)) for c0, c1 in cols], dim=3)
+                   for r0, r1 in rows], dim=2)
+    if not return_indices:
+        return out
+    indices = np.empty(out.shape, dtype=np.int64)
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            first = input.data[:, :, r0:r1, c0:c1].reshape(input.shape[:2] + (-1,)).argmax(axis=-1)  # ties: the first
+            indices[:, :, i, j] = (r0 + first // (c1 - c0)) * w + c0 + first % (c1 - c0)
+    return out, Tensor(indices, dtype=np.int64)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    result = adaptive_max_pool2d(_as_images(input), (1, _single(output_size, "output_size")), return_indices)
+    flat = [t.reshape(t.shape[0], t.shape[1], t.shape[3]) for t in (result if return_indices else (result,))]
+    return tuple(flat) if return_indices else flat[0]
+
+
+class AdaptiveMaxPool2d(Module):
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x):
+        return adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    def forward(self, x):
+        return adaptive_max_pool1d(x, self.output_size, self.return_indices)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalize each sample's each channel of (N, C, ...) over its own positions (biased variance);
+    the running statistics, if given, are updated with the batch's average (as PyTorch)."""
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm expects a batch of shape (N, C, ...), got shape {input.shape}")
+    (N, C), positions = input.shape[:2], input.shape[2:]
+    if use_input_stats and math.prod(positions) <= 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input size {input.shape}")
+    if not use_input_stats and (running_mean is None or running_var is None):
+        raise ValueError("instance_norm: running_mean and running_var are needed when use_input_stats=False")
+    per_image = [None if r is None else Tensor(np.tile(r.data, N), dtype=r.dtype) for r in (running_mean, running_var)]
+    out = batch_norm(input.reshape((1, N * C) + positions), *per_image, training=use_input_stats,
+                     momentum=momentum, eps=eps).reshape(input.shape)  # one image of N·C channels
+    if use_input_stats:
+        for running, updated in zip((running_mean, running_var), per_image):
+            if running is not None:
+                running.data[...] = updated.data.reshape(N, C).mean(axis=0)
+    shape = (1, C) + (1,) * len(positions)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    return out if bias is None else out + bias.reshape(shape)
+
+
+class _InstanceNorm(_BatchNorm):
+    _dims = 2  # spatial dimensions
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats)
+
+    def forward(self, input):
+        if input.ndim not in (self._dims + 1, self._dims + 2):
+            raise ValueError(f"expected {self._dims + 1}D or {self._dims + 2}D input (got {input.ndim}D input)")
+        batched = input.ndim == self._dims + 2
+        x = input if batched else input.unsqueeze(0)
+        if x.shape[1] != self.num_features:
+            message = (f"{type(self).__name__}({self.num_features}) got input with {x.shape[1]} channels: "
+                       f"input {input.shape}")
+            if self.affine:
+                raise ValueError(message)
+            warnings.warn(message + "; num_features is not used because affine=False", stacklevel=2)
+        out = instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training or not self.track_running_stats,
+                            0.0 if self.momentum is None else self.momentum, self.eps)
+        return out if batched else out.squeeze(0)
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalization of images (N, C, H, W) or (C, H, W): statistics per image and channel."""
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalization of sequences (N, C, L) or (C, L): statistics per sequence and channel."""
+
+    _dims = 1
+
+
+# %%
+def test_unit_adaptive_max_pool_instance_norm():
+    """Checks the provided `adaptive_max_pool2d` and `InstanceNorm2d`: PyTorch's uneven windows
+    (5 pixels into 3: [0, 2), [1, 4), [3, 5)) with each maximum's flat index and the gradient to
+    the first maximum, and per-image per-channel statistics. This code is provided: if it fails,
+    look at your `MaxPool2dOp` and at module 04's `batch_norm`.
+    """
+    x = Tensor(np.array([[[[1.0, 3.0, 3.0, 0.0, 2.0]]]]), requires_grad=True)
+    out, indices = adaptive_max_pool2d(x, (1, 3), return_indices=True)
+    assert out.data.ravel().tolist() == [3.0, 3.0, 2.0] and indices.data.ravel().tolist() == [1, 1, 4]
+    out.sum().backward()
+    assert x.grad.data.ravel().tolist() == [0.0, 2.0, 0.0, 0.0, 1.0]
+    assert AdaptiveMaxPool2d((2, None))(Tensor(np.ones((2, 3, 4, 5)))).shape == (2, 3, 2, 5)
+    images = Tensor(np.random.default_rng(0).normal(3.0, 2.0, size=(2, 3, 4, 5)))
+    norm = InstanceNorm2d(3, track_running_stats=True)
+    y = norm(images).data
+    assert np.allclose(y.mean(axis=(2, 3)), 0.0, atol=1e-5) and np.allclose(y.var(axis=(2, 3)), 1.0, atol=1e-3)
+    unbiased = images.data.var(axis=(2, 3), ddof=1).mean(axis=0)
+    assert np.allclose(norm.running_var.data, 0.9 + 0.1 * unbiased, atol=1e-5)
+
+
+if __name__ == "__main__":
+    test_unit_adaptive_max_pool_instance_norm()
+
+# %% [markdown]
 # ## A convolutional network
 #
 # Everything snaps together with `Sequential` from module 03. For 8×8 digits:
@@ -1142,7 +1640,8 @@ if __name__ == "__main__":
 #
 # Run `tito module complete 05`: it runs these tests, exports `Conv2d`, `Conv1d`,
 # `MaxPool2d`, `AvgPool2d`, `Flatten` and `BatchNorm2d` into `tinytorch/nn/spatial.py`
-# (and `F.conv2d` & co. into `tinytorch.nn.functional`), and unlocks the **CNN
+# (and `F.conv2d` & co. into `tinytorch.nn.functional`), with the given `ConvTranspose2d`,
+# `Fold`/`Unfold`, `AdaptiveMaxPool2d` and `InstanceNorm2d`, and unlocks the **CNN
 # milestone** (1998 — Convolutional Networks): `tito milestone run cnn` trains this
 # network, with twice as many filters (16 and 32), on TinyDigits and checks that it
 # beats 95 % on digits it has never seen — in under a second.
