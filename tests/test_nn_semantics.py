@@ -1284,3 +1284,70 @@ def test_functional_embedding_padding_idx_keeps_the_row_and_stops_its_gradient_l
     ids = np.array([[0, 1, 1, 4], [1, 2, 3, 1]])
     assert_matches_torch(lambda w: F.embedding(ids, w, padding_idx=1),  # a non-zero padding row: looked up as it is
                          lambda w: th.nn.functional.embedding(th.tensor(ids), w, padding_idx=1), normal(5, 3))
+
+
+def _torch_decoder_layer(ours, th, **options):
+    """torch.nn.TransformerDecoderLayer holding our layer's weights."""
+    theirs = th.nn.TransformerDecoderLayer(ours.linear1.in_features, ours.self_attn.num_heads,
+                                           ours.linear1.out_features, **options).double()
+    batch_first = options.get("batch_first", False)
+    theirs.self_attn, theirs.multihead_attn = _torch_mha(ours.self_attn, batch_first), _torch_mha(ours.multihead_attn, batch_first)
+    with th.no_grad():
+        for name in ("linear1", "linear2", "norm1", "norm2", "norm3"):
+            for kind in ("weight", "bias"):
+                getattr(getattr(theirs, name), kind).copy_(th.tensor(getattr(getattr(ours, name), kind).data))
+    return theirs
+
+
+@pytest.mark.parametrize("options", [{}, {"norm_first": True}, {"batch_first": True, "activation": "gelu"}],
+                         ids=["post_norm", "pre_norm", "batch_first_gelu"])
+def test_transformer_decoder_layer_and_decoder_match_torch(options):
+    th = torch()
+    np.random.seed(1)
+    ours = to_float64(nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, dropout=0.0, **options))
+    _random_parameters(ours)
+    theirs = _torch_decoder_layer(ours, th, dropout=0.0, **options)
+    first = options.get("batch_first")
+    target_shape, memory_shape = ((2, 5, 8), (2, 3, 8)) if first else ((5, 2, 8), (3, 2, 8))
+    causal = nn.Transformer.generate_square_subsequent_mask(5, dtype=np.float64).data
+    padding = np.array([[False] * 3, [False, False, True]])  # the second memory's last position is padding
+    assert_matches_torch(
+        lambda t, m: ours(t, m, tgt_mask=causal, memory_key_padding_mask=padding),
+        lambda t, m: theirs(t, m, tgt_mask=th.tensor(causal), memory_key_padding_mask=th.tensor(padding)),
+        normal(*target_shape), normal(*memory_shape), atol=1e-8)
+    stack = to_float64(nn.TransformerDecoder(ours, num_layers=2, norm=LayerNorm(8)))
+    reference = th.nn.TransformerDecoder(theirs, num_layers=2, norm=th.nn.LayerNorm(8).double())
+    assert len(stack.layers) == 2 and stack.layers[0] is not stack.layers[1]
+    assert_matches_torch(lambda t, m: stack(t, m, tgt_mask=causal, tgt_is_causal=True),
+                         lambda t, m: reference(t, m, tgt_mask=th.tensor(causal), tgt_is_causal=True),
+                         normal(*target_shape), normal(*memory_shape), atol=1e-8)
+
+
+def test_transformer_matches_torch_with_its_names_init_and_masks():
+    th = torch()
+    np.random.seed(2)
+    ours = to_float64(nn.Transformer(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1,
+                                     dim_feedforward=16, dropout=0.0, batch_first=True))
+    theirs = th.nn.Transformer(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=16,
+                               dropout=0.0, batch_first=True).double()
+    packed = {name.replace("in_proj_", "q_proj.") for name in theirs.state_dict()}  # q_proj/k_proj/v_proj here
+    ours_names = {name.replace("k_proj.", "q_proj.").replace("v_proj.", "q_proj.") for name in ours.state_dict()}
+    assert ours_names == packed, "PyTorch's parameter names, the attention's in_proj split in three"
+    weights = ours.encoder.layers[0].linear1.weight.data  # Xavier-uniform: bound sqrt(6 / (8 + 16)), std 0.29
+    assert np.abs(weights).max() <= math.sqrt(6 / 24) and weights.std() > 0.25, "not Linear's own init (std 0.20)"
+    with th.no_grad():
+        for i, layer in enumerate(ours.encoder.layers):
+            theirs.encoder.layers[i] = _torch_encoder_layer(layer, th, dropout=0.0, batch_first=True)
+        theirs.decoder.layers[0] = _torch_decoder_layer(ours.decoder.layers[0], th, dropout=0.0, batch_first=True)
+        for stack in ("encoder", "decoder"):
+            for kind in ("weight", "bias"):
+                getattr(getattr(theirs, stack).norm, kind).copy_(th.tensor(getattr(getattr(ours, stack).norm, kind).data))
+    mask = nn.Transformer.generate_square_subsequent_mask(4, dtype=np.float64)
+    np.testing.assert_array_equal(mask.data, th.nn.Transformer.generate_square_subsequent_mask(4, dtype=th.float64).numpy())
+    assert_matches_torch(lambda s, t: ours(s, t, tgt_mask=mask.data),
+                         lambda s, t: theirs(s, t, tgt_mask=th.tensor(mask.data)),
+                         normal(2, 6, 8), normal(2, 4, 8), atol=1e-8)
+    with pytest.raises(RuntimeError, match="batch number"):
+        ours(Tensor(normal(2, 6, 8)), Tensor(normal(3, 4, 8)))
+    with pytest.raises(RuntimeError, match="d_model"):
+        ours(Tensor(normal(2, 6, 4)), Tensor(normal(2, 4, 4)))

@@ -656,10 +656,115 @@ class TransformerEncoder(Module):
         return x if self.norm is None else self.norm(x)
 
 # %% [markdown]
+# ### PyTorch's decoder layer and `nn.Transformer`, given
+#
+# The original Transformer (Vaswani et al., 2017) translates: an **encoder** reads the
+# source sentence, a **decoder** writes the target one token at a time. A decoder layer is
+# an encoder layer with one more sub-layer in the middle — **cross-attention**, whose
+# queries come from the decoder and whose keys and values come from the encoder's output
+# (`memory`): that is where each target position looks at the source. `nn.Transformer`
+# stacks `num_encoder_layers` encoder layers and `num_decoder_layers` decoder layers, each
+# stack followed by a LayerNorm, and initializes every weight matrix with Xavier-uniform, as
+# PyTorch does. Its parameter names are PyTorch's (`encoder.layers.0.linear1.weight`,
+# `decoder.layers.1.multihead_attn.out_proj.bias`, ...), except the attention's packed
+# `in_proj_weight`, which is this course's `q_proj`, `k_proj`, `v_proj`.
+# `Transformer.generate_square_subsequent_mask(n)` is the causal mask as PyTorch writes it:
+# 0 on and below the diagonal, -inf above, added to the scores.
+
+# %%
+#| export
+from tinytorch.nn import init
+
+
+class TransformerDecoderLayer(TransformerEncoderLayer):
+    """torch.nn.TransformerDecoderLayer: self-attention, cross-attention over the encoder's output
+    (`memory`), then a feed-forward layer, each with dropout, a residual connection and a LayerNorm."""
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True):
+        super().__init__(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
+                         norm_first, bias)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.dropout3 = Dropout(dropout)
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
+        def cross(y):
+            out, _ = self.multihead_attn(y, memory, memory, attn_mask=memory_mask, need_weights=False,
+                                         key_padding_mask=memory_key_padding_mask, is_causal=memory_is_causal)
+            return self.dropout2(out)
+
+        x = tgt
+        if self.norm_first:
+            x = x + self._attention_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = x + cross(self.norm2(x))
+            return x + self._feed_forward_block(self.norm3(x))
+        x = self.norm1(x + self._attention_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+        x = self.norm2(x + cross(x))
+        return self.norm3(x + self._feed_forward_block(x))
+
+    def _feed_forward_block(self, x):
+        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class TransformerDecoder(Module):
+    """`num_layers` copies of a decoder layer applied in turn, each reading `memory` (torch.nn.TransformerDecoder)."""
+
+    def __init__(self, decoder_layer, num_layers, norm=None):
+        super().__init__()
+        self.layers = [copy.deepcopy(decoder_layer) for _ in range(num_layers)]  # a list: see TransformerEncoder
+        self.num_layers, self.norm = num_layers, norm
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask,
+                      bool(tgt_is_causal), memory_is_causal)
+        return x if self.norm is None else self.norm(x)
+
+
+class Transformer(Module):
+    """torch.nn.Transformer: an encoder stack and a decoder stack, each ending in a LayerNorm."""
+
+    def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048,
+                 dropout=0.1, activation="relu", custom_encoder=None, custom_decoder=None, layer_norm_eps=1e-5,
+                 batch_first=False, norm_first=False, bias=True):
+        super().__init__()
+        shared = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                      layer_norm_eps=layer_norm_eps, batch_first=batch_first, norm_first=norm_first, bias=bias)
+        self.encoder = custom_encoder or TransformerEncoder(TransformerEncoderLayer(d_model, nhead, **shared),
+                                                            num_encoder_layers, LayerNorm(d_model, layer_norm_eps, bias=bias))
+        self.decoder = custom_decoder or TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **shared),
+                                                            num_decoder_layers, LayerNorm(d_model, layer_norm_eps, bias=bias))
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
+                tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal=False):
+        batch = 0 if self.batch_first else 1
+        if src.ndim == 3 and src.shape[batch] != tgt.shape[batch]:
+            raise RuntimeError("the batch number of src and tgt must be equal")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError("the feature number of src and tgt must be equal to d_model")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask,
+                            tgt_is_causal, memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz, dtype=None):
+        """The causal mask as PyTorch writes it: 0 where position i may see j (j <= i), -inf elsewhere."""
+        return Tensor(np.triu(np.full((sz, sz), -np.inf), 1), dtype=dtype or np.float32)
+
+# %% [markdown]
 # ## Done
 #
 # `tito module complete 08` exports the transformer into `tinytorch/models/transformer.py`
-# (`LayerNorm`, `TransformerEncoderLayer` and `TransformerEncoder` are also in `tinytorch.nn`,
+# (`LayerNorm`, the encoder and decoder layers and stacks and `Transformer` are also in `tinytorch.nn`,
 # and `F.layer_norm` is LayerNorm's functional form), `ModuleList`, `ModuleDict`, `ParameterList`
 # and `ParameterDict` into `tinytorch/nn/containers.py`, and unlocks the fifth
 # milestone, **2017 — Attention Is All You Need**:

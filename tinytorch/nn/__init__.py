@@ -14,7 +14,8 @@ __all__ = gather(__name__, globals(), ["modules", "dropout", "batchnorm", "spati
                  kind="classes")
 __all__ += gather(__name__, globals(), ["tinytorch.text.embeddings"], only=["Embedding"])
 __all__ += gather(__name__, globals(), ["tinytorch.models.transformer"],
-                  only=["LayerNorm", "TransformerEncoderLayer", "TransformerEncoder"])
+                  only=["LayerNorm", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
+                        "TransformerDecoder", "Transformer"])
 load_submodules(__name__, ["init", "utils", "functional"])
 
 
