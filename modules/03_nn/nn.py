@@ -1232,9 +1232,10 @@ def _class_labels(scores, target, who, ignore_index):
         raise ValueError(f"{who}: scores {scores.shape} (N, C, ...) need labels of shape {expected}, "
                          f"got {labels.shape}.{hint}")
     classes = scores.shape[1]
-    used = labels[labels != ignore_index]
+    used = labels if ignore_index is None else labels[labels != ignore_index]
     if used.size and (used.min() < 0 or used.max() >= classes):
-        raise ValueError(f"{who}: labels must lie in [0, {classes - 1}] (or be ignore_index={ignore_index})")
+        ignored = "" if ignore_index is None else f" (or be ignore_index={ignore_index})"
+        raise ValueError(f"{who}: labels must lie in [0, {classes - 1}]{ignored}")
     return labels
 
 
@@ -2341,6 +2342,540 @@ def test_unit_still_more_layers():
 
 if __name__ == "__main__":
     test_unit_still_more_layers()
+
+# %% [markdown]
+# ### PyTorch's remaining activations, given
+#
+# The activations of `torch.nn` not met yet, each a composition of what is above, with the
+# functional form beside the layer:
+#
+# - **PReLU** is a LeakyReLU that *learns* its slope: a `Parameter` named `weight`, one slope
+#   for all channels (the default) or one per channel, the channels on dim 1 as everywhere in
+#   PyTorch (`where(x > 0, x, w·x)`, `w` reshaped to `(C, 1, ..., 1)`).
+# - **SELU** is `scale · ELU(x, alpha)` with the two constants that make a deep stack of
+#   `Linear` + SELU keep its activations at mean 0 and variance 1 ("self-normalizing");
+#   **CELU** is ELU with its input scaled by `1/alpha`, so that its slope is 1 on both sides of 0.
+# - **Softsign** $x/(1+|x|)$, a slower-saturating tanh; **Tanhshrink** $x - \tanh x$.
+# - **Hardshrink** zeroes $|x| \le \lambda$; **Softshrink** also moves the rest $\lambda$
+#   towards 0, which is `x - clamp(x, -λ, λ)`: at $|x| = \lambda$ both give 0 and a
+#   gradient of 0, as PyTorch's.
+# - **RReLU** is a LeakyReLU whose negative slope is drawn uniformly from `[lower, upper]`
+#   for every element while training (from the global NumPy generator that
+#   `tinytorch.manual_seed` seeds), a regularizer like dropout; in `eval()` mode the
+#   slope is fixed at the middle, `(lower + upper) / 2`.
+
+# %%
+#| export
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def prelu(input, weight):
+    """x where x > 0, weight·x elsewhere: one weight for every element, or one per channel (dim 1)."""
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    if weight.numel() == 1:
+        slope = weight.reshape(())
+    else:
+        channels = input.shape[1] if input.ndim >= 2 else 1
+        if weight.numel() != channels:
+            raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                               f"{weight.numel()} and channel size = {channels}.")
+        slope = weight.reshape(channels, *([1] * (input.ndim - 2)))
+    return where(input > 0, input, slope * input)
+
+
+def selu(input, inplace=False):
+    return elu(input, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """x where x > 0, alpha·(exp(x/alpha) - 1) elsewhere: ELU of x/alpha, scaled back by alpha."""
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
+    return where(input > 0, input, elu(input / alpha, alpha))
+
+
+def softsign(input):
+    return input / (input.abs() + 1.0)
+
+
+def tanhshrink(input):
+    return input - input.tanh()
+
+
+def hardshrink(input, lambd=0.5):
+    """x where |x| > lambd, 0 elsewhere."""
+    return where(input.abs() > lambd, input, 0.0)
+
+
+def softshrink(input, lambd=0.5):
+    """x - lambd above lambd, x + lambd below -lambd, 0 in between."""
+    if lambd < 0:
+        raise RuntimeError(f"softshrink: lambda must be at least 0, but found {lambd}")
+    return input - input.clamp(-lambd, lambd)
+
+
+def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False):
+    """LeakyReLU with a random slope in [lower, upper] per element in training, (lower + upper) / 2 otherwise."""
+    if lower > upper:
+        raise RuntimeError("Lower bound should be less than or equal to the upper bound")
+    if not training:
+        return LeakyReLUOp.apply(input, negative_slope=(lower + upper) / 2)
+    slopes = np.where(input.data > 0, 1.0, np.random.uniform(lower, upper, input.shape)).astype(input.dtype)
+    return input * Tensor._wrap(slopes)
+
+
+def _with_inplace(text, inplace):
+    return text + (", inplace=True" if inplace else "")
+
+
+class PReLU(Module):
+    def __init__(self, num_parameters=1, init=0.25):
+        super().__init__()
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(np.full(num_parameters, init))
+
+    def forward(self, x):
+        return prelu(x, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class SELU(_Activation):
+    def forward(self, x):
+        return selu(x)
+
+
+class CELU(_Activation):
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__(inplace)
+        self.alpha = alpha
+
+    def forward(self, x):
+        return celu(x, self.alpha)
+
+    def extra_repr(self):
+        return _with_inplace(f"alpha={self.alpha}", self.inplace)
+
+
+class Softsign(Module):
+    def forward(self, x):
+        return softsign(x)
+
+
+class Tanhshrink(Module):
+    def forward(self, x):
+        return tanhshrink(x)
+
+
+class Hardshrink(Module):
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, x):
+        return hardshrink(x, self.lambd)
+
+    def extra_repr(self):
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    def forward(self, x):
+        return softshrink(x, self.lambd)
+
+
+class RReLU(_Activation):
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
+        super().__init__(inplace)
+        self.lower, self.upper = lower, upper
+
+    def forward(self, x):
+        return rrelu(x, self.lower, self.upper, self.training)
+
+    def extra_repr(self):
+        return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
+
+
+# %%
+def test_unit_remaining_activations():
+    """Hand values of the provided activations, at their kinks too. This code is provided: if it
+    fails, look at the operation it is built from (`where`, `clamp`, `elu`, `abs`)."""
+    x = Tensor([-1.0, -0.5, 0.0, 0.25, 2.0], requires_grad=True)
+    prelu_layer = PReLU()
+    y = prelu_layer(x)
+    assert np.allclose(y.data, [-0.25, -0.125, 0.0, 0.25, 2.0]) and prelu_layer.weight.shape == (1,)
+    y.sum().backward()
+    assert np.allclose(x.grad.data, [0.25, 0.25, 0.25, 1.0, 1.0]), "slope w at exactly 0, as PyTorch"
+    assert np.isclose(prelu_layer.weight.grad.item(), -1.5), "the sum of x where x <= 0"
+    per_channel = PReLU(2, init=0.5)(Tensor([[[-2.0]], [[-4.0]]]).reshape(1, 2, 1))
+    assert np.allclose(per_channel.data.ravel(), [-1.0, -2.0])
+    assert np.allclose(Hardshrink()(x).data, [-1.0, 0.0, 0.0, 0.0, 2.0]), "|x| == lambd gives 0"
+    assert np.allclose(Softshrink()(x).data, [-0.5, 0.0, 0.0, 0.0, 1.5])
+    x.grad = None
+    softshrink(x).sum().backward()
+    assert np.allclose(x.grad.data, [1.0, 0.0, 0.0, 0.0, 1.0]), "no gradient at |x| == lambd"
+    assert np.allclose(Softsign()(x).data, [-0.5, -1 / 3, 0.0, 0.2, 2 / 3])
+    assert np.allclose(Tanhshrink()(Tensor([1.0])).data, [1.0 - math.tanh(1.0)])
+    assert np.allclose(CELU(2.0)(Tensor([-2.0, 3.0])).data, [2.0 * (math.exp(-1.0) - 1.0), 3.0])
+    assert np.allclose(SELU()(Tensor([-1.0, 1.0])).data,
+                       [_SELU_SCALE * _SELU_ALPHA * (math.exp(-1.0) - 1.0), _SELU_SCALE])
+    rrelu_layer = RReLU(0.1, 0.3)
+    assert np.allclose(rrelu_layer.eval()(Tensor([-1.0, 1.0])).data, [-0.2, 1.0]), "eval: the middle slope"
+    slopes = rrelu_layer.train()(Tensor(-np.ones(1000))).data
+    assert slopes.dtype == np.float32 and np.all((slopes <= -0.1) & (slopes >= -0.3)) and slopes.std() > 0.01
+
+
+if __name__ == "__main__":
+    test_unit_remaining_activations()
+
+# %% [markdown]
+# ### PyTorch's remaining losses, given
+#
+# Six more of `torch.nn`'s losses, with PyTorch's formulas, defaults and `reduction`, each
+# composed from the operations above (and `_Loss` / `_WeightedLoss` for the reduction and the
+# `weight` buffer):
+#
+# - **SoftMarginLoss**, the logistic loss of a label $y = \pm 1$: $\log(1 + e^{-yx})$, which is
+#   `softplus(-y·x)` (so it never overflows, where PyTorch's own `log1p(exp(-y·x))` returns `inf`
+#   beyond about 88 in float32).
+# - **MultiLabelSoftMarginLoss**: a binary cross-entropy of logits per class,
+#   $-(y\log\sigma(x) + (1-y)\log\sigma(-x))$ with `logsigmoid`, averaged over the classes (the
+#   last dimension), one loss per sample; `weight` scales each class.
+# - **MultiMarginLoss**, the multi-class hinge (SVM) loss of logits `(N, C)` and labels `(N,)`:
+#   $\sum_{i \ne y} \max(0, \mathrm{margin} - x_y + x_i)^p / C$, `p` 1 or 2, times `weight[y]`.
+#   The score of the label, $x_y$, is picked with a one-hot mask, so autograd sends its gradient
+#   back to the right column; `relu` takes PyTorch's gradient 0 at the hinge.
+# - **MultiLabelMarginLoss**: the same hinge (margin 1) between every target class $j$ and every
+#   non-target class $i$, $\sum_{j}\sum_{i} \max(0, 1 - (x_j - x_i)) / C$. The target has the
+#   input's shape and lists the target classes first, then -1 ("no more"). All pairs of one
+#   sample are one `(C, C)` slice of a broadcast `1 - x_j + x_i`, multiplied by how often $j$ is
+#   listed (PyTorch counts a repeated class twice) and by "$i$ is not a target".
+# - **PoissonNLLLoss** for counts: `exp(x) - y·x` with `log_input=True` (the default), else
+#   `x - y·log(x + eps)`; `full=True` adds Stirling's approximation of $\log y!$,
+#   $y\log y - y + \tfrac12\log(2\pi y)$, only where $y > 1$, as PyTorch.
+# - **GaussianNLLLoss**: $\tfrac12(\log v + (x - y)^2 / v)$ with a predicted variance $v$ of the
+#   input's shape, or of the input's shape less the last dimension, or with a 1 in one dimension
+#   (or a number). PyTorch clamps $v$ at `eps` *in place, without autograd knowing*: the value is
+#   the clamped one, the gradient flows to every variance as if there were no clamp. Adding the
+#   constant `v.detach().clamp(min=eps) - v.detach()` to $v$ does exactly that.
+#
+# As with `MSELoss`, the target of the element-wise losses must have the input's shape.
+
+# %%
+#| export
+def _matching_target(input, target, who):
+    """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
+    target = _target_tensor(target)
+    _same_shape(input, target, who)
+    return target if target.is_floating_point() else target.to(input.dtype)
+
+
+def _batch_of_labels(input, target, who):
+    """Scores (C,) or (N, C) as (N, C), with their labels checked, shape (N,)."""
+    if input.ndim not in (1, 2) or input.numel() == 0:
+        raise RuntimeError(f"{who}: expected a non-empty vector or matrix of scores, got shape {input.shape}")
+    if input.ndim == 1:
+        input = input.reshape(1, -1)
+        target = np.reshape(target.data if isinstance(target, Tensor) else target, (1,))
+    return input, _class_labels(input, target, who, ignore_index=None)
+
+
+class SoftMarginLoss(_Loss):
+    """log(1 + exp(-y·x)) for labels y = ±1."""
+
+    def forward(self, input, target):
+        target = _matching_target(input, target, type(self).__name__)
+        return _reduce(SoftplusOp.apply(-target * input), self.reduction)
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Binary cross-entropy of logits (N, C) with 0/1 targets, averaged over the C classes."""
+
+    def forward(self, input, target):
+        y = _matching_target(input, target, type(self).__name__)
+        losses = self._weighted(-(y * logsigmoid(input) + (1.0 - y) * logsigmoid(-input)))
+        return _reduce(losses.sum(dim=-1) / input.shape[-1], self.reduction)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Σ_{i≠y} max(0, margin - x_y + x_i)^p / C per sample, times weight[y]."""
+
+    def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"):
+        if p not in (1, 2):
+            raise ValueError("only p == 1 and p == 2 supported")
+        if weight is not None and np.ndim(weight.data if isinstance(weight, Tensor) else weight) != 1:
+            raise ValueError("weight must be one-dimensional")
+        super().__init__(weight, size_average, reduce, reduction)
+        self.p, self.margin = p, margin
+
+    def forward(self, input, target):
+        scores, labels = _batch_of_labels(input, target, type(self).__name__)
+        classes = scores.shape[1]
+        is_label = Tensor._wrap((labels[:, None] == np.arange(classes)).astype(scores.dtype))
+        label_score = (scores * is_label).sum(dim=1, keepdim=True)
+        hinge = (self.margin - label_score + scores).relu()
+        if self.p == 2:
+            hinge = hinge * hinge
+        losses = (hinge * (1.0 - is_label)).sum(dim=1) / classes
+        if self.weight is not None:
+            losses = losses * Tensor._wrap(self.weight.data[labels].astype(scores.dtype))
+        if input.ndim == 1 and self.reduction == "none":
+            return losses.reshape(np.shape(target.data if isinstance(target, Tensor) else target))
+        return _reduce(losses, self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """Σ over target classes j and non-target classes i of max(0, 1 - (x_j - x_i)) / C per sample;
+    the target lists the classes of each sample, then -1."""
+
+    def forward(self, input, target):
+        labels = np.asarray(target.data if isinstance(target, Tensor) else target)
+        if labels.shape != tuple(input.shape) or input.ndim not in (1, 2):
+            raise RuntimeError(f"MultiLabelMarginLoss: inconsistent target size {labels.shape} for input of size "
+                               f"{input.shape} (a vector or matrix)")
+        scores, labels = input.reshape(-1, input.shape[-1]), labels.reshape(-1, input.shape[-1])
+        rows, classes = scores.shape
+        if not np.all(labels == np.round(labels)) or labels.size and (labels.min() < -1 or labels.max() >= classes):
+            raise RuntimeError(f"MultiLabelMarginLoss: target classes must be integers in [0, {classes - 1}], or -1")
+        listed = np.cumprod(labels >= 0, axis=1).astype(bool)  # the classes before the first -1
+        counts = np.zeros((rows, classes + 1), dtype=scores.dtype)  # column C collects what is not listed
+        np.add.at(counts, (np.arange(rows)[:, None], np.where(listed, labels, classes).astype(np.int64)), 1.0)
+        counts = counts[:, :classes]
+        pairs = counts[:, :, None] * (counts[:, None, :] == 0)  # [n, j, i]: j listed (with repeats), i not
+        hinge = (1.0 - scores.reshape(rows, classes, 1) + scores.reshape(rows, 1, classes)).relu()
+        losses = (hinge * Tensor._wrap(pairs)).sum(dim=(1, 2)) / classes
+        return _reduce(losses.reshape(()) if input.ndim == 1 else losses, self.reduction)
+
+
+class PoissonNLLLoss(_Loss):
+    """exp(x) - y·x (log_input) or x - y·log(x + eps); Stirling's term for y > 1 with full=True."""
+
+    def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, log_input, target):
+        target = _matching_target(log_input, target, type(self).__name__)
+        if self.log_input:
+            losses = log_input.exp() - target * log_input
+        else:
+            losses = log_input - target * (log_input + self.eps).log()
+        if self.full:
+            counted = target > 1
+            y = where(counted, target, 1.0)  # log(1) = 0 where the term is not used: no log(0) is taken
+            stirling = y * y.log() - y + (y * (2 * math.pi)).log() * 0.5
+            losses = losses + where(counted, stirling, 0.0)
+        return _reduce(losses, self.reduction)
+
+
+class GaussianNLLLoss(_Loss):
+    """0.5·(log v + (x - y)² / v), v the predicted variance clamped at eps (its gradient kept)."""
+
+    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+        super().__init__(reduction=reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input, target, var):
+        if isinstance(var, (int, float)):
+            if var < 0:
+                raise ValueError("var has negative entry/entries")
+            var = Tensor._wrap(np.full(input.shape, var, dtype=input.dtype))
+        var = _target_tensor(var)
+        if np.any(var.data < 0):
+            raise ValueError("var has negative entry/entries")
+        if var.shape != input.shape:
+            if var.shape == input.shape[:-1]:  # one variance per row of expectations
+                var = var.unsqueeze(-1)
+            elif var.ndim != input.ndim or sum(v for n, v in zip(input.shape, var.shape) if n != v) != 1:
+                raise ValueError("var is of incorrect size")
+        var = var + (var.detach().clamp(min=self.eps) - var.detach())
+        diff = input - _target_tensor(target)
+        losses = (var.log() + diff * diff / var) * 0.5
+        if self.full:
+            losses = losses + 0.5 * math.log(2 * math.pi)
+        return _reduce(losses, self.reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    return SoftMarginLoss(size_average, reduce, reduction)(input, target)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    return MultiLabelSoftMarginLoss(weight, size_average, reduce, reduction)(input, target)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"):
+    return MultiMarginLoss(p, margin, weight, size_average, reduce, reduction)(input, target)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    return MultiLabelMarginLoss(size_average, reduce, reduction)(input, target)
+
+
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
+                     reduction="mean"):
+    return PoissonNLLLoss(log_input, full, size_average, eps, reduce, reduction)(input, target)
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
+
+
+# %%
+def test_unit_remaining_losses():
+    """Hand values of the provided losses. This code is provided: if it fails, look at the
+    operation it is built from (`softplus`, `relu`, `where`, `log`), or at `_reduce`."""
+    x = Tensor([[0.1, 0.2, 0.4]])
+    assert np.isclose(MultiLabelMarginLoss()(x, np.array([[1, -1, 0]])).item(), (0.9 + 1.2) / 3)
+    assert np.isclose(MultiLabelMarginLoss()(x, np.array([[1, 1, -1]])).item(), 2 * (0.9 + 1.2) / 3), "repeats count"
+    assert np.isclose(MultiMarginLoss()(x, np.array([2])).item(), (0.7 + 0.8) / 3)
+    assert np.isclose(MultiMarginLoss(p=2, weight=[1.0, 1.0, 2.0])(x, np.array([2])).item(), 2 * (0.49 + 0.64) / 3)
+    assert np.isclose(SoftMarginLoss()(Tensor([0.0, 200.0]), np.array([1.0, -1.0])).item(), (math.log(2) + 200) / 2)
+    assert np.isclose(MultiLabelSoftMarginLoss()(Tensor([[0.0, 0.0]]), np.array([[1.0, 0.0]])).item(), math.log(2))
+    assert np.isclose(PoissonNLLLoss()(Tensor([0.0]), np.array([2.0])).item(), 1.0)
+    stirling = 2 * math.log(2) - 2 + 0.5 * math.log(4 * math.pi)
+    full = PoissonNLLLoss(full=True, reduction="none")(Tensor([0.0, 0.0]), np.array([1.0, 2.0]))
+    assert np.allclose(full.data, [1.0, 1.0 + stirling]), "Stirling's term only where the count is above 1"
+    var = Tensor([0.0, 4.0], requires_grad=True)
+    loss = GaussianNLLLoss(eps=0.5, reduction="sum")(Tensor([1.0, 2.0]), np.array([0.0, 0.0]), var)
+    assert np.isclose(loss.item(), 0.5 * (math.log(0.5) + 2.0) + 0.5 * (math.log(4.0) + 1.0))
+    loss.backward()
+    expected = [0.5 * (1 / 0.5 - 1 / 0.25), 0.5 * (1 / 4 - 4 / 16)]  # d/dv at the clamped v = 0.5, and at v = 4
+    assert np.allclose(var.grad.data, expected), "the clamp keeps its gradient"
+
+
+if __name__ == "__main__":
+    test_unit_remaining_losses()
+
+# %% [markdown]
+# ### Bilinear, Gumbel-softmax and ChannelShuffle, given
+#
+# - **Bilinear** mixes two inputs multiplicatively: $y_o = x_1^\top W_o\, x_2 + b_o$, one matrix
+#   $W_o$ per output feature, so the weight has shape `(out_features, in1_features, in2_features)`
+#   and PyTorch initializes it (and the bias) uniformly in $\pm 1/\sqrt{\text{in1\_features}}$.
+#   The leading dimensions of both inputs are flattened into one batch, and the product is one
+#   `einsum("bi,oij,bj->bo")`, whose backward module 02 already knows.
+# - **`F.gumbel_softmax`** draws a differentiable sample of a categorical distribution: add
+#   Gumbel noise $-\log E$ ($E$ exponential, from the global NumPy generator) to the logits, divide
+#   by the temperature `tau`, take the softmax. With `hard=True` the forward is the one-hot of the
+#   sample's largest entry while the gradient is the soft sample's: the *straight-through*
+#   trick `y_hard - y_soft.detach() + y_soft`.
+# - **ChannelShuffle** (ShuffleNet) interleaves the channels of `groups` groups, so that the next
+#   grouped convolution sees channels of every group: `(N, g·k, ...)` viewed as `(N, g, k, ...)`,
+#   its two channel axes swapped, and flattened back.
+
+# %%
+#| export
+import warnings
+
+from tinytorch.core.autograd import einsum
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """x1ᵀ W_o x2 + b_o for every output feature o; x1 (..., in1), x2 (..., in2), W (out, in1, in2)."""
+    if input1.ndim != input2.ndim:
+        raise RuntimeError(f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}")
+    for dim, (a, b) in enumerate(zip(input1.shape[:-1], input2.shape[:-1])):
+        if a != b:
+            raise RuntimeError(f"bilinear(): input batch dimensions do not match at dim {dim}: got {a} and {b}")
+    if weight.ndim != 3:
+        raise RuntimeError(f"bilinear(): weight must be 3-dimensional (out, in1, in2), got {weight.ndim} dimensions")
+    for k, x in ((1, input1), (2, input2)):
+        if x.shape[-1] != weight.shape[k]:
+            raise RuntimeError(f"bilinear(): input{k} size does not match weight size: got {x.shape[-1]} but "
+                               f"expected {weight.shape[k]}")
+    if bias is not None and tuple(bias.shape) != weight.shape[:1]:
+        raise RuntimeError(f"bilinear(): bias size does not match weight size: got {bias.shape[-1]} but expected "
+                           f"{weight.shape[0]}")
+    rows1, rows2 = input1.reshape(-1, weight.shape[1]), input2.reshape(-1, weight.shape[2])
+    out = einsum("bi,oij,bj->bo", rows1, weight, rows2)
+    if bias is not None:
+        out = out + bias
+    return out.reshape(*input1.shape[:-1], weight.shape[0])
+
+
+def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1):
+    """A soft sample softmax((logits + Gumbel noise) / tau) along dim; with hard=True its one-hot,
+    differentiated as the soft sample (straight through)."""
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    gumbels = -np.log(np.random.standard_exponential(logits.shape))  # ~Gumbel(0, 1)
+    y_soft = softmax((logits + Tensor._wrap(gumbels.astype(logits.dtype))) / tau, dim)
+    if not hard:
+        return y_soft
+    y_hard = np.zeros(y_soft.shape, dtype=y_soft.dtype)
+    np.put_along_axis(y_hard, np.argmax(y_soft.data, axis=dim, keepdims=True), 1.0, axis=dim)
+    return Tensor._wrap(y_hard) - y_soft.detach() + y_soft
+
+
+def channel_shuffle(input, groups):
+    """(N, g·k, ...) -> (N, k·g, ...): the channels of the g groups interleaved."""
+    if input.ndim <= 2:
+        raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with sizes {list(input.shape)}")
+    if groups <= 0:
+        raise RuntimeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    batch, channels, rest = input.shape[0], input.shape[1], input.shape[2:]
+    if channels % groups:
+        raise RuntimeError(f"Number of channels must be divisible by groups. Got {channels} channels and {groups} "
+                           "groups.")
+    return input.reshape(batch, groups, channels // groups, *rest).transpose(1, 2).reshape(*input.shape)
+
+
+class Bilinear(Module):
+    """y = x1ᵀ W x2 + b, W of shape (out_features, in1_features, in2_features); PyTorch's initialization."""
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True):
+        super().__init__()
+        if in1_features <= 0:
+            raise ValueError(f"in1_features must be > 0, but got (in1_features={in1_features})")
+        self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
+        bound = 1.0 / math.sqrt(in1_features)
+        self.weight = Parameter(np.random.uniform(-bound, bound, (out_features, in1_features, in2_features)))
+        self.bias = Parameter(np.random.uniform(-bound, bound, out_features)) if bias else None
+
+    def forward(self, input1, input2):
+        return bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")
+
+
+class ChannelShuffle(Module):
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        return channel_shuffle(x, self.groups)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
+
+
+# %%
+def test_unit_bilinear_gumbel_channel_shuffle():
+    """Hand values of the provided layers. This code is provided: if it fails, look at the
+    operation it is built from (`einsum`, `softmax`, `reshape`, `transpose`)."""
+    layer = Bilinear(2, 3, 1)
+    assert layer.weight.shape == (1, 2, 3) and np.all(np.abs(layer.weight.data) <= 1 / math.sqrt(2))
+    layer.weight.data[...] = np.arange(6).reshape(1, 2, 3)
+    layer.bias.data[...] = 0.5
+    out = layer(Tensor([[1.0, 2.0]]), Tensor([[1.0, 0.0, -1.0]]))
+    assert out.shape == (1, 1) and np.isclose(out.item(), (0 - 2) + 2 * (3 - 5) + 0.5)
+    logits = Tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    sample = gumbel_softmax(logits, tau=0.5, hard=True)
+    assert sorted(sample.data.ravel().tolist()) == [0.0, 0.0, 1.0], "hard: one-hot in the forward"
+    (sample * Tensor([[1.0, 2.0, 3.0]])).sum().backward()
+    assert abs(logits.grad.data.sum()) < 1e-6 and np.any(logits.grad.data != 0), "soft sample's gradient"
+    shuffled = ChannelShuffle(2)(Tensor(np.arange(6.0).reshape(1, 6, 1)))
+    assert shuffled.data.ravel().tolist() == [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+
+
+if __name__ == "__main__":
+    test_unit_bilinear_gumbel_channel_shuffle()
 
 
 # %% [markdown]
