@@ -429,22 +429,61 @@ import math
 class LRScheduler:
     """Base class: on every step(), set each param group's 'lr' to get_lr() (PyTorch semantics)."""
 
+    # Given: what step() does when someone else has moved a rate since this scheduler last set it
+    # (a second scheduler on the same optimizer, a ChainedScheduler, you). None: get_lr() overwrites
+    # it (PyTorch's closed-form schedules: LambdaLR, OneCycleLR, ...). A number, the floor (0 for the
+    # multiplicative schedules, eta_min for the cosine): this schedule's own change since its last
+    # step, (new - floor) / (old - floor), is applied to the current rate — PyTorch's recursive
+    # forms, which is what lets two schedules compose. Left alone, the rate is get_lr() exactly.
+    _chain_floor = None
+
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = optimizer
         for group in optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
-        self.step()
+        self._initial_step()
+
+    def _initial_step(self):
+        """The constructor's step (SequentialLR repeats it): epoch -1's rates are the base rates."""
+        self._closed_lrs = list(self.base_lrs) if self.last_epoch == -1 else None  # resuming: get_lr() overwrites
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
     def get_lr(self):
         raise NotImplementedError(f"{type(self).__name__} must define get_lr()")
 
     def step(self):
         self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        for group, lr in zip(self.optimizer.param_groups, self._chained(self.get_lr())):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _chained(self, closed):
+        """The rates to set, given get_lr()'s (see _chain_floor)."""
+        previous, self._closed_lrs = getattr(self, "_closed_lrs", None), list(closed)
+        floor = self._chain_floor
+        if floor is None or previous is None:
+            return closed
+        rates = []
+        for group, new, old in zip(self.optimizer.param_groups, closed, previous):
+            lr = group["lr"]
+            if lr == old or new == old:  # nobody else moved it, or this schedule stands still
+                rates.append(new if lr == old else lr)
+            elif old == floor:  # from the floor (the cosine's restart): add the change
+                rates.append(lr + (new - old))
+            else:
+                rates.append(floor + (lr - floor) * ((new - floor) / (old - floor)))
+        return rates
+
+    def _restart(self):
+        """SequentialLR's hand-over at a milestone: this schedule's epoch 0, from its base rates."""
+        self.last_epoch, self._closed_lrs = -1, None
+        self.step()
 
     def get_last_lr(self):
         return list(self._last_lr)
@@ -459,6 +498,8 @@ class LRScheduler:
 class StepLR(LRScheduler):
     """lr = initial_lr * gamma ** (epoch // step_size)."""
 
+    _chain_floor = 0.0  # multiplicative: chains as PyTorch's recursive form
+
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
@@ -471,6 +512,10 @@ class StepLR(LRScheduler):
 
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
+
+    @property
+    def _chain_floor(self):  # given: the cosine scales its distance to eta_min when chained
+        return self.eta_min
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         self.T_max, self.eta_min = T_max, eta_min
@@ -489,6 +534,8 @@ class CosineAnnealingLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr = initial_lr * gamma ** epoch."""
 
+    _chain_floor = 0.0  # multiplicative: chains as PyTorch's recursive form
+
     def __init__(self, optimizer, gamma, last_epoch=-1):
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -499,6 +546,8 @@ class ExponentialLR(LRScheduler):
 
 class MultiStepLR(LRScheduler):
     """lr = initial_lr * gamma ** (the number of milestones reached)."""
+
+    _chain_floor = 0.0  # multiplicative: chains as PyTorch's recursive form
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         self.milestones, self.gamma = sorted(milestones), gamma
@@ -511,6 +560,8 @@ class MultiStepLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """lr = initial_lr * a factor going linearly from start_factor to end_factor over total_iters epochs."""
+
+    _chain_floor = 0.0  # multiplicative: chains as PyTorch's recursive form
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
@@ -543,6 +594,8 @@ class LambdaLR(LRScheduler):
 
 class ConstantLR(LRScheduler):
     """lr = initial_lr * factor for the first total_iters epochs, then initial_lr."""
+
+    _chain_floor = 0.0  # multiplicative: chains as PyTorch's recursive form
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
         if not 0 <= factor <= 1:
@@ -759,6 +812,480 @@ def test_unit_more_optimizers_and_schedules():
 
 if __name__ == "__main__":
     test_unit_more_optimizers_and_schedules()
+
+# %% [markdown]
+# ## Composing schedules
+#
+# Real recipes join schedules. A transformer is usually trained with a **warm-up** — a few
+# hundred steps of `LinearLR` rising from a small rate, while Adam's moment estimates are still
+# noisy — then a `CosineAnnealingLR` decay: `SequentialLR(opt, [warmup, cosine], milestones=[500])`
+# hands over from one to the next at each milestone (the next one starts from its epoch 0).
+# `ChainedScheduler([a, b])` instead steps both every epoch, and their factors multiply: that is
+# why the schedules that can be chained move the *current* rate by their own change (see
+# `_chain_floor`). Four more of PyTorch's schedules: `PolynomialLR` (to zero along
+# $(1 - t/T)^p$), `MultiplicativeLR` (a factor per epoch), and `CyclicLR` (Smith 2017), which
+# sweeps the rate between `base_lr` and `max_lr` and back, and the momentum the other way.
+
+# %%
+#| export optim.lr_scheduler
+from bisect import bisect_right
+
+
+def _per_group(name, optimizer, value):
+    """One value per param group: a list or tuple as long as param_groups, or one value for all."""
+    count = len(optimizer.param_groups)
+    if isinstance(value, (list, tuple)):
+        if len(value) != count:
+            raise ValueError(f"{name} must have one value per param group: got {len(value)}, there are {count}")
+        return list(value)
+    return [value] * count
+
+
+def _scheduler_list(owner, schedulers, optimizer):
+    """The optimizer that every scheduler of SequentialLR / ChainedScheduler drives (PyTorch's checks)."""
+    name = type(owner).__name__
+    schedulers = list(schedulers)
+    if not schedulers:
+        raise ValueError(f"{name} expects at least one scheduler")
+    optimizer = optimizer if optimizer is not None else schedulers[0].optimizer
+    for index, scheduler in enumerate(schedulers):
+        if isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError(f"{name} does not support ReduceLROnPlateau (its step needs a metric): index {index}")
+        if not hasattr(scheduler, "optimizer"):
+            raise TypeError(f"{name}: the scheduler at index {index} has no optimizer")
+        if scheduler.optimizer is not optimizer:
+            raise ValueError(f"{name} expects all schedulers to drive the same optimizer (index {index} does not)")
+    return schedulers, optimizer
+
+
+class _SchedulerList(LRScheduler):
+    """SequentialLR's and ChainedScheduler's state: their own, and each scheduler's under '_schedulers'."""
+
+    def state_dict(self):
+        state = {key: value for key, value in vars(self).items() if key not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict):
+        self.__dict__.update({key: value for key, value in state_dict.items() if key != "_schedulers"})
+        for scheduler, state in zip(self._schedulers, state_dict["_schedulers"]):
+            scheduler.load_state_dict(state)
+
+
+class SequentialLR(_SchedulerList):
+    """schedulers[i] drives the rate from milestones[i-1] on, each starting from its own epoch 0."""
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        self._schedulers, self.optimizer = _scheduler_list(self, schedulers, optimizer)
+        if len(milestones) != len(self._schedulers) - 1:
+            raise ValueError(f"SequentialLR expects one milestone fewer than schedulers: got {len(milestones)} "
+                             f"milestones for {len(self._schedulers)} schedulers")
+        self._milestones, self.last_epoch = list(milestones), last_epoch + 1
+        for group in self.optimizer.param_groups:  # undo what the schedulers' constructors did
+            group["lr"] = group["initial_lr"]
+        self._undo_initial_steps(self)
+        first = self._schedulers[bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def _undo_initial_steps(self, scheduler):
+        for inner in getattr(scheduler, "_schedulers", ()):
+            self._undo_initial_steps(inner)
+        if not hasattr(scheduler, "_schedulers"):
+            scheduler.last_epoch -= 1
+
+    def _initial_step(self):
+        self._schedulers[bisect_right(self._milestones, 0)]._initial_step()
+
+    def step(self):
+        self.last_epoch += 1
+        index = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[index]
+        if index > 0 and self._milestones[index - 1] == self.last_epoch:
+            scheduler._restart()
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+class ChainedScheduler(_SchedulerList):
+    """Steps every scheduler at each step(), in order: their changes to the rate multiply."""
+
+    def __init__(self, schedulers, optimizer=None):
+        self._schedulers, self.optimizer = _scheduler_list(self, schedulers, optimizer)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _initial_step(self):
+        for scheduler in self._schedulers:
+            scheduler._initial_step()
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _restart(self):
+        for scheduler in self._schedulers:
+            scheduler._restart()
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def step(self):
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+class PolynomialLR(LRScheduler):
+    """lr = initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power: zero after total_iters."""
+
+    _chain_floor = 0.0
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters, self.power = total_iters, power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        factor = (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+        return [base * factor for base in self.base_lrs]
+
+
+class MultiplicativeLR(LambdaLR):
+    """lr *= lr_lambda(epoch) at every step after the first (one function, or one per param group)."""
+
+    def get_lr(self):  # recursive by nature: it multiplies the current rate
+        groups = self.optimizer.param_groups
+        if self._is_initial:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * rule(self.last_epoch) for group, rule in zip(groups, self.lr_lambdas)]
+
+
+class CyclicLR(LRScheduler):
+    """The rate goes from base_lr up to max_lr in step_size_up steps and back in step_size_down, cycle
+    after cycle; the amplitude is scaled by mode ('triangular': 1, 'triangular2': halved every cycle,
+    'exp_range': gamma ** step) or by scale_fn. The momentum (SGD's momentum, Adam's beta1) goes from
+    max_momentum down to base_momentum and back, against the rate (PyTorch semantics)."""
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
+                 gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
+                 max_momentum=0.9, last_epoch=-1):
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        step_size_up = float(step_size_up)
+        step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
+        self.total_size = step_size_up + step_size_down
+        self.step_ratio = step_size_up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range', not {mode!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"CyclicLR: scale_mode must be 'cycle' or 'iterations', not {scale_mode!r}")
+        self.mode, self.gamma, self._scale_fn_custom = mode, gamma, scale_fn
+        if scale_fn is None:  # the mode decides what the scale reads
+            scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        self.scale_mode, self.cycle_momentum = scale_mode, cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("CyclicLR: cycle_momentum needs an optimizer with momentum or betas")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for top, bottom, group in zip(self.max_momentums, self.base_momentums, optimizer.param_groups):
+                    self._set_momentum(group, top)
+                    group["max_momentum"], group["base_momentum"] = top, bottom
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs  # after the first step, as PyTorch (which used the groups' initial_lr)
+
+    def _set_momentum(self, group, momentum):
+        if self.use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
+    def scale_fn(self, x):
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self):
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle  # where in the cycle, 0 to 1
+        rise = x / self.step_ratio if x <= self.step_ratio else (x - 1) / (self.step_ratio - 1)  # 0 to 1 to 0
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        if self.cycle_momentum:
+            for group, bottom, top in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                self._set_momentum(group, top - (top - bottom) * rise * scale)
+        return [base + (peak - base) * rise * scale for base, peak in zip(self.base_lrs, self.max_lrs)]
+
+    def state_dict(self):  # a function is not state (PyTorch leaves it out too)
+        return dict(super().state_dict(), _scale_fn_custom=None)
+
+    def load_state_dict(self, state_dict):
+        scale_fn = self._scale_fn_custom
+        super().load_state_dict(state_dict)
+        self._scale_fn_custom = scale_fn
+
+
+# %%
+def test_unit_composed_schedules():
+    """Checks the provided `SequentialLR`, `ChainedScheduler`, `PolynomialLR`, `MultiplicativeLR` and
+    `CyclicLR`: hand values of their rates. This code is provided: if it fails, look at
+    `LRScheduler.step()` (it must write every rate into the optimizer's param groups).
+    """
+    from tinytorch.optim.sgd import SGD
+
+    def rates(sched, steps):
+        return [sched.get_last_lr()[0]] + [sched.step() or sched.get_last_lr()[0] for _ in range(steps)]
+
+    o = SGD([Parameter(np.zeros(1))], lr=1.0)
+    warmup = LinearLR(o, start_factor=0.25, total_iters=2)
+    decay = ExponentialLR(o, gamma=0.5)
+    assert np.allclose(rates(SequentialLR(o, [warmup, decay], milestones=[3]), 5), [0.25, 0.625, 1.0, 1.0, 0.5, 0.25])
+    o = SGD([Parameter(np.zeros(1))], lr=1.0)
+    chained = ChainedScheduler([ConstantLR(o, factor=0.5, total_iters=2), ExponentialLR(o, gamma=0.5)])
+    assert np.allclose(rates(chained, 3), [0.5, 0.25, 0.25, 0.125])  # the factors multiply
+    o = SGD([Parameter(np.zeros(1))], lr=1.0)
+    assert np.allclose(rates(PolynomialLR(o, total_iters=4, power=2.0), 5), [1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0])
+    o = SGD([Parameter(np.zeros(1))], lr=1.0)
+    assert np.allclose(rates(MultiplicativeLR(o, lambda epoch: 0.5), 2), [1.0, 0.5, 0.25])
+    o = SGD([Parameter(np.zeros(1))], lr=1.0, momentum=0.9)
+    cyclic = CyclicLR(o, base_lr=0.1, max_lr=0.5, step_size_up=2, mode="triangular2")
+    assert np.allclose(rates(cyclic, 6), [0.1, 0.3, 0.5, 0.3, 0.1, 0.2, 0.3])  # the second cycle is half as high
+    assert np.isclose(o.param_groups[0]["momentum"], 0.85)  # and the momentum goes the other way
+
+
+if __name__ == "__main__":
+    test_unit_composed_schedules()
+
+# %% [markdown]
+# ## Three more optimizers: signs, averages and curvature
+#
+# - **Rprop** (Riedmiller & Braun 1993) ignores the gradient's size and keeps only its sign:
+#   each weight has its own step size, grown by `etas[1]` while its gradient keeps its sign and
+#   cut by `etas[0]` when the sign flips (it overshot a minimum; that step is skipped). For
+#   full-batch training only: mini-batch noise flips signs at random.
+# - **ASGD** (Polyak & Juditsky 1992) is SGD with a slowly decaying rate that, after `t0`
+#   steps, also keeps the running *average* of the weights, `state["ax"]`: on a noisy problem
+#   the average is much closer to the minimum than the last iterate.
+# - **L-BFGS** (Liu & Nocedal 1989) estimates the curvature from the last `history_size` steps
+#   and gradient changes, and steps along (an approximation of) $-H^{-1}g$, Newton's direction,
+#   without ever forming the Hessian. It evaluates the loss several times per `step`, so it
+#   takes a `closure` that recomputes the loss and its gradients. (PyTorch's
+#   `line_search_fn="strong_wolfe"`, a search for each step's length, is not here: the step is
+#   `lr`.) For small, deterministic problems it converges in a handful of steps where
+#   first-order methods take hundreds.
+
+# %%
+#| export optim.adam
+from tinytorch.core.autograd import enable_grad
+
+
+class Rprop(Optimizer):
+    """p -= sign(g) * step_size, each weight's step size grown by etas[1] while its gradient keeps its
+    sign and cut by etas[0] (that step skipped) when it flips, within step_sizes (PyTorch semantics)."""
+
+    def __init__(self, params, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), **options):
+        if lr < 0:
+            raise ValueError(f"Rprop: invalid learning rate {lr}")
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Rprop: need 0 < etas[0] < 1 < etas[1], got {tuple(etas)}")
+        super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes)), **options)
+
+    def step(self):
+        for group in self.param_groups:
+            (shrink, grow), (smallest, largest) = group["etas"], group["step_sizes"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data
+                state = self.state.setdefault(id(p), {})
+                if not state:  # every step size starts at lr (a later change of lr does not reach it)
+                    state.update(step=0, prev=np.zeros_like(p.data), step_size=np.full_like(p.data, group["lr"]))
+                state["step"] += 1
+                agreement = g * state["prev"]
+                factor = np.where(agreement > 0, grow, np.where(agreement < 0, shrink, 1.0)).astype(p.data.dtype)
+                step_size = state["step_size"]
+                step_size *= factor
+                np.clip(step_size, smallest, largest, out=step_size)
+                g = np.where(agreement < 0, 0, g).astype(p.data.dtype, copy=False)  # a flipped sign: no step, no flip next time
+                p.data -= np.sign(g) * step_size
+                state["prev"][...] = g
+
+
+class ASGD(Optimizer):
+    """Averaged SGD: p *= 1 - lambd * eta, p -= eta * g with eta = lr / (1 + lambd * lr * t) ** alpha,
+    and state['ax'] the running average of p from step t0 on (PyTorch semantics)."""
+
+    def __init__(self, params, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, **options):
+        if lr < 0 or weight_decay < 0:
+            raise ValueError("ASGD: need lr >= 0 and weight_decay >= 0")
+        super().__init__(params, dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay), **options)
+
+    def step(self):
+        for group in self.param_groups:
+            lr, lambd = group["lr"], group["lambd"]
+            for p, g, state in _decayed_gradients(self, group):
+                if not state:  # eta and mu are float32 numbers, as PyTorch keeps them, so that both round alike
+                    state.update(step=0, eta=np.float32(lr), mu=np.float32(1.0), ax=np.zeros_like(p.data))
+                state["step"] += 1
+                eta, mu = float(state["eta"]), float(state["mu"])
+                p.data *= 1.0 - lambd * eta
+                p.data -= eta * g
+                if mu != 1.0:
+                    state["ax"] += (p.data - state["ax"]) * mu
+                else:
+                    state["ax"][...] = p.data
+                state["eta"] = np.float32(lr / (1.0 + lambd * lr * state["step"]) ** group["alpha"])
+                state["mu"] = np.float32(1.0 / max(1.0, state["step"] - group["t0"]))
+
+
+class LBFGS(Optimizer):
+    """L-BFGS with a fixed step (PyTorch's default, line_search_fn=None): step(closure) runs up to max_iter
+    iterations, each moving all parameters, as one flat vector, by lr along -H·g; H is the inverse Hessian
+    estimated from the last history_size (step, gradient change) pairs. One param group."""
+
+    def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9,
+                 history_size=100, line_search_fn=None):
+        if lr < 0:
+            raise ValueError(f"LBFGS: invalid learning rate {lr}")
+        if line_search_fn is not None:
+            raise NotImplementedError(f"LBFGS(line_search_fn={line_search_fn!r}) is not supported by tinytorch: "
+                                      "only the fixed step (line_search_fn=None, the step length lr)")
+        super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_iter * 5 // 4 if max_eval is None
+                                      else max_eval, tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
+                                      history_size=history_size, line_search_fn=None))
+        self._params = self.param_groups[0]["params"]
+
+    def add_param_group(self, param_group):
+        if getattr(self, "param_groups", None):
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        super().add_param_group(param_group)
+
+    def _flat_grad(self):
+        return np.concatenate([p.grad.data.ravel() if p.grad is not None else np.zeros(p.data.size, p.data.dtype)
+                               for p in self._params])
+
+    def _move(self, length, direction):
+        start = 0
+        for p in self._params:
+            p.data += length * direction[start:start + p.data.size].reshape(p.data.shape)
+            start += p.data.size
+
+    def _evaluate(self, closure):
+        """The loss (a float) and the flat gradient, from one call of the closure."""
+        with enable_grad():
+            loss = float(closure())
+        return loss, self._flat_grad()
+
+
+def _inverse_hessian_times(gradient, steps, changes, scale):
+    """-H·g by the two-loop recursion (Nocedal & Wright, Algorithm 7.4): H is built from the pairs
+    (s, y) = (a step, the gradient's change over it), oldest first, on top of H₀ = scale·I."""
+    q, alphas = -gradient, []
+    for s, y in zip(reversed(steps), reversed(changes)):  # newest pair first
+        alphas.append(s.dot(q) / y.dot(s))
+        q -= alphas[-1] * y
+    r = q * scale
+    for s, y, alpha in zip(steps, changes, reversed(alphas)):  # oldest pair first
+        r += (alpha - y.dot(r) / y.dot(s)) * s
+    return r
+
+
+def _lbfgs_step(self, closure):
+    """Up to max_iter iterations; the closure must zero the gradients, compute the loss, call
+    backward() and return the loss. Returns the first loss, as PyTorch."""
+    if closure is None or not callable(closure):
+        raise TypeError("LBFGS.step needs a closure that recomputes the loss and its gradients")
+    group = self.param_groups[0]
+    state = self.state.setdefault(id(self._params[0]), {})  # the whole vector's state, with the first parameter
+    state.setdefault("func_evals", 0)
+    state.setdefault("n_iter", 0)
+    with enable_grad():
+        first_loss = closure()
+    loss, grad, evaluations = float(first_loss), self._flat_grad(), 1
+    state["func_evals"] += 1
+    if np.abs(grad).max() <= group["tolerance_grad"]:
+        return first_loss  # already at a minimum
+    steps, changes = state.setdefault("steps", []), state.setdefault("changes", [])
+    direction, length, scale = state.get("direction"), state.get("length"), state.get("scale", 1.0)
+    for iteration in range(1, group["max_iter"] + 1):
+        state["n_iter"] += 1
+        if state["n_iter"] == 1:  # nothing known about the curvature yet: steepest descent
+            direction, scale = -grad, 1.0
+        else:
+            change = grad - state["previous_grad"]
+            step = direction * length
+            curvature = change.dot(step)
+            if curvature > 1e-10:  # only a pair along which the loss curves upwards makes H positive definite
+                if len(steps) == group["history_size"]:
+                    steps.pop(0), changes.pop(0)
+                steps.append(step)
+                changes.append(change)
+                scale = curvature / change.dot(change)
+            direction = _inverse_hessian_times(grad, steps, changes, scale)
+        state["previous_grad"], previous_loss = grad.copy(), loss
+        length = group["lr"] * (min(1.0, 1.0 / np.abs(grad).sum()) if state["n_iter"] == 1 else 1.0)
+        if grad.dot(direction) > -group["tolerance_change"]:
+            break  # not a descent direction (any more)
+        self._move(length, direction)
+        if iteration == group["max_iter"]:
+            break  # the last iteration's loss is left for the next step to evaluate
+        loss, grad = self._evaluate(closure)
+        evaluations += 1
+        state["func_evals"] += 1
+        if evaluations >= group["max_eval"] or np.abs(grad).max() <= group["tolerance_grad"]:
+            break
+        if np.abs(direction * length).max() <= group["tolerance_change"] or abs(loss - previous_loss) < group[
+                "tolerance_change"]:
+            break  # no progress
+    state.update(direction=direction, length=length, scale=scale)
+    return first_loss
+
+
+# given after the class: the base class wraps a step() defined in a class body (the closure once,
+# first); L-BFGS calls its closure itself, many times per step
+_lbfgs_step.__name__ = "step"
+LBFGS.step = _lbfgs_step
+
+
+# %%
+def test_unit_rprop_asgd_lbfgs():
+    """Checks the provided `Rprop`, `ASGD` and `LBFGS`: Rprop's first steps by hand, ASGD's average,
+    and L-BFGS solving a badly scaled quadratic in one step(closure). This code is provided: if it
+    fails, look at the `Optimizer` base class (param groups, `self.state`) or at `Tensor.backward`.
+    """
+    p = Parameter(np.array([1.0, 1.0, 1.0]))
+    opt = Rprop([p], lr=0.1)
+    for g in ([1.0, -2.0, 0.0], [3.0, 1.0, 0.0], [1.0, 1.0, 0.0]):  # same sign: x1.2; flipped: x0.5 and no step
+        p.grad = Tensor(g)
+        opt.step()
+    assert np.allclose(p.data, [1.0 - 0.1 - 0.12 - 0.144, 1.0 + 0.1 - 0.0 - 0.05, 1.0])
+    q = Parameter(np.array([1.0]))
+    opt = ASGD([q], lr=0.1, lambd=0.0, t0=0)
+    for _ in range(4):
+        q.grad = Tensor([1.0])
+        opt.step()  # eta stays 0.1: 0.9, 0.8, 0.7, 0.6; ax averages the iterates from the second on
+    assert np.allclose(q.data, [0.6]) and np.allclose(opt.state[id(q)]["ax"], [0.7])
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20, 3)) * np.array([1.0, 10.0, 0.1])
+    target = a @ np.array([1.0, -2.0, 3.0])
+    w = Parameter(np.zeros(3))
+    opt = LBFGS([w], lr=1.0, max_iter=50)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((Tensor(a) @ w - Tensor(target)) ** 2).mean()
+        loss.backward()
+        return loss
+
+    first = opt.step(closure)
+    assert first.item() > 1.0 and np.allclose(w.data, [1.0, -2.0, 3.0], atol=1e-4), w.data
+
+
+if __name__ == "__main__":
+    test_unit_rprop_asgd_lbfgs()
 
 # %% [markdown]
 # ## A good start: `nn.init`

@@ -4,7 +4,7 @@
 __all__ = ['Dataset', 'TensorDataset', 'Subset', 'ConcatDataset', 'random_split', 'default_collate', 'DataLoader', 'tinydigits_dir', 'load_tinydigits']
 
 
-# %% modules/04_training/training.py:1411
+# %% modules/04_training/training.py:1938
 import os
 from collections.abc import Mapping
 from itertools import accumulate
@@ -167,7 +167,7 @@ class DataLoader:
         return (self.collate_fn or default_collate)(items)
 
 
-# %% modules/04_training/training.py:1594
+# %% modules/04_training/training.py:2121
 def tinydigits_dir():
     """Where load_tinydigits() looks: $TINYTORCH_DATA, else <project>/datasets/tinydigits."""
     override = os.environ.get("TINYTORCH_DATA")

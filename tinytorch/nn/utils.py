@@ -4,7 +4,7 @@
 __all__ = ['clip_grad_norm_', 'clip_grad_value_', 'parameters_to_vector', 'vector_to_parameters']
 
 
-# %% modules/04_training/training.py:1293
+# %% modules/04_training/training.py:1820
 import math
 
 import numpy as np
