@@ -1480,7 +1480,8 @@ Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floo
 # %%
 #| export
 class _RemovableHandle:
-    """What register_hook returns: ``handle.remove()`` takes the hook away (also on leaving a ``with``)."""
+    """What register_hook (and module 03's forward hooks) return: ``handle.remove()`` takes the hook away
+    (also on leaving a ``with``)."""
 
     def __init__(self, hooks, key):
         self._hooks, self._key = hooks, key

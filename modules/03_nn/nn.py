@@ -30,7 +30,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from tinytorch.core.autograd import Function, _rows_matmul, minimum, where
+from tinytorch.core.autograd import Function, _add_hook, _rows_matmul, minimum, where
 from tinytorch.core.setup import _blas_matmul, in_blocks
 from tinytorch.core.tensor import Tensor
 
@@ -1758,27 +1758,9 @@ def _add_module(self, name, module):
     setattr(self, name, module)
 
 
-class _RemovableHandle:
-    """What register_forward_hook returns: ``handle.remove()`` takes the hook away (also on leaving a ``with``)."""
-
-    def __init__(self, hooks, key):
-        self._hooks, self._key = hooks, key
-
-    def remove(self):
-        self._hooks.pop(self._key, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
-def _add_hook(module, kind, hook):
+def _add_forward_hook(module, kind, hook):
     hooks = module.__dict__.setdefault("_forward_hooks", {"pre": OrderedDict(), "post": OrderedDict()})
-    key = object()
-    hooks[kind][key] = hook
-    return _RemovableHandle(hooks[kind], key)
+    return _add_hook(hooks[kind], hook)  # module 02's, as Tensor.register_hook: a handle with remove()
 
 
 def _call_with_hooks(module, args, kwargs):
@@ -1814,8 +1796,8 @@ Module.half, Module.type = (lambda self: self.to(np.float16)), (lambda self, dst
 Module.cpu = lambda self: self
 Module.register_parameter, Module.add_module = _register_parameter, _add_module
 Module.register_module = _add_module
-Module.register_forward_pre_hook = lambda self, hook: _add_hook(self, "pre", hook)
-Module.register_forward_hook = lambda self, hook: _add_hook(self, "post", hook)
+Module.register_forward_pre_hook = lambda self, hook: _add_forward_hook(self, "pre", hook)
+Module.register_forward_hook = lambda self, hook: _add_forward_hook(self, "post", hook)
 Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter")
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 

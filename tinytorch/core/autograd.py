@@ -1176,7 +1176,8 @@ Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floo
 
 # %% modules/02_autograd/autograd.py:1480
 class _RemovableHandle:
-    """What register_hook returns: ``handle.remove()`` takes the hook away (also on leaving a ``with``)."""
+    """What register_hook (and module 03's forward hooks) return: ``handle.remove()`` takes the hook away
+    (also on leaving a ``with``)."""
 
     def __init__(self, hooks, key):
         self._hooks, self._key = hooks, key
@@ -1327,7 +1328,7 @@ def _per_output(grads, count):
     return grads
 
 
-# %% modules/02_autograd/autograd.py:1679
+# %% modules/02_autograd/autograd.py:1680
 _median_result = namedtuple("median", ["values", "indices"])
 
 
@@ -2080,7 +2081,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     return found[0] if len(found) == 1 else tuple(found)
 
 
-# %% modules/02_autograd/autograd.py:2477
+# %% modules/02_autograd/autograd.py:2478
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -2095,7 +2096,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:2836
+# %% modules/02_autograd/autograd.py:2837
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"

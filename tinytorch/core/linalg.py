@@ -4,7 +4,7 @@
 __all__ = ['inv', 'det', 'solve', 'vector_norm', 'matrix_norm', 'norm']
 
 
-# %% modules/02_autograd/autograd.py:2436
+# %% modules/02_autograd/autograd.py:2437
 def inv(A):
     return A.inverse()
 

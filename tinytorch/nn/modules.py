@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from tinytorch.core.autograd import Function, _rows_matmul, minimum, where
+from tinytorch.core.autograd import Function, _add_hook, _rows_matmul, minimum, where
 from tinytorch.core.setup import _blas_matmul, in_blocks
 from tinytorch.core.tensor import Tensor
 
@@ -1102,27 +1102,9 @@ def _add_module(self, name, module):
     setattr(self, name, module)
 
 
-class _RemovableHandle:
-    """What register_forward_hook returns: ``handle.remove()`` takes the hook away (also on leaving a ``with``)."""
-
-    def __init__(self, hooks, key):
-        self._hooks, self._key = hooks, key
-
-    def remove(self):
-        self._hooks.pop(self._key, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-
-
-def _add_hook(module, kind, hook):
+def _add_forward_hook(module, kind, hook):
     hooks = module.__dict__.setdefault("_forward_hooks", {"pre": OrderedDict(), "post": OrderedDict()})
-    key = object()
-    hooks[kind][key] = hook
-    return _RemovableHandle(hooks[kind], key)
+    return _add_hook(hooks[kind], hook)  # module 02's, as Tensor.register_hook: a handle with remove()
 
 
 def _call_with_hooks(module, args, kwargs):
@@ -1158,13 +1140,13 @@ Module.half, Module.type = (lambda self: self.to(np.float16)), (lambda self, dst
 Module.cpu = lambda self: self
 Module.register_parameter, Module.add_module = _register_parameter, _add_module
 Module.register_module = _add_module
-Module.register_forward_pre_hook = lambda self, hook: _add_hook(self, "pre", hook)
-Module.register_forward_hook = lambda self, hook: _add_hook(self, "post", hook)
+Module.register_forward_pre_hook = lambda self, hook: _add_forward_hook(self, "pre", hook)
+Module.register_forward_hook = lambda self, hook: _add_forward_hook(self, "post", hook)
 Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter")
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:1877
+# %% modules/03_nn/nn.py:1859
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
@@ -1613,7 +1595,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2367
+# %% modules/03_nn/nn.py:2349
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -1746,7 +1728,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2566
+# %% modules/03_nn/nn.py:2548
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -1905,7 +1887,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:2769
+# %% modules/03_nn/nn.py:2751
 import warnings
 
 from tinytorch.core.autograd import einsum
