@@ -490,3 +490,13 @@ def test_save_and_load_round_trip_state_dicts_without_pickle(tmp_path):
     (tmp_path / "not.pt").write_bytes(b"\x80\x04pickled")
     with pytest.raises(ValueError, match="not a file written by tinytorch.save"):
         tinytorch.load(tmp_path / "not.pt")
+
+
+def test_data_names_are_also_where_pytorch_keeps_them():
+    import tinytorch
+    import tinytorch.data
+    from tinytorch.utils.data import DataLoader, TensorDataset, random_split
+
+    assert DataLoader is tinytorch.data.DataLoader and TensorDataset is tinytorch.data.TensorDataset
+    assert random_split is tinytorch.data.random_split and tinytorch.utils.data.Dataset is tinytorch.data.Dataset
+    assert set(tinytorch.data.__all__) <= set(tinytorch.utils.data.__all__)

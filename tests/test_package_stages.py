@@ -85,7 +85,9 @@ def test_a_function_form_before_its_module_says_which_to_complete(project):
 def test_from_import_before_the_module_is_exported_says_which_module(project):
     export_module(project, discover_modules(project)[0], warn=lambda message: None)
     for statement, module in (("from tinytorch import Tensor", "01"), ("from tinytorch.nn import Linear", "03"),
-                              ("from tinytorch.nn import init", "04")):
+                              ("from tinytorch.nn import init", "04"), ("from tinytorch.autograd import grad", "02"),
+                              ("from tinytorch.utils.data import DataLoader", "04"),
+                              ("from tinytorch.linalg import solve", "02")):
         result = subprocess.run([sys.executable, "-c", statement], cwd=project, env=project_env(project),
                                 capture_output=True, text=True)
         assert result.returncode == 1

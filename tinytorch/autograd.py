@@ -9,7 +9,7 @@ names in that file would also become ``tinytorch.grad`` and ``tinytorch.backward
 
 import sys
 
-from tinytorch._exports import gather, missing_name
+from tinytorch._exports import NotExportedYet, gather, missing_name
 
 __all__ = gather(__name__, globals(), ["tinytorch.core.autograd"],
                  only=["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode"])
@@ -20,4 +20,8 @@ if hasattr(_exported, "_grad"):
 
 
 def __getattr__(name):
+    if name in ("grad", "backward"):  # private names there, so not in the catalog: say where they come from
+        raise NotExportedYet(f"tinytorch.autograd.{name} is not exported yet (tinytorch.core.autograd): it comes "
+                             "from module 02_autograd. Run `tito module complete 02` to add it.",
+                             name=f"{__name__}.{name}")
     raise missing_name(__name__, name)
