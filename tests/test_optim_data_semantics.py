@@ -430,8 +430,7 @@ def test_dataloader_takes_torchs_loading_options_and_concat_dataset_matches_torc
     ds = TensorDataset(np.arange(10.0), np.arange(10))
     loader = DataLoader(ds, batch_size=4, shuffle=False, num_workers=2, pin_memory=True, persistent_workers=False)
     assert [b[1].data.tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]], "loaded in this process"
-    with pytest.raises(NotImplementedError, match="sampler"):
-        DataLoader(ds, sampler=[0, 1])
+    assert [b[1].data.tolist() for b in DataLoader(ds, sampler=[3, 1])] == [[3], [1]], "any iterable of indices"
     with pytest.raises(ValueError, match="num_workers"):
         DataLoader(ds, num_workers=-1)
     parts = [TensorDataset(np.arange(3.0)), TensorDataset(np.arange(10.0, 12.0)), TensorDataset(np.arange(20.0, 24.0))]

@@ -12,7 +12,7 @@
 # - **Layers that know whether they are training** — `Dropout` and `BatchNorm1d`, which
 #   behave differently after `model.eval()`; and **gradient clipping**.
 # - **Data pipelines** — `Dataset`, `TensorDataset`, `random_split` and `DataLoader`:
-#   mini-batches, shuffled every epoch.
+#   mini-batches, shuffled every epoch (and, given: samplers, streams, padded sequences).
 # - **A training loop** — `Trainer.fit()` with per-epoch loss/accuracy history and a
 #   progress bar; `accuracy()`; `evaluate()`.
 # - **Checkpoints** — saving a model's `state_dict()` to a `.npz` file and loading it back.
@@ -2072,11 +2072,11 @@ class DataLoader:
                  pin_memory=False, timeout=0, worker_init_fn=None, persistent_workers=False, prefetch_factor=None):
         # PyTorch's loading options are accepted so that its code runs; tinytorch loads every batch in
         # this process (num_workers, pin_memory and the rest change nothing here: there is no GPU to pin for)
-        if sampler is not None or batch_sampler is not None:
-            raise NotImplementedError("DataLoader: sampler= and batch_sampler= are not supported; use shuffle=True, "
-                                      "or a Subset of the dataset in the order you want")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        if batch_size is None:
+            raise NotImplementedError("DataLoader: batch_size=None (no automatic batching) is not supported; "
+                                      "use batch_size=1, or iterate over the dataset itself")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size = dataset, batch_size
@@ -2084,14 +2084,22 @@ class DataLoader:
         # Own generator when seeded (reproducible); otherwise NumPy's global one, so
         # np.random.seed() controls it as torch.manual_seed controls PyTorch's loader.
         self._rng = _generator(generator if generator is not None else seed)
+        # sampler=, batch_sampler= and iterable datasets: see "Samplers" below
+        self._custom_order = sampler is not None or batch_sampler is not None or isinstance(dataset, IterableDataset)
+        _set_samplers(self, sampler, batch_sampler)
 
     def __len__(self):
+        if self._custom_order:
+            return _custom_len(self)
         ### BEGIN SOLUTION
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         ### END SOLUTION
 
     def __iter__(self):
+        if self._custom_order:
+            yield from _custom_batches(self)
+            return
         ### BEGIN SOLUTION
         n = len(self.dataset)
         order = self._rng.permutation(n) if self.shuffle else np.arange(n)
@@ -2102,9 +2110,309 @@ class DataLoader:
 
     def _fetch(self, idx):
         if self.collate_fn is None and _batchable(self.dataset):
-            return self.dataset[idx]  # one vectorized copy per array
-        items = [self.dataset[int(i)] for i in idx]  # any dataset with __getitem__
+            return self.dataset[np.asarray(idx, dtype=np.int64)]  # one vectorized copy per array
+        items = [self.dataset[int(i) if isinstance(i, np.integer) else i] for i in idx]  # any dataset with __getitem__
         return (self.collate_fn or default_collate)(items)
+
+
+# %% [markdown]
+# ## Samplers, streams and stacked datasets
+#
+# `shuffle=True` covers most training, but sometimes *which* examples come, and how often,
+# is the point. PyTorch splits the loader's job in two, and tinytorch follows it: a
+# **sampler** yields dataset indices one at a time, a **batch sampler** groups them into
+# lists, and the loader fetches and collates each list. Every loader has both
+# (`loader.sampler`, `loader.batch_sampler`); the defaults give exactly the orders you
+# wrote above, and `sampler=` or `batch_sampler=` replaces them:
+#
+# - `SequentialSampler(ds)`: 0, 1, 2, …; `RandomSampler(ds)`: a fresh permutation every
+#   epoch (`replacement=True` draws independently; `num_samples` changes how many);
+# - `SubsetRandomSampler(indices)`: a shuffle of just those indices (a validation fold
+#   without building a `Subset`);
+# - `WeightedRandomSampler(weights, num_samples)`: index i with probability proportional
+#   to `weights[i]` — give a rare class more weight and the batches are balanced;
+# - `BatchSampler(sampler, batch_size, drop_last)`: the lists of indices. Pass your own
+#   as `batch_sampler=` (batches of sequences of similar length, say); it then decides
+#   the batch size, so `batch_size`, `shuffle`, `sampler` and `drop_last` are refused
+#   with it, as in PyTorch — and a `sampler` with `shuffle=True` is refused too.
+#
+# The randomness comes from a NumPy `generator` (or an int seed) when one is given,
+# otherwise from NumPy's global generator, which `tinytorch.manual_seed` seeds.
+#
+# An **`IterableDataset`** is a stream rather than a table: it defines `__iter__` instead
+# of `__getitem__` (lines read from a file too big to index, examples generated on the
+# fly). The loader batches it in the order it comes; shuffling or sampling a stream is
+# meaningless, so those options raise a `ValueError`. `StackDataset(images, labels)` (or
+# `StackDataset(image=..., label=...)`) zips datasets of one length: item i is the tuple
+# (or dict) of their items i. `get_worker_info()` is what PyTorch code calls inside a
+# worker process; tinytorch loads in this process, so it returns `None`, as PyTorch does
+# outside workers.
+
+# %%
+#| export data.loader
+from itertools import islice
+
+
+def _check_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} should be a positive integer value, but got {name}={value}")
+
+
+def _batch_count(n, batch_size, drop_last):
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+class Sampler:
+    """Base class of samplers: define __iter__() (indices, or lists of them), and __len__() if known."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__()")
+
+
+class SequentialSampler(Sampler):
+    """0, 1, ..., len(data_source) - 1, always in that order."""
+
+    def __init__(self, data_source):
+        self.data_source = data_source
+
+    def __iter__(self):
+        return iter(range(len(self.data_source)))
+
+    def __len__(self):
+        return len(self.data_source)
+
+
+class RandomSampler(Sampler):
+    """A new random order of the indices every epoch (whole permutations), or independent draws with replacement."""
+
+    def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
+        if not isinstance(replacement, bool):
+            raise TypeError(f"replacement should be a boolean value, but got replacement={replacement}")
+        self.data_source, self.replacement, self._num_samples = data_source, replacement, num_samples
+        self.generator, self._rng = generator, _generator(generator)
+        _check_positive("num_samples", self.num_samples)
+
+    @property
+    def num_samples(self):
+        return len(self.data_source) if self._num_samples is None else self._num_samples
+
+    def __iter__(self):
+        n, wanted = len(self.data_source), self.num_samples
+        if self.replacement:
+            drawn = self._rng.choice(n, size=wanted)
+        else:  # as many permutations as it takes, the last one cut short
+            drawn = np.concatenate([self._rng.permutation(n) for _ in range(-(-wanted // n))])[:wanted]
+        return iter(drawn.tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+
+class SubsetRandomSampler(Sampler):
+    """The given indices, in a new random order every epoch."""
+
+    def __init__(self, indices, generator=None):
+        self.indices, self.generator, self._rng = indices, generator, _generator(generator)
+
+    def __iter__(self):
+        return (self.indices[i] for i in self._rng.permutation(len(self.indices)).tolist())
+
+    def __len__(self):
+        return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """num_samples indices, index i drawn with probability proportional to weights[i]."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        _check_positive("num_samples", num_samples)
+        if not isinstance(replacement, bool):
+            raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")
+        w = np.array(weights.data if isinstance(weights, Tensor) else weights, dtype=np.float64)
+        if w.ndim != 1:
+            raise ValueError(f"weights should be a 1d sequence but given weights have shape {w.shape}")
+        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise RuntimeError("WeightedRandomSampler: weights must be finite, non-negative, and not all zero")
+        if not replacement and num_samples > len(w):
+            raise RuntimeError(f"cannot sample {num_samples} > {len(w)} indices without replacement")
+        self.weights = Tensor(w, dtype=np.float64)
+        self.num_samples, self.replacement, self.generator, self._rng = num_samples, replacement, generator, \
+            _generator(generator)
+
+    def __iter__(self):
+        w = self.weights.data
+        if self.replacement:
+            drawn = self._rng.choice(len(w), size=self.num_samples, p=w / w.sum())
+        else:  # a race: index i finishes at an exponential time of rate w[i]; the first num_samples to finish win
+            with np.errstate(divide="ignore"):
+                finish = self._rng.exponential(size=len(w)) / w
+            drawn = np.argsort(finish, kind="stable")[:self.num_samples]
+        return iter(drawn.tolist())
+
+    def __len__(self):
+        return self.num_samples
+
+
+class BatchSampler(Sampler):
+    """Lists of batch_size consecutive indices of `sampler` (any iterable); the last may be short unless drop_last."""
+
+    def __init__(self, sampler, batch_size, drop_last):
+        _check_positive("batch_size", batch_size)
+        if not isinstance(drop_last, bool):
+            raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
+
+    def __iter__(self):
+        indices = iter(self.sampler)
+        while batch := list(islice(indices, self.batch_size)):
+            if self.drop_last and len(batch) < self.batch_size:
+                return
+            yield batch
+
+    def __len__(self):
+        return _batch_count(len(self.sampler), self.batch_size, self.drop_last)
+
+
+class IterableDataset(Dataset):
+    """A stream of examples: define __iter__(); a DataLoader batches them in the order they come."""
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__()")
+
+    def __len__(self):  # a stream has no length unless a subclass knows it
+        raise TypeError(f"object of type {type(self).__name__!r} has no len()")
+
+
+class StackDataset(Dataset):
+    """Datasets of one length side by side: item i is the tuple (positional) or dict (keywords) of their items i."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError("StackDataset takes datasets either positionally (tuple items) or by keyword "
+                             "(dict items), not both")
+        if not args and not kwargs:
+            raise ValueError("At least one dataset should be passed")
+        self.datasets = args or kwargs
+        lengths = {len(d) for d in (args or kwargs.values())}
+        if len(lengths) != 1:
+            raise ValueError("Size mismatch between datasets")
+        self._length = lengths.pop()
+
+    def __len__(self):
+        return self._length
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {key: dataset[index] for key, dataset in self.datasets.items()}
+        return tuple(dataset[index] for dataset in self.datasets)
+
+
+def get_worker_info():
+    """Information about the current loading worker: None, since tinytorch loads in the main process."""
+    return None
+
+
+def _set_samplers(loader, sampler, batch_sampler):
+    """The loader's sampler and batch_sampler, with PyTorch's rules for which options go together."""
+    if isinstance(loader.dataset, IterableDataset):
+        given = {"shuffle": loader.shuffle or None, "sampler": sampler, "batch_sampler": batch_sampler}
+        for name, value in given.items():
+            if value is not None:
+                raise ValueError(f"DataLoader with IterableDataset: expected unspecified {name} option, "
+                                 f"but got {name}={value}")
+        loader.sampler = loader.batch_sampler = None  # the stream decides the order
+        return
+    if sampler is not None and loader.shuffle:
+        raise ValueError("sampler option is mutually exclusive with shuffle")
+    if batch_sampler is not None:
+        if loader.batch_size != 1 or loader.shuffle or sampler is not None or loader.drop_last:
+            raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
+                             "and drop_last")
+        loader.batch_size, loader.drop_last = None, False  # the batch sampler decides
+    if sampler is None:  # the orders the loader's own __iter__ gives (one permutation from loader._rng)
+        shared = None if loader._rng is np.random else loader._rng
+        sampler = RandomSampler(loader.dataset, generator=shared) if loader.shuffle else \
+            SequentialSampler(loader.dataset)
+    loader.sampler = sampler
+    if batch_sampler is None:
+        batch_sampler = BatchSampler(sampler, loader.batch_size, bool(loader.drop_last))
+    loader.batch_sampler = batch_sampler
+
+
+def _custom_len(loader):
+    if isinstance(loader.dataset, IterableDataset):  # a TypeError where the stream has no length, as in PyTorch
+        return _batch_count(len(loader.dataset), loader.batch_size, loader.drop_last)
+    return len(loader.batch_sampler)
+
+
+def _custom_batches(loader):
+    if not isinstance(loader.dataset, IterableDataset):
+        for indices in loader.batch_sampler:
+            yield loader._fetch(indices)
+        return
+    examples, collate = iter(loader.dataset), loader.collate_fn or default_collate
+    while batch := list(islice(examples, loader.batch_size)):
+        if loader.drop_last and len(batch) < loader.batch_size:
+            return
+        yield collate(batch)
+
+
+# %%
+def test_unit_samplers():
+    """Checks the provided samplers, streams and stacked datasets: a loader with `sampler=` fetches
+    exactly the indices it yields, `batch_sampler=` exactly its lists; the default samplers give the
+    orders of your own `__iter__`; random samplers give permutations (or weighted draws) that a seed
+    reproduces; and PyTorch's refusals of options that contradict each other.
+    """
+    ds = TensorDataset(np.arange(10.0), np.arange(10))
+    assert list(SequentialSampler(ds)) == list(range(10)) and len(SequentialSampler(ds)) == 10
+    assert list(BatchSampler(range(7), 3, drop_last=False)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(BatchSampler(range(7), 3, drop_last=True)) == [[0, 1, 2], [3, 4, 5]]
+    assert len(BatchSampler(range(7), 3, drop_last=False)) == 3 and len(BatchSampler(range(7), 3, True)) == 2
+
+    loader = DataLoader(ds, batch_size=3, sampler=[9, 0, 5, 5])
+    assert [b[1].data.tolist() for b in loader] == [[9, 0, 5], [5]] and len(loader) == 2
+    loader = DataLoader(ds, batch_sampler=[[3, 1], [2]])
+    assert [b[1].data.tolist() for b in loader] == [[3, 1], [2]] and loader.batch_size is None
+    shuffled = DataLoader(ds, batch_size=10, shuffle=True, seed=3)
+    assert isinstance(shuffled.sampler, RandomSampler) and isinstance(shuffled.batch_sampler, BatchSampler)
+    assert next(iter(shuffled))[1].data.tolist() == list(RandomSampler(ds, generator=3)), "the same orders"
+
+    assert sorted(RandomSampler(ds)) == list(range(10))
+    longer = list(RandomSampler(ds, num_samples=15, generator=0))
+    assert len(longer) == 15 and sorted(longer[:10]) == list(range(10)), "a whole permutation, then 5 more"
+    assert set(RandomSampler(range(3), replacement=True, num_samples=50, generator=0)) == {0, 1, 2}
+    assert sorted(SubsetRandomSampler([4, 7, 8], generator=0)) == [4, 7, 8]
+    draws = list(WeightedRandomSampler([0.0, 1.0, 0.0, 3.0], 2000, generator=0))
+    assert set(draws) == {1, 3} and 0.7 < draws.count(3) / 2000 < 0.8, "probabilities 1/4 and 3/4"
+    assert sorted(WeightedRandomSampler([1, 5, 1], 3, replacement=False, generator=0)) == [0, 1, 2]
+
+    class Count(IterableDataset):
+        def __iter__(self):
+            return iter(range(5))
+
+    assert [b.data.tolist() for b in DataLoader(Count(), batch_size=2)] == [[0, 1], [2, 3], [4]]
+    assert [b.data.tolist() for b in DataLoader(Count(), batch_size=2, drop_last=True)] == [[0, 1], [2, 3]]
+    pairs = StackDataset(x=np.arange(3.0), word=["a", "b", "c"])
+    assert len(pairs) == 3 and pairs[1] == {"x": 1.0, "word": "b"}
+    batch = next(iter(DataLoader(pairs, batch_size=3)))
+    assert batch["x"].data.tolist() == [0.0, 1.0, 2.0] and batch["word"] == ["a", "b", "c"]
+    assert StackDataset(np.arange(2), np.arange(2) * 10)[1] == (1, 10) and get_worker_info() is None
+
+    for refused in (lambda: DataLoader(ds, sampler=[0], shuffle=True),
+                    lambda: DataLoader(ds, batch_size=2, batch_sampler=[[0]]),
+                    lambda: DataLoader(Count(), shuffle=True),
+                    lambda: BatchSampler(range(3), 0, False),
+                    lambda: StackDataset(np.arange(2), np.arange(3))):
+        try:
+            refused()
+            raise AssertionError("contradictory or bad options must be refused")
+        except ValueError:
+            pass
+
+
+if __name__ == "__main__":
+    test_unit_samplers()
 
 
 # %% [markdown]
@@ -2249,6 +2557,127 @@ def test_unit_load_tinydigits():
 
 if __name__ == "__main__":
     test_unit_load_tinydigits()
+
+# %% [markdown]
+# ## Padding sequences
+#
+# Sentences, audio clips and time series come in different lengths, but a batch is one
+# rectangular tensor. `pad_sequence` makes it: sequences of shapes `(L_i, *)` become one
+# `(max L, batch, *)` tensor (`(batch, max L, *)` with `batch_first=True`), the shorter
+# ones filled with `padding_value` after their end (or before their start, with
+# `padding_side="left"`, what a decoder that generates from the last position wants).
+# It is the usual `collate_fn` for such data, and it is differentiable: the gradient of
+# every real position goes back to its sequence, the padding gets none. It is built from
+# two operations you already have: one `cat` of all the sequences plus a row of padding,
+# then one fancy index that picks, for every (sequence, step), its row or the padding row.
+# `unpad_sequence` cuts a padded batch back into its pieces. As in PyTorch they live in
+# `tinytorch.nn.utils.rnn`.
+#
+# PyTorch can also *pack* a padded batch (`pack_padded_sequence`) so that its recurrent
+# layers skip the padding. The course's `nn.RNN`, `nn.LSTM` and `nn.GRU` take plain
+# tensors only, so packing raises `NotImplementedError`: run them on the padded batch
+# and read each sequence's output at its own last step (`output[length - 1, i]`).
+
+# %%
+#| export nn.utils
+import importlib.machinery
+import sys
+import types
+
+
+def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="right"):
+    """Stack sequences of shapes (L_i, *) into (max L, batch, *) — (batch, max L, *) if batch_first — padded."""
+    if padding_side not in ("left", "right"):
+        raise RuntimeError(f"Expected padding_side to be one of left or right, but got {padding_side}.")
+    if isinstance(sequences, Tensor):
+        sequences = [sequences[i] for i in range(sequences.shape[0])]
+    sequences = list(sequences)
+    if not sequences:
+        raise RuntimeError("received an empty list of sequences")
+    for k, s in enumerate(sequences):
+        if not isinstance(s, Tensor):
+            raise TypeError(f"pad_sequence: sequence {k} is a {type(s).__name__}, not a Tensor")
+        if s.ndim == 0 or s.shape[1:] != sequences[0].shape[1:]:
+            raise RuntimeError(f"pad_sequence: every sequence needs the shape (length, *{sequences[0].shape[1:]}) "
+                               f"of the first; sequence {k} has shape {s.shape}")
+    dtype, trailing = sequences[0].dtype, sequences[0].shape[1:]
+    lengths = np.array([s.shape[0] for s in sequences])
+    longest, total = int(lengths.max()), int(lengths.sum())
+    filler = Tensor(np.full((1, *trailing), padding_value, dtype=dtype), dtype=dtype)
+    rows = cat([s.to(dtype) for s in sequences] + [filler])  # every real row, then the padding row (at `total`)
+    step = np.arange(longest) - ((longest - lengths)[:, None] if padding_side == "left" else 0)
+    starts = np.cumsum(lengths) - lengths
+    index = np.where((step >= 0) & (step < lengths[:, None]), starts[:, None] + step, total)  # (batch, max L)
+    padded = rows[index]
+    return padded if batch_first else padded.transpose(0, 1)
+
+
+def unpad_sequence(padded_sequences, lengths, batch_first=False):
+    """The inverse of pad_sequence (right padding): the list of sequences, each cut to its length."""
+    batch = padded_sequences if batch_first else padded_sequences.transpose(0, 1)
+    lengths = lengths.data if isinstance(lengths, Tensor) else lengths
+    return [batch[i, :int(length)] for i, length in enumerate(lengths)]
+
+
+def _no_packing(*args, **kwargs):
+    raise NotImplementedError("packed sequences are not supported: tinytorch's RNN, LSTM and GRU take padded "
+                              "tensors only. Use pad_sequence, and read each sequence's output at its last step.")
+
+
+def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True):
+    """Not supported (tinytorch's recurrent layers take padded tensors): raises NotImplementedError."""
+    _no_packing()
+
+
+def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
+    """Not supported (tinytorch's recurrent layers take padded tensors): raises NotImplementedError."""
+    _no_packing()
+
+
+def pack_sequence(sequences, enforce_sorted=True):
+    """Not supported (tinytorch's recurrent layers take padded tensors): raises NotImplementedError."""
+    _no_packing()
+
+
+# PyTorch keeps these in the submodule torch.nn.utils.rnn. Here they form the module `rnn` of this file,
+# registered in sys.modules (as os registers os.path) so that `from tinytorch.nn.utils.rnn import ...` works.
+rnn = types.ModuleType(f"{__name__}.rnn", "Utilities for batches of sequences of different lengths.")
+rnn.__spec__ = importlib.machinery.ModuleSpec(rnn.__name__, None)  # what importlib.util.find_spec reports
+for _function in (pad_sequence, unpad_sequence, pack_padded_sequence, pad_packed_sequence, pack_sequence):
+    setattr(rnn, _function.__name__, _function)
+rnn.__all__ = ["pad_sequence", "unpad_sequence", "pack_padded_sequence", "pad_packed_sequence", "pack_sequence"]
+sys.modules[rnn.__name__] = rnn
+
+
+# %%
+def test_unit_pad_sequence():
+    """Checks the provided `pad_sequence`: shorter sequences filled with `padding_value` after
+    their end (before their start with `padding_side="left"`), time first unless `batch_first`,
+    trailing dimensions kept, gradients back to the real positions only; `unpad_sequence` undoes it;
+    packing is refused; and the functions are reachable as `rnn.pad_sequence`.
+    """
+    a = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = Tensor([4.0], requires_grad=True)
+    padded = pad_sequence([a, b], batch_first=True, padding_value=-1.0)
+    assert padded.data.tolist() == [[1.0, 2.0, 3.0], [4.0, -1.0, -1.0]]
+    assert pad_sequence([a, b]).data.tolist() == [[1.0, 4.0], [2.0, 0.0], [3.0, 0.0]], "time first"
+    assert pad_sequence([a, b], True, 0.0, "left").data.tolist() == [[1.0, 2.0, 3.0], [0.0, 0.0, 4.0]]
+    (padded * Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).sum().backward()
+    assert a.grad.data.tolist() == [1.0, 2.0, 3.0] and b.grad.data.tolist() == [4.0], "padding gets no gradient"
+    pairs = pad_sequence([Tensor(np.ones((2, 3))), Tensor(np.ones((1, 3)))], batch_first=True)
+    assert pairs.shape == (2, 2, 3) and pairs.data[1, 1].tolist() == [0.0, 0.0, 0.0]
+    pieces = unpad_sequence(pad_sequence([a, b]), [3, 1])
+    assert [p.data.tolist() for p in pieces] == [[1.0, 2.0, 3.0], [4.0]]
+    assert rnn.pad_sequence is pad_sequence and sys.modules[rnn.__name__] is rnn
+    try:
+        rnn.pack_padded_sequence(padded, [3, 1], batch_first=True)
+        raise AssertionError("packing must be refused")
+    except NotImplementedError:
+        pass
+
+
+if __name__ == "__main__":
+    test_unit_pad_sequence()
 
 # %% [markdown]
 # ## Accuracy
