@@ -1075,9 +1075,13 @@ def tensor(data, dtype=None, requires_grad=False):
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
+_SEEDS = {"initial": None}  # the last seed given (torch.initial_seed; module 02)
+
+
 def manual_seed(seed):
     """Seed NumPy's global generator: layers' initial weights, rand/randn, shuffling all use it."""
     np.random.seed(seed)
+    _SEEDS["initial"] = int(seed)
 
 
 def _created(array, dtype, requires_grad):

@@ -55,8 +55,8 @@ import numpy as np
 
 from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import (
-    Tensor, _binary, _check_matmul, _data, _floating, _index, _promoted, _reduction, _reflected,
-    _setitem, _shape_args, _write_into,
+    _CATEGORY, _SEEDS, Tensor, _binary, _check_matmul, _data, _floating, _index, _promote_types, _promoted,
+    _reduction, _reflected, _setitem, _shape_args, _write_into, manual_seed,
 )
 
 # %% [markdown]
@@ -1675,7 +1675,10 @@ if __name__ == "__main__":
 # `InverseOp` (-A⁻ᵀ g A⁻ᵀ), `DetOp` (det · A⁻ᵀ), `SolveOp` and `CumprodOp`. The textbook
 # cumprod gradient (Σ later gradients × running product) ÷ x divides by zero wherever an input is
 # 0, so it sums from the end instead, S_i = g_i + x_(i+1)·S_(i+1), and multiplies by the
-# product of the inputs before i — exact at zeros, as PyTorch's.
+# product of the inputs before i — exact at zeros, as PyTorch's. Two more given sections follow
+# `tinytorch.linalg`'s cell: its decompositions (`cholesky`, `qr`, `eigh`, `svd`, `slogdet`,
+# `pinv`, `matrix_power`, `lstsq`, ...) and a few more `torch.*` functions (`cov`, `trapezoid`,
+# `scatter_reduce`, `logcumsumexp`, the generator's state, ...).
 
 # %%
 #| export
@@ -2466,6 +2469,908 @@ def norm(A, ord=None, dim=None, keepdim=False):
     if ord == "fro" or (isinstance(dim, (tuple, list)) and len(dim) == 2 and ord is not None):
         return matrix_norm(A, ord, (-2, -1) if dim is None else dim, keepdim)
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim)
+
+# %% [markdown]
+# ## Decompositions
+#
+# PyTorch's `torch.linalg` factorizations, given, with their gradients: `cholesky` (also
+# `Tensor.cholesky` and `tinytorch.cholesky(upper=False)`), `qr`, `eigh` and `eigvalsh`, `svd` and
+# `svdvals`, `slogdet` (and `logdet`), `pinv` (and `pinverse`), `matrix_power`, `matrix_rank`,
+# `cross`, `vecdot`, `multi_dot` and `lstsq`. NumPy's `np.linalg` computes each forward, batched
+# over the leading dimensions. Each backward is the matrix calculus of its factorization, one
+# `Function` each: `CholeskyOp`, `QrOp`, `EighOp`, `SvdOp`, `SlogdetOp` and `PinvOp`.
+#
+# A `Function` has one output, and `qr`, `eigh` and `svd` have two or three. So their forward
+# returns them **packed** into one array (each flattened, side by side on a last axis); the
+# Tensor method slices them out again. Slicing sends the gradient of each piece back to its
+# place in the packed gradient, with zeros for a piece the loss never used, and the backward
+# unpacks it the same way.
+#
+# Eigenvectors and singular vectors are not unique: each may flip its sign (NumPy and PyTorch
+# may choose differently), and their gradients divide by the gaps between eigenvalues
+# (singular values), so they exist only where those are distinct. A loss that does not depend
+# on the signs (a reconstruction U·S·Vh, a projection U·Uᵀ) has a well-defined gradient.
+# `svd(full_matrices=True)` of a non-square matrix adds columns to U (or rows to Vh) that are
+# any basis of what is left over: PyTorch ignores a gradient on them; tinytorch refuses it.
+
+# %%
+#| export
+_qr_result = namedtuple("qr", ["Q", "R"])
+_eigh_result = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
+_svd_result = namedtuple("svd", ["U", "S", "Vh"])
+_slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
+_lstsq_result = namedtuple("lstsq", ["solution", "residuals", "rank", "singular_values"])
+
+
+def _pack(arrays, batch):
+    """Several outputs as one array: each flattened after the `batch` dims, joined on a last axis."""
+    return np.concatenate([a.reshape(*batch, math.prod(a.shape[len(batch):])) for a in arrays], axis=-1)
+
+
+def _unpack(packed, batch, shapes):
+    """The pieces `_pack` joined (NumPy arrays or Tensors), each back in its own shape."""
+    pieces, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        pieces.append(packed[..., start:start + size].reshape((*batch, *shape)))
+        start += size
+    return pieces
+
+
+def _mT(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def _right_solve(a, b):
+    """b · a⁻¹ for (batches of) square a: (a⁻ᵀ bᵀ)ᵀ, one solve rather than an inverse."""
+    return _mT(np.linalg.solve(_mT(a), _mT(b)))
+
+
+def _off_diagonal_inverse(spread):
+    """1 / spread off the diagonal, 0 on it: the gaps between eigen- (singular) values."""
+    eye = np.eye(spread.shape[-1], dtype=bool)
+    with np.errstate(divide="ignore"):
+        return np.where(eye, 0, 1 / np.where(eye, 1, spread)).astype(spread.dtype)
+
+
+class CholeskyOp(Function):
+    """L with A = L Lᵀ, L lower triangular (A's lower triangle is read). From dA = dL Lᵀ + L dLᵀ,
+    L⁻¹ dL is the lower triangle, diagonal halved (Φ), of L⁻¹ dA L⁻ᵀ; transposing that map gives
+    gA = L⁻ᵀ Φ(Lᵀ g) L⁻¹, made symmetric as dA is (PyTorch's gradient too)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        try:
+            low = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            raise RuntimeError("linalg.cholesky: The factorization could not be completed because the input "
+                               "is not positive-definite.") from None
+        ctx.save_for_backward(low)
+        return low
+
+    @staticmethod
+    def backward(ctx, grad):
+        (low,) = ctx.saved_tensors
+        phi = np.tril(_mT(low) @ grad)
+        phi = phi - 0.5 * phi * np.eye(low.shape[-1], dtype=low.dtype)  # the diagonal counts once in L Lᵀ
+        half = np.linalg.solve(_mT(low), _right_solve(low, phi))  # L⁻ᵀ Φ L⁻¹
+        return 0.5 * (half + _mT(half))
+
+
+class QrOp(Function):
+    """Q R = A (Householder, NumPy's), Q and R packed. For k = min(m, n) columns, A's first k
+    columns X = Q R_X; with M = gR R_Xᵀ - Qᵀ gQ, dA = dQ R + Q dR and Qᵀ dQ skew-symmetric give
+    gX = (gQ + Q sym(M)) R_X⁻ᵀ, sym(M) the symmetric matrix of M's upper triangle. A wide A's
+    remaining columns Y = Q R_Y: gY = Q gR_Y, and Q gets Y gR_Yᵀ more."""
+
+    @staticmethod
+    def forward(ctx, a, mode="reduced"):
+        q, r = np.linalg.qr(a, mode="complete" if mode == "complete" else "reduced")
+        ctx.save_for_backward(q, r)
+        ctx.mode = mode
+        return _pack([q, r], a.shape[:-2])
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, r = ctx.saved_tensors
+        if ctx.mode == "r":
+            raise RuntimeError("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
+                               "Please use linalg.qr(A, mode='reduced') if you are going to differentiate "
+                               "through linalg.qr.")
+        m, n = q.shape[-2], r.shape[-1]
+        if ctx.mode == "complete" and m > n:
+            raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
+        k = min(m, n)
+        g_q, g_r = _unpack(grad, q.shape[:-2], [q.shape[-2:], r.shape[-2:]])
+        g_q = g_q + (q @ r[..., k:]) @ _mT(g_r[..., k:])  # Y = Q R_Y: R_Y's gradient reaches Q
+        upper = np.triu(g_r[..., :k] @ _mT(r[..., :k]) - _mT(q) @ g_q)
+        symmetric = upper + _mT(np.triu(upper, 1))
+        g_x = _right_solve(_mT(r[..., :k]), g_q + q @ symmetric)
+        return np.concatenate([g_x, q @ g_r[..., k:]], axis=-1) if n > k else g_x
+
+
+class EighOp(Function):
+    """Eigenvalues λ (ascending) and orthonormal eigenvectors V of a symmetric A, packed. dλᵢ = vᵢᵀ dA vᵢ
+    and Vᵀ dV = F ∘ (Vᵀ dA V), F_ij = 1/(λⱼ - λᵢ) off the diagonal, so gA = V (diag(gλ) + F ∘ K) Vᵀ,
+    K the skew part of Vᵀ gV (which makes gA symmetric, as PyTorch's)."""
+
+    @staticmethod
+    def forward(ctx, a, uplo="L"):
+        values, vectors = np.linalg.eigh(a, UPLO=uplo)
+        ctx.save_for_backward(values, vectors)
+        return _pack([values, vectors], a.shape[:-2])
+
+    @staticmethod
+    def backward(ctx, grad):
+        values, vectors = ctx.saved_tensors
+        n = values.shape[-1]
+        g_values, g_vectors = _unpack(grad, values.shape[:-1], [(n,), (n, n)])
+        inner = g_values[..., None] * np.eye(n, dtype=values.dtype)
+        if np.any(g_vectors):  # only then the gaps matter (eigvalsh works with repeated eigenvalues)
+            turn = _mT(vectors) @ g_vectors
+            gaps = _off_diagonal_inverse(values[..., None, :] - values[..., :, None])
+            inner = inner + gaps * 0.5 * (turn - _mT(turn))
+        return vectors @ inner @ _mT(vectors)
+
+
+class SvdOp(Function):
+    """A = U diag(S) Vh, packed. With k = min(m, n), F_ij = 1/(sⱼ² - sᵢ²) off the diagonal and V = Vhᵀ:
+    gA = U [(F ∘ (Uᵀ gU - gUᵀ U)) S + diag(gS) + S (F ∘ (Vᵀ gV - gVᵀ V))] Vh (the rotations within the
+    k singular directions), + (I - U Uᵀ) gU S⁻¹ Vh for a tall A and U S⁻¹ gVh (I - V Vh) for a wide
+    one (the directions outside them)."""
+
+    @staticmethod
+    def forward(ctx, a, full_matrices=True):
+        u, s, vh = np.linalg.svd(a, full_matrices=full_matrices)
+        ctx.save_for_backward(u, s, vh)
+        return _pack([u, s, vh], a.shape[:-2])
+
+    @staticmethod
+    def backward(ctx, grad):
+        u, s, vh = ctx.saved_tensors
+        k = s.shape[-1]
+        g_u, g_s, g_vh = _unpack(grad, s.shape[:-1], [u.shape[-2:], (k,), vh.shape[-2:]])
+        if np.any(g_u[..., k:]) or np.any(g_vh[..., k:, :]):
+            raise RuntimeError("linalg.svd: the extra columns of U (rows of Vh) that full_matrices=True adds are "
+                               "any basis of the rest of the space, so they have no gradient (PyTorch ignores "
+                               "it; tinytorch refuses it): use full_matrices=False")
+        u, g_u, vh, g_vh = u[..., :k], g_u[..., :k], vh[..., :k, :], g_vh[..., :k, :]
+        inner = g_s[..., None] * np.eye(k, dtype=s.dtype)
+        if np.any(g_u) or np.any(g_vh):  # svdvals' gradient needs no gaps
+            gaps = _off_diagonal_inverse(s[..., None, :] ** 2 - s[..., :, None] ** 2)
+            turn_u, turn_v = _mT(u) @ g_u, vh @ _mT(g_vh)
+            inner = inner + (gaps * (turn_u - _mT(turn_u))) * s[..., None, :]
+            inner = inner + s[..., :, None] * (gaps * (turn_v - _mT(turn_v)))
+        grad_a = u @ inner @ vh
+        if u.shape[-2] > k and np.any(g_u):  # tall: the part of gU outside U's columns
+            grad_a = grad_a + ((g_u - u @ (_mT(u) @ g_u)) / s[..., None, :]) @ vh
+        if vh.shape[-1] > k and np.any(g_vh):  # wide: the part of gVh outside Vh's rows
+            grad_a = grad_a + u @ ((g_vh - (g_vh @ _mT(vh)) @ vh) / s[..., :, None])
+        return grad_a
+
+
+class SlogdetOp(Function):
+    """(sign, log |det A|) packed; the sign has no gradient, log |det A| has A⁻ᵀ (as DetOp ÷ det)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        sign, logabsdet = np.linalg.slogdet(a)
+        ctx.save_for_backward(a)
+        return _pack([np.asarray(sign, a.dtype), np.asarray(logabsdet, a.dtype)], a.shape[:-2])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad[..., 1, None, None] * _mT(np.linalg.inv(a))
+
+
+def _cutoff(s, shape, atol, rtol):
+    """Singular values at or below max(atol, rtol · the largest) count as 0 (PyTorch's defaults:
+    rtol = eps · max(m, n), or 0 when only a positive atol is given)."""
+    atol = 0.0 if atol is None else np.asarray(_data(atol))
+    if rtol is None:
+        rtol = 0.0 if np.any(atol > 0) else np.finfo(s.dtype).eps * max(shape[-2:])
+    return np.maximum(atol, np.asarray(_data(rtol)) * s.max(axis=-1, initial=0.0))[..., None]
+
+
+class PinvOp(Function):
+    """The pseudo-inverse P = A⁺, from the SVD (or eigh, hermitian=True), small singular values
+    dropped. Its gradient, for a rank that does not change (Golub & Pereyra's dA⁺), is
+    gA = -Pᵀ g Pᵀ + (I - A P) gᵀ P Pᵀ + Pᵀ P gᵀ (I - P A): no gaps between singular values."""
+
+    @staticmethod
+    def forward(ctx, a, atol=None, rtol=None, hermitian=False):
+        if hermitian:
+            values, u = np.linalg.eigh(a)
+            s, vh = np.abs(values), _mT(u * np.sign(values)[..., None, :])  # A = U |λ| (U sign λ)ᵀ
+        else:
+            u, s, vh = np.linalg.svd(a, full_matrices=False)
+        with np.errstate(divide="ignore"):
+            kept = np.where(s > _cutoff(s, a.shape, atol, rtol), 1 / s, 0).astype(a.dtype)
+        p = (_mT(vh) * kept[..., None, :]) @ _mT(u)
+        ctx.save_for_backward(a, p)
+        return p
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, p = ctx.saved_tensors
+        first = -_mT(p) @ grad @ _mT(p)
+        second = _mT(grad) @ (p @ _mT(p))
+        third = (_mT(p) @ p) @ _mT(grad)
+        return first + (second - a @ (p @ second)) + (third - (third @ p) @ a)
+
+
+def _matrices(name, tensor):
+    if tensor.ndim < 2:
+        raise RuntimeError(f"{name}: The input tensor A must have at least 2 dimensions.")
+    return tensor if tensor.is_floating_point() else tensor.float()
+
+
+def _cholesky(self, upper=False):
+    low = CholeskyOp.apply(_square("linalg.cholesky")(self))
+    return low.mT if upper else low
+
+
+def _qr(self, mode="reduced"):
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), "
+                           "'r', or 'complete'")
+    a = _matrices("linalg.qr", self)
+    m, n = a.shape[-2:]
+    k = m if mode == "complete" else min(m, n)
+    q, r = _unpack(QrOp.apply(a, mode=mode), a.shape[:-2], [(m, k), (k, n)])
+    return _qr_result(Tensor._wrap(np.zeros(0, a.dtype)) if mode == "r" else q, r)
+
+
+def _eigh(self, UPLO="L"):
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+    a = _square("linalg.eigh")(self)
+    n = a.shape[-1]
+    return _eigh_result(*_unpack(EighOp.apply(a, uplo=UPLO), a.shape[:-2], [(n,), (n, n)]))
+
+
+def _svd(self, full_matrices=True):
+    a = _matrices("linalg.svd", self)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    shapes = [(m, m), (k,), (n, n)] if full_matrices else [(m, k), (k,), (k, n)]
+    return _svd_result(*_unpack(SvdOp.apply(a, full_matrices=full_matrices), a.shape[:-2], shapes))
+
+
+def _slogdet(self):
+    a = _square("linalg.slogdet")(self)
+    sign, logabsdet = _unpack(SlogdetOp.apply(a), a.shape[:-2], [(), ()])
+    return _slogdet_result(sign.detach(), logabsdet)
+
+
+def _logdet(self):
+    """log det A: NaN for a negative determinant, -inf for 0 (torch.logdet)."""
+    sign, logabsdet = _slogdet(self)
+    return logabsdet + Tensor._wrap(np.where(sign.data < 0, np.nan, 0).astype(sign.dtype))
+
+
+def _pinv(self, atol=None, rtol=None, hermitian=False):
+    return PinvOp.apply(_matrices("linalg.pinv", self), atol=atol, rtol=rtol, hermitian=hermitian)
+
+
+def _matrix_power(self, n):
+    """A·A·…·A (n factors) by repeated squaring; n = 0 gives I (gradient 0), n < 0 powers of A⁻¹."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"matrix_power(): argument 'n' must be int, not {type(n).__name__}")
+    if self.ndim < 2 or self.shape[-1] != self.shape[-2]:
+        raise RuntimeError(f"linalg.matrix_power: A must be batches of square matrices, got shape {self.shape}")
+    if n == 0:  # still in the graph, as PyTorch's: a gradient of zeros
+        eye = Tensor._wrap(np.broadcast_to(np.eye(self.shape[-1], dtype=self.dtype), self.shape).copy())
+        return where(Tensor._wrap(np.zeros(self.shape, dtype=bool)), self, eye)
+    base, result, n = (self.inverse() if n < 0 else self), None, abs(n)
+    while n:
+        if n & 1:
+            result = base if result is None else result @ base
+        n >>= 1
+        if n:
+            base = base @ base
+    return result
+
+
+def _matrix_rank(self, atol=None, rtol=None, hermitian=False):
+    """How many singular values exceed max(atol, rtol · the largest) (no gradient: an integer)."""
+    a = _matrices("linalg.matrix_rank", self).data
+    s = np.abs(np.linalg.eigvalsh(a)) if hermitian else np.linalg.svd(a, compute_uv=False)
+    return Tensor._wrap((s > _cutoff(s, a.shape, atol, rtol)).sum(axis=-1).astype(np.int64))
+
+
+def _lstsq(self, other, rcond=None, driver=None):
+    """The least-squares solution X of self X ≈ other, as pinv(self) @ other (differentiable in both), and
+    what PyTorch's drivers return beside it: the default "gelsy" the rank; "gelsd" and "gelss" the rank,
+    the singular values and, for m > n and full rank, the residuals; "gels" the residuals (m > n)."""
+    if driver not in (None, "gels", "gelsy", "gelsd", "gelss"):
+        raise RuntimeError(f"torch.linalg.lstsq: parameter `driver` should be one of (gels, gelsy, gelsd, gelss), "
+                           f"got {driver}")
+    a, b = _promoted(_matrices("linalg.lstsq", self), other, floating=True)
+    if b.ndim < 1 or b.shape[-2 if b.ndim == a.ndim else -1] != a.shape[-2]:
+        raise RuntimeError(f"torch.linalg.lstsq: input.size(-2) should match other.size(-2), got {a.shape}, {b.shape}")
+    vector = b.ndim == a.ndim - 1
+    solution = a._pinv(rtol=rcond) @ (b.unsqueeze(-1) if vector else b)
+    m, n = a.shape[-2:]
+    empty = Tensor._wrap(np.zeros(0, a.dtype))
+    rank = empty.long() if driver == "gels" else a._matrix_rank(rtol=rcond)
+    residuals = empty
+    if m > n and (driver == "gels" or driver in ("gelsd", "gelss") and bool(np.all(rank.data == n))):
+        residuals = ((a @ solution - (b.unsqueeze(-1) if vector else b)) ** 2).sum(dim=-2)
+    values = _svd(a, full_matrices=False).S if driver in ("gelsd", "gelss") else empty
+    return _lstsq_result(solution.squeeze(-1) if vector else solution, residuals, rank, values)
+
+
+def cholesky(input, upper=False):
+    """torch.cholesky: L (or, upper=True, Lᵀ) with A = L Lᵀ."""
+    return input.cholesky(upper)
+
+
+def slogdet(input):
+    return input.slogdet()
+
+
+def logdet(input):
+    return input.logdet()
+
+
+def pinverse(input, rcond=1e-15):
+    return input.pinverse(rcond)
+
+
+def matrix_power(input, n):
+    return input.matrix_power(n)
+
+
+Tensor.cholesky = _cholesky
+Tensor.slogdet, Tensor.logdet = _slogdet, _logdet
+Tensor.pinverse = lambda self, rcond=1e-15: _pinv(self, rtol=rcond)
+Tensor.matrix_power = _matrix_power
+Tensor._qr, Tensor._eigh, Tensor._svd, Tensor._pinv = _qr, _eigh, _svd, _pinv
+Tensor._matrix_rank, Tensor._lstsq = _matrix_rank, _lstsq
+
+# %%
+#| export core.linalg
+def cholesky(A, *, upper=False):
+    """L, lower triangular, with A = L Lᵀ (or U = Lᵀ with upper=True), for (a batch of) SPD matrices."""
+    return A.cholesky(upper)
+
+
+def qr(A, mode="reduced"):
+    """(Q, R) with A = Q R: Q's columns orthonormal, R upper triangular; mode "reduced", "complete" or "r"."""
+    return A._qr(mode)
+
+
+def eigh(A, UPLO="L"):
+    """(eigenvalues, eigenvectors) of symmetric A (its lower triangle, or upper with UPLO="U"), ascending."""
+    return A._eigh(UPLO)
+
+
+def eigvalsh(A, UPLO="L"):
+    return A._eigh(UPLO).eigenvalues
+
+
+def svd(A, full_matrices=True):
+    """(U, S, Vh) with A = U diag(S) Vh, S descending."""
+    return A._svd(full_matrices)
+
+
+def svdvals(A):
+    return A._svd(full_matrices=False).S
+
+
+def slogdet(A):
+    """(sign, logabsdet): det A = sign · exp(logabsdet), without overflowing."""
+    return A.slogdet()
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
+    """The Moore–Penrose pseudo-inverse; singular values at or below max(atol, rtol · σ₁) count as 0."""
+    return A._pinv(atol, rtol, hermitian)
+
+
+def matrix_power(A, n):
+    return A.matrix_power(n)
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
+    return A._matrix_rank(atol, rtol, hermitian)
+
+
+def cross(input, other, *, dim=-1):
+    """The cross product of 3-vectors along dim, input and other broadcast (with as many dimensions)."""
+    if input.ndim != other.ndim:
+        raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
+    return input.cross(other, dim=dim)
+
+
+def vecdot(x, y, *, dim=-1):
+    """The dot product of x and y along dim (broadcast together)."""
+    return (x * y).sum(dim=dim)
+
+
+def multi_dot(tensors):
+    """A chain of matrix products in the cheapest order (a first or last vector is a row or column)."""
+    if len(tensors) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(tensors)}")
+    first, last = tensors[0].ndim == 1, tensors[-1].ndim == 1
+    chain = [tensors[0].unsqueeze(0) if first else tensors[0], *tensors[1:-1],
+             tensors[-1].unsqueeze(-1) if last else tensors[-1]]
+    for i, t in enumerate(chain):
+        if t.ndim != 2:
+            raise RuntimeError(f"multi_dot(): tensor {i} must be 2D (the first and last may be 1D), got {t.ndim}D")
+    sizes = [chain[0].shape[0]] + [t.shape[1] for t in chain]
+    cost, split = {}, {}
+    for length in range(1, len(chain)):  # the cheapest way to multiply chain[i..j], shortest runs first
+        for i in range(len(chain) - length):
+            j = i + length
+            cost[i, j], split[i, j] = min((cost.get((i, s), 0) + cost.get((s + 1, j), 0)
+                                           + sizes[i] * sizes[s + 1] * sizes[j + 1], s) for s in range(i, j))
+
+    def product(i, j):
+        return chain[i] if i == j else product(i, split[i, j]) @ product(split[i, j] + 1, j)
+
+    result = product(0, len(chain) - 1)
+    result = result.squeeze(-1) if last else result
+    return result.squeeze(0) if first else result
+
+
+def lstsq(A, B, rcond=None, *, driver=None):
+    """(solution, residuals, rank, singular_values) of the least-squares problem A X ≈ B."""
+    return A._lstsq(B, rcond, driver)
+
+# %%
+def test_unit_decompositions():
+    """Checks the given decompositions on 2×2 and 3×2 matrices worked by hand: their values, and
+    gradients from calculus (∂ log|det A| = A⁻ᵀ, ∂ Σλ = I, ∂ Σσ = U Vh, Cholesky's ∂L₁₁ where
+    L₁₁ = √(a₁₁ - a₁₀²/a₀₀), split evenly between a₁₀ and a₀₁ as A is symmetric)."""
+    a = Tensor([[4.0, 2.0], [2.0, 3.0]], requires_grad=True)
+    low = cholesky(a)
+    assert np.allclose(low.data, [[2.0, 0.0], [1.0, math.sqrt(2.0)]]) and low.dtype == np.float32
+    low[1, 1].backward()
+    root = 2 * math.sqrt(2.0)
+    assert np.allclose(a.grad.data, [[1 / (4 * root), -1 / (2 * root)], [-1 / (2 * root), 1 / root]])
+    assert np.allclose(eigvalsh(a).data, [(7 - math.sqrt(17)) / 2, (7 + math.sqrt(17)) / 2])
+    values, vectors = eigh(a)
+    assert np.allclose((vectors.data * values.data) @ vectors.data.T, a.data, atol=1e-5)
+    a.grad = None
+    eigvalsh(a).sum().backward()
+    assert np.allclose(a.grad.data, np.eye(2)), "the sum of the eigenvalues is the trace"
+    a.grad = None
+    sign, logabsdet = slogdet(a)
+    logabsdet.backward()
+    assert sign.item() == 1.0 and np.isclose(logabsdet.item(), math.log(8.0))
+    assert np.allclose(a.grad.data, np.array([[3.0, -2.0], [-2.0, 4.0]]) / 8), "A⁻ᵀ"
+    b = Tensor([[3.0, 0.0], [0.0, -2.0]], requires_grad=True)
+    svdvals(b).sum().backward()
+    assert np.allclose(svdvals(b).data, [3.0, 2.0]) and np.allclose(b.grad.data, [[1.0, 0.0], [0.0, -1.0]])
+    q, r = qr(Tensor([[3.0, 1.0], [4.0, 2.0]]))
+    assert np.allclose(np.abs(r.data), [[5.0, 11 / 5], [0.0, 0.4]]) and np.allclose((q @ r).data, [[3, 1], [4, 2]])
+    assert np.allclose(pinv(Tensor([[3.0], [4.0]])).data, [[3 / 25, 4 / 25]])
+    shear = Tensor([[1.0, 1.0], [0.0, 1.0]])
+    assert shear.matrix_power(5).data.tolist() == [[1, 5], [0, 1]] and np.allclose(
+        shear.matrix_power(-1).data, [[1, -1], [0, 1]])
+    assert matrix_rank(Tensor([[1.0, 2.0], [2.0, 4.0]])).item() == 1
+    line = lstsq(Tensor([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]]), Tensor([[1.0], [2.0], [4.0]])).solution
+    assert np.allclose(line.data, [[5 / 6], [1.5]]), "the least-squares line through (0,1), (1,2), (2,4)"
+    tall = Tensor(np.arange(6.0).reshape(3, 2) + np.eye(3, 2), requires_grad=True)
+    try:  # full_matrices=True's third column of U: any unit vector orthogonal to the other two
+        svd(tall).U[:, 2].sum().backward()
+    except RuntimeError as err:
+        assert "full_matrices=False" in str(err)
+    else:
+        raise AssertionError("the gradient of U's extra columns (full_matrices=True) must be refused")
+
+if __name__ == "__main__":
+    test_unit_decompositions()
+
+# %% [markdown]
+# ## A few more of `torch.*`
+#
+# Also given, and again mostly a line or two of the operations above: `vdot`, `ger`, `addbmm`,
+# `chain_matmul`, `diag_embed`, `diagflat`, `vander`, `cov` (with `correction`, `fweights` and
+# `aweights`), `corrcoef`, `trapezoid`/`trapz`, `take_along_dim`, `msort`, `ravel`,
+# `randint_like`; the dtype rules `can_cast` and `promote_types` (module 01's promotion); the
+# global generator's `seed`, `initial_seed`, `get_rng_state` and `set_rng_state` (NumPy's global
+# generator, which `manual_seed` seeds: its state travels as a uint8 tensor, as PyTorch's);
+# `scatter_reduce` (a `ScatterReduceOp`: each position's gradient goes to the values that made it:
+# all of them for a sum, 1/count each for a mean, the product of the others for a product, and an
+# even share to those equal to the extreme for amax/amin); and `logcumsumexp` (a `LogcumsumexpOp`).
+#
+# The gradient of `logcumsumexp`, out_i = log Σ_(j≤i) exp(x_j), is
+# ∂/∂x_j = Σ_(i≥j) g_i · exp(x_j - out_i). Summed as written, exp(-out_i) overflows for inputs of
+# a few hundred. Instead each term is exp(x_j + log g_i - out_i): a reversed log-cumsum-exp of
+# log g - out, done once for the positive and once for the negative part of g; every exponent is
+# then at most log Σ|g|, whatever the size of the inputs.
+
+# %%
+#| export
+def vdot(input, other):
+    """The dot product of two 1-D tensors (for real numbers, torch.dot)."""
+    return input.dot(other)
+
+
+def ger(input, vec2):
+    """The outer product (torch.ger, PyTorch's old name for outer)."""
+    return input.outer(vec2)
+
+
+def _addbmm(self, batch1, batch2, *, beta=1, alpha=1):
+    """beta · self + alpha · Σ_b batch1[b] @ batch2[b]."""
+    return beta * self + alpha * (batch1 @ batch2).sum(dim=0)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    return _addbmm(input, batch1, batch2, beta=beta, alpha=alpha)
+
+
+def chain_matmul(*matrices):
+    """The product of the matrices, left to right (deprecated in PyTorch for linalg.multi_dot)."""
+    if not matrices:
+        raise RuntimeError("chain_matmul(): Expected one or more matrices")
+    if any(m.ndim != 2 for m in matrices):
+        raise RuntimeError("chain_matmul(): Expected all tensors to be 2D")
+    return functools.reduce(lambda left, right: left @ right, matrices)
+
+
+def _diag_embed(self, offset=0, dim1=-2, dim2=-1):
+    """Each vector of the last dimension on the `offset` diagonal of a matrix in dims dim1, dim2 (new)."""
+    ndim = self.ndim + 1
+    dim1, dim2 = dim1 % ndim, dim2 % ndim
+    if dim1 == dim2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    n = self.shape[-1]
+    size = n + abs(offset)
+    rows, columns = np.indices((size, size))
+    on = columns - rows == offset
+    entry = np.minimum(np.minimum(rows, columns), max(n - 1, 0))  # which entry of the vector each cell reads
+    if n == 0:
+        return self.new_zeros(*self.shape[:-1], size, size).movedim([-2, -1], [dim1, dim2])
+    matrices = where(Tensor._wrap(on), self[..., Tensor._wrap(entry)], self.new_zeros(()))
+    return matrices.movedim([-2, -1], [dim1, dim2])
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    return _diag_embed(input, offset, dim1, dim2)
+
+
+def diagflat(input, offset=0):
+    """The flattened input on the `offset` diagonal of a square matrix."""
+    return input.reshape(-1).diag(offset)
+
+
+def vander(x, N=None, increasing=False):
+    """The Vandermonde matrix of a 1-D x: columns x^(N-1), ..., x, 1 (reversed with increasing=True)."""
+    if x.ndim != 1:
+        raise RuntimeError("x must be a one-dimensional tensor.")
+    n = x.shape[0] if N is None else N
+    if n < 0:
+        raise RuntimeError("N must be non-negative.")
+    powers = np.arange(n) if increasing else np.arange(n - 1, -1, -1)
+    dtype = x.dtype if x.dtype.kind != "b" else np.int64
+    return x.to(dtype).unsqueeze(-1) ** Tensor._wrap(powers.astype(dtype))
+
+
+def _cov(self, *, correction=1, fweights=None, aweights=None):
+    """The covariance of the variables in the rows (observations in the columns; a 1-D tensor is one
+    variable). fweights count each observation that often, aweights weigh it, as torch.cov."""
+    if self.ndim > 2:
+        raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an input with {self.ndim} "
+                         "dimensions")
+    x = self.reshape(1, -1) if self.ndim < 2 else self
+    x = x if x.is_floating_point() else x.float()
+    weights = None
+    for name, w in (("fweights", fweights), ("aweights", aweights)):
+        if w is None:
+            continue
+        if w.ndim > 1 or w.numel() != x.shape[1]:
+            raise RuntimeError(f"cov(): expected {name} to have one dimension with {x.shape[1]} elements")
+        if name == "fweights" and w.is_floating_point():
+            raise RuntimeError("cov(): expected fweights to have integral dtype")
+        if bool((w.data < 0).any()):
+            raise RuntimeError(f"cov(): {name} cannot be negative")
+        w = w.to(x.dtype)
+        weights = w if weights is None else weights * w
+    total = x.new_tensor(float(x.shape[1])) if weights is None else weights.sum()
+    mean = (x.mean(dim=1, keepdim=True) if weights is None else (x * weights).sum(dim=1, keepdim=True) / total)
+    if aweights is None:
+        factor = total - correction
+    else:
+        factor = total - correction * (weights * aweights.to(x.dtype)).sum() / total
+    factor = factor.clamp(min=0)
+    centred = x - mean
+    spread = (centred if weights is None else centred * weights) @ centred.mT / factor
+    return spread.reshape(()) if self.ndim < 2 else spread
+
+
+def cov(input, *, correction=1, fweights=None, aweights=None):
+    return _cov(input, correction=correction, fweights=fweights, aweights=aweights)
+
+
+def _corrcoef(self):
+    """Pearson's correlation coefficients of the rows, clipped to [-1, 1] as PyTorch's."""
+    c = _cov(self)
+    if c.ndim == 0:
+        return c / c
+    spread = c.diagonal().sqrt()
+    return (c / spread.unsqueeze(1) / spread.unsqueeze(0)).clamp(-1, 1)
+
+
+def corrcoef(input):
+    return _corrcoef(input)
+
+
+def trapezoid(y, x=None, *, dx=None, dim=-1):
+    """The trapezoid rule along dim: samples y at points x (a 1-D x spaces all of them alike), or dx apart."""
+    if x is not None and dx is not None:
+        raise TypeError("trapezoid() received both x and dx: give one of them")
+    n = y.shape[dim]
+    if not n:  # no intervals: zeros, in y's dtype (as PyTorch)
+        return y.sum(dim=dim) * 0
+    middle = (y.narrow(dim, 1, n - 1) + y.narrow(dim, 0, n - 1)) * 0.5
+    if x is None:
+        return middle.sum(dim=dim) * (1 if dx is None else dx)
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim == 1:
+        if x.shape[0] != n:
+            raise RuntimeError(f"trapezoid: There must be one `x` value for each sample point, got {x.shape[0]} "
+                               f"and {n}")
+        x = x.reshape(*[-1 if d == dim % y.ndim else 1 for d in range(y.ndim)])
+    steps = x.narrow(dim, 1, n - 1) - x.narrow(dim, 0, n - 1)
+    return (steps * middle).sum(dim=dim)
+
+
+def trapz(y, x=None, *, dx=None, dim=-1):
+    return trapezoid(y, x, dx=dx, dim=dim)
+
+
+def _take_along_dim(self, indices, dim=None):
+    """The entries at `indices` along dim (input and indices broadcast, but for dim); None: the flattened."""
+    if dim is None:
+        return self.reshape(-1)[indices.reshape(-1)]
+    dim %= self.ndim
+    if indices.ndim != self.ndim:
+        raise RuntimeError("torch.take_along_dim(): input and indices should have the same number of dimensions, "
+                           f"but got {self.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
+    shape = list(np.broadcast_shapes(*([n for d, n in enumerate(t.shape) if d != dim] for t in (self, indices))))
+    source = self.expand(*shape[:dim], self.shape[dim], *shape[dim:])
+    picked = Tensor._wrap(np.broadcast_to(indices.data, (*shape[:dim], indices.shape[dim], *shape[dim:])).copy())
+    return source.gather(dim, picked)
+
+
+def take_along_dim(input, indices, dim=None):
+    return _take_along_dim(input, indices, dim)
+
+
+_REDUCE_STARTS = {"sum": 0, "mean": 0, "prod": 1, "amax": -np.inf, "amin": np.inf}
+
+
+class ScatterReduceOp(Function):
+    """self with src's entries combined at `index` along dim by sum, prod, mean, amax or amin, self's own
+    value among them unless include_self=False. Each output's gradient goes back to what made it: every
+    contributor for a sum, 1/count each for a mean, the product of the other contributors for a product
+    (exact with zeros: counted, never divided by), an even share among the winners for amax/amin."""
+
+    @staticmethod
+    def forward(ctx, a, src, dim=0, index=None, reduce="sum", include_self=True):
+        where = _scatter_positions(index, dim)
+        corner = src[tuple(slice(0, n) for n in index.shape)]
+        hit = np.zeros(a.shape, dtype=bool)
+        hit[where] = True
+        own = np.ones(a.shape, bool) if include_self else ~hit  # where self's own value counts
+        start = _REDUCE_STARTS[reduce]
+        if a.dtype.kind != "f" and reduce in ("amax", "amin"):
+            start = np.iinfo(a.dtype).min if reduce == "amax" else np.iinfo(a.dtype).max
+        out = np.where(own, a, np.asarray(start).astype(a.dtype))
+        ufunc = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}[reduce]
+        ufunc.at(out, where, corner)
+        count = own.astype(np.int64)
+        np.add.at(count, where, 1)
+        if reduce == "mean":
+            divisor = np.maximum(count, 1)
+            out = (out / divisor).astype(a.dtype) if a.dtype.kind == "f" else out // divisor
+        ctx.where, ctx.reduce, ctx.src_shape, ctx.corner_shape = where, reduce, src.shape, index.shape
+        ctx.own, ctx.count = own, count
+        if reduce in ("prod", "amax", "amin"):
+            ctx.save_for_backward(a, corner, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        where, own = ctx.where, ctx.own
+        if ctx.reduce in ("sum", "mean"):
+            share = grad / np.maximum(ctx.count, 1).astype(grad.dtype) if ctx.reduce == "mean" else grad
+            grad_a, grad_corner = np.where(own, share, 0).astype(grad.dtype), share[where]
+        elif ctx.reduce == "prod":
+            a, corner, out = ctx.saved_tensors
+            zeros = (own & (a == 0)).astype(np.int64)
+            np.add.at(zeros, where, corner == 0)
+            rest = np.where(own & (a != 0), a, 1).astype(grad.dtype)  # the product of the non-zero contributors
+            np.multiply.at(rest, where, np.where(corner == 0, 1, corner))
+
+            def others(value, z, product):  # the product of the contributors other than `value`
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    return np.where(value == 0, np.where(z == 1, product, 0), np.where(z == 0, product / value, 0))
+
+            grad_a = np.where(own, grad * others(a, zeros, rest), 0).astype(grad.dtype)
+            grad_corner = grad[where] * others(corner, zeros[where], rest[where])
+        else:
+            a, corner, out = ctx.saved_tensors
+            self_wins, src_wins = own & (a == out), corner == out[where]
+            winners = self_wins.astype(grad.dtype)
+            np.add.at(winners, where, src_wins)
+            share = grad / np.maximum(winners, 1)
+            grad_a, grad_corner = np.where(self_wins, share, 0).astype(grad.dtype), np.where(src_wins, share[where], 0)
+        grad_src = np.zeros(ctx.src_shape, dtype=grad.dtype)
+        grad_src[tuple(slice(0, n) for n in ctx.corner_shape)] = grad_corner
+        return grad_a, grad_src
+
+
+def _scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+    """torch.scatter_reduce: src combined into a copy of self at `index` along dim (see ScatterReduceOp)."""
+    if reduce not in _REDUCE_STARTS:
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    if not (index.ndim == self.ndim == src.ndim):
+        raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
+    dim %= self.ndim
+    if any(n > m for d, (n, m) in enumerate(zip(index.shape, src.shape))) or any(
+            n > m for d, (n, m) in enumerate(zip(index.shape, self.shape)) if d != dim):
+        raise RuntimeError(f"Size does not match: index {index.shape}, self {self.shape}, src {src.shape}")
+    positions = np.asarray(_data(index)).astype(np.int64)
+    if positions.size and (positions.min() < -self.shape[dim] or positions.max() >= self.shape[dim]):
+        raise IndexError(f"index out of range for dimension {dim} of size {self.shape[dim]}")
+    return ScatterReduceOp.apply(self, src.to(self.dtype), dim=dim, index=positions % max(self.shape[dim], 1),
+                                 reduce=reduce, include_self=include_self)
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    return _scatter_reduce(input, dim, index, src, reduce, include_self=include_self)
+
+
+def msort(input):
+    """Sorted along the first dimension (torch.msort)."""
+    return input.sort(dim=0).values
+
+
+def ravel(input):
+    return input.reshape(-1)
+
+
+def seed():
+    """Seed the global generator from the operating system's entropy and return the seed (torch.seed);
+    `manual_seed(seed())` repeats a run. (NumPy's global generator takes seeds below 2³².)"""
+    chosen = int(np.random.SeedSequence().generate_state(1)[0])
+    manual_seed(chosen)
+    return chosen
+
+
+def initial_seed():
+    """The seed that `manual_seed` or `seed()` set last (NumPy's generator starts from the operating
+    system's entropy, with no number to report: before any seeding this raises)."""
+    if _SEEDS["initial"] is None:
+        raise RuntimeError("initial_seed(): the generator has not been seeded yet: call tinytorch.manual_seed(n) "
+                           "or tinytorch.seed() first")
+    return _SEEDS["initial"]
+
+
+def get_rng_state():
+    """The global generator's state (NumPy's MT19937: its 624 words, position and cached normal) as a
+    uint8 tensor, as torch.get_rng_state; set_rng_state puts it back."""
+    _, words, position, has_gauss, gauss = np.random.get_state()
+    parts = [np.asarray(words, np.uint32), np.array([position, has_gauss], np.int64), np.array([gauss], np.float64)]
+    return Tensor._wrap(np.concatenate([p.view(np.uint8) for p in parts]))
+
+
+def set_rng_state(new_state):
+    """Restore a state from get_rng_state()."""
+    raw = np.ascontiguousarray(_data(new_state))
+    if raw.dtype != np.uint8 or raw.shape != (624 * 4 + 3 * 8,):
+        raise RuntimeError("set_rng_state: expected the uint8 tensor that get_rng_state() returns")
+    position, has_gauss = raw[2496:2512].view(np.int64)
+    np.random.set_state(("MT19937", raw[:2496].view(np.uint32), int(position), int(has_gauss),
+                         float(raw[2512:].view(np.float64)[0])))
+
+
+def randint_like(input, low=0, high=None, *, dtype=None):
+    """Random integers in [low, high) in input's shape and (by default) dtype: randint_like(input, high)
+    or randint_like(input, low, high)."""
+    if high is None:
+        low, high = 0, low
+    draws = np.random.randint(low, high, size=input.shape)
+    return Tensor._wrap(draws.astype(input.dtype if dtype is None else dtype))
+
+
+def can_cast(from_, to):
+    """Whether PyTorch's casting rules allow from_ → to: never to a lower kind (float → int, int → bool)."""
+    return _CATEGORY[np.dtype(from_).kind] <= _CATEGORY[np.dtype(to).kind]
+
+
+def promote_types(type1, type2):
+    """The dtype two tensors of these dtypes promote to (module 01's rule, as torch.promote_types)."""
+    return _promote_types(np.dtype(type1), np.dtype(type2))
+
+
+class LogcumsumexpOp(Function):
+    """out_i = log Σ_(j≤i) exp(x_j), NumPy's logaddexp.accumulate (stable). Its gradient
+    Σ_(i≥j) g_i exp(x_j - out_i) is summed in logs, split by the sign of g, so that no exponent
+    exceeds log Σ|g| (see the text above)."""
+
+    @staticmethod
+    def forward(ctx, a, dim=0):
+        out = np.logaddexp.accumulate(a, axis=dim) if a.size else a.copy()
+        ctx.dim = dim
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        if not a.size:
+            return np.zeros_like(a)
+
+        def from_the_end(logs):  # log Σ_(i≥j) exp(logs_i), along dim
+            return np.flip(np.logaddexp.accumulate(np.flip(logs, ctx.dim), axis=ctx.dim), ctx.dim)
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            up = from_the_end(np.log(np.maximum(grad, 0)) - out)
+            down = from_the_end(np.log(np.maximum(-grad, 0)) - out)
+            return (np.exp(a + up) - np.exp(a + down)).astype(grad.dtype)  # NaN at a leading -inf, as PyTorch
+
+
+def _logcumsumexp(self, dim):
+    if not self.is_floating_point():
+        raise NotImplementedError(f'"logcumsumexp" not implemented for {self.dtype}: convert to a float dtype first')
+    return LogcumsumexpOp.apply(self, dim=dim % max(self.ndim, 1))
+
+
+def logcumsumexp(input, dim):
+    return input.logcumsumexp(dim)
+
+
+Tensor.vdot, Tensor.ger, Tensor.addbmm = vdot, ger, _addbmm
+Tensor.diag_embed, Tensor.diagflat = _diag_embed, diagflat
+Tensor.cov, Tensor.corrcoef = _cov, _corrcoef
+Tensor.take_along_dim, Tensor.scatter_reduce = _take_along_dim, _scatter_reduce
+Tensor.msort, Tensor.ravel = msort, ravel
+Tensor.logcumsumexp = _logcumsumexp
+
+# %%
+def test_unit_more_torch_functions():
+    """Checks the given `vdot`, `ger`, `addbmm`, `diag_embed`, `vander`, `cov`, `corrcoef`, `trapezoid`,
+    `take_along_dim`, `scatter_reduce`, `logcumsumexp` and the generator's state on numbers worked by
+    hand, and the gradients of `scatter_reduce` ("mean") and of `logcumsumexp` at 1000, where
+    exp(1000) would overflow: d/dx_j Σ_i out_i = Σ_(i≥j) exp(x_j - out_i) = 1 + ½ and ½."""
+    assert vdot(Tensor([1.0, 2.0, 3.0]), Tensor([4.0, 5.0, 6.0])).item() == 32.0
+    assert ger(Tensor([1.0, 2.0]), Tensor([3.0, 4.0])).data.tolist() == [[3, 4], [6, 8]]
+    assert addbmm(Tensor(np.zeros((2, 2))), Tensor(np.ones((3, 2, 1))), Tensor(np.ones((3, 1, 2)))).data.tolist() == [
+        [3, 3], [3, 3]]
+    assert diag_embed(Tensor([1.0, 2.0]), offset=1).data.tolist() == [[0, 1, 0], [0, 0, 2], [0, 0, 0]]
+    assert vander(Tensor([1, 2, 3])).data.tolist() == [[1, 1, 1], [4, 2, 1], [9, 3, 1]]
+    rows = Tensor([[0.0, 1.0, 2.0], [0.0, 2.0, 4.0]])
+    assert np.allclose(cov(rows).data, [[1, 2], [2, 4]]) and np.allclose(corrcoef(rows).data, 1)
+    assert trapezoid(Tensor([1.0, 2.0, 3.0])).item() == 4.0
+    assert trapezoid(Tensor([1.0, 2.0, 3.0]), Tensor([0.0, 1.0, 3.0])).item() == 6.5
+    assert take_along_dim(Tensor([[1.0, 9.0], [8.0, 2.0]]), Tensor([[1], [0]]), dim=1).data.tolist() == [[9], [8]]
+    x, index, src = Tensor([10.0, 20.0, 30.0], requires_grad=True), Tensor([0, 0, 1]), Tensor([1.0, 2.0, 4.0])
+    assert x.scatter_reduce(0, index, src, "sum").data.tolist() == [13, 24, 30]
+    assert x.scatter_reduce(0, index, src, "amin").data.tolist() == [1, 4, 30]
+    assert x.scatter_reduce(0, index, src, "amax", include_self=False).data.tolist() == [2, 4, 30]
+    x.scatter_reduce(0, index, src, "mean").sum().backward()  # (10+1+2)/3, (20+4)/2, 30 alone
+    assert np.allclose(x.grad.data, [1 / 3, 1 / 2, 1])
+    big = Tensor([1000.0, 1000.0], dtype=np.float64, requires_grad=True)  # float32 holds 1000 only to 6e-5
+    out = big.logcumsumexp(0)
+    out.sum().backward()
+    assert np.allclose(out.data, [1000, 1000 + math.log(2)]) and np.allclose(big.grad.data, [1.5, 0.5])
+    state = get_rng_state()
+    first = np.random.random(3)
+    set_rng_state(state)
+    assert np.array_equal(np.random.random(3), first), "the same state draws the same numbers"
+    assert promote_types(np.int8, np.uint8) == np.int16 and not can_cast(np.float32, np.int64)
+
+
+if __name__ == "__main__":
+    test_unit_more_torch_functions()
 
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic
