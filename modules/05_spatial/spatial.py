@@ -785,14 +785,20 @@ class AvgPool2dOp(Function):
 class MaxPool2d(Module):
     """Max over kernel_size windows, moved by stride (default: kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
         self.padding = _pool_padding(padding, self.kernel_size)
+        if dilation not in (1, (1, 1)) or ceil_mode:  # given: PyTorch's other options, refused clearly
+            raise NotImplementedError("MaxPool2d: dilation other than 1 and ceil_mode=True are not supported here")
+        self.return_indices = return_indices
 
     def forward(self, x):
-        return MaxPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        out = MaxPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        if self.return_indices:  # given (see "unpooling" below): where each maximum is, as MaxUnpool2d wants
+            return out, _max_pool_indices(x.data, self.kernel_size, self.stride, self.padding)
+        return out
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -985,8 +991,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return Conv2dOp.apply(input, weight, bias, stride=stride, padding=padding)
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0):
-    return MaxPool2d(kernel_size, stride, padding)(input)
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return MaxPool2d(kernel_size, stride, padding, dilation, return_indices, ceil_mode)(input)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0):
@@ -1592,6 +1598,543 @@ if __name__ == "__main__":
     test_unit_adaptive_max_pool_instance_norm()
 
 # %% [markdown]
+# ## Given: padding layers
+#
+# Module 03's `F.pad` already pads in four ways: with a constant, or with copies of the
+# input — `"reflect"` (a mirror that skips the edge: `[1, 2, 3]` padded by 2 on the left
+# starts `3, 2, 1, 2, 3`), `"replicate"` (the edge repeated: `1, 1, 1, 2, 3`) and
+# `"circular"` (the other end wrapped around: `2, 3, 1, 2, 3`). Each copying mode is an
+# `index_select` of the input, so a pixel copied into the border collects the border's
+# gradient too. PyTorch also names each mode as a layer: `ReflectionPad2d(1)` before a
+# convolution without padding keeps a style-transfer image free of dark frames that zero
+# padding would draw. Those layers are thin wrappers: the widths as `(left, right)` for
+# the last dimension, then `(top, bottom)`, then `(front, back)` — one int pads every side.
+# As in PyTorch, a copying layer `…Nd` takes an unbatched (C, …) or a batched (N, C, …)
+# input with N spatial dimensions, and the constant ones take any.
+
+# %%
+#| export
+from tinytorch.nn.modules import ConstantPad1d, _ConstantPadNd
+
+
+def _pad_widths(padding, sides, name):
+    """A padding layer's widths: one int for every side, or 2·sides ints (left, right, top, bottom, ...)."""
+    widths = (padding,) * (2 * sides) if isinstance(padding, (int, np.integer)) else padding
+    if not (isinstance(widths, (tuple, list)) and len(widths) == 2 * sides
+            and all(isinstance(w, (int, np.integer)) for w in widths)):
+        raise ValueError(f"{name}: padding must be an int or a tuple of {2 * sides} ints, not {padding!r}")
+    return tuple(int(w) for w in widths)
+
+
+class _CopyPadNd(Module):
+    """Pads the last `_sides` dimensions with copies of the input, F.pad's mode `_mode`."""
+
+    _mode, _sides = "reflect", 1
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = _pad_widths(padding, self._sides, type(self).__name__)
+
+    def forward(self, input):
+        if input.ndim not in (self._sides + 1, self._sides + 2):
+            raise NotImplementedError(f"{type(self).__name__} expects a {self._sides + 1}-D (unbatched) or "
+                                      f"{self._sides + 2}-D (batched) input, got shape {input.shape}")
+        return pad(input, self.padding, mode=self._mode)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ReflectionPad1d(_CopyPadNd):
+    """Mirror padding of (C, L) or (N, C, L), without repeating the edge; padding (left, right)."""
+
+
+class ReflectionPad2d(_CopyPadNd):
+    """Mirror padding of (C, H, W) or (N, C, H, W); padding (left, right, top, bottom)."""
+
+    _sides = 2
+
+
+class ReflectionPad3d(_CopyPadNd):
+    _sides = 3
+
+
+class ReplicationPad1d(_CopyPadNd):
+    """Edge padding of (C, L) or (N, C, L): the first and last values repeated."""
+
+    _mode = "replicate"
+
+
+class ReplicationPad2d(ReplicationPad1d):
+    _sides = 2
+
+
+class ReplicationPad3d(ReplicationPad1d):
+    _sides = 3
+
+
+class CircularPad1d(_CopyPadNd):
+    """Wrap-around padding of (C, L) or (N, C, L): the other end continues the sequence."""
+
+    _mode = "circular"
+
+
+class CircularPad2d(CircularPad1d):
+    _sides = 2
+
+
+class CircularPad3d(CircularPad1d):
+    _sides = 3
+
+
+class ZeroPad1d(ConstantPad1d):
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ConstantPad3d(_ConstantPadNd):
+    def __init__(self, padding, value):
+        super().__init__(padding, value, 3)
+
+
+class ZeroPad3d(ConstantPad3d):
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+# %%
+def test_unit_padding_layers():
+    """Checks the provided padding layers: `[1, 2, 3]` reflected, replicated and wrapped by
+    (2, 1), a 2-D reflection with its (left, right, top, bottom) order, and the gradient of a
+    copied pixel adding up. This code is provided: if it fails, look at module 03's `F.pad`.
+    """
+    x = Tensor(np.array([[[1.0, 2.0, 3.0]]]), requires_grad=True)
+    assert ReflectionPad1d((2, 1))(x).data.ravel().tolist() == [3, 2, 1, 2, 3, 2]
+    assert ReplicationPad1d((2, 1))(x).data.ravel().tolist() == [1, 1, 1, 2, 3, 3]
+    assert CircularPad1d((2, 1))(x).data.ravel().tolist() == [2, 3, 1, 2, 3, 1]
+    assert ZeroPad1d(1)(x).data.ravel().tolist() == [0, 1, 2, 3, 0]
+    ReflectionPad1d((2, 1))(x).sum().backward()  # the 2 is read three times, the 3 twice
+    assert x.grad.data.ravel().tolist() == [1, 3, 2]
+    image = Tensor(np.arange(6.0).reshape(1, 2, 3))  # unbatched (C, H, W): [[0, 1, 2], [3, 4, 5]]
+    assert ReflectionPad2d((1, 0, 0, 1))(image).data[0].tolist() == [[1, 0, 1, 2], [4, 3, 4, 5], [1, 0, 1, 2]]
+    assert ZeroPad3d(1)(Tensor(np.ones((1, 1, 1, 1)))).shape == (1, 3, 3, 3)
+    assert repr(ReplicationPad2d(1)) == "ReplicationPad2d((1, 1, 1, 1))"
+
+
+if __name__ == "__main__":
+    test_unit_padding_layers()
+
+# %% [markdown]
+# ## Given: bilinear interpolation and upsampling
+#
+# Module 03's `F.interpolate` resizes by nearest neighbour. Segmentation heads, feature
+# pyramids and the decoders of U-Nets mostly resize **bilinearly**: each output pixel is a
+# weighted mean of the 2×2 input pixels around the point it maps to. That is *separable* —
+# interpolate along the width (two neighbours per output column), then along the height —
+# so each spatial dimension costs two `index_select`s and a weighted sum, vectorized over
+# everything else, and the gradient comes from autograd: a pixel read by several outputs
+# collects each output's weight times its gradient. `"linear"` (3-D input), `"bilinear"`
+# (4-D) and `"trilinear"` (5-D) are the same code on 1, 2 or 3 dimensions; `"bicubic"`
+# reads 4 neighbours per dimension with Keys' cubic weights (a = −0.75, as PyTorch), which
+# may overshoot the input's range.
+#
+# Where an output pixel `i` reads from is PyTorch's rule, worth knowing because it changes
+# the numbers:
+#
+# - `align_corners=True`: the corner pixels' *centres* line up,
+#   `src = i · (n_in − 1) / (n_out − 1)`.
+# - `align_corners=False` (the default): the images' *edges* line up,
+#   `src = (i + 0.5) / scale − 0.5`, clamped at 0 (not for bicubic), where `scale` is the
+#   `scale_factor` you gave — not `n_out / n_in`, which differs when `n_in · scale_factor`
+#   is not a whole number — unless `recompute_scale_factor=True` or you gave a `size`.
+#
+# The output size is `size`, or `floor(n_in · scale_factor)`. Nearest neighbour follows the
+# same scale rule (`src = floor(i / scale)`, rounded as PyTorch computes it: in float32 for
+# images, else in the input's dtype; `"nearest-exact"` uses the pixel centres,
+# `floor((i + 0.5) / scale)`), and `"area"` is adaptive average
+# pooling. This `interpolate` and the `Upsample` layer built on it replace module 03's in
+# `tinytorch.nn` once this module is exported; `UpsamplingNearest2d` and
+# `UpsamplingBilinear2d` (which uses `align_corners=True`) are `Upsample` with a fixed mode.
+
+# %%
+#| export
+from tinytorch.nn.modules import Upsample as _NearestUpsample
+
+_INTERPOLATION_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+_INTERPOLATION_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear", "area")
+
+
+def _output_sizes(spatial, size, scale_factor, recompute_scale_factor):
+    """PyTorch's output size of every spatial dimension, and the scale each one's source positions use
+    (None: in/out, from the sizes)."""
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is None and scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    given = size if size is not None else scale_factor
+    values = tuple(given) if isinstance(given, (tuple, list)) else (given,) * len(spatial)
+    if len(values) != len(spatial):
+        what = "output size" if size is not None else "scale_factor"
+        raise ValueError(f"Input and {what} must have the same number of spatial dimensions, but got input with "
+                         f"spatial dimensions of {list(spatial)} and {what} of {given}")
+    if size is not None:
+        if recompute_scale_factor:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
+        if not all(isinstance(v, (int, np.integer)) for v in values):
+            raise TypeError(f"interpolate: size must be an int or a tuple of ints, not {size!r}")
+        sizes, scales = tuple(int(v) for v in values), (None,) * len(spatial)
+    else:
+        sizes = tuple(math.floor(float(n) * float(f)) for n, f in zip(spatial, values))
+        scales = (None,) * len(spatial) if recompute_scale_factor else tuple(float(f) for f in values)
+    if any(s <= 0 for s in sizes):
+        raise RuntimeError(f"Input and output sizes should be greater than 0, but got input {tuple(spatial)} "
+                           f"and output {sizes}")
+    return sizes, scales
+
+
+def _source_positions(n, out, scale, align_corners, dtype):
+    """Where each output position reads along one dimension, before rounding (PyTorch's rule, in dtype)."""
+    i = np.arange(out, dtype=dtype)
+    if align_corners:
+        return i * dtype((n - 1) / (out - 1) if out > 1 else 0.0)
+    ratio = dtype(1.0 / scale) if scale is not None and scale > 0 else dtype(n) / dtype(out)
+    return ratio * (i + dtype(0.5)) - dtype(0.5)
+
+
+def _cubic_weights(t):
+    """Keys' cubic convolution (a = -0.75) for the 4 neighbours at offsets -1, 0, 1, 2 of a fraction t."""
+    a = -0.75
+    near = lambda d: ((a + 2) * d - (a + 3)) * d * d + 1  # noqa: E731  |d| <= 1
+    far = lambda d: ((a * d - 5 * a) * d + 8 * a) * d - 4 * a  # noqa: E731  1 < |d| < 2
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
+
+
+def _taps(mode, n, out, scale, align_corners, dtype, images=False):
+    """One dimension's resampling: [(the input index each output reads, its weight or None)]."""
+    if mode in ("nearest", "nearest-exact"):
+        if images and mode == "nearest" and out in (n, 2 * n):  # PyTorch's 2-D shortcuts: same size, or double
+            return [(np.arange(out) * n // out, None)]
+        real = np.float32 if images else dtype  # PyTorch's rounding: images in float32, others in dtype, ...
+        ratio = real(1.0 / scale) if scale is not None and scale > 0 else real(n) / real(out)
+        src = (np.arange(out, dtype=real) + real(0.5 if mode == "nearest-exact" else 0.0)) * ratio
+        return [(np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), n - 1), None)]  # ... floored as float32
+    if mode != "bicubic" and n == out:  # PyTorch: the same size is a copy, whatever the scale
+        return [(np.arange(n), None)]
+    src = _source_positions(n, out, scale, align_corners, dtype)
+    if mode != "bicubic" and not align_corners:
+        src = np.maximum(src, 0)
+    first = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    t = np.clip(src - first, 0, 1).astype(dtype)
+    if mode == "bicubic":
+        return [(np.clip(first + k, 0, n - 1), w.astype(dtype)) for k, w in zip((-1, 0, 1, 2), _cubic_weights(t))]
+    return [(first, 1 - t), (np.minimum(first + 1, n - 1), t)]
+
+
+def _resample(input, dim, taps):
+    """Σ over taps of input's entries at index along dim, times their weights (broadcast along dim)."""
+    total = None
+    for index, weight in taps:
+        picked = input.index_select(dim, Tensor._wrap(index.astype(np.int64)))
+        if weight is not None:
+            picked = picked * Tensor._wrap(weight.reshape((-1,) + (1,) * (input.ndim - 1 - dim)))
+        total = picked if total is None else total + picked
+    return total
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize the spatial dimensions of (N, C, ...) (PyTorch's F.interpolate): "nearest", "nearest-exact",
+    "linear" (3-D input), "bilinear" / "bicubic" (4-D), "trilinear" (5-D) or "area"."""
+    if input.ndim not in (3, 4, 5) or mode not in _INTERPOLATION_MODES:
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) "
+                                  f"for the modes: {' | '.join(_INTERPOLATION_MODES)} (got {mode})")
+    if mode in _INTERPOLATION_DIMS and input.ndim != _INTERPOLATION_DIMS[mode] + 2:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs "
+                                  f"{_INTERPOLATION_DIMS[mode] + 2}D input")
+    if align_corners is not None and mode not in _INTERPOLATION_DIMS:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    if antialias:
+        if mode not in ("bilinear", "bicubic"):
+            raise ValueError("Anti-alias option is restricted to bilinear and bicubic modes and requires a 4-D "
+                             "tensor as input")
+        raise NotImplementedError("interpolate: antialias=True is not supported here")
+    if mode in _INTERPOLATION_DIMS and not input.is_floating_point():
+        raise NotImplementedError(f"interpolate: mode {mode!r} needs a floating-point input, not {input.dtype}")
+    sizes, scales = _output_sizes(input.shape[2:], size, scale_factor, recompute_scale_factor)
+    if mode == "area":  # the mean of each output pixel's share of the input: adaptive average pooling
+        if input.ndim == 5:
+            raise NotImplementedError("interpolate: mode 'area' is implemented for 3-D and 4-D input only")
+        return adaptive_avg_pool1d(input, sizes) if input.ndim == 3 else adaptive_avg_pool2d(input, sizes)
+    out = input
+    for dim in range(input.ndim - 1, 1, -1):  # the last dimension first, as PyTorch adds up the terms
+        n, target, scale = input.shape[dim], sizes[dim - 2], scales[dim - 2]
+        taps = _taps(mode, n, target, scale, bool(align_corners), input.dtype.type, images=input.ndim == 4)
+        out = _resample(out, dim, taps)
+    return out
+
+
+class Upsample(_NearestUpsample):
+    """nn.Upsample with every mode of interpolate (module 03's, extended)."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+        super().__init__(size, scale_factor, mode)
+        if isinstance(scale_factor, (tuple, list)):
+            self.scale_factor = tuple(float(f) for f in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor else None
+        self.align_corners, self.recompute_scale_factor = align_corners, recompute_scale_factor
+
+    def forward(self, input):
+        return interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                           recompute_scale_factor=self.recompute_scale_factor)
+
+    def extra_repr(self):
+        shown = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        return f"{shown}, mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Bilinear upsampling with align_corners=True (the corner pixels' centres line up)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+# %%
+def test_unit_interpolate():
+    """Checks the provided bilinear `interpolate`: [0, 1] doubled with align_corners=False is
+    [0, 0.25, 0.75, 1] (edges aligned, clamped) and with True [0, 1/3, 2/3, 1] (corners
+    aligned); a scale_factor of 1.5 from 3 pixels reads at (i + 0.5) / 1.5 - 0.5; a bilinear
+    mix of a 2×2 image; and the gradient, each pixel collecting its weights. This code is
+    provided: if it fails, look at `index_select` and its backward in module 02.
+    """
+    x = Tensor(np.array([[[0.0, 1.0]]]), requires_grad=True)
+    assert np.allclose(interpolate(x, scale_factor=2, mode="linear").data.ravel(), [0, 0.25, 0.75, 1])
+    assert np.allclose(interpolate(x, size=4, mode="linear", align_corners=True).data.ravel(), [0, 1 / 3, 2 / 3, 1])
+    ramp = Tensor(np.array([[[0.0, 3.0, 6.0]]]))  # 4 outputs read at (i + 0.5) / 1.5 - 0.5: 0 (clamped), 0.5, 7/6, 11/6
+    assert np.allclose(interpolate(ramp, scale_factor=1.5, mode="linear").data.ravel(), [0, 1.5, 3.5, 5.5])
+    recomputed = interpolate(ramp, scale_factor=1.5, mode="linear", recompute_scale_factor=True)  # 3/4, not 1/1.5
+    assert np.allclose(recomputed.data.ravel(), [0, 1.875, 4.125, 6])
+    image = Tensor(np.array([[[[0.0, 1.0], [2.0, 3.0]]]]))
+    centre = interpolate(image, size=3, mode="bilinear", align_corners=True).data[0, 0, 1, 1]
+    assert np.isclose(centre, 1.5)  # the mean of the four corners
+    interpolate(x, scale_factor=2, mode="linear").sum().backward()
+    assert np.allclose(x.grad.data.ravel(), [2, 2])  # every output's weights add up to 1
+    assert interpolate(image, scale_factor=2).data[0, 0].tolist()[1] == [0, 0, 1, 1]  # nearest
+    assert repr(UpsamplingBilinear2d(scale_factor=2)) == "UpsamplingBilinear2d(scale_factor=2.0, mode='bilinear')"
+
+
+if __name__ == "__main__":
+    test_unit_interpolate()
+
+# %% [markdown]
+# ## Given: unpooling, power-average pooling, local response normalization
+#
+# **Unpooling.** `MaxPool2d(..., return_indices=True)` also returns where each maximum
+# came from, as PyTorch does: a flat index `row · W + column` into its image's H·W pixels
+# (of the input without padding; the first maximum when several tie, as `MaxPool2dOp` picks).
+# `MaxUnpool2d` undoes the pooling as far as it can: it puts every pooled value back at its
+# index and zeros everywhere else — the decoder of SegNet-style networks, which keeps "where"
+# from the encoder. The output is `(H − 1)·stride − 2·padding + kernel_size` per side, or
+# `output_size` (within one stride of that, since pooling dropped the remainder). It is a
+# `scatter` of the values into zeros, so its backward is a `gather` from autograd.
+#
+# **LPPool2d** pools with a power average: `(Σ x^p)^(1/p)` over each window. `p = 1` is the
+# window's sum, and as `p` grows it approaches the max. It is `AvgPool2d` of `x^p`, times the
+# window's size, to the power `1/p`. (`x^p` of a negative x is NaN for a fractional p, as in
+# PyTorch: use it after a ReLU.)
+#
+# **LocalResponseNorm** (AlexNet, 2012) divides each channel by the activity of its `size`
+# neighbouring channels at the same pixel: `x / (k + α · mean(x² over the window))^β`. Lay
+# the channels out as the rows of a one-channel image, `(N, 1, C, H·W)`, pad `size // 2`
+# rows of zeros before and `(size − 1) // 2` after, and the mean over each window is an
+# `AvgPool2d` with a `(size, 1)` kernel and stride 1 — exactly PyTorch's recipe.
+#
+# **Softmax2d** is a softmax over the channels at every pixel (dimension −3), for per-pixel
+# class scores.
+
+# %%
+#| export
+def _max_pool_indices(x, kernel_size, stride, padding):
+    """Where each window's first maximum is: a flat int64 index into its image's H·W unpadded pixels."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    windows = _patches(_pad_for_max(x, padding), kernel_size, stride)  # (C, kh, kw, Ho, Wo, N)
+    C, _, _, Ho, Wo, N = windows.shape
+    first = windows.reshape(C, kh * kw, Ho, Wo, N).argmax(axis=1)  # row-major in the window: ties go first
+    rows = np.arange(Ho)[:, None, None] * sh + first // kw - ph
+    cols = np.arange(Wo)[:, None] * sw + first % kw - pw
+    return Tensor((rows * x.shape[3] + cols).transpose(3, 0, 1, 2), dtype=np.int64)
+
+
+def _unpool_size(size, kernel_size, stride, padding, output_size):
+    """MaxUnpool2d's output size: PyTorch's default, or output_size (2 or 4 numbers) within a stride of it."""
+    default = tuple((n - 1) * s - 2 * p + k for n, k, s, p in zip(size, kernel_size, stride, padding))
+    if output_size is None:
+        return default
+    wanted = tuple(output_size)[-2:] if len(output_size) == 4 else tuple(output_size)
+    if len(wanted) != 2:
+        raise ValueError(f"output_size should be a sequence containing 2 or 4 elements, but it has a length of "
+                         f"'{len(output_size)}'")
+    for d, (w, n, s) in enumerate(zip(wanted, default, stride)):
+        if not n - s < w < n + s:
+            raise ValueError(f'invalid output_size "{tuple(output_size)}" (dim {d} must be between {n - s} and '
+                             f'{n + s})')
+    return tuple(int(w) for w in wanted)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Every value of (N, C, H, W) or (C, H, W) put back at its flat index (MaxPool2d's return_indices)
+    into an image of zeros: PyTorch's F.max_unpool2d."""
+    kernel_size = _pair(kernel_size, "kernel_size")
+    stride = kernel_size if stride is None else _pair(stride, "stride")
+    padding = _pair(padding, "padding", minimum=0)
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"max_unpool2d expects a (N, C, H, W) or (C, H, W) input, got shape {input.shape}")
+    where = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if where.shape != input.shape:
+        raise RuntimeError(f"max_unpool2d: indices of shape {where.shape} should have the input's shape {input.shape}")
+    if where.dtype != np.int64:
+        raise RuntimeError(f"max_unpool2d: indices should be int64, got {where.dtype}")
+    x = input if input.ndim == 4 else input.unsqueeze(0)
+    (N, C, H, W) = x.shape
+    Ho, Wo = _unpool_size((H, W), kernel_size, stride, padding, output_size)
+    flat = where.reshape(N, C, H * W)
+    if flat.size and (flat.min() < 0 or flat.max() >= Ho * Wo):
+        bad = flat.min() if flat.min() < 0 else flat.max()
+        raise RuntimeError(f"max_unpool2d: found an invalid max index {bad} (output images are {Ho}x{Wo})")
+    zeros = Tensor(np.zeros((N, C, Ho * Wo), dtype=x.dtype), dtype=x.dtype)
+    out = zeros.scatter(2, flat, x.reshape(N, C, H * W)).reshape(N, C, Ho, Wo)
+    return out if input.ndim == 4 else out.squeeze(0)
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of MaxPool2d: values back at their indices, zeros elsewhere."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pair(padding, "padding", minimum=0)
+
+    def forward(self, input, indices, output_size=None):
+        return max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(Σ x^p over each window)^(1/p), p = norm_type, for (N, C, H, W) or (C, H, W)."""
+    if ceil_mode:
+        raise NotImplementedError("lp_pool2d: ceil_mode=True is not supported here")
+    if input.ndim == 3:
+        return lp_pool2d(input.unsqueeze(0), norm_type, kernel_size, stride).squeeze(0)
+    kh, kw = _pair(kernel_size, "kernel_size")
+    return (avg_pool2d(input.pow(norm_type), (kh, kw), stride) * (kh * kw)).pow(1.0 / norm_type)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(Σ x^p over each window)^(1/p), p = norm_type, for (N, C, L) or (C, L)."""
+    if ceil_mode:
+        raise NotImplementedError("lp_pool1d: ceil_mode=True is not supported here")
+    if input.ndim == 2:
+        return lp_pool1d(input.unsqueeze(0), norm_type, kernel_size, stride).squeeze(0)
+    k = _single(kernel_size, "kernel_size")
+    return (avg_pool1d(input.pow(norm_type), k, stride) * k).pow(1.0 / norm_type)
+
+
+class LPPool2d(Module):
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        if ceil_mode:
+            raise NotImplementedError(f"{type(self).__name__}: ceil_mode=True is not supported here")
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def forward(self, input):
+        return lp_pool2d(input, self.norm_type, self.kernel_size, self.stride)
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(LPPool2d):
+    def forward(self, input):
+        return lp_pool1d(input, self.norm_type, self.kernel_size, self.stride)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """x / (k + alpha · mean of x² over `size` neighbouring channels)^beta, for (N, C, ...)."""
+    if input.ndim < 3:
+        raise ValueError(f"Expected 3D or higher dimensionality input (got {input.ndim} dimensions)")
+    if input.numel() == 0:
+        return input
+    N, C = input.shape[:2]
+    squares = (input * input).reshape(N, 1, C, -1)  # the channels as the rows of one image
+    window_mean = avg_pool2d(pad(squares, (0, 0, size // 2, (size - 1) // 2)), (size, 1), stride=1)
+    return input / (window_mean.reshape(input.shape) * alpha + k).pow(beta)
+
+
+class LocalResponseNorm(Module):
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class Softmax2d(Module):
+    """A softmax over the channels at every pixel of (N, C, H, W) or (C, H, W)."""
+
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.ndim}D instead")
+        return input.softmax(-3)
+
+
+# %%
+def test_unit_unpool_lp_pool_lrn():
+    """Checks the provided `MaxPool2d(return_indices=True)` and `MaxUnpool2d`: the maxima's flat
+    indices (the first of a tie), unpooling puts each back there and the gradient gathers from
+    there; `lp_pool2d` with p = 2 is each window's Euclidean norm; `local_response_norm` with a
+    window of 3 channels; `Softmax2d` sums to 1 over the channels. This code is provided: if it
+    fails, look at your `_patches`, `MaxPool2dOp` and `AvgPool2dOp`.
+    """
+    x = Tensor(np.array([[[[1.0, 4.0, 2.0, 2.0], [3.0, 0.0, 1.0, 0.0]]]]), requires_grad=True)
+    pooled, indices = MaxPool2d(2, return_indices=True)(x)
+    assert pooled.data.ravel().tolist() == [4.0, 2.0] and indices.data.ravel().tolist() == [1, 2]
+    restored = MaxUnpool2d(2)(pooled, indices)
+    assert restored.data[0, 0].tolist() == [[0, 4, 2, 0], [0, 0, 0, 0]]
+    assert MaxUnpool2d(2)(pooled, indices, output_size=(3, 5)).shape == (1, 1, 3, 5)
+    (restored * Tensor(np.arange(8.0).reshape(1, 1, 2, 4))).sum().backward()
+    assert x.grad.data[0, 0].tolist() == [[0, 1, 2, 0], [0, 0, 0, 0]]  # through unpool and pool: the weights
+    assert np.allclose(lp_pool2d(Tensor(np.array([[[[3.0, 4.0]]]])), 2, (1, 2)).data, 5.0)
+    lrn = local_response_norm(Tensor(np.array([[[1.0], [2.0], [3.0]]])), 3, alpha=3.0, beta=1.0, k=1.0)
+    assert np.allclose(lrn.data.ravel(), [1 / 6, 2 / 15, 3 / 14])  # 1 + 3·mean: (0+1+4)/3, (1+4+9)/3, (4+9+0)/3
+    probabilities = Softmax2d()(Tensor(np.random.default_rng(0).normal(size=(2, 3, 4, 5))))
+    assert np.allclose(probabilities.data.sum(axis=1), 1.0)
+
+
+if __name__ == "__main__":
+    test_unit_unpool_lp_pool_lrn()
+
+# %% [markdown]
 # ## A convolutional network
 #
 # Everything snaps together with `Sequential` from module 03. For 8×8 digits:
@@ -1641,8 +2184,10 @@ if __name__ == "__main__":
 # Run `tito module complete 05`: it runs these tests, exports `Conv2d`, `Conv1d`,
 # `MaxPool2d`, `AvgPool2d`, `Flatten` and `BatchNorm2d` into `tinytorch/nn/spatial.py`
 # (and `F.conv2d` & co. into `tinytorch.nn.functional`), with the given `ConvTranspose2d`,
-# `Fold`/`Unfold`, `AdaptiveMaxPool2d` and `InstanceNorm2d`, and unlocks the **CNN
-# milestone** (1998 — Convolutional Networks): `tito milestone run cnn` trains this
+# `Fold`/`Unfold`, `AdaptiveMaxPool2d`, `InstanceNorm2d`, the padding layers, bilinear
+# `F.interpolate` / `Upsample`, `MaxUnpool2d`, `LPPool2d`, `LocalResponseNorm` and
+# `Softmax2d`, and unlocks the **CNN milestone** (1998 — Convolutional Networks): `tito
+# milestone run cnn` trains this
 # network, with twice as many filters (16 and 32), on TinyDigits and checks that it
 # beats 95 % on digits it has never seen — in under a second.
 #
