@@ -887,7 +887,7 @@ def test_conv2d_padding_modes_match_torch(mode):
     assert grouped(Tensor(normal(1, 4, 4, 4), dtype=np.float64)).shape == (1, 4, 4, 4)
     with pytest.raises(ValueError, match="padding_mode"):
         Conv2d(3, 4, 3, padding_mode="mirror")
-    with pytest.raises(ValueError, match="smaller than the dimension"):
+    with pytest.raises(RuntimeError, match="smaller than the dimension"):  # PyTorch's error type
         F.pad(Tensor(np.zeros((1, 1, 2, 2))), (2, 2, 0, 0), mode="reflect")
 
 
@@ -1351,3 +1351,17 @@ def test_transformer_matches_torch_with_its_names_init_and_masks():
         ours(Tensor(normal(2, 6, 8)), Tensor(normal(3, 4, 8)))
     with pytest.raises(RuntimeError, match="d_model"):
         ours(Tensor(normal(2, 6, 4)), Tensor(normal(2, 4, 4)))
+
+
+@pytest.mark.parametrize("length, options", [(4, {"scale_factor": 2.6}), (6, {"size": 74}), (5, {"scale_factor": 1.7}),
+                                             (7, {"size": 3}), (3, {"scale_factor": (3,)})])
+def test_module_03s_nearest_interpolation_picks_torchs_pixels(length, options):
+    """Module 03's own interpolate (before module 05 adds the other modes): a given scale_factor sets the
+    source pixel, floor(i / scale), in float32 as PyTorch; a size alone, floor(i · in / out)."""
+    from tinytorch.nn.modules import interpolate
+
+    th = torch()
+    x = np.arange(length, dtype=np.float32).reshape(1, 1, length)
+    want = th.nn.functional.interpolate(th.tensor(x), mode="nearest", **options).numpy()
+    np.testing.assert_array_equal(interpolate(Tensor(x), **options).data, want)
+    assert repr(nn.ZeroPad2d(1)) == repr(th.nn.ZeroPad2d(1)) == "ZeroPad2d((1, 1, 1, 1))"

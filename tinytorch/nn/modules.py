@@ -1412,16 +1412,16 @@ def _pad_source_positions(size, before, after, mode):
     that copy the input: "reflect" (mirror without the edge), "replicate" (the edge), "circular"."""
     numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
     if mode == "reflect" and max(before, after) >= size:
-        raise ValueError(f"pad: reflect padding ({before}, {after}) must be smaller than the dimension ({size})")
+        raise RuntimeError(f"pad: reflect padding ({before}, {after}) must be smaller than the dimension ({size})")
     if mode == "circular" and max(before, after) > size:
-        raise ValueError(f"pad: circular padding ({before}, {after}) can be at most the dimension ({size})")
+        raise RuntimeError(f"pad: circular padding ({before}, {after}) can be at most the dimension ({size})")
     return np.pad(np.arange(size), (before, after), mode=numpy_mode)
 
 
 def _copy_pad(input, pad, mode):
     """pad by copying input positions: an index_select per padded dimension, so gradients add up."""
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise ValueError(f"pad: give (before, after) pairs for at most {input.ndim} dimensions, got {pad}")
+        raise RuntimeError(f"pad: give (before, after) pairs for at most {input.ndim} dimensions, got {pad}")
     out = input
     for k in range(len(pad) // 2):
         dim = input.ndim - 1 - k  # (left, right) of the last dimension first, as PyTorch
@@ -1459,8 +1459,8 @@ class ZeroPad2d(ConstantPad2d):
     def __init__(self, padding):
         super().__init__(padding, 0.0)
 
-    def extra_repr(self):
-        return f"padding={self.padding}"
+    def extra_repr(self):  # PyTorch's: ZeroPad2d((1, 1, 1, 1))
+        return f"{self.padding}"
 
 
 def _interpolation_sizes(input, size, scale_factor):
@@ -1474,13 +1474,17 @@ def _interpolation_sizes(input, size, scale_factor):
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest"):
-    """Resize the spatial dimensions of (N, C, ...) by nearest neighbour (PyTorch's "nearest":
-    output pixel i reads input pixel floor(i · in / out)); an index_select per dimension."""
+    """Resize the spatial dimensions of (N, C, ...) by nearest neighbour (PyTorch's "nearest": output
+    pixel i reads input pixel floor(i · in / out), or floor(i / scale_factor) when a scale is given,
+    in float32 as PyTorch computes it); an index_select per dimension. Module 05 adds more modes."""
     if mode != "nearest":
         raise NotImplementedError(f"interpolate: only mode='nearest' is implemented, not {mode!r}")
-    out = input
+    out, spatial = input, input.ndim - 2
+    scales = None if scale_factor is None else tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) \
+        else (scale_factor,) * spatial
     for k, (n, target) in enumerate(zip(input.shape[2:], _interpolation_sizes(input, size, scale_factor))):
-        index = np.floor(np.arange(target) * (n / target)).astype(np.int64)
+        step = np.float32(n / target if scales is None else 1.0 / scales[k])
+        index = np.floor(np.arange(target, dtype=np.float32) * step).astype(np.int64)
         out = out.index_select(k + 2, Tensor._wrap(np.minimum(index, n - 1)))
     return out
 
@@ -1595,7 +1599,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2349
+# %% modules/03_nn/nn.py:2353
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -1728,7 +1732,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2548
+# %% modules/03_nn/nn.py:2552
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -1887,7 +1891,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:2751
+# %% modules/03_nn/nn.py:2755
 import warnings
 
 from tinytorch.core.autograd import einsum
