@@ -2135,6 +2135,362 @@ if __name__ == "__main__":
     test_unit_unpool_lp_pool_lrn()
 
 # %% [markdown]
+# ## Given: 3-D layers — Conv3d, 3-D pooling, BatchNorm3d, InstanceNorm3d, Dropout3d
+#
+# Video clips, CT and MRI scans are *volumes*: a batch is **(N, C, D, H, W)**, with a
+# depth D (frames, slices) in front of the height and the width, and a `Conv3d` filter is
+# **(O, C // groups, kd, kh, kw)**. Nothing new is needed, only one more axis:
+#
+# - **Conv3dOp** is `Conv2dOp` with a depth. The batch goes last, `(C, D, H, W, N)`;
+#   `sliding_window_view` over the three axes D, H, W gives every window as a view;
+#   one reshape into `(C·kd·kh·kw, Do·Ho·Wo·N)` columns is the one copy, and one BLAS
+#   product with the `(O, C·kd·kh·kw)` filters does all the work. The backward is col2im
+#   in 3-D: one strided add per kernel offset (`_fold_3d`, as `_fold`). A **dilation**
+#   `d` is simply a wider window of which every d-th tap is kept (forward), and the
+#   offset `p·d` at which each tap's slab is added back (backward).
+# - **Max and mean are separable**: the maximum of a kd×kh×kw box is the maximum, over
+#   its kd planes, of each plane's kh×kw maximum. So `MaxPool3d` is your `MaxPool2dOp`
+#   twice — over (H, W), with the depth counted among the channels, then over D with a
+#   (kd, 1) kernel — and its gradient still goes to the box's *first* maximum in
+#   (d, h, w) order: the first plane that holds the maximum, and in it the first pixel.
+#   `AvgPool3d` is `AvgPool2dOp` twice the same way. `count_include_pad=False` divides by
+#   the number of real (not padding) values in each box instead of kd·kh·kw, a product of
+#   one count per axis. `AdaptiveAvgPool3d` averages along each axis in turn with a small
+#   matrix: entry (j, i) is 1/len(window i) when input position j is in window i
+#   (PyTorch's windows, `_adaptive_windows`), so it is three matrix products.
+# - `BatchNorm3d` and `InstanceNorm3d` are `_BatchNorm` and `_InstanceNorm` with a 5-D
+#   shape check; `Dropout3d` is module 04's channel dropout with three spatial axes: a
+#   whole (D, H, W) volume of one channel is zeroed at a time, the rest scaled by 1/(1−p).
+#
+# As in PyTorch, every one of them also takes one unbatched volume (C, D, H, W).
+
+# %%
+#| export
+from tinytorch.nn.dropout import _ChannelDropout, _channel_dropout
+
+
+def _triple(value, name="value", minimum=1):
+    """3 -> (3, 3, 3); (3, 2, 1) stays; a clear ValueError for anything else (as _pair)."""
+    triple = (value,) * 3 if isinstance(value, (int, np.integer)) else value
+    if not (isinstance(triple, (tuple, list)) and len(triple) == 3
+            and all(isinstance(v, (int, np.integer)) and v >= minimum for v in triple)):
+        raise ValueError(f"{name} must be an int >= {minimum} or a triple of them, not {value!r}")
+    return tuple(int(v) for v in triple)
+
+
+def _batch_last_3d(x, padding):
+    """(N, C, D, H, W) -> (C, D + 2·pd, H + 2·ph, W + 2·pw, N), zero-padded; a view without padding."""
+    xt = x.transpose(1, 2, 3, 4, 0)
+    if not any(padding):
+        return xt
+    inside = tuple(slice(p, p + n) for p, n in zip(padding, xt.shape[1:4]))
+    out = np.zeros((xt.shape[0],) + tuple(n + 2 * p for p, n in zip(padding, xt.shape[1:4])) + xt.shape[4:],
+                   dtype=x.dtype)
+    out[(slice(None),) + inside] = xt
+    return out
+
+
+def _patches_3d(xt, kernel_size, stride, dilation):
+    """Every window of xt (C, D, H, W, N), taps `dilation` apart, as a (C, kd, kh, kw, Do, Ho, Wo, N) view."""
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation))
+    (sd, sh, sw), (dd, dh, dw) = stride, dilation
+    windows = sliding_window_view(xt, span, axis=(1, 2, 3))[:, ::sd, ::sh, ::sw, :, ::dd, ::dh, ::dw]
+    return windows.transpose(0, 5, 6, 7, 1, 2, 3, 4)
+
+
+def _fold_3d(dpatches, shape, stride, dilation):
+    """col2im in 3-D: each kernel offset's slab of window gradients added onto its strided slice of the volume."""
+    (C, kd, kh, kw, Do, Ho, Wo, N), (sd, sh, sw), (dd, dh, dw) = dpatches.shape, stride, dilation
+    dx = np.zeros(shape, dtype=dpatches.dtype)
+    for i, j, k in np.ndindex(kd, kh, kw):  # one vectorized add per kernel offset
+        p, q, r = i * dd, j * dh, k * dw  # where the tap sits in the first window
+        dx[:, p:p + sd * Do:sd, q:q + sh * Ho:sh, r:r + sw * Wo:sw] += dpatches[:, i, j, k]
+    return dx
+
+
+class Conv3dOp(Function):
+    """3-D convolution (cross-correlation) of (N, C, D, H, W) with (O, C, kd, kh, kw) filters: im2col, one product."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, stride=(1, 1, 1), padding=(0, 0, 0), dilation=(1, 1, 1)):
+        if x.ndim != 5 or weight.ndim != 5:
+            raise ValueError(f"Conv3d expects a batch (N, C, D, H, W) and a weight (O, C, kd, kh, kw), got shapes "
+                             f"{x.shape} and {weight.shape}")
+        O, C = weight.shape[:2]
+        if x.shape[1] != C:
+            raise ValueError(f"Conv3d expects {C} input channels, got input of shape {x.shape}")
+        _blocks(x.shape[2:], weight.shape[2:], dilation, padding, stride, "Conv3d")  # a clear error if none fits
+        xt = _batch_last_3d(x, padding)
+        windows = _patches_3d(xt, weight.shape[2:], stride, dilation)  # (C, kd, kh, kw, Do, Ho, Wo, N), a view
+        Do, Ho, Wo, N = windows.shape[4:]
+        cols = windows.reshape(-1, Do * Ho * Wo * N)  # im2col: the one copy
+        out = _blas_matmul(weight.reshape(O, -1), cols)
+        if bias is not None:
+            out += bias[:, None]
+        ctx.save_for_backward(cols, weight)
+        ctx.padded_shape, ctx.stride, ctx.padding, ctx.dilation = xt.shape, stride, padding, dilation
+        ctx.has_bias = bias is not None
+        return out.reshape(O, Do, Ho, Wo, N).transpose(4, 0, 1, 2, 3)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cols, weight = ctx.saved_tensors
+        O = weight.shape[0]
+        g = grad.transpose(1, 2, 3, 4, 0).reshape(O, -1)  # (O, Do·Ho·Wo·N), laid out like `out`
+        grad_weight = _blas_matmul(cols, g.T).T.reshape(weight.shape) if ctx.needs_input_grad[1] else None
+        grad_bias = _blas_matmul(g, np.ones(g.shape[1], dtype=g.dtype)) if ctx.has_bias else None
+        if not ctx.needs_input_grad[0]:
+            return None, grad_weight, grad_bias
+        dcols = _blas_matmul(weight.reshape(O, -1).T, g).reshape(weight.shape[1:] + grad.shape[2:] + grad.shape[:1])
+        dxt = _fold_3d(dcols, ctx.padded_shape, ctx.stride, ctx.dilation)
+        inside = tuple(slice(p, n - p) for p, n in zip(ctx.padding, ctx.padded_shape[1:4]))
+        return dxt[(slice(None),) + inside].transpose(4, 0, 1, 2, 3), grad_weight, grad_bias
+
+
+def _volumes(x, name):
+    """A batch of volumes (N, C, D, H, W), and whether it was one (an unbatched (C, D, H, W) gets N = 1)."""
+    if x.ndim not in (4, 5):
+        raise ValueError(f"{name} expects a batch (N, C, D, H, W) or one volume (C, D, H, W), got shape {x.shape}")
+    return (x, True) if x.ndim == 5 else (x.unsqueeze(0), False)
+
+
+def _conv3d_padding(padding, kernel_size, stride, dilation):
+    """Conv3d's padding as three numbers; "same" pads d·(k − 1) / 2 on each side, "valid" nothing."""
+    if isinstance(padding, str):
+        return _conv_padding(padding, tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation)), stride)
+    return _triple(padding, "padding", minimum=0)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution of (N, C, D, H, W) or (C, D, H, W) with a (O, C // groups, kd, kh, kw) weight."""
+    if weight.ndim != 5:
+        raise ValueError(f"conv3d expects a weight (O, C // groups, kd, kh, kw), got shape {weight.shape}")
+    stride, dilation = _triple(stride, "stride"), _triple(dilation, "dilation")
+    padding = _conv3d_padding(padding, weight.shape[2:], stride, dilation)
+    groups = _groups(groups, weight.shape[1] * groups, weight.shape[0]) if groups != 1 else 1
+    x, batched = _volumes(input, "Conv3d")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise ValueError(f"Conv3d expects {weight.shape[1] * groups} input channels in {groups} groups, "
+                         f"got input of shape {input.shape}")
+    c, o, options = weight.shape[1], weight.shape[0] // groups, dict(stride=stride, padding=padding, dilation=dilation)
+    if groups == 1:
+        out = Conv3dOp.apply(x, weight, bias, **options)
+    else:  # as _grouped_conv2d: each group of channels with its own filters, the outputs side by side
+        out = cat([Conv3dOp.apply(x[:, i * c:(i + 1) * c], weight[i * o:(i + 1) * o],
+                                  None if bias is None else bias[i * o:(i + 1) * o], **options)
+                   for i in range(groups)], dim=1)
+    return out if batched else out.squeeze(0)
+
+
+class Conv3d(Module):
+    """3-D convolution over (N, C, D, H, W); weight (out_channels, in_channels // groups, kd, kh, kw)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros"):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride = _triple(kernel_size, "kernel_size"), _triple(stride, "stride")
+        self.dilation = _triple(dilation, "dilation")
+        self.padding = _conv3d_padding(padding, self.kernel_size, self.stride, self.dilation)
+        self.groups = _groups(groups, in_channels, out_channels)
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
+                             f"not {padding_mode!r}")
+        self.padding_mode = padding_mode
+        self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
+        self.bias = Parameter(np.zeros(out_channels)) if bias else None
+        init._default_layer_init(self.weight, self.bias)  # ±1/√fan_in, fan_in = (C // groups)·kd·kh·kw
+
+    def forward(self, x):
+        padding = self.padding
+        if self.padding_mode != "zeros":  # pad with copies of the border first, then no zeros
+            (pd, ph, pw), padding = self.padding, 0
+            x = pad(x, (pw, pw, ph, ph, pd, pd), mode=self.padding_mode)
+        return conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+    def extra_repr(self):  # PyTorch's: only the settings that differ from their defaults
+        extra = "" if not any(self.padding) else f", padding={self.padding}"
+        extra += "" if self.dilation == (1, 1, 1) else f", dilation={self.dilation}"
+        extra += "" if self.groups == 1 else f", groups={self.groups}"
+        extra += "" if self.bias is not None else ", bias=False"
+        extra += "" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode}"
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}{extra}"
+
+
+def _pool3d_window(kernel_size, stride, padding):
+    """(kernel, stride, padding) triples of a 3-D pooling; stride defaults to the kernel, padding at most half it."""
+    kernel_size = _triple(kernel_size, "kernel_size")
+    stride = kernel_size if stride is None else _triple(stride, "stride")
+    padding = _triple(padding, "padding", minimum=0)
+    if any(p > k // 2 for p, k in zip(padding, kernel_size)):
+        raise ValueError(f"padding {padding} should be at most half of kernel_size {kernel_size}")
+    return kernel_size, stride, padding
+
+
+def _pool_3d(op, input, kernel_size, stride, padding, name):
+    """A separable 3-D pooling as two 2-D ones: over (H, W) with the depth among the channels, then over D."""
+    x, batched = _volumes(input, name)
+    (N, C, D, H, W), (kd, kh, kw), (sd, sh, sw), (pd, ph, pw) = x.shape, kernel_size, stride, padding
+    _blocks((D, H, W), kernel_size, (1, 1, 1), padding, stride, name)
+    planes = op.apply(x.reshape(N, C * D, H, W), kernel_size=(kh, kw), stride=(sh, sw), padding=(ph, pw))
+    Ho, Wo = planes.shape[2:]
+    out = op.apply(planes.reshape(N, C, D, Ho * Wo), kernel_size=(kd, 1), stride=(sd, 1), padding=(pd, 0))
+    out = out.reshape(N, C, out.shape[2], Ho, Wo)
+    return out if batched else out.squeeze(0)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """The maximum of every kd×kh×kw box of (N, C, D, H, W) or (C, D, H, W); the gradient to its first maximum."""
+    if _triple(dilation, "dilation") != (1, 1, 1) or ceil_mode or return_indices:
+        raise NotImplementedError("max_pool3d: dilation other than 1, ceil_mode=True and return_indices=True "
+                                  "are not supported here")
+    return _pool_3d(MaxPool2dOp, input, *_pool3d_window(kernel_size, stride, padding), "max_pool3d")
+
+
+def _real_counts(size, kernel_size, stride, padding, out_size):
+    """How many real (not padding) positions each output's box holds: (Do, Ho, Wo), a product of one count per axis."""
+    counts = 1
+    for axis, (n, k, s, p, o) in enumerate(zip(size, kernel_size, stride, padding, out_size)):
+        start = np.arange(o) * s - p
+        along = np.minimum(start + k, n) - np.maximum(start, 0)
+        counts = counts * along.reshape((-1,) + (1,) * (len(size) - 1 - axis))
+    return counts
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """The mean of every kd×kh×kw box of (N, C, D, H, W) or (C, D, H, W); zero padding counts unless
+    count_include_pad=False; divisor_override divides the box's sum by that number instead."""
+    if ceil_mode:
+        raise NotImplementedError("avg_pool3d: ceil_mode=True is not supported here")
+    window = _pool3d_window(kernel_size, stride, padding)
+    out = _pool_3d(AvgPool2dOp, input, *window, "avg_pool3d")  # sum / (kd·kh·kw), padding counted
+    size = math.prod(window[0])
+    if divisor_override is not None:
+        if not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0:
+            raise ValueError(f"divisor must be not zero, got divisor_override={divisor_override!r}")
+        return out * (size / divisor_override)
+    if count_include_pad or not any(window[2]):
+        return out
+    counts = _real_counts(input.shape[-3:], *window, out.shape[-3:])
+    return out * Tensor._wrap((size / counts).astype(out.dtype))
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """The mean over an output_size grid of boxes that tile each volume (PyTorch's windows, _adaptive_windows):
+    along each axis in turn, a product with a (n, o) matrix of 1/len(window) where a position is in a window."""
+    x, batched = _volumes(input, "adaptive_avg_pool3d")
+    out = x
+    for dim, windows in zip((2, 3, 4), _adaptive_windows(x.shape[2:], output_size, "adaptive_avg_pool3d")):
+        start, end = np.array(windows).T
+        position = np.arange(x.shape[dim])[:, None]
+        share = ((position >= start) & (position < end)) / (end - start)  # (n, o)
+        out = (out.movedim(dim, -1) @ Tensor._wrap(share.astype(x.dtype))).movedim(-1, dim)
+    return out if batched else out.squeeze(0)
+
+
+class MaxPool3d(Module):
+    """Max over kernel_size boxes of (N, C, D, H, W), moved by stride (default: kernel_size)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = _pool3d_window(kernel_size, stride, padding)
+        if _triple(dilation, "dilation") != (1, 1, 1) or ceil_mode or return_indices:
+            raise NotImplementedError("MaxPool3d: dilation other than 1, ceil_mode=True and return_indices=True "
+                                      "are not supported here")
+
+    def forward(self, x):
+        return max_pool3d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool3d(Module):
+    """Mean over kernel_size boxes of (N, C, D, H, W), moved by stride (default: kernel_size)."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = _pool3d_window(kernel_size, stride, padding)
+        if ceil_mode:
+            raise NotImplementedError("AvgPool3d: ceil_mode=True is not supported here")
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
+
+    def forward(self, x):
+        return avg_pool3d(x, self.kernel_size, self.stride, self.padding, False, self.count_include_pad,
+                          self.divisor_override)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    def forward(self, x):
+        return adaptive_avg_pool3d(x, self.output_size)
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of volumes (N, C, D, H, W): statistics per channel, over batch and voxels."""
+
+    def _check_input(self, x):
+        if x.ndim != 5:
+            raise ValueError(f"expected 5D input (got {x.ndim}D input)")
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalization of volumes (N, C, D, H, W) or (C, D, H, W): statistics per volume and channel."""
+
+    _dims = 3
+
+
+class Dropout3d(_ChannelDropout):
+    """In training, zero whole channels (a (D, H, W) volume each) with probability p, scale the rest by 1/(1-p)."""
+
+    spatial = 3
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    return _channel_dropout(input, p, training, 3)
+
+
+# %%
+def test_unit_3d_layers():
+    """Checks the provided 3-D layers with hand-computed values: a 2×2×2 box summed by a ones filter,
+    the gradient of a convolution counting each voxel's windows, the first maximum of a box taking
+    its gradient, the mean with and without padding counted, adaptive windows, and whole-channel
+    dropout. This code is provided: if it fails, look at your `MaxPool2dOp` and `AvgPool2dOp`.
+    """
+    x = Tensor(np.arange(27.0).reshape(1, 1, 3, 3, 3), dtype=np.float64, requires_grad=True)
+    ones = Tensor(np.ones((1, 1, 2, 2, 2)), dtype=np.float64)
+    y = conv3d(x, ones)  # every 2×2×2 box summed: the first is 0+1+3+4+9+10+12+13 = 52
+    assert y.shape == (1, 1, 2, 2, 2) and y.data[0, 0, 0, 0, 0] == 52 and y.data[0, 0, 1, 1, 1] == 52 + 8 * 13
+    y.sum().backward()  # each voxel counted once per window it is in: 1 at a corner, 8 in the middle
+    assert x.grad.data[0, 0, 0, 0, 0] == 1 and x.grad.data[0, 0, 1, 1, 1] == 8 and x.grad.data[0, 0, 1, 0, 0] == 2
+    assert Conv3d(2, 4, 3, padding="same")(Tensor(np.ones((1, 2, 4, 5, 6)))).shape == (1, 4, 4, 5, 6)
+    assert Conv3d(2, 4, (1, 3, 3), stride=2, dilation=(1, 2, 1))(Tensor(np.ones((2, 4, 7, 7)))).shape == (4, 2, 2, 3)
+    v = Tensor(np.array([[[[[1.0, 7.0], [7.0, 0.0]], [[7.0, 2.0], [3.0, 4.0]]]]]), requires_grad=True)  # 2×2×2
+    pooled = MaxPool3d(2)(v)
+    assert pooled.data.ravel().tolist() == [7.0]
+    pooled.sum().backward()  # three 7s: the first in (d, h, w) order takes it all
+    assert v.grad.data.ravel().tolist() == [0, 1, 0, 0, 0, 0, 0, 0]
+    assert np.isclose(AvgPool3d(2)(v).data.item(), 31 / 8)
+    padded = Tensor(np.ones((1, 1, 2, 2, 2)))
+    assert np.allclose(avg_pool3d(padded, 2, 1, padding=1).data[0, 0, 0, 0, 0], 1 / 8)  # 1 real voxel of 8
+    assert np.allclose(avg_pool3d(padded, 2, 1, padding=1, count_include_pad=False).data, 1.0)
+    ramp = Tensor(np.arange(5.0).reshape(1, 1, 1, 1, 5))
+    assert np.allclose(adaptive_avg_pool3d(ramp, (1, 1, 3)).data.ravel(), [0.5, 2.0, 3.5])  # [0, 2), [1, 4), [3, 5)
+    np.random.seed(0)
+    dropped = Dropout3d(0.5)(Tensor(np.ones((4, 8, 2, 2, 2)))).data
+    per_channel = dropped.reshape(32, 8)
+    assert np.all((per_channel == 0) | (per_channel == 2)) and np.all(per_channel.min(1) == per_channel.max(1))
+    assert BatchNorm3d(2)(Tensor(np.random.rand(3, 2, 2, 2, 2))).shape == (3, 2, 2, 2, 2)
+
+
+if __name__ == "__main__":
+    test_unit_3d_layers()
+
+# %% [markdown]
 # ## A convolutional network
 #
 # Everything snaps together with `Sequential` from module 03. For 8×8 digits:
@@ -2186,7 +2542,8 @@ if __name__ == "__main__":
 # (and `F.conv2d` & co. into `tinytorch.nn.functional`), with the given `ConvTranspose2d`,
 # `Fold`/`Unfold`, `AdaptiveMaxPool2d`, `InstanceNorm2d`, the padding layers, bilinear
 # `F.interpolate` / `Upsample`, `MaxUnpool2d`, `LPPool2d`, `LocalResponseNorm` and
-# `Softmax2d`, and unlocks the **CNN milestone** (1998 — Convolutional Networks): `tito
+# `Softmax2d`, the 3-D layers (`Conv3d`, `MaxPool3d`, `AvgPool3d`, `AdaptiveAvgPool3d`,
+# `BatchNorm3d`, `InstanceNorm3d`, `Dropout3d`), and unlocks the **CNN milestone** (1998 — Convolutional Networks): `tito
 # milestone run cnn` trains this
 # network, with twice as many filters (16 and 32), on TinyDigits and checks that it
 # beats 95 % on digits it has never seen — in under a second.

@@ -485,6 +485,203 @@ if __name__ == "__main__":
     test_unit_learned_positional_embedding()
 
 # %% [markdown]
+# ## Given: EmbeddingBag — a bag of tokens, one vector
+#
+# A bag-of-words classifier, or a recommender that sums a user's item embeddings, wants one
+# vector per *bag* of tokens: the sum, mean or maximum of the bag's rows. PyTorch's
+# `nn.EmbeddingBag` does it without ever building the (tokens, D) tensor in the user's code.
+# Bags come two ways: a 2-D input `(B, L)` is B bags of L ids; a 1-D input is all the ids one
+# after another, with `offsets` saying where each bag starts (`include_last_offset=True`: one
+# more offset, the input's length, as in the CSR sparse format). A bag may be empty: its vector is zero.
+#
+# It is two steps. **Gather** the rows with your `EmbeddingOp` (whose backward already adds up
+# repeated ids). Then **reduce each bag**: a bag is a run of consecutive rows, so
+# `np.add.reduceat(rows, starts)` sums every run in one call (`BagSumOp`; its backward hands each
+# row its bag's gradient, a gather). `np.add.at` would do it one row at a time, which is why this
+# is an op of its own. The mean is that sum divided by the bag's size. The max takes, for every
+# bag and every dimension, the *first* row that reaches the maximum (as PyTorch does), and gathers
+# it, so the gradient goes to that row only. `per_sample_weights` (mode "sum" only, as in PyTorch)
+# multiply each row before the sum and get a gradient too. Entries equal to `padding_idx` are left
+# out of their bags: not summed, not counted in the mean.
+
+# %%
+#| export
+from tinytorch.core.autograd import cat
+
+
+class BagSumOp(Function):
+    """The sum of each bag's rows: rows (K, D) whose bag numbers `bags` never decrease -> (num_bags, D),
+    zero for an empty bag. Backward: every row gets its bag's gradient."""
+
+    @staticmethod
+    def forward(ctx, rows, bags=None, num_bags=0):
+        out = np.zeros((num_bags, rows.shape[1]), dtype=rows.dtype)
+        if bags.size:
+            starts = np.flatnonzero(np.r_[True, bags[1:] != bags[:-1]])  # where each bag's run begins
+            out[bags[starts]] = np.add.reduceat(rows, starts, axis=0)
+        ctx.bags = bags
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.bags]
+
+
+def _bags(input, offsets, include_last_offset, num_embeddings):
+    """The ids of every entry that is in a bag (1-D), the bag of each (never decreasing), and the number of bags."""
+    ids = _token_ids(input, num_embeddings)
+    if ids.ndim == 2:  # B fixed-size bags
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
+                             f"fixed length sequences. However, found offsets of type {type(offsets).__name__}")
+        return ids.reshape(-1), np.repeat(np.arange(ids.shape[0]), ids.shape[1]), ids.shape[0]
+    if ids.ndim != 1:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {ids.ndim}")
+    if offsets is None:
+        raise ValueError("offsets has to be a 1D Tensor but got None")
+    starts = np.asarray(offsets.data if isinstance(offsets, Tensor) else offsets)
+    if starts.ndim != 1 or not np.issubdtype(starts.dtype, np.integer) or (include_last_offset and not starts.size):
+        raise ValueError(f"offsets has to be a 1D Tensor of integers (at least one with include_last_offset), "
+                         f"got {starts.dtype} of shape {starts.shape}")
+    bounds = starts if include_last_offset else np.r_[starts, ids.size]  # bag b is ids[bounds[b]:bounds[b + 1]]
+    if starts.size and starts[0] != 0:
+        raise RuntimeError(f"offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start from "
+                           f"position 0. However, got {starts[0]}")
+    if np.any(np.diff(bounds) < 0) or bounds[-1] > ids.size:
+        raise RuntimeError(f"offsets must not decrease nor exceed the input's length {ids.size}, got {starts.tolist()}")
+    if bounds[-1] != ids.size:  # PyTorch's kernels disagree on what the ids after it are: refused
+        raise ValueError(f"with include_last_offset=True the last offset must be the input's length {ids.size} "
+                         f"(the CSR format), got {bounds[-1]}")
+    return ids, np.repeat(np.arange(bounds.size - 1), np.diff(bounds)), bounds.size - 1
+
+
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """The sum, mean or max of the rows `weight[ids]` of every bag: (B, L) ids, or 1-D ids and offsets -> (B, D)."""
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding_bag: max_norm, scale_grad_by_freq=True and sparse=True are not "
+                                  "supported here")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}').")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding_bag: weight must be 2-D (num_embeddings, embedding_dim), got {weight.shape}")
+    ids, bags, num_bags = _bags(input, offsets, include_last_offset, weight.shape[0])
+    entries = np.arange(ids.size)  # which entries of the (flattened) input are summed
+    padding_idx = _padding_index(padding_idx, weight.shape[0])
+    if padding_idx is not None:
+        entries = np.flatnonzero(ids != padding_idx)
+        ids, bags = ids[entries], bags[entries]
+    rows = EmbeddingOp.apply(weight, ids=ids)  # (K, D)
+    if per_sample_weights is not None:
+        shape = np.shape(input.data if isinstance(input, Tensor) else input)
+        if tuple(per_sample_weights.shape) != shape:
+            raise ValueError(f"embedding_bag: If per_sample_weights ({tuple(per_sample_weights.shape)}) is not None, "
+                             f"then it must have the same shape as the input ({shape})")
+        if per_sample_weights.dtype != weight.dtype:
+            raise RuntimeError(f"embedding_bag: per_sample_weights ({per_sample_weights.dtype}) must have the "
+                               f"weight's dtype ({weight.dtype})")
+        rows = rows * per_sample_weights.reshape(-1)[entries].reshape(-1, 1)
+    if mode != "max":
+        total = BagSumOp.apply(rows, bags=bags, num_bags=num_bags)
+        if mode == "sum":
+            return total
+        sizes = np.maximum(np.bincount(bags, minlength=num_bags), 1)  # an empty bag's mean is 0, not 0 / 0
+        return total / Tensor._wrap(sizes[:, None].astype(weight.dtype))
+    K, D = rows.shape
+    first = np.full((num_bags, D), K)  # row K: a zero row, for the empty bags
+    if K:
+        starts = np.flatnonzero(np.r_[True, bags[1:] != bags[:-1]])
+        peaks = np.maximum.reduceat(rows.data, starts, axis=0)  # (non-empty bags, D)
+        run = np.cumsum(np.r_[0, bags[1:] != bags[:-1]])  # each row's non-empty bag
+        reaching = np.where(rows.data == peaks[run], np.arange(K)[:, None], K)  # rows that reach their bag's peak
+        first[bags[starts]] = np.minimum.reduceat(reaching, starts, axis=0)  # the first of them
+    zero_row = Tensor(np.zeros((1, D), dtype=weight.dtype), dtype=weight.dtype)
+    return cat([rows, zero_row], dim=0).gather(0, first)
+
+
+class EmbeddingBag(Module):
+    """A table of `num_embeddings` vectors; each bag of ids -> the sum, mean (default) or max of its rows."""
+
+    def __init__(self, num_embeddings, embedding_dim, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                 mode="mean", sparse=False, _weight=None, include_last_offset=False, padding_idx=None):
+        super().__init__()
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError("mode has to be one of sum, mean or max")
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError("EmbeddingBag: max_norm, scale_grad_by_freq=True and sparse=True are not "
+                                      "supported here")
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.max_norm, self.norm_type, self.scale_grad_by_freq = max_norm, norm_type, scale_grad_by_freq
+        self.mode, self.sparse, self.include_last_offset = mode, sparse, include_last_offset
+        self.padding_idx = _padding_index(padding_idx, num_embeddings)
+        if _weight is None:
+            self.weight = Parameter(np.random.normal(0.0, 1.0, (num_embeddings, embedding_dim)))  # as Embedding
+            if self.padding_idx is not None:
+                self.weight.data[self.padding_idx] = 0.0
+        else:
+            table = np.asarray(_weight.data if isinstance(_weight, Tensor) else _weight)
+            if table.shape != (num_embeddings, embedding_dim):
+                raise ValueError(f"EmbeddingBag: _weight must have shape {(num_embeddings, embedding_dim)}, "
+                                 f"got {table.shape}")
+            self.weight = Parameter(table.copy(), dtype=table.dtype)
+
+    def forward(self, input, offsets=None, per_sample_weights=None):
+        return embedding_bag(input, self.weight, offsets, mode=self.mode, per_sample_weights=per_sample_weights,
+                             include_last_offset=self.include_last_offset, padding_idx=self.padding_idx)
+
+    def extra_repr(self):
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}{padding}"
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+                        mode="mean", sparse=False, include_last_offset=False, padding_idx=None):
+        """An EmbeddingBag holding the (rows, dim) table `embeddings`; frozen (no gradient) unless freeze=False."""
+        table = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        if table.ndim != 2:
+            raise ValueError(f"EmbeddingBag.from_pretrained: embeddings must be 2-D (rows, dim), got {table.shape}")
+        layer = cls(*table.shape, max_norm, norm_type, scale_grad_by_freq, mode, sparse, table, include_last_offset,
+                    padding_idx)
+        layer.weight.requires_grad = not freeze
+        return layer
+
+
+# %%
+def test_unit_embedding_bag():
+    """Checks the provided `EmbeddingBag` and `F.embedding_bag` with hand-computed bags: sum, mean and
+    max of 1-D ids with offsets (an empty bag gives zeros), fixed-size 2-D bags, per-sample weights,
+    `padding_idx` left out of the mean, and the gradients: each row gets its bags' gradients, the
+    max's only where the row was the first maximum. This code is provided: if it fails, look at your
+    `EmbeddingOp`.
+    """
+    table = np.array([[1.0, 5.0], [3.0, 5.0], [3.0, 0.0], [0.0, 0.0]])
+    weight = Tensor(table, dtype=np.float64, requires_grad=True)
+    ids, offsets = np.array([0, 1, 2, 2, 1]), np.array([0, 3, 3])  # bags [0, 1, 2], [], [2, 1]
+    total = embedding_bag(ids, weight, offsets, mode="sum")
+    assert total.data.tolist() == [[7.0, 10.0], [0.0, 0.0], [6.0, 5.0]]
+    assert np.allclose(embedding_bag(ids, weight, offsets).data, [[7 / 3, 10 / 3], [0, 0], [3, 2.5]])
+    peak = embedding_bag(ids, weight, offsets, mode="max")
+    assert peak.data.tolist() == [[3.0, 5.0], [0.0, 0.0], [3.0, 5.0]]
+    peak.sum().backward()  # ties go to the first row of the bag that reaches the maximum
+    assert weight.grad.data.tolist() == [[0, 1], [1, 1], [1, 0], [0, 0]]
+    weighted = embedding_bag(np.array([[0, 3], [1, 1]]), weight, mode="sum",
+                             per_sample_weights=Tensor(np.array([[2.0, 1.0], [0.5, 0.5]]), dtype=np.float64))
+    assert weighted.data.tolist() == [[2.0, 10.0], [3.0, 5.0]]
+    padded = EmbeddingBag.from_pretrained(table, padding_idx=1)  # the 1s are not in the bags
+    assert np.allclose(padded(np.array([[1, 0, 2], [1, 1, 1]])).data, [[2.0, 2.5], [0.0, 0.0]])
+    bag = EmbeddingBag(10, 3, mode="sum", include_last_offset=True)
+    assert bag.weight.shape == (10, 3) and bag.weight.dtype == np.float32
+    assert bag(np.array([4, 5, 6]), np.array([0, 2, 3])).shape == (2, 3)  # bags [4, 5] and [6]: the last offset ends
+    assert repr(bag) == "EmbeddingBag(10, 3, mode='sum')"
+
+
+if __name__ == "__main__":
+    test_unit_embedding_bag()
+
+# %% [markdown]
 # ### Before attention: recurrent layers, given
 #
 # Until 2017 a sequence was read one step at a time by a recurrent network: a hidden state
@@ -682,8 +879,8 @@ class GRUCell(_CellBase):
 # %% [markdown]
 # ## Done
 #
-# `tito module complete 06` exports the tokenizer, `Embedding` and both positional
-# encodings into `tinytorch/text/embeddings.py` (and the recurrent layers into
+# `tito module complete 06` exports the tokenizer, `Embedding`, the given `EmbeddingBag` and both
+# positional encodings into `tinytorch/text/embeddings.py` (and the recurrent layers into
 # `tinytorch/nn/recurrent.py`: `tinytorch.nn.LSTM`, ...):
 #
 # ```python

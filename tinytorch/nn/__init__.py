@@ -12,7 +12,7 @@ from tinytorch._exports import gather, load_submodules, missing_name
 
 __all__ = gather(__name__, globals(), ["modules", "dropout", "batchnorm", "spatial", "attention", "containers", "recurrent"],
                  kind="classes")
-__all__ += gather(__name__, globals(), ["tinytorch.text.embeddings"], only=["Embedding"])
+__all__ += gather(__name__, globals(), ["tinytorch.text.embeddings"], only=["Embedding", "EmbeddingBag"])
 __all__ += gather(__name__, globals(), ["tinytorch.models.transformer"],
                   only=["LayerNorm", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
                         "TransformerDecoder", "Transformer"])

@@ -4,7 +4,7 @@
 __all__ = ['RNN', 'LSTM', 'GRU', 'RNNCell', 'LSTMCell', 'GRUCell']
 
 
-# %% modules/06_embeddings/embeddings.py:501
+# %% modules/06_embeddings/embeddings.py:698
 import math
 
 import numpy as np
