@@ -394,3 +394,24 @@ def test_instance_norm_errors_and_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert nn.InstanceNorm2d(3)(x[0]).shape == (3, 4, 5)  # unbatched, as PyTorch
+
+
+UNBATCHED = [("Conv2d", (3, 4, 3), (3, 8, 8)), ("Conv1d", (3, 4, 3), (3, 8)), ("ConvTranspose2d", (3, 4, 3), (3, 5, 5)),
+             ("ConvTranspose1d", (3, 4, 3), (3, 5)), ("MaxPool2d", (2,), (3, 8, 8)), ("AvgPool2d", (2,), (3, 8, 8)),
+             ("MaxPool1d", (2,), (3, 8)), ("AvgPool1d", (2,), (3, 8)), ("AdaptiveAvgPool2d", (3,), (3, 8, 8)),
+             ("AdaptiveMaxPool2d", (3,), (3, 8, 8)), ("AdaptiveAvgPool1d", (3,), (3, 8)), ("AdaptiveMaxPool1d", (3,), (3, 8))]
+
+
+@pytest.mark.parametrize("name, args, shape", UNBATCHED, ids=[case[0] for case in UNBATCHED])
+def test_layers_take_one_example_without_a_batch_as_torch(name, args, shape):
+    th = torch()
+    ours, theirs = getattr(nn, name)(*args), getattr(th.nn, name)(*args).double()
+    if getattr(theirs, "weight", None) is not None:
+        with th.no_grad():
+            theirs.weight.copy_(th.tensor(ours.weight.data))
+            theirs.bias.copy_(th.tensor(ours.bias.data))
+        ours = ours.double()
+    x = normal(*shape)
+    got, want = ours(Tensor(x, dtype=np.float64)), theirs(th.tensor(x))
+    assert got.shape == tuple(want.shape), "no batch dimension in, none out"
+    assert_matches_torch(ours, theirs, x, atol=1e-10)

@@ -2491,6 +2491,59 @@ if __name__ == "__main__":
     test_unit_3d_layers()
 
 # %% [markdown]
+# ## Given: one example without a batch
+#
+# PyTorch's convolution and pooling layers also take a single example — an image (C, H, W)
+# instead of a batch (N, C, H, W), a sequence (C, L) instead of (N, C, L) — and give back a
+# result without the batch dimension. Everything in this module is written for batches, so
+# `_unbatched` wraps a layer's `forward` (or a function) once: an input with one dimension
+# too few becomes a batch of one (`unsqueeze(0)`), and the result loses that dimension again
+# (each result, for pooling's (values, indices)). The gradient flows through both reshapes.
+
+# %%
+#| export
+import functools
+
+
+def _unbatched(fn, batched_ndim, position=0):
+    """fn, also taking one example: argument `position` with batched_ndim - 1 dimensions becomes a batch of one."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        if len(args) <= position or not isinstance(args[position], Tensor) or args[position].ndim != batched_ndim - 1:
+            return fn(*args, **kwargs)
+        out = fn(*args[:position], args[position].unsqueeze(0), *args[position + 1:], **kwargs)
+        return tuple(o.squeeze(0) for o in out) if isinstance(out, tuple) else out.squeeze(0)
+    return wrapped
+
+
+for _layer, _ndim in ((Conv2d, 4), (MaxPool2d, 4), (AvgPool2d, 4), (Conv1d, 3)):
+    _layer.forward = _unbatched(_layer.forward, _ndim, position=1)  # position 0 is self
+conv1d, conv_transpose1d = _unbatched(conv1d, 3), _unbatched(conv_transpose1d, 3)
+max_pool1d, avg_pool1d = _unbatched(max_pool1d, 3), _unbatched(avg_pool1d, 3)
+adaptive_avg_pool1d, adaptive_max_pool1d = _unbatched(adaptive_avg_pool1d, 3), _unbatched(adaptive_max_pool1d, 3)
+conv2d, conv_transpose2d = _unbatched(conv2d, 4), _unbatched(conv_transpose2d, 4)
+adaptive_avg_pool2d, adaptive_max_pool2d = _unbatched(adaptive_avg_pool2d, 4), _unbatched(adaptive_max_pool2d, 4)
+
+
+# %%
+def test_unit_unbatched_inputs():
+    """One example in, one example out, the same numbers as in a batch of one."""
+    np.random.seed(0)
+    image = Tensor(np.random.rand(3, 6, 6), requires_grad=True)
+    conv = Conv2d(3, 2, 3)
+    single, batched = conv(image), conv(image.unsqueeze(0))
+    assert single.shape == (2, 4, 4) and np.allclose(single.data, batched.data[0])
+    single.sum().backward()
+    assert image.grad.shape == (3, 6, 6)
+    pooled, where = MaxPool2d(2, return_indices=True)(image)
+    assert pooled.shape == where.shape == (3, 3, 3)
+    assert AdaptiveAvgPool1d(2)(Tensor(np.ones((3, 8)))).shape == (3, 2)
+
+
+if __name__ == "__main__":
+    test_unit_unbatched_inputs()
+
+# %% [markdown]
 # ## A convolutional network
 #
 # Everything snaps together with `Sequential` from module 03. For 8×8 digits:

@@ -1533,3 +1533,27 @@ class Dropout3d(_ChannelDropout):
 
 def dropout3d(input, p=0.5, training=True, inplace=False):
     return _channel_dropout(input, p, training, 3)
+
+
+# %% modules/05_spatial/spatial.py:2503
+import functools
+
+
+def _unbatched(fn, batched_ndim, position=0):
+    """fn, also taking one example: argument `position` with batched_ndim - 1 dimensions becomes a batch of one."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        if len(args) <= position or not isinstance(args[position], Tensor) or args[position].ndim != batched_ndim - 1:
+            return fn(*args, **kwargs)
+        out = fn(*args[:position], args[position].unsqueeze(0), *args[position + 1:], **kwargs)
+        return tuple(o.squeeze(0) for o in out) if isinstance(out, tuple) else out.squeeze(0)
+    return wrapped
+
+
+for _layer, _ndim in ((Conv2d, 4), (MaxPool2d, 4), (AvgPool2d, 4), (Conv1d, 3)):
+    _layer.forward = _unbatched(_layer.forward, _ndim, position=1)  # position 0 is self
+conv1d, conv_transpose1d = _unbatched(conv1d, 3), _unbatched(conv_transpose1d, 3)
+max_pool1d, avg_pool1d = _unbatched(max_pool1d, 3), _unbatched(avg_pool1d, 3)
+adaptive_avg_pool1d, adaptive_max_pool1d = _unbatched(adaptive_avg_pool1d, 3), _unbatched(adaptive_max_pool1d, 3)
+conv2d, conv_transpose2d = _unbatched(conv2d, 4), _unbatched(conv_transpose2d, 4)
+adaptive_avg_pool2d, adaptive_max_pool2d = _unbatched(adaptive_avg_pool2d, 4), _unbatched(adaptive_max_pool2d, 4)
