@@ -864,6 +864,9 @@ RESHAPING_LAYERS = {  # name: (tinytorch, PyTorch given the torch module, input 
     "pixel_shuffle": (lambda x: nn.PixelShuffle(2)(x) * nn.PixelUnshuffle(2)(nn.PixelShuffle(2)(x)).sum(),
                       lambda th, x: th.nn.PixelShuffle(2)(x) * th.nn.PixelUnshuffle(2)(th.nn.PixelShuffle(2)(x)).sum(),
                       (2, 8, 3, 4)),
+    "pixel_shuffle_one_image": (lambda x: nn.PixelShuffle(2)(x), lambda th, x: th.nn.PixelShuffle(2)(x), (8, 3, 4)),
+    "pixel_unshuffle_extra_dims": (lambda x: nn.PixelUnshuffle(3)(x), lambda th, x: th.nn.PixelUnshuffle(3)(x),
+                                   (2, 2, 3, 6, 9)),
 }
 
 

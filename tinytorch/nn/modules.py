@@ -1503,19 +1503,29 @@ class Upsample(Module):
 
 
 def pixel_shuffle(input, upscale_factor):
-    """(N, C·r², H, W) -> (N, C, H·r, W·r): sub-pixel convolution's rearrangement."""
-    n, c, h, w = input.shape
+    """(*, C·r², H, W) -> (*, C, H·r, W·r): sub-pixel convolution's rearrangement (any leading dims)."""
+    if input.ndim < 3:
+        raise RuntimeError(f"pixel_shuffle expects input with at least 3 dimensions, got shape {input.shape}")
+    *lead, c, h, w = input.shape
     r = upscale_factor
     if c % (r * r):
         raise RuntimeError(f"pixel_shuffle: channels ({c}) must be divisible by upscale_factor² ({r * r})")
-    return input.reshape(n, c // (r * r), r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
+    k = len(lead)
+    blocks = input.reshape(*lead, c // (r * r), r, r, h, w).permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
+    return blocks.reshape(*lead, c // (r * r), h * r, w * r)
 
 
 def pixel_unshuffle(input, downscale_factor):
-    """The inverse of pixel_shuffle: (N, C, H·r, W·r) -> (N, C·r², H, W)."""
-    n, c, h, w = input.shape
+    """The inverse of pixel_shuffle: (*, C, H·r, W·r) -> (*, C·r², H, W)."""
+    if input.ndim < 3:
+        raise RuntimeError(f"pixel_unshuffle expects input with at least 3 dimensions, got shape {input.shape}")
+    *lead, c, h, w = input.shape
     r = downscale_factor
-    return input.reshape(n, c, h // r, r, w // r, r).permute(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r, w // r)
+    if h % r or w % r:
+        raise RuntimeError(f"pixel_unshuffle: height and width ({h}, {w}) must be divisible by downscale_factor ({r})")
+    k = len(lead)
+    blocks = input.reshape(*lead, c, h // r, r, w // r, r).permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
+    return blocks.reshape(*lead, c * r * r, h // r, w // r)
 
 
 class PixelShuffle(Module):
@@ -1599,7 +1609,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2353
+# %% modules/03_nn/nn.py:2363
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -1732,7 +1742,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2552
+# %% modules/03_nn/nn.py:2562
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -1891,7 +1901,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:2755
+# %% modules/03_nn/nn.py:2765
 import warnings
 
 from tinytorch.core.autograd import einsum
