@@ -572,14 +572,17 @@ if __name__ == "__main__":
 
 # %%
 #| export
-def _reduce_args(dim, keepdim, axis, keepdims):
-    """One (axis, keepdims) pair from PyTorch's `dim`/`keepdim` or NumPy's `axis`/`keepdims`."""
+def _reduce_args(dim, keepdim, axis, keepdims, ndim=None):
+    """One (axis, keepdims) pair from PyTorch's `dim`/`keepdim` or NumPy's `axis`/`keepdims`.
+    A 0-d tensor (`ndim` 0) reduced over its "dimension" 0 or -1 is, as in PyTorch, reduced over all of it."""
     if axis is not None:
         if dim is not None:
             raise TypeError("give dim= or axis=, not both")
         dim = axis
     if isinstance(dim, list):
         dim = tuple(dim)
+    if ndim == 0:
+        dim = None
     return dim, bool(keepdim if keepdims is None else keepdims)
 
 
@@ -594,7 +597,7 @@ def _reduction(op, name=None):
                 f"{name}(): input dtype must be floating point, got {self.dtype} "
                 f"(convert first, e.g. x.float().{name}())"
             )
-        axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims)
+        axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims, self.ndim)
         return op(self, axis=axis, keepdims=keepdims)
     return method
 
@@ -686,7 +689,8 @@ def _permute(self, *dims):
 def _transpose(self, dim0=-2, dim1=-1):
     """Swap two dimensions (default: the last two). Built on permute."""
     dims = list(range(self.ndim))
-    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    if dims:  # a 0-d tensor's transpose(0, -1) is itself, as in PyTorch
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return self.permute(*dims)
 
 
@@ -946,13 +950,14 @@ def _flatten(self, start_dim=0, end_dim=-1):
     if self.ndim == 0:
         return self.reshape(1)
     start, end = start_dim % self.ndim, end_dim % self.ndim
-    return self.reshape(*self.shape[:start], -1, *self.shape[end + 1:])
+    merged = int(np.prod(self.shape[start:end + 1]))  # not -1: ambiguous when another dimension is 0
+    return self.reshape(*self.shape[:start], merged, *self.shape[end + 1:])
 
 
 def _squeeze(self, dim=None):
     """Drop dimensions of size 1 (all of them, or the given ones if they have size 1)."""
     dims = range(self.ndim) if dim is None else [dim] if isinstance(dim, int) else dim
-    drop = {d % self.ndim for d in dims if self.shape[d] == 1}
+    drop = {d % self.ndim for d in dims if self.ndim and self.shape[d] == 1}  # a 0-d tensor: nothing to drop
     return self.reshape(*(n for d, n in enumerate(self.shape) if d not in drop))
 
 
@@ -974,6 +979,8 @@ _min_result = namedtuple("min", ["values", "indices"])
 def _gather(self, dim, index):
     """PyTorch's gather: `out[i][j] = self[index[i][j]][j]` for dim=0 (any dimension likewise)."""
     index = np.asarray(_data(index))
+    if index.ndim == 0:  # a 0-d tensor (dim 0 or -1): gather as from a one-element vector
+        return self.reshape(1).gather(0, index.reshape(1)).reshape(())
     where = list(np.ix_(*(np.arange(n) for n in index.shape)))
     where[dim] = index
     return self[tuple(where)]
@@ -982,7 +989,7 @@ def _gather(self, dim, index):
 def _plain_reduction(numpy_reduce, dtype):
     """A reduction without a gradient (argmax, any, ...), taking both keyword spellings."""
     def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims)
+        axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims, self.ndim)
         return Tensor._wrap(np.asarray(numpy_reduce(self.data, axis=axis, keepdims=keepdims), dtype=dtype))
     return method
 
@@ -1006,7 +1013,7 @@ def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
     """The variance, divided by n - correction (correction=1, unbiased, by default)."""
     if not self.is_floating_point():
         raise RuntimeError(f"std and var need a floating point dtype, got {self.dtype}")
-    axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims)
+    axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims, self.ndim)
     if correction is None:
         correction = 0 if unbiased is False else 1
     axes = range(self.ndim) if axis is None else [axis] if isinstance(axis, int) else axis

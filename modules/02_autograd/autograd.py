@@ -56,7 +56,7 @@ import numpy as np
 from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import (
     _CATEGORY, _SEEDS, Tensor, _binary, _check_matmul, _data, _floating, _index, _promote_types, _promoted,
-    _reduction, _reflected, _setitem, _shape_args, _write_into, manual_seed,
+    _reduce_args, _reduction, _reflected, _setitem, _shape_args, _write_into, manual_seed,
 )
 
 # %% [markdown]
@@ -465,11 +465,16 @@ class NegOp(Function):
         ### END SOLUTION
 
 
+def _rows(a):
+    """(..., k) as one matrix of rows (..., k) -> (N, k); N is counted, since -1 is ambiguous when k is 0."""
+    return a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1])
+
+
 def _rows_matmul(a, b):
     """a @ b for a (..., n, k) and a matrix b (k, m): the batch folded into the rows of one
     product (one big product is faster than a loop of small ones); any other shapes as they are."""
     if a.ndim > 2 and b.ndim == 2:
-        return _blas_matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
+        return _blas_matmul(_rows(a), b).reshape(*a.shape[:-1], b.shape[-1])
     return _blas_matmul(a, b)
 
 
@@ -494,7 +499,7 @@ class MatMulOp(Function):
             grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
         if ctx.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:  # (..., n, k) @ (k, m): fold the batch into rows
-                grad_b = _blas_matmul(a2.reshape(-1, a2.shape[-1]).T, g.reshape(-1, g.shape[-1]))
+                grad_b = _blas_matmul(_rows(a2).T, _rows(g))
             else:
                 grad_b = _blas_matmul(np.swapaxes(a2, -1, -2), g)
             grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
@@ -858,7 +863,7 @@ class SetItemOp(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        grad_a = grad.copy()
+        grad_a = np.array(grad)  # a copy, and an array even where a 0-d gradient arrives as a NumPy scalar
         grad_a[ctx.index] = 0
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
@@ -1178,7 +1183,8 @@ def _split(self, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections < 1:
             raise ValueError(f"split: split_size must be at least 1, got {split_size_or_sections}")
-        sizes = [min(split_size_or_sections, length - start) for start in range(0, length, split_size_or_sections)]
+        sizes = [min(split_size_or_sections, length - start)
+                 for start in range(0, length, split_size_or_sections)] or [0]  # an empty dim: one empty piece
     else:
         sizes = [int(size) for size in split_size_or_sections]
         if sum(sizes) != length:
@@ -1195,7 +1201,9 @@ def _chunk(self, chunks, dim=0):
     """`chunks` pieces along `dim` (torch.chunk): ceil(length / chunks) long each, so perhaps fewer pieces."""
     if chunks < 1:
         raise ValueError(f"chunk: chunks must be at least 1, got {chunks}")
-    return self.split(max(1, -(-self.shape[dim] // chunks)), dim)
+    if self.shape[dim] == 0:  # an empty dimension: `chunks` empty pieces, as PyTorch
+        return self.split([0] * chunks, dim)
+    return self.split(-(-self.shape[dim] // chunks), dim)
 
 
 _euclidean_norm = _reduction(_apply_of(NormOp), "norm")
@@ -1212,7 +1220,8 @@ def _norm(self, p="fro", dim=None, keepdim=False):
 
 def _logsumexp(self, dim, keepdim=False):
     """log Σ exp(x) over `dim`, as m + log Σ exp(x − m) with m the maximum: no overflow."""
-    top = self.detach().amax(dim=dim, keepdim=True)
+    top = Tensor._wrap(np.max(self.data, axis=_reduce_args(dim, True, None, None, self.ndim)[0], keepdims=True,
+                              initial=-np.inf))  # -inf for an empty dimension, whose logsumexp is log 0
     top = top.masked_fill(top.abs() == float("inf"), 0.0)  # all -inf (or an inf): nothing to shift by
     with np.errstate(divide="ignore"):  # a row of -inf sums to 0: its log is -inf, as in PyTorch, not a warning
         return (self - top).exp().sum(dim=dim, keepdim=keepdim).log() + top.amax(dim=dim, keepdim=keepdim)
@@ -1237,7 +1246,7 @@ def _topk(self, k, dim=-1, largest=True, sorted=True):
     return _topk_result(values[tuple(index)], indices[tuple(index)])
 
 
-Tensor.cumsum = lambda self, dim: CumsumOp.apply(self, dim=dim)
+Tensor.cumsum = lambda self, dim: CumsumOp.apply(self, dim=dim) if self.ndim else self.reshape(1).cumsum(dim)[0]
 Tensor.split, Tensor.chunk = _split, _chunk
 Tensor.norm, Tensor.logsumexp = _norm, _logsumexp
 Tensor.sort, Tensor.topk = _sort, _topk
@@ -1268,19 +1277,18 @@ class CosOp(Function):
 
 
 class Log1pOp(Function):
-    """log(1 + x), exact for tiny x (where 1 + x would round to 1). Its derivative 1/(1 + x) is
-    exp(-log1p(x)): the output it keeps is all the backward needs."""
+    """log(1 + x), exact for tiny x (where 1 + x would round to 1). Its derivative is 1/(1 + x)
+    (finite even below -1, where the value is NaN, as in PyTorch)."""
 
     @staticmethod
     def forward(ctx, a):
-        out = np.log1p(a)
-        ctx.save_for_backward(out)
-        return out
+        ctx.save_for_backward(a)
+        return np.log1p(a)
 
     @staticmethod
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * np.exp(-out)
+        (a,) = ctx.saved_tensors
+        return grad / (1 + a)
 
 
 class ProdOp(Function):
@@ -1296,6 +1304,8 @@ class ProdOp(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
+        if a.size == 0:  # an empty product is 1, whatever (no) inputs it had
+            return np.zeros_like(a)
         axis = ctx.axis
         x = a.reshape(-1) if axis is None else a
         axis = 0 if axis is None else axis
@@ -1309,6 +1319,7 @@ class ProdOp(Function):
 
 def _prod(self, dim=None, keepdim=False):
     """The product of all elements, or over one `dim` (torch.prod)."""
+    dim = dim if self.ndim else None  # a 0-d tensor's dim 0 (or -1) is all of it
     out = ProdOp.apply(self, axis=dim)
     return out.unsqueeze(dim) if keepdim and dim is not None else out
 
@@ -1331,6 +1342,8 @@ def _tri(keep):
 
 
 def _narrow(self, dim, start, length):
+    """`length` entries along `dim` from `start` (a negative start counts from the end, as in PyTorch)."""
+    start = start + self.shape[dim] if start < 0 else start
     index = [slice(None)] * self.ndim
     index[dim] = slice(start, start + length)
     return self[tuple(index)]
@@ -1840,7 +1853,7 @@ Tensor.unflatten = lambda self, dim, sizes: self.reshape(*self.shape[:dim % self
 Tensor.tile = lambda self, *dims: self.repeat(*(1,) * (self.ndim - len(_shape_args(dims))), *_shape_args(dims))
 Tensor.repeat_interleave = _repeat_interleave
 Tensor.diag, Tensor.diagonal, Tensor.trace = _diag, _diagonal, _trace
-Tensor.cumprod = lambda self, dim: CumprodOp.apply(self, dim=dim)
+Tensor.cumprod = lambda self, dim: CumprodOp.apply(self, dim=dim) if self.ndim else self.reshape(1).cumprod(dim)[0]
 Tensor.log2 = lambda self: self.log() * (1 / math.log(2))
 Tensor.log10 = lambda self: self.log() * (1 / math.log(10))
 Tensor.exp2 = lambda self: 2.0 ** self
@@ -1906,7 +1919,7 @@ class ScatterOp(Function):
         grad_src[corner] = grad[ctx.where]
         if ctx.add:
             return grad, grad_src
-        grad_a = grad.copy()
+        grad_a = np.array(grad)  # a copy (an array even for a 0-d NumPy scalar)
         grad_a[ctx.where] = 0
         return grad_a, grad_src
 
@@ -2041,7 +2054,8 @@ class Atan2Op(Function):
     def backward(ctx, grad):
         y, x = ctx.saved_tensors
         with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where((x == 0) & (y == 0), 0.0, grad / (x * x + y * y))  # 0 at the origin, as PyTorch
+            squared = x * x + y * y  # 0 at the origin (or where it underflows): a 0 gradient there, as PyTorch
+            scale = np.where(squared == 0, 0.0, grad / squared)
         return scale * x, -scale * y
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import (
     _CATEGORY, _SEEDS, Tensor, _binary, _check_matmul, _data, _floating, _index, _promote_types, _promoted,
-    _reduction, _reflected, _setitem, _shape_args, _write_into, manual_seed,
+    _reduce_args, _reduction, _reflected, _setitem, _shape_args, _write_into, manual_seed,
 )
 
 
@@ -306,11 +306,16 @@ class NegOp(Function):
         return -grad
 
 
+def _rows(a):
+    """(..., k) as one matrix of rows (..., k) -> (N, k); N is counted, since -1 is ambiguous when k is 0."""
+    return a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1])
+
+
 def _rows_matmul(a, b):
     """a @ b for a (..., n, k) and a matrix b (k, m): the batch folded into the rows of one
     product (one big product is faster than a loop of small ones); any other shapes as they are."""
     if a.ndim > 2 and b.ndim == 2:
-        return _blas_matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
+        return _blas_matmul(_rows(a), b).reshape(*a.shape[:-1], b.shape[-1])
     return _blas_matmul(a, b)
 
 
@@ -334,14 +339,14 @@ class MatMulOp(Function):
             grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
         if ctx.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:  # (..., n, k) @ (k, m): fold the batch into rows
-                grad_b = _blas_matmul(a2.reshape(-1, a2.shape[-1]).T, g.reshape(-1, g.shape[-1]))
+                grad_b = _blas_matmul(_rows(a2).T, _rows(g))
             else:
                 grad_b = _blas_matmul(np.swapaxes(a2, -1, -2), g)
             grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
         return grad_a, grad_b
 
 
-# %% modules/02_autograd/autograd.py:504
+# %% modules/02_autograd/autograd.py:509
 class SumOp(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -397,7 +402,7 @@ class MinOp(MaxOp):
     _reduce = staticmethod(np.min)
 
 
-# %% modules/02_autograd/autograd.py:566
+# %% modules/02_autograd/autograd.py:571
 class ReshapeOp(Function):
     @staticmethod
     def forward(ctx, a, shape):
@@ -435,7 +440,7 @@ class GetItemOp(Function):
         return full
 
 
-# %% modules/02_autograd/autograd.py:610
+# %% modules/02_autograd/autograd.py:615
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -512,7 +517,7 @@ class ReLUOp(Function):
         return grad * (a > 0).astype(grad.dtype)  # float × float: NumPy multiplies it faster than float × bool
 
 
-# %% modules/02_autograd/autograd.py:712
+# %% modules/02_autograd/autograd.py:717
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -540,7 +545,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:757
+# %% modules/02_autograd/autograd.py:762
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -643,12 +648,12 @@ class SetItemOp(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        grad_a = grad.copy()
+        grad_a = np.array(grad)  # a copy, and an array even where a 0-d gradient arrives as a NumPy scalar
         grad_a[ctx.index] = 0
         return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:901
+# %% modules/02_autograd/autograd.py:906
 _leaf_lock = threading.Lock()
 Tensor._grad_hooks = Tensor._post_accumulate_hooks = None  # a tensor's own dicts once it has hooks
 
@@ -756,7 +761,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:1031
+# %% modules/02_autograd/autograd.py:1036
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -786,7 +791,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:1061
+# %% modules/02_autograd/autograd.py:1066
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -852,7 +857,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1138
+# %% modules/02_autograd/autograd.py:1143
 class CumsumOp(Function):
     """Running sums along `dim`: each input counts in its own sum and in every later one."""
 
@@ -894,7 +899,8 @@ def _split(self, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections < 1:
             raise ValueError(f"split: split_size must be at least 1, got {split_size_or_sections}")
-        sizes = [min(split_size_or_sections, length - start) for start in range(0, length, split_size_or_sections)]
+        sizes = [min(split_size_or_sections, length - start)
+                 for start in range(0, length, split_size_or_sections)] or [0]  # an empty dim: one empty piece
     else:
         sizes = [int(size) for size in split_size_or_sections]
         if sum(sizes) != length:
@@ -911,7 +917,9 @@ def _chunk(self, chunks, dim=0):
     """`chunks` pieces along `dim` (torch.chunk): ceil(length / chunks) long each, so perhaps fewer pieces."""
     if chunks < 1:
         raise ValueError(f"chunk: chunks must be at least 1, got {chunks}")
-    return self.split(max(1, -(-self.shape[dim] // chunks)), dim)
+    if self.shape[dim] == 0:  # an empty dimension: `chunks` empty pieces, as PyTorch
+        return self.split([0] * chunks, dim)
+    return self.split(-(-self.shape[dim] // chunks), dim)
 
 
 _euclidean_norm = _reduction(_apply_of(NormOp), "norm")
@@ -928,7 +936,8 @@ def _norm(self, p="fro", dim=None, keepdim=False):
 
 def _logsumexp(self, dim, keepdim=False):
     """log Σ exp(x) over `dim`, as m + log Σ exp(x − m) with m the maximum: no overflow."""
-    top = self.detach().amax(dim=dim, keepdim=True)
+    top = Tensor._wrap(np.max(self.data, axis=_reduce_args(dim, True, None, None, self.ndim)[0], keepdims=True,
+                              initial=-np.inf))  # -inf for an empty dimension, whose logsumexp is log 0
     top = top.masked_fill(top.abs() == float("inf"), 0.0)  # all -inf (or an inf): nothing to shift by
     with np.errstate(divide="ignore"):  # a row of -inf sums to 0: its log is -inf, as in PyTorch, not a warning
         return (self - top).exp().sum(dim=dim, keepdim=keepdim).log() + top.amax(dim=dim, keepdim=keepdim)
@@ -953,7 +962,7 @@ def _topk(self, k, dim=-1, largest=True, sorted=True):
     return _topk_result(values[tuple(index)], indices[tuple(index)])
 
 
-Tensor.cumsum = lambda self, dim: CumsumOp.apply(self, dim=dim)
+Tensor.cumsum = lambda self, dim: CumsumOp.apply(self, dim=dim) if self.ndim else self.reshape(1).cumsum(dim)[0]
 Tensor.split, Tensor.chunk = _split, _chunk
 Tensor.norm, Tensor.logsumexp = _norm, _logsumexp
 Tensor.sort, Tensor.topk = _sort, _topk
@@ -984,19 +993,18 @@ class CosOp(Function):
 
 
 class Log1pOp(Function):
-    """log(1 + x), exact for tiny x (where 1 + x would round to 1). Its derivative 1/(1 + x) is
-    exp(-log1p(x)): the output it keeps is all the backward needs."""
+    """log(1 + x), exact for tiny x (where 1 + x would round to 1). Its derivative is 1/(1 + x)
+    (finite even below -1, where the value is NaN, as in PyTorch)."""
 
     @staticmethod
     def forward(ctx, a):
-        out = np.log1p(a)
-        ctx.save_for_backward(out)
-        return out
+        ctx.save_for_backward(a)
+        return np.log1p(a)
 
     @staticmethod
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad * np.exp(-out)
+        (a,) = ctx.saved_tensors
+        return grad / (1 + a)
 
 
 class ProdOp(Function):
@@ -1012,6 +1020,8 @@ class ProdOp(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
+        if a.size == 0:  # an empty product is 1, whatever (no) inputs it had
+            return np.zeros_like(a)
         axis = ctx.axis
         x = a.reshape(-1) if axis is None else a
         axis = 0 if axis is None else axis
@@ -1025,6 +1035,7 @@ class ProdOp(Function):
 
 def _prod(self, dim=None, keepdim=False):
     """The product of all elements, or over one `dim` (torch.prod)."""
+    dim = dim if self.ndim else None  # a 0-d tensor's dim 0 (or -1) is all of it
     out = ProdOp.apply(self, axis=dim)
     return out.unsqueeze(dim) if keepdim and dim is not None else out
 
@@ -1047,6 +1058,8 @@ def _tri(keep):
 
 
 def _narrow(self, dim, start, length):
+    """`length` entries along `dim` from `start` (a negative start counts from the end, as in PyTorch)."""
+    start = start + self.shape[dim] if start < 0 else start
     index = [slice(None)] * self.ndim
     index[dim] = slice(start, start + length)
     return self[tuple(index)]
@@ -1174,7 +1187,7 @@ Tensor.nonzero, Tensor.unique = _nonzero, _unique
 Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floor), _rounding(np.ceil)
 
 
-# %% modules/02_autograd/autograd.py:1480
+# %% modules/02_autograd/autograd.py:1493
 class _RemovableHandle:
     """What register_hook (and module 03's forward hooks) return: ``handle.remove()`` takes the hook away
     (also on leaving a ``with``)."""
@@ -1328,7 +1341,7 @@ def _per_output(grads, count):
     return grads
 
 
-# %% modules/02_autograd/autograd.py:1683
+# %% modules/02_autograd/autograd.py:1696
 _median_result = namedtuple("median", ["values", "indices"])
 
 
@@ -1487,7 +1500,7 @@ Tensor.unflatten = lambda self, dim, sizes: self.reshape(*self.shape[:dim % self
 Tensor.tile = lambda self, *dims: self.repeat(*(1,) * (self.ndim - len(_shape_args(dims))), *_shape_args(dims))
 Tensor.repeat_interleave = _repeat_interleave
 Tensor.diag, Tensor.diagonal, Tensor.trace = _diag, _diagonal, _trace
-Tensor.cumprod = lambda self, dim: CumprodOp.apply(self, dim=dim)
+Tensor.cumprod = lambda self, dim: CumprodOp.apply(self, dim=dim) if self.ndim else self.reshape(1).cumprod(dim)[0]
 Tensor.log2 = lambda self: self.log() * (1 / math.log(2))
 Tensor.log10 = lambda self: self.log() * (1 / math.log(10))
 Tensor.exp2 = lambda self: 2.0 ** self
@@ -1553,7 +1566,7 @@ class ScatterOp(Function):
         grad_src[corner] = grad[ctx.where]
         if ctx.add:
             return grad, grad_src
-        grad_a = grad.copy()
+        grad_a = np.array(grad)  # a copy (an array even for a 0-d NumPy scalar)
         grad_a[ctx.where] = 0
         return grad_a, grad_src
 
@@ -1688,7 +1701,8 @@ class Atan2Op(Function):
     def backward(ctx, grad):
         y, x = ctx.saved_tensors
         with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where((x == 0) & (y == 0), 0.0, grad / (x * x + y * y))  # 0 at the origin, as PyTorch
+            squared = x * x + y * y  # 0 at the origin (or where it underflows): a 0 gradient there, as PyTorch
+            scale = np.where(squared == 0, 0.0, grad / squared)
         return scale * x, -scale * y
 
 
@@ -2081,7 +2095,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     return found[0] if len(found) == 1 else tuple(found)
 
 
-# %% modules/02_autograd/autograd.py:2496
+# %% modules/02_autograd/autograd.py:2510
 _qr_result = namedtuple("qr", ["Q", "R"])
 _eigh_result = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
 _svd_result = namedtuple("svd", ["U", "S", "Vh"])
@@ -2418,7 +2432,7 @@ Tensor._qr, Tensor._eigh, Tensor._svd, Tensor._pinv = _qr, _eigh, _svd, _pinv
 Tensor._matrix_rank, Tensor._lstsq = _matrix_rank, _lstsq
 
 
-# %% modules/02_autograd/autograd.py:2987
+# %% modules/02_autograd/autograd.py:3001
 def vdot(input, other):
     """The dot product of two 1-D tensors (for real numbers, torch.dot)."""
     return input.dot(other)
@@ -2769,7 +2783,7 @@ Tensor.msort, Tensor.ravel = msort, ravel
 Tensor.logcumsumexp = _logcumsumexp
 
 
-# %% modules/02_autograd/autograd.py:3383
+# %% modules/02_autograd/autograd.py:3397
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -2784,7 +2798,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:3742
+# %% modules/02_autograd/autograd.py:3756
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"

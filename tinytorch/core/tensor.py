@@ -321,14 +321,17 @@ Tensor.__matmul__, Tensor.__rmatmul__ = _binary(_matmul), _reflected(_matmul)
 
 
 # %% modules/01_tensor/tensor.py:573
-def _reduce_args(dim, keepdim, axis, keepdims):
-    """One (axis, keepdims) pair from PyTorch's `dim`/`keepdim` or NumPy's `axis`/`keepdims`."""
+def _reduce_args(dim, keepdim, axis, keepdims, ndim=None):
+    """One (axis, keepdims) pair from PyTorch's `dim`/`keepdim` or NumPy's `axis`/`keepdims`.
+    A 0-d tensor (`ndim` 0) reduced over its "dimension" 0 or -1 is, as in PyTorch, reduced over all of it."""
     if axis is not None:
         if dim is not None:
             raise TypeError("give dim= or axis=, not both")
         dim = axis
     if isinstance(dim, list):
         dim = tuple(dim)
+    if ndim == 0:
+        dim = None
     return dim, bool(keepdim if keepdims is None else keepdims)
 
 
@@ -343,7 +346,7 @@ def _reduction(op, name=None):
                 f"{name}(): input dtype must be floating point, got {self.dtype} "
                 f"(convert first, e.g. x.float().{name}())"
             )
-        axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims)
+        axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims, self.ndim)
         return op(self, axis=axis, keepdims=keepdims)
     return method
 
@@ -369,7 +372,7 @@ Tensor.sum, Tensor.mean = _reduction(_sum), _reduction(_mean, "mean")
 Tensor.amax, Tensor.amin = _reduction(_amax), _reduction(_amin)
 
 
-# %% modules/01_tensor/tensor.py:658
+# %% modules/01_tensor/tensor.py:661
 def _shape_args(args):
     """`reshape(2, 3)`, `reshape((2, 3))` and `reshape([2, 3])` all mean the shape (2, 3)."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -395,7 +398,8 @@ def _permute(self, *dims):
 def _transpose(self, dim0=-2, dim1=-1):
     """Swap two dimensions (default: the last two). Built on permute."""
     dims = list(range(self.ndim))
-    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    if dims:  # a 0-d tensor's transpose(0, -1) is itself, as in PyTorch
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return self.permute(*dims)
 
 
@@ -428,7 +432,7 @@ Tensor.mT = Tensor.mH = property(_matrix_transpose)
 Tensor.H = property(_adjoint)
 
 
-# %% modules/01_tensor/tensor.py:761
+# %% modules/01_tensor/tensor.py:765
 def _floating(op):
     """A method that applies `op` to this tensor, converted to float32 first if needed."""
     return lambda self: op(self if self.is_floating_point() else self.to(np.float32))
@@ -463,7 +467,7 @@ Tensor.sigmoid, Tensor.tanh = _floating(_sigmoid), _floating(_tanh)
 Tensor.relu = _relu
 
 
-# %% modules/01_tensor/tensor.py:874
+# %% modules/01_tensor/tensor.py:878
 def _to_python(self, convert):
     if self.data.size != 1:
         raise ValueError("only one element tensors can be converted to Python scalars")
@@ -531,19 +535,20 @@ Tensor.__rmod__ = lambda self, other: other - (other // self) * self
 Tensor.__contains__ = lambda self, value: bool((self == value).any())
 
 
-# %% modules/01_tensor/tensor.py:942
+# %% modules/01_tensor/tensor.py:946
 def _flatten(self, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W).flatten(1) is (N, C*H*W)."""
     if self.ndim == 0:
         return self.reshape(1)
     start, end = start_dim % self.ndim, end_dim % self.ndim
-    return self.reshape(*self.shape[:start], -1, *self.shape[end + 1:])
+    merged = int(np.prod(self.shape[start:end + 1]))  # not -1: ambiguous when another dimension is 0
+    return self.reshape(*self.shape[:start], merged, *self.shape[end + 1:])
 
 
 def _squeeze(self, dim=None):
     """Drop dimensions of size 1 (all of them, or the given ones if they have size 1)."""
     dims = range(self.ndim) if dim is None else [dim] if isinstance(dim, int) else dim
-    drop = {d % self.ndim for d in dims if self.shape[d] == 1}
+    drop = {d % self.ndim for d in dims if self.ndim and self.shape[d] == 1}  # a 0-d tensor: nothing to drop
     return self.reshape(*(n for d, n in enumerate(self.shape) if d not in drop))
 
 
@@ -557,7 +562,7 @@ Tensor.view = lambda self, *shape: self.reshape(*shape)
 Tensor.flatten, Tensor.squeeze, Tensor.unsqueeze = _flatten, _squeeze, _unsqueeze
 
 
-# %% modules/01_tensor/tensor.py:968
+# %% modules/01_tensor/tensor.py:973
 _max_result = namedtuple("max", ["values", "indices"])  # PyTorch's torch.return_types.max
 _min_result = namedtuple("min", ["values", "indices"])
 
@@ -565,6 +570,8 @@ _min_result = namedtuple("min", ["values", "indices"])
 def _gather(self, dim, index):
     """PyTorch's gather: `out[i][j] = self[index[i][j]][j]` for dim=0 (any dimension likewise)."""
     index = np.asarray(_data(index))
+    if index.ndim == 0:  # a 0-d tensor (dim 0 or -1): gather as from a one-element vector
+        return self.reshape(1).gather(0, index.reshape(1)).reshape(())
     where = list(np.ix_(*(np.arange(n) for n in index.shape)))
     where[dim] = index
     return self[tuple(where)]
@@ -573,7 +580,7 @@ def _gather(self, dim, index):
 def _plain_reduction(numpy_reduce, dtype):
     """A reduction without a gradient (argmax, any, ...), taking both keyword spellings."""
     def method(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims)
+        axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims, self.ndim)
         return Tensor._wrap(np.asarray(numpy_reduce(self.data, axis=axis, keepdims=keepdims), dtype=dtype))
     return method
 
@@ -597,7 +604,7 @@ def _var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
     """The variance, divided by n - correction (correction=1, unbiased, by default)."""
     if not self.is_floating_point():
         raise RuntimeError(f"std and var need a floating point dtype, got {self.dtype}")
-    axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims)
+    axis, keepdims = _reduce_args(dim, keepdim, axis, keepdims, self.ndim)
     if correction is None:
         correction = 0 if unbiased is False else 1
     axes = range(self.ndim) if axis is None else [axis] if isinstance(axis, int) else axis
@@ -614,7 +621,7 @@ Tensor.var = _var
 Tensor.std = lambda self, *args, **kwargs: self.var(*args, **kwargs).sqrt()
 
 
-# %% modules/01_tensor/tensor.py:1025
+# %% modules/01_tensor/tensor.py:1032
 def _write_into(self, result):
     """Copy `result` into this tensor's own memory, so that every alias and view sees it."""
     if result.shape != self.shape:
@@ -656,7 +663,7 @@ Tensor.fill_, Tensor.copy_ = _fill, _fill
 Tensor.zero_ = lambda self: self.fill_(0)
 
 
-# %% modules/01_tensor/tensor.py:1067
+# %% modules/01_tensor/tensor.py:1074
 float16, float32, float64, half, double = np.float16, np.float32, np.float64, np.float16, np.float64
 uint8, int8, int16, int32, int64, long = np.uint8, np.int8, np.int16, np.int32, np.int64, np.int64
 
