@@ -45,7 +45,8 @@ from tinytorch.core.tensor import Tensor
 pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),  # and PyTorch notes degrees of freedom <= 0
               pytest.mark.filterwarnings("ignore:std():UserWarning"), pytest.mark.filterwarnings("ignore:var():UserWarning")]
 
-FAST = settings(max_examples=40, deadline=None)
+# derandomize: the same examples on every run, so that a CI run is repeatable (other seeds were tried by hand)
+FAST = settings(max_examples=40, deadline=None, derandomize=True)
 FLOATS = [np.float32, np.float64]
 ALL = [np.float32, np.float64, np.int64, np.bool_]
 NICE = [0.0, -0.0, 1.0, -1.0, 2.0, 0.5, -2.5, 3.0]  # ties, zeros of both signs, kinks
@@ -484,7 +485,7 @@ def shape_case(draw):
     raise AssertionError(kind)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(case=shape_case())
 def test_shape_ops(case):
     kind, a, tiny_fn, torch_fn = case
@@ -587,7 +588,7 @@ def as_torch_index(index):
     return index
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(case=index_case())
 def test_getitem(case):
     a, index, _ = case
