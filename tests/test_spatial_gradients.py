@@ -304,7 +304,7 @@ def test_output_sizes():
     (lambda: Conv2d(1, 4, 3)(Tensor(np.zeros((5, 5)))), "(N, C, H, W)"),
     (lambda: Conv2d(1, 4, 5)(Tensor(np.zeros((1, 1, 3, 3)))), "larger than the padded input"),
     (lambda: MaxPool2d(2)(Tensor(np.zeros((4, 4)))), "(N, C, H, W)"),
-    (lambda: AvgPool2d(2)(Tensor(np.zeros((1, 4, 4)))), "(N, C, H, W)"),
+    (lambda: AvgPool2d(2)(Tensor(np.zeros((4,)))), "(N, C, H, W)"),  # (C, H, W), one image, is taken
     (lambda: Conv2d(1, 4, 0), "kernel_size"),
     (lambda: Conv2d(1, 4, 3, stride=(1, 2, 3)), "stride"),
     (lambda: Conv2d(1, 4, 3, padding=-1), "padding"),

@@ -184,7 +184,7 @@ def test_conv_transpose_errors():
     with pytest.raises(ValueError, match="groups"):
         nn.ConvTranspose2d(4, 6, 3, groups=4)
     with pytest.raises(ValueError, match="batch"):
-        nn.ConvTranspose2d(2, 2, 3)(Tensor(np.ones((2, 5, 5))))  # unbatched: refused, like this Conv2d
+        nn.ConvTranspose2d(2, 2, 3)(Tensor(np.ones((5, 5))))  # neither a batch nor one image
     with pytest.raises(ValueError, match="no output"):
         F.conv_transpose2d(T(np.ones((1, 1, 1, 1))), T(np.ones((1, 1, 1, 1))), padding=1)
 
@@ -299,7 +299,7 @@ def test_adaptive_max_pool_errors():
     with pytest.raises(ValueError, match="positive"):
         F.adaptive_max_pool2d(T(np.ones((1, 1, 4, 4))), 0)
     with pytest.raises(ValueError, match="batch"):
-        F.adaptive_max_pool2d(T(np.ones((1, 4, 4))), 2)
+        F.adaptive_max_pool2d(T(np.ones((4, 4))), 2)  # neither a batch nor one image
 
 
 # -- InstanceNorm1d / 2d ----------------------------------------------------------------------
