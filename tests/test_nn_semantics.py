@@ -1368,3 +1368,32 @@ def test_module_03s_nearest_interpolation_picks_torchs_pixels(length, options):
     want = th.nn.functional.interpolate(th.tensor(x), mode="nearest", **options).numpy()
     np.testing.assert_array_equal(interpolate(Tensor(x), **options).data, want)
     assert repr(nn.ZeroPad2d(1)) == repr(th.nn.ZeroPad2d(1)) == "ZeroPad2d((1, 1, 1, 1))"
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_attention_and_transformer_layers_take_one_sequence_as_torch(batch_first):
+    """PyTorch's MultiheadAttention and transformer layers take one (L, E) sequence without a batch."""
+    th = torch()
+    np.random.seed(3)
+    ours = to_float64(nn.MultiheadAttention(8, 2, batch_first=batch_first))
+    _random_parameters(ours)
+    theirs = _torch_mha(ours, batch_first)
+    padding = np.array([False, False, True, False, False])
+    for average in (True, False):
+        x = normal(5, 8)
+        got = ours(Tensor(x, dtype=np.float64), Tensor(x, dtype=np.float64), Tensor(x, dtype=np.float64),
+                   key_padding_mask=padding, average_attn_weights=average)
+        want = theirs(th.tensor(x), th.tensor(x), th.tensor(x), key_padding_mask=th.tensor(padding),
+                      average_attn_weights=average)
+        for g, w in zip(got, want):
+            assert g.shape == tuple(w.shape)
+            np.testing.assert_allclose(g.data, w.detach().numpy(), atol=1e-10)
+    assert_matches_torch(lambda q: ours(q, q, q)[0], lambda q: theirs(q, q, q)[0], normal(5, 8), atol=1e-10)
+    encoder = to_float64(nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=batch_first))
+    _random_parameters(encoder)
+    reference = _torch_encoder_layer(encoder, th, dropout=0.0, batch_first=batch_first)
+    assert_matches_torch(encoder, reference, normal(5, 8), atol=1e-8)
+    decoder = to_float64(nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=batch_first))
+    _random_parameters(decoder)
+    reference = _torch_decoder_layer(decoder, th, dropout=0.0, batch_first=batch_first)
+    assert_matches_torch(decoder, reference, normal(5, 8), normal(3, 8), atol=1e-8)

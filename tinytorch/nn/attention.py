@@ -142,7 +142,8 @@ class MultiHeadAttention(Module):
 
 # %% modules/07_attention/attention.py:478
 class MultiheadAttention(MultiHeadAttention):
-    """torch.nn.MultiheadAttention's interface: (T, B, E) unless batch_first; returns (output, weights)."""
+    """torch.nn.MultiheadAttention's interface: (T, B, E) unless batch_first, or one sequence (T, E);
+    returns (output, weights)."""
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False):
         super().__init__(embed_dim, num_heads, bias=bias, dropout=dropout)
@@ -152,13 +153,20 @@ class MultiheadAttention(MultiHeadAttention):
                 average_attn_weights=True, is_causal=False):
         if is_causal and attn_mask is None:
             raise RuntimeError("MultiheadAttention: is_causal is a hint; pass the causal attn_mask too")
-        if not self.batch_first:
+        unbatched = query.ndim == 2  # one sequence (L, E), as PyTorch allows: a batch of one
+        if unbatched:
+            query, key, value = (t.unsqueeze(0) for t in (query, key, value))
+            if key_padding_mask is not None:
+                key_padding_mask = np.asarray(getattr(key_padding_mask, "data", key_padding_mask))[None]
+        elif not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         if attn_mask is not None:
             attn_mask = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
             attn_mask = ~attn_mask if attn_mask.dtype == np.bool_ else attn_mask  # True = NOT allowed
         out, weights = super().forward(query, key, value, mask=attn_mask, key_padding_mask=key_padding_mask,
                                        need_weights=True, average_attn_weights=average_attn_weights)
-        if not self.batch_first:
+        if unbatched:
+            out, weights = out.squeeze(0), weights.squeeze(0)
+        elif not self.batch_first:
             out = out.transpose(0, 1)
         return out, (weights if need_weights else None)
