@@ -33,7 +33,7 @@ LEFT UNFIXED (a real difference, excluded by `separated_advanced`): an int and a
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -42,8 +42,10 @@ from tinytorch.core.autograd import cat, maximum, minimum, stack, where
 from tinytorch.core.tensor import Tensor
 
 # NumPy warns where PyTorch silently gives nan/inf (log1p below -1, 0/0): the values are compared instead
-pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),  # and PyTorch notes degrees of freedom <= 0
-              pytest.mark.filterwarnings("ignore:std():UserWarning"), pytest.mark.filterwarnings("ignore:var():UserWarning")]
+# (and PyTorch notes where std's or var's degrees of freedom are <= 0)
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+              pytest.mark.filterwarnings("ignore:std():UserWarning"),
+              pytest.mark.filterwarnings("ignore:var():UserWarning")]
 
 # derandomize: the same examples on every run, so that a CI run is repeatable (other seeds were tried by hand)
 FAST = settings(max_examples=40, deadline=None, derandomize=True)
@@ -166,12 +168,11 @@ BINARY = {
 def test_binary_broadcasting(data, name, dtypes, pair):
     da, db = dtypes
     ints = [d in (np.int64, np.bool_) for d in dtypes]
-    if name == "sub" and np.bool_ in dtypes:
-        return  # (c) PyTorch refuses bool subtraction; NumPy's arithmetic decides there
-    if name in ("pow", "floordiv", "mod") and np.bool_ in dtypes:
-        return  # (c) PyTorch has no bool kernels for these
-    if name == "atan2" and np.bool_ in dtypes:
-        return  # (c) PyTorch's atan2 backward negates the bool input itself, and raises
+    # (c) PyTorch refuses bool subtraction; NumPy's arithmetic decides there
+    assume(not (name == "sub" and np.bool_ in dtypes))
+    assume(not (name in ("pow", "floordiv", "mod") and np.bool_ in dtypes))  # (c) PyTorch has no bool kernels for these
+    # (c) PyTorch's atan2 backward negates the bool input itself, and raises
+    assume(not (name == "atan2" and np.bool_ in dtypes))
     a = data.draw(arrays(da, pair.input_shapes[0]))
     b = data.draw(arrays(db, pair.input_shapes[1]))
     if name in ("floordiv", "mod") and all(ints) and (b == 0).any():
@@ -210,10 +211,8 @@ def test_where(data, dtypes, shapes3):
        scalar=st.sampled_from([2, -3, 0.5, -1.5, True]),
        name=st.sampled_from(["add", "sub", "mul", "div", "eq", "lt", "maximum"]), reflected=st.booleans())
 def test_binary_with_python_number(data, dtype, shape, scalar, name, reflected):
-    if name == "sub" and (dtype == np.bool_ or scalar is True):
-        return  # (c) PyTorch refuses bool subtraction
-    if name == "maximum":
-        return  # torch.maximum takes no Python number
+    assume(not (name == "sub" and (dtype == np.bool_ or scalar is True)))  # (c) PyTorch refuses bool subtraction
+    assume(name != "maximum")  # torch.maximum takes no Python number
     a = data.draw(arrays(dtype, shape))
     fn = BINARY[name][0]
     op = (lambda t: fn(scalar, t)) if reflected else (lambda t: fn(t, scalar))
@@ -255,8 +254,8 @@ INT_OK = {"abs", "neg", "sign", "relu", "clamp_min", "clamp_max", "clamp_both", 
 @given(data=st.data(), name=st.sampled_from(sorted(UNARY)), dtype=st.sampled_from([np.float32, np.float64, np.int64]),
        shape=shapes, special=st.booleans())
 def test_unary(data, name, dtype, shape, special):
-    if dtype == np.int64 and name not in INT_OK:
-        return  # (c) PyTorch keeps integers through floor/ceil/round/trunc; not every op has an integer kernel
+    # (c) PyTorch keeps integers through floor/ceil/round/trunc; not every op has an integer kernel
+    assume(not (dtype == np.int64 and name not in INT_OK))
     a = data.draw(arrays(dtype, shape, special=special))
     grad = not special  # gradients at inf/nan are convention; values are compared with equal_nan
     check(*UNARY[name], a, grad=grad, rtol=1e-5 if dtype != np.float64 else 1e-9,
@@ -307,23 +306,20 @@ SINGLE_DIM = {"argmax", "argmin", "any", "all"}  # PyTorch takes one int (or Non
 @given(data=st.data(), name=st.sampled_from(sorted(REDUCTIONS)), dtype=st.sampled_from(ALL), shape=shapes,
        keepdim=st.booleans())
 def test_reduction(data, name, dtype, shape, keepdim):
-    if name in NEEDS_FLOAT and dtype not in FLOATS:
-        return
-    if name in ("argmax", "argmin") and dtype == np.bool_:
-        return  # (c) PyTorch has no bool argmax; tinytorch's (NumPy's) is harmless
+    assume(not (name in NEEDS_FLOAT and dtype not in FLOATS))
+    # (c) PyTorch has no bool argmax; tinytorch's (NumPy's) is harmless
+    assume(not (name in ("argmax", "argmin") and dtype == np.bool_))
     ndim = len(shape)
     dim = data.draw(dims_for(ndim, allow_tuple=name not in SINGLE_DIM))
     reduced = range(ndim) if dim is None else [dim] if isinstance(dim, int) else dim
-    if name in NEEDS_ELEMENTS and (0 in shape and (dim is None or any(shape[d] == 0 for d in reduced) or
-                                                   name in ("amax", "amin"))):
-        return
-    if name == "logsumexp" and dim is None:
-        return  # PyTorch's logsumexp needs a dim
+    empty_reduction = 0 in shape and (dim is None or any(shape[d] == 0 for d in reduced) or name in ("amax", "amin"))
+    assume(not (name in NEEDS_ELEMENTS and empty_reduction))
+    assume(not (name == "logsumexp" and dim is None))  # PyTorch's logsumexp needs a dim
     if name in ("argmax", "argmin", "any", "all") and dim is None and keepdim:
         keepdim = False  # (c) PyTorch 2.x keeps every dim of a full argmax with keepdim; not worth copying
     a = data.draw(arrays(dtype, shape))
-    if name.startswith("norm") and isinstance(dim, tuple) and len(dim) > 2:
-        return  # (c) Tensor.norm takes a 3-tuple of dims as a matrix norm and raises; tinytorch reduces them all
+    # (c) Tensor.norm takes a 3-tuple of dims as a matrix norm and raises; tinytorch reduces them all
+    assume(not (name.startswith("norm") and isinstance(dim, tuple) and len(dim) > 2))
     if name.startswith("norm") and dtype == np.float64:
         # the norm's gradient at 0 is a subgradient convention; (c) |x|^p of subnormal x underflows differently
         a = np.where(np.abs(a) < 1e-100, 0.75, a)
@@ -346,8 +342,7 @@ def test_max_min_with_and_without_dim(data, dtype, shape, keepdim, largest, ties
     # no dim: ties share the gradient. (c) 0.0 and -0.0 tie: which sign comes out is the kernel's choice
     check(lambda t: getattr(t, name)(), lambda t: getattr(t, name)(), a, signed_zero=False)
     dim = data.draw(st.integers(-ndim, ndim - 1) if ndim else st.sampled_from([0, -1]))
-    if dtype == np.bool_:
-        return  # (c) PyTorch's max(dim) has no bool kernel
+    assume(dtype != np.bool_)  # (c) PyTorch's max(dim) has no bool kernel
     # with ties, max(dim) reports the first of the tied positions on both, and only it gets the gradient
     check(lambda t: getattr(t, name)(dim, keepdim), lambda t: getattr(t, name)(dim, keepdim), a, signed_zero=False)
 
@@ -513,8 +508,7 @@ def test_cat_stack(data, dtype, shape, count, use_stack):
         arrs = [data.draw(arrays(dtype, shape)) for _ in range(count)]
         check(lambda *ts: stack(list(ts), dim), lambda *ts: torch().stack(list(ts), dim), *arrs)
         return
-    if ndim == 0:
-        return  # zero-dimensional tensors cannot be concatenated (both)
+    assume(ndim != 0)  # zero-dimensional tensors cannot be concatenated (both)
     dim = data.draw(st.integers(-ndim, ndim - 1))
     arrs = []
     for _ in range(count):
@@ -592,8 +586,8 @@ def as_torch_index(index):
 @given(case=index_case())
 def test_getitem(case):
     a, index, _ = case
-    if separated_advanced(index):
-        return  # (left unfixed, see the module docstring) ints count as advanced indices in NumPy only
+    # (left unfixed, see the module docstring) ints count as advanced indices in NumPy only
+    assume(not separated_advanced(index))
     if isinstance(index, tuple) and any(isinstance(i, slice) and (i.step or 1) < 0 for i in index):
         # (c) PyTorch refuses negative slice steps; tinytorch follows NumPy: compare with NumPy
         tiny = Tensor(a, dtype=a.dtype)[index]
@@ -633,10 +627,9 @@ def test_gather_scatter_index_select(data, shape, dtype):
 def test_setitem_on_non_leaf(case, value):
     a, index, _ = case
     a = a.astype(np.float64)
-    if separated_advanced(index):
-        return  # (left unfixed) see test_getitem
-    if isinstance(index, tuple) and any(isinstance(i, slice) and (i.step or 1) < 0 for i in index):
-        return  # (c) PyTorch refuses negative slice steps
+    assume(not separated_advanced(index))  # (left unfixed) see test_getitem
+    # (c) PyTorch refuses negative slice steps
+    assume(not (isinstance(index, tuple) and any(isinstance(i, slice) and (i.step or 1) < 0 for i in index)))
     tidx = as_torch_index(index)
     if isinstance(index, tuple) and any(isinstance(i, np.ndarray) for i in index):
         # (c) repeated advanced indices write an unspecified one of the values: unique positions only
@@ -694,10 +687,9 @@ def test_inplace_values(data, name, dtypes, pair):
     shape = pair.result_shape  # the target has the broadcast shape
     a = data.draw(arrays(dtypes[0], shape))
     b = data.draw(arrays(dtypes[1], pair.input_shapes[1]))
-    if name in ("div_",) and dtypes[0] != np.float32 and dtypes[0] != np.float64:
-        return  # int /= : an error on both
-    if name == "sub_" and np.bool_ in dtypes or name == "add_alpha" and dtypes[0] == np.bool_:
-        return  # (c) bool subtraction is refused; a bool add_ with alpha=2 is a logical or in PyTorch
+    assume(not (name in ("div_",) and dtypes[0] != np.float32 and dtypes[0] != np.float64))  # int /= : an error on both
+    # (c) bool subtraction is refused; a bool add_ with alpha=2 is a logical or in PyTorch
+    assume(not (name == "sub_" and np.bool_ in dtypes or name == "add_alpha" and dtypes[0] == np.bool_))
     t, r = Tensor(a.copy(), dtype=a.dtype), th.from_numpy(a.copy())
     try:
         INPLACE[name](r, th.from_numpy(b.copy()))
