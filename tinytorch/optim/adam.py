@@ -30,17 +30,23 @@ def _adam_update(p, g, m, v, beta1, beta2, step_size, eps):
     p -= scratch
 
 
+def _moment_defaults(lr, betas, eps, weight_decay):
+    """The param-group defaults of the Adam family, checked: lr, eps, weight_decay >= 0, 0 <= betas < 1."""
+    if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
+        raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
+    return dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+
 class Adam(Optimizer):
     """Adam (PyTorch semantics): bias-corrected moments; weight_decay adds wd * p to the gradient."""
 
     decoupled_weight_decay = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, **options):
-        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
+        defaults = _moment_defaults(lr, betas, eps, weight_decay)
         if amsgrad:
             raise NotImplementedError("Adam(amsgrad=True) is not implemented in tinytorch")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay), **options)
+        super().__init__(params, defaults, **options)
 
     def step(self):
         for group in self.param_groups:
@@ -170,9 +176,7 @@ class Adamax(Optimizer):
     """p -= lr / (1 - beta1^t) * m / u, with u = max(beta2 * u, |g| + eps) (PyTorch semantics)."""
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, **options):
-        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay), **options)
+        super().__init__(params, _moment_defaults(lr, betas, eps, weight_decay), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -218,9 +222,7 @@ class RAdam(Optimizer):
     then Adam's step scaled by it (PyTorch semantics)."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, **options):
-        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay), **options)
+        super().__init__(params, _moment_defaults(lr, betas, eps, weight_decay), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -261,7 +263,7 @@ class Adadelta(Optimizer):
                 p.data -= group["lr"] * delta
 
 
-# %% modules/04_training/training.py:1080
+# %% modules/04_training/training.py:1082
 from tinytorch.core.autograd import enable_grad
 
 

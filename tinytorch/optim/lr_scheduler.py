@@ -4,7 +4,7 @@
 __all__ = ['LRScheduler', 'StepLR', 'CosineAnnealingLR', 'ExponentialLR', 'MultiStepLR', 'LinearLR', 'LambdaLR', 'ConstantLR', 'CosineAnnealingWarmRestarts', 'OneCycleLR', 'ReduceLROnPlateau', 'SequentialLR', 'ChainedScheduler', 'PolynomialLR', 'MultiplicativeLR', 'CyclicLR']
 
 
-# %% modules/04_training/training.py:424
+# %% modules/04_training/training.py:426
 import math
 
 
@@ -311,7 +311,7 @@ class ReduceLROnPlateau:
         self.__dict__.update(state_dict)
 
 
-# %% modules/04_training/training.py:829
+# %% modules/04_training/training.py:831
 from bisect import bisect_right
 
 
