@@ -17,6 +17,8 @@ with a comment where it is excluded):
   a  narrow with a negative start returned an empty slice
   a  setitem on a 0-d non-leaf: backward raised (a 0-d gradient arrives as a NumPy scalar)
   a  log1p's gradient below -1 was NaN (PyTorch: 1/(1+x)); atan2's gradient NaN where x²+y² underflows
+  a  an int and an index array with a slice between them, x[0, :, [1, 2]], followed NumPy (the int
+     counted as an index array: shape (2, 3)); PyTorch selects with the int first (shape (3, 2))
   c  floor/ceil/round/trunc/sign: no gradient in tinytorch, an all-zero one in PyTorch (checked zero)
   c  PyTorch refuses bool sub/pow/floordiv/mod/argmax, negative integer powers, integer division by
      zero, negative slice steps; bool add_ with alpha is a logical or; logsumexp needs a dim
@@ -26,9 +28,6 @@ with a comment where it is excluded):
   c  0.0 and -0.0 tie in max/min/amax/relu/clamp: which sign comes out is the kernel's choice
   c  Tensor.norm with a 3-tuple of dims raises in PyTorch (a matrix norm); tinytorch reduces over them
   c  max/min(dim) over ties: both report the first position (checked, not excluded)
-LEFT UNFIXED (a real difference, excluded by `separated_advanced`): an int and an integer array with a
-  slice between them, x[0, :, [1, 2]], follows NumPy (int counted as advanced: shape (2, 3)) where PyTorch
-  selects with the int first (shape (3, 2)); getitem, setitem and GetItemOp's backward all need the fix.
 """
 
 import numpy as np
@@ -563,16 +562,6 @@ def index_case(draw):
     return a, tuple(parts), None
 
 
-def separated_advanced(index):
-    """An int and an integer array with a slice, None or Ellipsis between them: NumPy counts the int as an
-    advanced index and moves the broadcast dimensions first; PyTorch selects with the int first
-    (x[0, :, [1]] has shape (1, n) in PyTorch, (n, 1)... in NumPy)."""
-    if not isinstance(index, tuple) or not any(isinstance(i, np.ndarray) for i in index):
-        return False
-    spots = [k for k, i in enumerate(index) if isinstance(i, (int, np.ndarray))]
-    return spots[-1] - spots[0] + 1 != len(spots)
-
-
 def as_torch_index(index):
     th = torch()
     if isinstance(index, np.ndarray):
@@ -586,8 +575,6 @@ def as_torch_index(index):
 @given(case=index_case())
 def test_getitem(case):
     a, index, _ = case
-    # (left unfixed, see the module docstring) ints count as advanced indices in NumPy only
-    assume(not separated_advanced(index))
     if isinstance(index, tuple) and any(isinstance(i, slice) and (i.step or 1) < 0 for i in index):
         # (c) PyTorch refuses negative slice steps; tinytorch follows NumPy: compare with NumPy
         tiny = Tensor(a, dtype=a.dtype)[index]
@@ -595,6 +582,38 @@ def test_getitem(case):
         assert tiny.dtype == a.dtype
         return
     check(lambda t: t[index], lambda t: t[as_torch_index(index)], a)
+
+
+# integers with index arrays (lists, Tensors, masks) in one index: PyTorch selects with the integers first
+MIXED_INDICES = [
+    (0, slice(None), [1, 2]), (slice(None), 0, [1, 2]), (None, 0, slice(None), [2, 0]), (Ellipsis, 1, [0, 3]),
+    (0, Ellipsis, [1, 2]), ([0, 1], slice(None), 0), (0, [[0], [1]], [1, 2]), (1, slice(1, None), [3, 3, 0]),
+    (0, slice(None), np.array([True, False, True, False])), (np.array(1), slice(None), np.array([2, 1])),
+    (-1, slice(None, None, 2), [0], None),
+]
+
+
+@pytest.mark.parametrize("index", MIXED_INDICES, ids=str)
+def test_integers_select_before_index_arrays(index):
+    a = np.arange(24, dtype=np.float64).reshape(2, 3, 4) / 7
+    tidx = as_torch_index(tuple(np.asarray(i) if isinstance(i, list) else i for i in index))
+    check(lambda t: t[index], lambda t: t[tidx], a)  # values, shape and the gradient (GetItemOp)
+    assert Tensor(a)[tuple(Tensor(i) if isinstance(i, np.ndarray) else i for i in index)].shape == \
+        tuple(torch().from_numpy(a)[tidx].shape), "Tensors inside the index too"
+    sub = torch().from_numpy(a)[tidx]
+    v = np.linspace(-1, 1, sub.numel()).reshape(tuple(sub.shape))
+
+    def run(t, w, idx):  # setitem: the value has PyTorch's shape; gradients of both inputs
+        y = t * 2.0
+        y[idx] = w * 3.0
+        return y * y
+
+    check(lambda t, w: run(t, w, index), lambda t, w: run(t, w, tidx), a, v)
+    plain = Tensor(a, dtype=np.float64)  # setitem without autograd (module 01's path)
+    plain[index] = Tensor(v, dtype=np.float64)
+    expected = torch().from_numpy(a.copy())
+    expected[tidx] = torch().from_numpy(v)
+    np.testing.assert_array_equal(plain.data, expected.numpy())
 
 
 @FAST
@@ -627,7 +646,6 @@ def test_gather_scatter_index_select(data, shape, dtype):
 def test_setitem_on_non_leaf(case, value):
     a, index, _ = case
     a = a.astype(np.float64)
-    assume(not separated_advanced(index))  # (left unfixed) see test_getitem
     # (c) PyTorch refuses negative slice steps
     assume(not (isinstance(index, tuple) and any(isinstance(i, slice) and (i.step or 1) < 0 for i in index)))
     tidx = as_torch_index(index)
@@ -636,7 +654,7 @@ def test_setitem_on_non_leaf(case, value):
         target = np.arange(a.size).reshape(a.shape)[index].ravel()
         if len(set(target.tolist())) != target.size:
             return
-    sub_shape = a[index].shape
+    sub_shape = tuple(torch().from_numpy(a)[tidx].shape)  # PyTorch's: x[0, :, [1, 2]] is x[0][:, [1, 2]]
     v = np.linspace(-1, 1, int(np.prod(sub_shape))).reshape(sub_shape)
 
     def run(t, w, idx):

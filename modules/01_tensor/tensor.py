@@ -655,8 +655,12 @@ if __name__ == "__main__":
 # `reshape` reinterprets the same numbers under a new shape (one dimension may be `-1`:
 # "whatever is left"). `transpose(dim0, dim1)` swaps two dimensions (default: the last
 # two, as a matrix transpose), `permute(*dims)` reorders them all, `.T` reverses
-# them and `.mT` transposes the last two (a batch of matrices). Indexing (`t[0]`, `t[:, 1:3]`, `t[[0, 2]]`, `t[mask]`) selects exactly as in NumPy,
-# and an integer (or bool) *Tensor* works as an index too: `x[Tensor([0, 2])]`.
+# them and `.mT` transposes the last two (a batch of matrices). Indexing (`t[0]`, `t[:, 1:3]`, `t[[0, 2]]`, `t[mask]`) selects as in NumPy,
+# and an integer (or bool) *Tensor* works as an index too: `x[Tensor([0, 2])]`. One corner
+# differs: with integers *and* index lists in one index, PyTorch selects with the integers
+# first, so `x[0, :, [1, 2]]` of a (2, 3, 4) tensor is `x[0][:, [1, 2]]`, shape (3, 2), where
+# NumPy gives (2, 3). The given `_index` turns an index into the NumPy keys that give
+# PyTorch's answer and `_select(array, keys)` applies them: index through those two.
 
 # %%
 #| export
@@ -667,11 +671,48 @@ def _shape_args(args):
     return tuple(args)
 
 
+def _is_integer_index(i):
+    """A Python or NumPy integer, or a 0-d integer array (an integer Tensor's): PyTorch selects with it."""
+    if isinstance(i, np.ndarray):
+        return i.ndim == 0 and i.dtype.kind in "iu"
+    return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
 def _index(index):
-    """An index with any Tensors in it replaced by their arrays."""
-    if isinstance(index, tuple):
-        return tuple(_data(i) for i in index)
-    return _data(index)
+    """PyTorch's ``t[index]`` as NumPy keys to apply one after another (see ``_select``), with any
+    Tensors in the index replaced by their arrays.
+
+    One key, except in the one place where NumPy and PyTorch place dimensions differently: an
+    index with both integers and index arrays. NumPy counts the integers as index arrays too,
+    so in ``x[0, :, [1, 2]]`` the "advanced" indices are not side by side and their dimension
+    goes first: shape (2, 3) for x of shape (2, 3, 4). PyTorch selects with the integers first,
+    ``x[0][:, [1, 2]]``: shape (3, 2). Two keys do exactly that: the integers (with everything
+    else kept whole), then the rest.
+    """
+    if not isinstance(index, tuple):
+        return (_data(index),)
+    index = tuple(np.asarray(i) if isinstance(i, list) else _data(i) for i in index)
+    arrays = [isinstance(i, np.ndarray) and not _is_integer_index(i) for i in index]
+    if not any(arrays) or not any(_is_integer_index(i) for i in index):
+        return (index,)
+    integers, rest = [], []
+    for i, is_array in zip(index, arrays):
+        if _is_integer_index(i):
+            integers.append(int(i))
+        elif is_array:  # kept whole by the first key: a boolean mask spans as many dims as it has
+            integers.extend([slice(None)] * (i.ndim if i.dtype == np.bool_ else 1))
+            rest.append(i)
+        else:  # a slice or None is applied by the first key, Ellipsis by both
+            integers.append(i)
+            rest.append(Ellipsis if i is Ellipsis else slice(None))
+    return tuple(integers), tuple(rest)
+
+
+def _select(array, keys):
+    """``array`` indexed by each of ``keys`` in turn (``_index``'s keys: all but the last give views)."""
+    for key in keys:
+        array = array[key]
+    return array
 
 
 def _reshape(self, *shape):
@@ -696,7 +737,7 @@ def _transpose(self, dim0=-2, dim1=-1):
 
 def _getitem(self, index):
     ### BEGIN SOLUTION
-    return Tensor._wrap(self.data[_index(index)])
+    return Tensor._wrap(_select(self.data, _index(index)))
     ### END SOLUTION
 
 
@@ -729,7 +770,8 @@ def test_unit_shapes():
     """Checks `reshape` (with `-1`, and with one tuple), `permute`, `transpose` and `.T` (both built
     on your `permute`), and indexing with slices, lists, integer Tensors and bool Tensors.
     `_shape_args` makes `reshape(2, 3)` and `reshape((2, 3))` one tuple, and `_index` replaces
-    Tensors inside an index by their arrays: use them, NumPy does not know what a Tensor index is.
+    Tensors inside an index by their arrays (NumPy does not know what a Tensor index is) and
+    gives the keys `_select` applies: use them.
     """
     t = Tensor(np.arange(6))
     assert t.reshape(2, 3).shape == (2, 3)
@@ -745,6 +787,7 @@ def test_unit_shapes():
     assert m[[1, 0]].data[0].tolist() == [3, 4, 5]
     assert m[Tensor([1, 1])].shape == (2, 3), "an integer Tensor indexes"
     assert t[Tensor([True, False, True, False, False, True])].data.tolist() == [0, 2, 5], "a bool one masks"
+    assert x[0, :, [1, 2]].shape == (3, 2, 5), "integers select first, as in PyTorch: x[0][:, [1, 2]]"
 
 
 if __name__ == "__main__":
@@ -1049,7 +1092,8 @@ def _inplace(self, compute):
 
 def _setitem(self, index, value):
     """`t[index] = value`: NumPy's assignment into the tensor's memory."""
-    self.data[_index(index)] = _data(value)
+    *first, last = _index(index)
+    _select(self.data, first)[last] = _data(value)
     self._version_counter[0] += 1
 
 

@@ -55,7 +55,7 @@ import numpy as np
 
 from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import (
-    _CATEGORY, _SEEDS, Tensor, _binary, _check_matmul, _data, _floating, _index, _promote_types, _promoted,
+    _CATEGORY, _SEEDS, Tensor, _binary, _check_matmul, _data, _floating, _index, _promote_types, _promoted, _select,
     _reduce_args, _reduction, _reflected, _setitem, _shape_args, _write_into, manual_seed,
 )
 
@@ -597,18 +597,20 @@ class PermuteOp(Function):
 
 
 class GetItemOp(Function):
-    """Indexing: the gradient goes back to the selected places (repeats add up)."""
+    """Indexing: the gradient goes back to the selected places (repeats add up). ``keys`` are
+    module 01's ``_index(index)``: all but the last select a view, the last one the places."""
 
     @staticmethod
-    def forward(ctx, a, index):
-        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
-        return a[index]
+    def forward(ctx, a, keys):
+        ctx.shape, ctx.dtype, ctx.keys = a.shape, a.dtype, keys
+        return _select(a, keys)
 
     @staticmethod
     def backward(ctx, grad):
         ### BEGIN SOLUTION
         full = np.zeros(ctx.shape, dtype=grad.dtype)
-        np.add.at(full, ctx.index, grad)
+        *first, last = ctx.keys
+        np.add.at(_select(full, first), last, grad)  # a view of full: adds land in full
         return full
         ### END SOLUTION
 
@@ -855,17 +857,19 @@ class SetItemOp(Function):
     """A copy of `a` with `a[index] = value`: the out-of-place form of item assignment."""
 
     @staticmethod
-    def forward(ctx, a, value, index):
-        ctx.index = index
+    def forward(ctx, a, value, keys):  # keys: module 01's _index(index), as GetItemOp's
+        ctx.keys = keys
         out = a.copy()
-        out[index] = value
+        *first, last = keys
+        _select(out, first)[last] = value
         return out
 
     @staticmethod
     def backward(ctx, grad):
         grad_a = np.array(grad)  # a copy, and an array even where a 0-d gradient arrives as a NumPy scalar
-        grad_a[ctx.index] = 0
-        return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
+        *first, last = ctx.keys
+        _select(grad_a, first)[last] = 0
+        return grad_a, (_select(grad, ctx.keys) if ctx.needs_input_grad[1] else None)
 
 # %% [markdown]
 # ## Walking the graph backwards
@@ -1056,7 +1060,7 @@ Tensor.sum, Tensor.mean = _reduction(_apply_of(SumOp)), _reduction(_apply_of(Mea
 Tensor.amax, Tensor.amin = _reduction(_apply_of(MaxOp)), _reduction(_apply_of(MinOp))
 Tensor.reshape = lambda self, *shape: ReshapeOp.apply(self, shape=_shape_args(shape))
 Tensor.permute = lambda self, *dims: PermuteOp.apply(self, dims=tuple(d % self.ndim for d in _shape_args(dims)))
-Tensor.__getitem__ = lambda self, index: GetItemOp.apply(self, index=_index(index))
+Tensor.__getitem__ = lambda self, index: GetItemOp.apply(self, keys=_index(index))
 Tensor.exp, Tensor.log, Tensor.sqrt = _floating(_apply_of(ExpOp)), _floating(_apply_of(LogOp)), _floating(_apply_of(SqrtOp))
 Tensor.sigmoid, Tensor.tanh = _floating(_apply_of(SigmoidOp)), _floating(_apply_of(TanhOp))
 Tensor.relu = _unary(ReLUOp)
@@ -3785,8 +3789,8 @@ def _inplace(self, compute):
 def _setitem_recorded(self, index, value):
     """`t[index] = value`, recorded in the graph when `t` or `value` requires grad."""
     if _grad_enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-        index = _index(index)
-        self._inplace(lambda t: SetItemOp.apply(t, value, index=index))
+        keys = _index(index)
+        self._inplace(lambda t: SetItemOp.apply(t, value, keys=keys))
     else:
         _setitem(self, index, value)
 

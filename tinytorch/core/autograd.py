@@ -16,7 +16,7 @@ import numpy as np
 
 from tinytorch.core.setup import _blas_matmul
 from tinytorch.core.tensor import (
-    _CATEGORY, _SEEDS, Tensor, _binary, _check_matmul, _data, _floating, _index, _promote_types, _promoted,
+    _CATEGORY, _SEEDS, Tensor, _binary, _check_matmul, _data, _floating, _index, _promote_types, _promoted, _select,
     _reduce_args, _reduction, _reflected, _setitem, _shape_args, _write_into, manual_seed,
 )
 
@@ -426,21 +426,23 @@ class PermuteOp(Function):
 
 
 class GetItemOp(Function):
-    """Indexing: the gradient goes back to the selected places (repeats add up)."""
+    """Indexing: the gradient goes back to the selected places (repeats add up). ``keys`` are
+    module 01's ``_index(index)``: all but the last select a view, the last one the places."""
 
     @staticmethod
-    def forward(ctx, a, index):
-        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
-        return a[index]
+    def forward(ctx, a, keys):
+        ctx.shape, ctx.dtype, ctx.keys = a.shape, a.dtype, keys
+        return _select(a, keys)
 
     @staticmethod
     def backward(ctx, grad):
         full = np.zeros(ctx.shape, dtype=grad.dtype)
-        np.add.at(full, ctx.index, grad)
+        *first, last = ctx.keys
+        np.add.at(_select(full, first), last, grad)  # a view of full: adds land in full
         return full
 
 
-# %% modules/02_autograd/autograd.py:615
+# %% modules/02_autograd/autograd.py:617
 class ExpOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -517,7 +519,7 @@ class ReLUOp(Function):
         return grad * (a > 0).astype(grad.dtype)  # float × float: NumPy multiplies it faster than float × bool
 
 
-# %% modules/02_autograd/autograd.py:717
+# %% modules/02_autograd/autograd.py:719
 class WhereOp(Function):
     """where(condition, a, b): a where the condition holds, b elsewhere."""
 
@@ -545,7 +547,7 @@ class CatOp(Function):
         return tuple(np.split(grad, np.cumsum(ctx.sizes)[:-1], axis=ctx.dim))
 
 
-# %% modules/02_autograd/autograd.py:762
+# %% modules/02_autograd/autograd.py:764
 class AbsOp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -640,20 +642,22 @@ class SetItemOp(Function):
     """A copy of `a` with `a[index] = value`: the out-of-place form of item assignment."""
 
     @staticmethod
-    def forward(ctx, a, value, index):
-        ctx.index = index
+    def forward(ctx, a, value, keys):  # keys: module 01's _index(index), as GetItemOp's
+        ctx.keys = keys
         out = a.copy()
-        out[index] = value
+        *first, last = keys
+        _select(out, first)[last] = value
         return out
 
     @staticmethod
     def backward(ctx, grad):
         grad_a = np.array(grad)  # a copy, and an array even where a 0-d gradient arrives as a NumPy scalar
-        grad_a[ctx.index] = 0
-        return grad_a, (grad[ctx.index] if ctx.needs_input_grad[1] else None)
+        *first, last = ctx.keys
+        _select(grad_a, first)[last] = 0
+        return grad_a, (_select(grad, ctx.keys) if ctx.needs_input_grad[1] else None)
 
 
-# %% modules/02_autograd/autograd.py:906
+# %% modules/02_autograd/autograd.py:910
 _leaf_lock = threading.Lock()
 Tensor._grad_hooks = Tensor._post_accumulate_hooks = None  # a tensor's own dicts once it has hooks
 
@@ -761,7 +765,7 @@ def _detach(self):
     return out
 
 
-# %% modules/02_autograd/autograd.py:1036
+# %% modules/02_autograd/autograd.py:1040
 def _unary(op):
     return lambda self: op.apply(self)
 
@@ -783,7 +787,7 @@ Tensor.sum, Tensor.mean = _reduction(_apply_of(SumOp)), _reduction(_apply_of(Mea
 Tensor.amax, Tensor.amin = _reduction(_apply_of(MaxOp)), _reduction(_apply_of(MinOp))
 Tensor.reshape = lambda self, *shape: ReshapeOp.apply(self, shape=_shape_args(shape))
 Tensor.permute = lambda self, *dims: PermuteOp.apply(self, dims=tuple(d % self.ndim for d in _shape_args(dims)))
-Tensor.__getitem__ = lambda self, index: GetItemOp.apply(self, index=_index(index))
+Tensor.__getitem__ = lambda self, index: GetItemOp.apply(self, keys=_index(index))
 Tensor.exp, Tensor.log, Tensor.sqrt = _floating(_apply_of(ExpOp)), _floating(_apply_of(LogOp)), _floating(_apply_of(SqrtOp))
 Tensor.sigmoid, Tensor.tanh = _floating(_apply_of(SigmoidOp)), _floating(_apply_of(TanhOp))
 Tensor.relu = _unary(ReLUOp)
@@ -791,7 +795,7 @@ Tensor._convert = lambda self, dtype: CastOp.apply(self, dtype=dtype)
 Tensor.backward, Tensor.zero_grad, Tensor.detach = _backward, _zero_grad, _detach
 
 
-# %% modules/02_autograd/autograd.py:1066
+# %% modules/02_autograd/autograd.py:1070
 def cat(tensors, dim=0):
     """Join tensors along an existing dimension (torch.cat)."""
     return CatOp.apply(*_promoted(*tensors), dim=dim)
@@ -857,7 +861,7 @@ Tensor._version = property(lambda self: self._version_counter[0])
 Tensor.requires_grad_ = _requires_grad_
 
 
-# %% modules/02_autograd/autograd.py:1143
+# %% modules/02_autograd/autograd.py:1147
 class CumsumOp(Function):
     """Running sums along `dim`: each input counts in its own sum and in every later one."""
 
@@ -1187,7 +1191,7 @@ Tensor.nonzero, Tensor.unique = _nonzero, _unique
 Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floor), _rounding(np.ceil)
 
 
-# %% modules/02_autograd/autograd.py:1493
+# %% modules/02_autograd/autograd.py:1497
 class _RemovableHandle:
     """What register_hook (and module 03's forward hooks) return: ``handle.remove()`` takes the hook away
     (also on leaving a ``with``)."""
@@ -1341,7 +1345,7 @@ def _per_output(grads, count):
     return grads
 
 
-# %% modules/02_autograd/autograd.py:1696
+# %% modules/02_autograd/autograd.py:1700
 _median_result = namedtuple("median", ["values", "indices"])
 
 
@@ -2095,7 +2099,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     return found[0] if len(found) == 1 else tuple(found)
 
 
-# %% modules/02_autograd/autograd.py:2510
+# %% modules/02_autograd/autograd.py:2514
 _qr_result = namedtuple("qr", ["Q", "R"])
 _eigh_result = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
 _svd_result = namedtuple("svd", ["U", "S", "Vh"])
@@ -2432,7 +2436,7 @@ Tensor._qr, Tensor._eigh, Tensor._svd, Tensor._pinv = _qr, _eigh, _svd, _pinv
 Tensor._matrix_rank, Tensor._lstsq = _matrix_rank, _lstsq
 
 
-# %% modules/02_autograd/autograd.py:3001
+# %% modules/02_autograd/autograd.py:3005
 def vdot(input, other):
     """The dot product of two 1-D tensors (for real numbers, torch.dot)."""
     return input.dot(other)
@@ -2783,7 +2787,7 @@ Tensor.msort, Tensor.ravel = msort, ravel
 Tensor.logcumsumexp = _logcumsumexp
 
 
-# %% modules/02_autograd/autograd.py:3397
+# %% modules/02_autograd/autograd.py:3401
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -2798,7 +2802,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:3756
+# %% modules/02_autograd/autograd.py:3760
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
@@ -2827,8 +2831,8 @@ def _inplace(self, compute):
 def _setitem_recorded(self, index, value):
     """`t[index] = value`, recorded in the graph when `t` or `value` requires grad."""
     if _grad_enabled and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-        index = _index(index)
-        self._inplace(lambda t: SetItemOp.apply(t, value, index=index))
+        keys = _index(index)
+        self._inplace(lambda t: SetItemOp.apply(t, value, keys=keys))
     else:
         _setitem(self, index, value)
 

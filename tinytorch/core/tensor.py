@@ -372,7 +372,7 @@ Tensor.sum, Tensor.mean = _reduction(_sum), _reduction(_mean, "mean")
 Tensor.amax, Tensor.amin = _reduction(_amax), _reduction(_amin)
 
 
-# %% modules/01_tensor/tensor.py:661
+# %% modules/01_tensor/tensor.py:665
 def _shape_args(args):
     """`reshape(2, 3)`, `reshape((2, 3))` and `reshape([2, 3])` all mean the shape (2, 3)."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -380,11 +380,48 @@ def _shape_args(args):
     return tuple(args)
 
 
+def _is_integer_index(i):
+    """A Python or NumPy integer, or a 0-d integer array (an integer Tensor's): PyTorch selects with it."""
+    if isinstance(i, np.ndarray):
+        return i.ndim == 0 and i.dtype.kind in "iu"
+    return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
 def _index(index):
-    """An index with any Tensors in it replaced by their arrays."""
-    if isinstance(index, tuple):
-        return tuple(_data(i) for i in index)
-    return _data(index)
+    """PyTorch's ``t[index]`` as NumPy keys to apply one after another (see ``_select``), with any
+    Tensors in the index replaced by their arrays.
+
+    One key, except in the one place where NumPy and PyTorch place dimensions differently: an
+    index with both integers and index arrays. NumPy counts the integers as index arrays too,
+    so in ``x[0, :, [1, 2]]`` the "advanced" indices are not side by side and their dimension
+    goes first: shape (2, 3) for x of shape (2, 3, 4). PyTorch selects with the integers first,
+    ``x[0][:, [1, 2]]``: shape (3, 2). Two keys do exactly that: the integers (with everything
+    else kept whole), then the rest.
+    """
+    if not isinstance(index, tuple):
+        return (_data(index),)
+    index = tuple(np.asarray(i) if isinstance(i, list) else _data(i) for i in index)
+    arrays = [isinstance(i, np.ndarray) and not _is_integer_index(i) for i in index]
+    if not any(arrays) or not any(_is_integer_index(i) for i in index):
+        return (index,)
+    integers, rest = [], []
+    for i, is_array in zip(index, arrays):
+        if _is_integer_index(i):
+            integers.append(int(i))
+        elif is_array:  # kept whole by the first key: a boolean mask spans as many dims as it has
+            integers.extend([slice(None)] * (i.ndim if i.dtype == np.bool_ else 1))
+            rest.append(i)
+        else:  # a slice or None is applied by the first key, Ellipsis by both
+            integers.append(i)
+            rest.append(Ellipsis if i is Ellipsis else slice(None))
+    return tuple(integers), tuple(rest)
+
+
+def _select(array, keys):
+    """``array`` indexed by each of ``keys`` in turn (``_index``'s keys: all but the last give views)."""
+    for key in keys:
+        array = array[key]
+    return array
 
 
 def _reshape(self, *shape):
@@ -404,7 +441,7 @@ def _transpose(self, dim0=-2, dim1=-1):
 
 
 def _getitem(self, index):
-    return Tensor._wrap(self.data[_index(index)])
+    return Tensor._wrap(_select(self.data, _index(index)))
 
 
 Tensor.reshape = _reshape
@@ -432,7 +469,7 @@ Tensor.mT = Tensor.mH = property(_matrix_transpose)
 Tensor.H = property(_adjoint)
 
 
-# %% modules/01_tensor/tensor.py:765
+# %% modules/01_tensor/tensor.py:808
 def _floating(op):
     """A method that applies `op` to this tensor, converted to float32 first if needed."""
     return lambda self: op(self if self.is_floating_point() else self.to(np.float32))
@@ -467,7 +504,7 @@ Tensor.sigmoid, Tensor.tanh = _floating(_sigmoid), _floating(_tanh)
 Tensor.relu = _relu
 
 
-# %% modules/01_tensor/tensor.py:878
+# %% modules/01_tensor/tensor.py:921
 def _to_python(self, convert):
     if self.data.size != 1:
         raise ValueError("only one element tensors can be converted to Python scalars")
@@ -535,7 +572,7 @@ Tensor.__rmod__ = lambda self, other: other - (other // self) * self
 Tensor.__contains__ = lambda self, value: bool((self == value).any())
 
 
-# %% modules/01_tensor/tensor.py:946
+# %% modules/01_tensor/tensor.py:989
 def _flatten(self, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W).flatten(1) is (N, C*H*W)."""
     if self.ndim == 0:
@@ -562,7 +599,7 @@ Tensor.view = lambda self, *shape: self.reshape(*shape)
 Tensor.flatten, Tensor.squeeze, Tensor.unsqueeze = _flatten, _squeeze, _unsqueeze
 
 
-# %% modules/01_tensor/tensor.py:973
+# %% modules/01_tensor/tensor.py:1016
 _max_result = namedtuple("max", ["values", "indices"])  # PyTorch's torch.return_types.max
 _min_result = namedtuple("min", ["values", "indices"])
 
@@ -621,7 +658,7 @@ Tensor.var = _var
 Tensor.std = lambda self, *args, **kwargs: self.var(*args, **kwargs).sqrt()
 
 
-# %% modules/01_tensor/tensor.py:1032
+# %% modules/01_tensor/tensor.py:1075
 def _write_into(self, result):
     """Copy `result` into this tensor's own memory, so that every alias and view sees it."""
     if result.shape != self.shape:
@@ -640,7 +677,8 @@ def _inplace(self, compute):
 
 def _setitem(self, index, value):
     """`t[index] = value`: NumPy's assignment into the tensor's memory."""
-    self.data[_index(index)] = _data(value)
+    *first, last = _index(index)
+    _select(self.data, first)[last] = _data(value)
     self._version_counter[0] += 1
 
 
@@ -663,7 +701,7 @@ Tensor.fill_, Tensor.copy_ = _fill, _fill
 Tensor.zero_ = lambda self: self.fill_(0)
 
 
-# %% modules/01_tensor/tensor.py:1074
+# %% modules/01_tensor/tensor.py:1118
 float16, float32, float64, half, double = np.float16, np.float32, np.float64, np.float16, np.float64
 uint8, int8, int16, int32, int64, long = np.uint8, np.int8, np.int16, np.int32, np.int64, np.int64
 
