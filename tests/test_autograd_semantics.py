@@ -1144,3 +1144,15 @@ def test_more_torch_functions_match_torch():
         x.unfold(1, 6, 1)
     with pytest.raises(RuntimeError, match="length 3"):
         Tensor(normal(2, 4)).cross(Tensor(normal(2, 4)))
+
+
+def test_std_of_equal_values_has_a_zero_gradient_like_torch():
+    """std is sqrt(var), but its gradient where the spread is 0 is 0 in PyTorch, not 0·∞ = nan."""
+    x = np.array([[1.0, 1.0, 1.0], [0.5, -2.0, 3.0]])  # a constant row beside an ordinary one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no division-by-zero warning on the way
+        assert_matches_torch(lambda t: t.std(dim=1), lambda t: t.std(dim=1), x)
+        assert_matches_torch(lambda t: t.std(dim=1, keepdim=True, correction=0),
+                             lambda t: t.std(dim=1, keepdim=True, correction=0), x)
+        assert_matches_torch(lambda t: t.std_mean(dim=1)[0], lambda t: torch().std_mean(t, dim=1)[0], x)
+        assert_matches_torch(lambda t: t[0].std(), lambda t: t[0].std(), x)

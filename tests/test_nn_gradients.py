@@ -335,7 +335,11 @@ def test_forward_must_be_defined():
 def test_state_dict_round_trip_and_errors():
     a, b = _Tower(), _Tower()
     state = a.state_dict()
-    assert list(state) == [name for name, _ in a.named_parameters()]
+    # PyTorch's state_dict order (each module's own parameters, then its sub-modules'); the tied
+    # Parameter is saved under both of its names, as PyTorch saves it, while named_parameters lists it once
+    assert list(state) == ["embed", "tied", "blocks.0.0.weight", "blocks.0.0.bias", "blocks.1.0.weight",
+                           "head.weight", "head.bias"]
+    assert set(state) - {name for name, _ in a.named_parameters()} == {"tied"}
     assert all(isinstance(v, np.ndarray) for v in state.values())
     b.load_state_dict(state)
     for (_, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):

@@ -2084,11 +2084,31 @@ def _rot90(self, k=1, dims=(0, 1)):
     return self
 
 
+class StdOp(Function):
+    """The standard deviation from the variance: a square root whose gradient is 0 where the
+    spread is 0 (all values equal), as PyTorch's std; a plain sqrt would give 0 · ∞ = nan there."""
+
+    @staticmethod
+    def forward(ctx, variance):
+        out = np.sqrt(variance)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return np.divide(grad * 0.5, out, out=np.zeros(np.broadcast_shapes(grad.shape, out.shape), grad.dtype),
+                         where=out != 0)
+
+
+Tensor.std = lambda self, *args, **kwargs: StdOp.apply(self.var(*args, **kwargs))
+
+
 def _spread_and_mean(which):
     """var_mean / std_mean: (var or std, mean) over the same dims, as PyTorch returns them."""
     def method(self, dim=None, *, correction=1, keepdim=False):
         spread = self.var(dim, keepdim=keepdim, correction=correction)
-        return (spread.sqrt() if which == "std" else spread), self.mean(dim=dim, keepdim=keepdim)
+        return (StdOp.apply(spread) if which == "std" else spread), self.mean(dim=dim, keepdim=keepdim)
     return method
 
 

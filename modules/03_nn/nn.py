@@ -268,10 +268,25 @@ class Module:
     def eval(self):
         return self.train(False)
 
+    def _named_state(self, prefix="", holders=frozenset()):
+        """(dotted name, Parameter or persistent buffer) in PyTorch's state_dict order: this
+        module's own parameters, its buffers, then each sub-module's. Unlike ``named_parameters``
+        nothing is skipped as seen before: a module or Parameter held under two names (tied
+        weights) is saved under both, as PyTorch saves it, so the two state dicts have one key set."""
+        members = list(self._members())
+        yield from ((prefix + name, value) for name, value in members if isinstance(value, Parameter))
+        for name, persistent in vars(self).get("_buffers", {}).items():
+            value = getattr(self, name, None)
+            if value is not None and persistent:
+                yield prefix + name, value
+        holders = holders | {id(self)}
+        for name, value in members:
+            if isinstance(value, Module) and id(value) not in holders:  # a module inside itself: once
+                yield from value._named_state(f"{prefix}{name}.", holders)
+
     def state_dict(self):
-        """{name: numpy copy} of every parameter, then every persistent buffer — what you save to disk."""
-        tensors = self.named_parameters() + self.named_buffers(persistent_only=True)
-        return {name: t.data.copy() for name, t in tensors}
+        """{name: numpy copy} of every parameter and persistent buffer — what you save to disk."""
+        return {name: t.data.copy() for name, t in self._named_state()}
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into the parameters and buffers; names and shapes must match.
@@ -279,7 +294,7 @@ class Module:
         With ``strict=False`` missing and unexpected names are allowed; returns
         ``(missing_keys, unexpected_keys)`` as PyTorch does.
         """
-        own = dict(self.named_parameters() + self.named_buffers(persistent_only=True))
+        own = dict(self._named_state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
@@ -347,7 +362,9 @@ def test_unit_module_parameters():
     assert net.parameters()[0] is net.a.w
     assert [n for n, _ in net.named_modules()] == ["", "a", "b"]
     assert [n for n, _ in net.named_buffers()] == ["a.count", "b.count"]
-    assert list(net.state_dict())[-2:] == ["a.count", "b.count"], "buffers are saved too"
+    assert list(net.state_dict()) == [  # PyTorch's order and key set: a shared Parameter or module saved under each name
+        "shared", "a.w", "a.parts.0", "a.parts.1", "a.count", "b.w", "b.parts.0", "b.parts.1", "b.count",
+        "again.w", "again.parts.0", "again.parts.1", "again.count"], "buffers are saved too"
     net.eval()
     assert not net.training and not net.a.training and not net.b.training
     net.train()
@@ -966,7 +983,7 @@ class GELU(Module):
         return GELUOp.apply(x, approximate=self.approximate)
 
     def extra_repr(self):
-        return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
+        return f"approximate={self.approximate!r}"
 
 
 # %%
@@ -1630,6 +1647,9 @@ class Softplus(Module):
     def forward(self, x):
         return SoftplusOp.apply(x, beta=self.beta, threshold=self.threshold)
 
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
 
 class ELU(_Activation):
     """x where x > 0, alpha·(exp(x) - 1) elsewhere."""
@@ -1650,11 +1670,14 @@ class Unflatten(Module):
 
     def __init__(self, dim, unflattened_size):
         super().__init__()
-        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+        self.dim, self.unflattened_size = dim, unflattened_size
 
     def forward(self, x):
         dim = self.dim % x.ndim
         return x.reshape(*x.shape[:dim], *self.unflattened_size, *x.shape[dim + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
@@ -2115,7 +2138,7 @@ class GroupNorm(Module):
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
 
 
 def _pad_source_positions(size, before, after, mode):
@@ -2247,6 +2270,9 @@ class PixelShuffle(Module):
     def forward(self, x):
         return pixel_shuffle(x, self.upscale_factor)
 
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
 
 class PixelUnshuffle(Module):
     def __init__(self, downscale_factor):
@@ -2255,6 +2281,9 @@ class PixelUnshuffle(Module):
 
     def forward(self, x):
         return pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
 
 
 def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):

@@ -1530,12 +1530,13 @@ class Dropout(Module):
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         self.p = _check_probability(p)
+        self.inplace = inplace  # shown in the repr; the result is always a new tensor
 
     def forward(self, x):
         return dropout(x, self.p, self.training)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -1553,12 +1554,13 @@ class _ChannelDropout(Module):
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         self.p = _check_probability(p)
+        self.inplace = inplace  # shown in the repr; the result is always a new tensor
 
     def forward(self, x):
         return _channel_dropout(x, self.p, self.training, self.spatial)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 def _channel_dropout(input, p, training, spatial):
@@ -1755,7 +1757,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

@@ -72,7 +72,8 @@ class LayerNorm(Module):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
@@ -85,7 +86,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return LayerNormOp.apply(input, weight, bias, eps=eps)
 
 
-# %% modules/08_transformer/transformer.py:220
+# %% modules/08_transformer/transformer.py:221
 class FeedForward(Module):
     """Position-wise MLP: Linear(embed_dim, hidden_dim) -> GELU -> Linear(hidden_dim, embed_dim)."""
 
@@ -99,7 +100,7 @@ class FeedForward(Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-# %% modules/08_transformer/transformer.py:285
+# %% modules/08_transformer/transformer.py:286
 class TransformerBlock(Module):
     """Pre-norm block: x + MHA(LN(x)), then x + FF(LN(x)). ``causal=True`` masks the future."""
 
@@ -119,7 +120,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:507
+# %% modules/08_transformer/transformer.py:508
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 
@@ -158,7 +159,7 @@ class GPT(Module):
         return Tensor(ids[0] if single else ids, dtype=np.int64)
 
 
-# %% modules/08_transformer/transformer.py:597
+# %% modules/08_transformer/transformer.py:598
 import copy
 
 from tinytorch.nn.attention import MultiheadAttention
@@ -219,7 +220,7 @@ class TransformerEncoder(Module):
         return x if self.norm is None else self.norm(x)
 
 
-# %% modules/08_transformer/transformer.py:674
+# %% modules/08_transformer/transformer.py:675
 from tinytorch.nn import init
 
 

@@ -4,7 +4,7 @@
 __all__ = ['BatchNormOp', 'batch_norm', 'BatchNorm1d']
 
 
-# %% modules/04_training/training.py:1660
+# %% modules/04_training/training.py:1662
 import numpy as np
 
 from tinytorch.core.autograd import Function
@@ -95,7 +95,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):

@@ -4,7 +4,7 @@
 __all__ = ['ModuleList', 'ModuleDict', 'ParameterList', 'ParameterDict']
 
 
-# %% modules/08_transformer/transformer.py:353
+# %% modules/08_transformer/transformer.py:354
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Parameter, _Container, _ModuleSequence
 

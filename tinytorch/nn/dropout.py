@@ -42,12 +42,13 @@ class Dropout(Module):
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         self.p = _check_probability(p)
+        self.inplace = inplace  # shown in the repr; the result is always a new tensor
 
     def forward(self, x):
         return dropout(x, self.p, self.training)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -65,12 +66,13 @@ class _ChannelDropout(Module):
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         self.p = _check_probability(p)
+        self.inplace = inplace  # shown in the repr; the result is always a new tensor
 
     def forward(self, x):
         return _channel_dropout(x, self.p, self.training, self.spatial)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 def _channel_dropout(input, p, training, spatial):

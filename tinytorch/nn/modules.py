@@ -177,10 +177,25 @@ class Module:
     def eval(self):
         return self.train(False)
 
+    def _named_state(self, prefix="", holders=frozenset()):
+        """(dotted name, Parameter or persistent buffer) in PyTorch's state_dict order: this
+        module's own parameters, its buffers, then each sub-module's. Unlike ``named_parameters``
+        nothing is skipped as seen before: a module or Parameter held under two names (tied
+        weights) is saved under both, as PyTorch saves it, so the two state dicts have one key set."""
+        members = list(self._members())
+        yield from ((prefix + name, value) for name, value in members if isinstance(value, Parameter))
+        for name, persistent in vars(self).get("_buffers", {}).items():
+            value = getattr(self, name, None)
+            if value is not None and persistent:
+                yield prefix + name, value
+        holders = holders | {id(self)}
+        for name, value in members:
+            if isinstance(value, Module) and id(value) not in holders:  # a module inside itself: once
+                yield from value._named_state(f"{prefix}{name}.", holders)
+
     def state_dict(self):
-        """{name: numpy copy} of every parameter, then every persistent buffer — what you save to disk."""
-        tensors = self.named_parameters() + self.named_buffers(persistent_only=True)
-        return {name: t.data.copy() for name, t in tensors}
+        """{name: numpy copy} of every parameter and persistent buffer — what you save to disk."""
+        return {name: t.data.copy() for name, t in self._named_state()}
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into the parameters and buffers; names and shapes must match.
@@ -188,7 +203,7 @@ class Module:
         With ``strict=False`` missing and unexpected names are allowed; returns
         ``(missing_keys, unexpected_keys)`` as PyTorch does.
         """
-        own = dict(self.named_parameters() + self.named_buffers(persistent_only=True))
+        own = dict(self._named_state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
@@ -225,7 +240,7 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:404
+# %% modules/03_nn/nn.py:421
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -267,7 +282,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:502
+# %% modules/03_nn/nn.py:519
 class _Container(Module):
     """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
 
@@ -354,7 +369,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:614
+# %% modules/03_nn/nn.py:631
 class _Activation(Module):
     """An activation that PyTorch lets work in place: `inplace=True` is accepted, so that PyTorch
     code runs, but the result is always a new tensor (the input is never overwritten)."""
@@ -415,7 +430,7 @@ class LeakyReLU(_Activation):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
-# %% modules/03_nn/nn.py:744
+# %% modules/03_nn/nn.py:761
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -468,7 +483,7 @@ class LogSoftmax(Softmax):
         return LogSoftmaxOp.apply(x, dim=self.dim)
 
 
-# %% modules/03_nn/nn.py:878
+# %% modules/03_nn/nn.py:895
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -552,10 +567,10 @@ class GELU(Module):
         return GELUOp.apply(x, approximate=self.approximate)
 
     def extra_repr(self):
-        return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
+        return f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:1029
+# %% modules/03_nn/nn.py:1046
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -603,7 +618,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:1096
+# %% modules/03_nn/nn.py:1113
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -679,7 +694,7 @@ class BCEWithLogitsLoss(_WeightedLoss):
         return _reduce(self._weighted(losses), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1217
+# %% modules/03_nn/nn.py:1234
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -846,7 +861,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1485
+# %% modules/03_nn/nn.py:1502
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -909,7 +924,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return NLLLoss(weight, size_average, ignore_index, reduce, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1567
+# %% modules/03_nn/nn.py:1584
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
@@ -974,6 +989,9 @@ class Softplus(Module):
     def forward(self, x):
         return SoftplusOp.apply(x, beta=self.beta, threshold=self.threshold)
 
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
 
 class ELU(_Activation):
     """x where x > 0, alpha·(exp(x) - 1) elsewhere."""
@@ -994,11 +1012,14 @@ class Unflatten(Module):
 
     def __init__(self, dim, unflattened_size):
         super().__init__()
-        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+        self.dim, self.unflattened_size = dim, unflattened_size
 
     def forward(self, x):
         dim = self.dim % x.ndim
         return x.reshape(*x.shape[:dim], *self.unflattened_size, *x.shape[dim + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
@@ -1146,7 +1167,7 @@ Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:1859
+# %% modules/03_nn/nn.py:1882
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
@@ -1404,7 +1425,7 @@ class GroupNorm(Module):
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, bias={self.bias is not None}"
 
 
 def _pad_source_positions(size, before, after, mode):
@@ -1536,6 +1557,9 @@ class PixelShuffle(Module):
     def forward(self, x):
         return pixel_shuffle(x, self.upscale_factor)
 
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
 
 class PixelUnshuffle(Module):
     def __init__(self, downscale_factor):
@@ -1544,6 +1568,9 @@ class PixelUnshuffle(Module):
 
     def forward(self, x):
         return pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
 
 
 def margin_ranking_loss(input1, input2, target, margin=0.0, reduction="mean"):
@@ -1609,7 +1636,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2363
+# %% modules/03_nn/nn.py:2392
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -1742,7 +1769,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2562
+# %% modules/03_nn/nn.py:2591
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -1901,7 +1928,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:2765
+# %% modules/03_nn/nn.py:2794
 import warnings
 
 from tinytorch.core.autograd import einsum
