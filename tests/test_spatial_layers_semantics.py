@@ -327,3 +327,41 @@ def test_softmax2d_matches_torch():
     assert repr(nn.Softmax2d()) == "Softmax2d()"
     assert_gradients_match(nn.Softmax2d(), normal(2, 3, 2, 2))
     raises(ValueError, lambda: nn.Softmax2d()(T(np.ones((3, 4)))), "3D or 4D")
+
+
+CONV_SETTINGS = [  # (in, out, kernel, stride, padding, dilation, groups, bias, padding_mode), positional as PyTorch's
+    (4, 6, 3, 1, 2, 2, 2, True, "zeros"), (2, 4, (3, 2), (2, 1), (1, 0), (2, 3), 1, False, "zeros"),
+    (4, 4, 3, 1, "same", 2, 4, True, "zeros"), (2, 2, 3, 1, 1, 2, 1, True, "reflect"),
+    (3, 6, 3, 2, 1, 1, 3, True, "circular"), (2, 3, 3, 1, "valid", 3, 1, True, "replicate"),
+]
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("setting", CONV_SETTINGS, ids=str)
+def test_conv1d_conv2d_take_pytorchs_arguments_dilation_and_groups(dims, setting):
+    """Conv1d/Conv2d(in, out, kernel, stride, padding, dilation, groups, bias, padding_mode): PyTorch's
+    positional order, spaced taps, groups and padding modes — outputs, every gradient and the repr."""
+    if dims == 1 and isinstance(setting[2], tuple):
+        pytest.skip("a 1-D kernel is one number")
+    th = torch()
+    theirs = getattr(th.nn, f"Conv{dims}d")(*setting).double()
+    mine = getattr(nn, f"Conv{dims}d")(*setting)
+    for p, q in zip(mine.parameters(), theirs.parameters()):
+        p.data = q.detach().numpy().copy()
+    x = np.random.default_rng(dims).normal(size=(2, setting[0]) + (9,) * dims)
+    xt, xm = th.tensor(x, requires_grad=True), T(x)
+    xm.requires_grad = True
+    out_t, out_m = theirs(xt), mine(xm)
+    np.testing.assert_allclose(out_m.data, out_t.detach().numpy(), atol=1e-10)
+    w = np.random.default_rng(3).normal(size=tuple(out_t.shape))
+    (out_t * th.tensor(w)).sum().backward()
+    (out_m * T(w)).sum().backward()
+    np.testing.assert_allclose(xm.grad.data, xt.grad.numpy(), atol=1e-10)
+    for p, q in zip(mine.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(p.grad.data, q.grad.numpy(), atol=1e-10)
+    assert repr(mine) == repr(theirs)
+    functional = getattr(F, f"conv{dims}d")  # the functional form: same numbers (zeros padding only)
+    if setting[-1] == "zeros":
+        args = (mine.weight, mine.bias, setting[3], setting[4], setting[5], setting[6])
+        np.testing.assert_allclose(functional(T(x), *args).data, out_t.detach().numpy(), atol=1e-10)
+        np.testing.assert_allclose(functional(T(x[0]), *args).data, out_t[0].detach().numpy(), atol=1e-10)

@@ -494,13 +494,14 @@ def _grouped_conv2d(x, weight, bias, stride, padding, groups):
 class Conv2d(Module):
     """2-D convolution over an (N, C, H, W) batch; weight (out_channels, in_channels // groups, kh, kw)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True, *, groups=1,
-                 padding_mode="zeros"):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros"):  # PyTorch's arguments, in PyTorch's order
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _pair(stride, "stride")
-        self.padding = _conv_padding(padding, self.kernel_size, self.stride)
+        self.stride, self.dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+        self.padding = _conv_padding(padding, _spread_kernel(self.kernel_size, self.dilation), self.stride)
+        self._padding_text = padding if isinstance(padding, str) else None  # the repr shows padding=same as PyTorch's
         self.groups = _groups(groups, in_channels, out_channels)
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', not {padding_mode!r}")
@@ -516,21 +517,34 @@ class Conv2d(Module):
         if self.padding_mode != "zeros":  # given: pad with copies of the border first, then no zeros
             (ph, pw), padding = self.padding, (0, 0)
             x = pad(x, (pw, pw, ph, ph), mode=self.padding_mode)
-            if self.groups == 1:
+            if self.groups == 1 and self.dilation == (1, 1):
                 return Conv2dOp.apply(x, self.weight, self.bias, stride=self.stride, padding=padding)
-        if self.groups > 1:  # given
-            return _grouped_conv2d(x, self.weight, self.bias, self.stride, padding, self.groups)
+        if self.groups > 1 or self.dilation != (1, 1):  # given: groups and spaced taps (the functional form)
+            return conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
         ### BEGIN SOLUTION
         return Conv2dOp.apply(x, self.weight, self.bias, stride=self.stride, padding=self.padding)
         ### END SOLUTION
 
     def extra_repr(self):
-        groups = "" if self.groups == 1 else f", groups={self.groups}"
-        groups += "" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode}"
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding}{groups}, bias={self.bias is not None}"
-        )
+        return _conv_repr(self)
+
+
+def _spread_kernel(kernel_size, dilation):
+    """The extent of a kernel whose taps are ``dilation`` apart: d·(k − 1) + 1 along each dimension."""
+    return tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation))
+
+
+def _conv_repr(conv):
+    """PyTorch's repr of every convolution layer: kernel and stride, then only the settings that
+    differ from their defaults (padding, dilation, output_padding, groups, bias=False, padding_mode)."""
+    padding = getattr(conv, "_padding_text", None) or conv.padding
+    extra = "" if not any(conv.padding) and not isinstance(padding, str) else f", padding={padding}"
+    extra += "" if all(d == 1 for d in conv.dilation) else f", dilation={conv.dilation}"
+    extra += "" if not any(getattr(conv, "output_padding", ())) else f", output_padding={conv.output_padding}"
+    extra += "" if conv.groups == 1 else f", groups={conv.groups}"
+    extra += "" if conv.bias is not None else ", bias=False"
+    extra += "" if conv.padding_mode == "zeros" else f", padding_mode={conv.padding_mode}"
+    return f"{conv.in_channels}, {conv.out_channels}, kernel_size={conv.kernel_size}, stride={conv.stride}{extra}"
 
 
 # %%
@@ -605,20 +619,32 @@ def _conv1d(x, weight, bias, stride, padding):
 class Conv1d(Module):
     """1-D convolution over an (N, C, L) batch; weight (out_channels, in_channels, kernel_size)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros"):  # PyTorch's arguments, in PyTorch's order
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (_single(kernel_size, "kernel_size"),)
-        self.stride = (_single(stride, "stride"),)
-        self.padding = _conv_padding(padding, self.kernel_size, self.stride)
-        self.weight = Parameter(np.zeros((out_channels, in_channels) + self.kernel_size))
+        self.stride, self.dilation = (_single(stride, "stride"),), (_single(dilation, "dilation"),)
+        self.padding = _conv_padding(padding, _spread_kernel(self.kernel_size, self.dilation), self.stride)
+        self._padding_text = padding if isinstance(padding, str) else None
+        self.groups = _groups(groups, in_channels, out_channels)
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', not {padding_mode!r}")
+        self.padding_mode = padding_mode
+        self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
         init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
-        return _conv1d(x, self.weight, self.bias, self.stride[0], self.padding[0])
+        padding = self.padding[0]
+        if self.padding_mode != "zeros":  # pad with copies of the border first, as Conv2d does
+            x, padding = pad(x, (padding, padding), mode=self.padding_mode), 0
+        if self.groups > 1 or self.dilation != (1,):  # the functional form: a 2-D convolution of height 1
+            return conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        return _conv1d(x, self.weight, self.bias, self.stride[0], padding)
 
-    extra_repr = Conv2d.extra_repr
+    def extra_repr(self):
+        return _conv_repr(self)
 
 
 # %%
@@ -975,16 +1001,27 @@ if __name__ == "__main__":
 
 # %%
 #| export
-def conv1d(input, weight, bias=None, stride=1, padding=0):
-    stride = _single(stride, "stride")
-    return _conv1d(input, weight, bias, stride, _conv_padding(padding, weight.shape[2:], (stride,))[0])
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    stride, dilation = _single(stride, "stride"), _single(dilation, "dilation")
+    padding = _conv_padding(padding, _spread_kernel(weight.shape[2:], (dilation,)), (stride,))[0]
+    if dilation == 1 and groups == 1:
+        return _conv1d(input, weight, bias, stride, padding)
+    if input.ndim != 3 or weight.ndim != 3:
+        raise ValueError(f"conv1d expects a batch (N, C, L) and a weight (O, C // groups, k), got shapes "
+                         f"{input.shape} and {weight.shape}")
+    return conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), (0, padding), (1, dilation),
+                  groups).squeeze(2)  # a 1-D convolution is a 2-D one of height 1
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    stride = _pair(stride, "stride")
-    padding = _conv_padding(padding, weight.shape[2:], stride)
-    if _pair(dilation, "dilation") != (1, 1):
-        raise ValueError(f"conv2d: dilation other than 1 is not supported here, got {dilation!r}")
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    padding = _conv_padding(padding, _spread_kernel(weight.shape[2:], dilation), stride)
+    if dilation != (1, 1):  # spaced taps: a 3-D convolution of depth 1, whose Conv3dOp takes a dilation
+        if input.ndim != 4 or weight.ndim != 4:
+            raise ValueError(f"conv2d expects a batch (N, C, H, W) and a weight (O, C // groups, kh, kw), got "
+                             f"shapes {input.shape} and {weight.shape}")
+        return conv3d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1,) + stride, (0,) + padding, (1,) + dilation,
+                      groups).squeeze(2)
     if groups != 1:
         groups = _groups(groups, weight.shape[1] * groups, weight.shape[0])
         return _grouped_conv2d(input, weight, bias, stride, padding, groups)
@@ -1381,13 +1418,8 @@ class _ConvTransposeNd(Module):
         return convolve(input, self.weight, self.bias, self.stride, self.padding,
                         self._output_padding(input, output_size), self.groups, self.dilation)
 
-    def extra_repr(self):  # PyTorch's: only the settings that differ from their defaults
-        extra = "" if not any(self.padding) else f", padding={self.padding}"
-        extra += "" if all(d == 1 for d in self.dilation) else f", dilation={self.dilation}"
-        extra += "" if not any(self.output_padding) else f", output_padding={self.output_padding}"
-        extra += "" if self.groups == 1 else f", groups={self.groups}"
-        extra += "" if self.bias is not None else ", bias=False"
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}{extra}"
+    def extra_repr(self):
+        return _conv_repr(self)
 
 
 class ConvTranspose2d(_ConvTransposeNd):
@@ -2292,6 +2324,7 @@ class Conv3d(Module):
         self.kernel_size, self.stride = _triple(kernel_size, "kernel_size"), _triple(stride, "stride")
         self.dilation = _triple(dilation, "dilation")
         self.padding = _conv3d_padding(padding, self.kernel_size, self.stride, self.dilation)
+        self._padding_text = padding if isinstance(padding, str) else None
         self.groups = _groups(groups, in_channels, out_channels)
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
@@ -2308,13 +2341,8 @@ class Conv3d(Module):
             x = pad(x, (pw, pw, ph, ph, pd, pd), mode=self.padding_mode)
         return conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
-    def extra_repr(self):  # PyTorch's: only the settings that differ from their defaults
-        extra = "" if not any(self.padding) else f", padding={self.padding}"
-        extra += "" if self.dilation == (1, 1, 1) else f", dilation={self.dilation}"
-        extra += "" if self.groups == 1 else f", groups={self.groups}"
-        extra += "" if self.bias is not None else ", bias=False"
-        extra += "" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode}"
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}{extra}"
+    def extra_repr(self):
+        return _conv_repr(self)
 
 
 def _pool3d_window(kernel_size, stride, padding):
