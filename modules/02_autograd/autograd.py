@@ -1160,12 +1160,22 @@ class CumsumOp(Function):
 
 
 class NormOp(Function):
-    """The Euclidean length sqrt(Σ x²) over `axis`; its gradient x / length (0 at the zero vector, as PyTorch)."""
+    """The p-norm (Σ |x|^p)^(1/p) over `axis`, by default the Euclidean length sqrt(Σ x²). Its
+    gradient sign(x)·(|x| / length)^(p−1) (x / length for p = 2) is 0 where x is 0 and everywhere
+    at the zero vector, as PyTorch's: the formula alone would give 0·∞ = nan there."""
 
     @staticmethod
-    def forward(ctx, a, axis=None, keepdims=False):
-        length = np.sqrt((a * a).sum(axis=axis, keepdims=True))
+    def forward(ctx, a, axis=None, keepdims=False, p=2):
+        if p == 2:
+            length = np.sqrt((a * a).sum(axis=axis, keepdims=True))
+        elif p == 0:  # the number of non-zeros: a count, whose gradient is 0
+            length = (a != 0).sum(axis=axis, keepdims=True).astype(a.dtype)
+        else:  # scaled by the largest |x|: |x|^p neither underflows nor overflows on the way
+            top = np.max(np.abs(a), axis=axis, keepdims=True, initial=0.0)
+            scale = np.where(top > 0, top, 1).astype(a.dtype)
+            length = scale * ((np.abs(a) / scale) ** p).sum(axis=axis, keepdims=True) ** (1.0 / p)
         ctx.save_for_backward(a, length)
+        ctx.p = p
         if keepdims:
             return length
         return length.reshape(()) if axis is None else np.squeeze(length, axis)
@@ -1174,7 +1184,13 @@ class NormOp(Function):
     def backward(ctx, grad):
         a, length = ctx.saved_tensors
         grad = np.reshape(grad, length.shape)
-        return np.where(length > 0, grad * a / np.where(length > 0, length, 1), 0)
+        if ctx.p == 2:
+            return np.where(length > 0, grad * a / np.where(length > 0, length, 1), 0)
+        if ctx.p == 0:
+            return np.zeros(a.shape, grad.dtype)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            slope = np.sign(a) * (np.abs(a) / length) ** (ctx.p - 1)  # a ratio: no overflow for tiny |x|
+        return np.where((a == 0) | (length == 0), 0, grad * slope)
 
 
 _sort_result = namedtuple("sort", ["values", "indices"])  # PyTorch's torch.return_types.sort
@@ -1214,12 +1230,16 @@ _euclidean_norm = _reduction(_apply_of(NormOp), "norm")
 
 
 def _norm(self, p="fro", dim=None, keepdim=False):
-    """The p-norm (Tensor.norm): "fro" or 2 the Euclidean length, float("inf") the largest |x|, any other p > 0."""
+    """The p-norm (Tensor.norm): "fro" or 2 the Euclidean length, float("inf") the largest |x|, 0 the
+    number of non-zeros (no gradient), any other p > 0 (Σ |x|^p)^(1/p)."""
     if p in ("fro", 2):
         return _euclidean_norm(self, dim, keepdim)
     if p == float("inf"):
         return self.abs().amax(dim=dim, keepdim=keepdim)
-    return (self.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)
+    if not self.is_floating_point():
+        raise RuntimeError(f"norm(): input dtype should be a floating point type, got {self.dtype}")
+    axis, keepdims = _reduce_args(dim, keepdim, None, None, self.ndim)
+    return NormOp.apply(self, axis=axis, keepdims=keepdims, p=p)
 
 
 def _logsumexp(self, dim, keepdim=False):

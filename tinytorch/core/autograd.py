@@ -876,12 +876,22 @@ class CumsumOp(Function):
 
 
 class NormOp(Function):
-    """The Euclidean length sqrt(Σ x²) over `axis`; its gradient x / length (0 at the zero vector, as PyTorch)."""
+    """The p-norm (Σ |x|^p)^(1/p) over `axis`, by default the Euclidean length sqrt(Σ x²). Its
+    gradient sign(x)·(|x| / length)^(p−1) (x / length for p = 2) is 0 where x is 0 and everywhere
+    at the zero vector, as PyTorch's: the formula alone would give 0·∞ = nan there."""
 
     @staticmethod
-    def forward(ctx, a, axis=None, keepdims=False):
-        length = np.sqrt((a * a).sum(axis=axis, keepdims=True))
+    def forward(ctx, a, axis=None, keepdims=False, p=2):
+        if p == 2:
+            length = np.sqrt((a * a).sum(axis=axis, keepdims=True))
+        elif p == 0:  # the number of non-zeros: a count, whose gradient is 0
+            length = (a != 0).sum(axis=axis, keepdims=True).astype(a.dtype)
+        else:  # scaled by the largest |x|: |x|^p neither underflows nor overflows on the way
+            top = np.max(np.abs(a), axis=axis, keepdims=True, initial=0.0)
+            scale = np.where(top > 0, top, 1).astype(a.dtype)
+            length = scale * ((np.abs(a) / scale) ** p).sum(axis=axis, keepdims=True) ** (1.0 / p)
         ctx.save_for_backward(a, length)
+        ctx.p = p
         if keepdims:
             return length
         return length.reshape(()) if axis is None else np.squeeze(length, axis)
@@ -890,7 +900,13 @@ class NormOp(Function):
     def backward(ctx, grad):
         a, length = ctx.saved_tensors
         grad = np.reshape(grad, length.shape)
-        return np.where(length > 0, grad * a / np.where(length > 0, length, 1), 0)
+        if ctx.p == 2:
+            return np.where(length > 0, grad * a / np.where(length > 0, length, 1), 0)
+        if ctx.p == 0:
+            return np.zeros(a.shape, grad.dtype)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            slope = np.sign(a) * (np.abs(a) / length) ** (ctx.p - 1)  # a ratio: no overflow for tiny |x|
+        return np.where((a == 0) | (length == 0), 0, grad * slope)
 
 
 _sort_result = namedtuple("sort", ["values", "indices"])  # PyTorch's torch.return_types.sort
@@ -930,12 +946,16 @@ _euclidean_norm = _reduction(_apply_of(NormOp), "norm")
 
 
 def _norm(self, p="fro", dim=None, keepdim=False):
-    """The p-norm (Tensor.norm): "fro" or 2 the Euclidean length, float("inf") the largest |x|, any other p > 0."""
+    """The p-norm (Tensor.norm): "fro" or 2 the Euclidean length, float("inf") the largest |x|, 0 the
+    number of non-zeros (no gradient), any other p > 0 (Σ |x|^p)^(1/p)."""
     if p in ("fro", 2):
         return _euclidean_norm(self, dim, keepdim)
     if p == float("inf"):
         return self.abs().amax(dim=dim, keepdim=keepdim)
-    return (self.abs() ** p).sum(dim=dim, keepdim=keepdim) ** (1.0 / p)
+    if not self.is_floating_point():
+        raise RuntimeError(f"norm(): input dtype should be a floating point type, got {self.dtype}")
+    axis, keepdims = _reduce_args(dim, keepdim, None, None, self.ndim)
+    return NormOp.apply(self, axis=axis, keepdims=keepdims, p=p)
 
 
 def _logsumexp(self, dim, keepdim=False):
@@ -1191,7 +1211,7 @@ Tensor.nonzero, Tensor.unique = _nonzero, _unique
 Tensor.round, Tensor.floor, Tensor.ceil = _rounding(np.round), _rounding(np.floor), _rounding(np.ceil)
 
 
-# %% modules/02_autograd/autograd.py:1497
+# %% modules/02_autograd/autograd.py:1517
 class _RemovableHandle:
     """What register_hook (and module 03's forward hooks) return: ``handle.remove()`` takes the hook away
     (also on leaving a ``with``)."""
@@ -1345,7 +1365,7 @@ def _per_output(grads, count):
     return grads
 
 
-# %% modules/02_autograd/autograd.py:1700
+# %% modules/02_autograd/autograd.py:1720
 _median_result = namedtuple("median", ["values", "indices"])
 
 
@@ -2119,7 +2139,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     return found[0] if len(found) == 1 else tuple(found)
 
 
-# %% modules/02_autograd/autograd.py:2534
+# %% modules/02_autograd/autograd.py:2554
 _qr_result = namedtuple("qr", ["Q", "R"])
 _eigh_result = namedtuple("eigh", ["eigenvalues", "eigenvectors"])
 _svd_result = namedtuple("svd", ["U", "S", "Vh"])
@@ -2456,7 +2476,7 @@ Tensor._qr, Tensor._eigh, Tensor._svd, Tensor._pinv = _qr, _eigh, _svd, _pinv
 Tensor._matrix_rank, Tensor._lstsq = _matrix_rank, _lstsq
 
 
-# %% modules/02_autograd/autograd.py:3025
+# %% modules/02_autograd/autograd.py:3045
 def vdot(input, other):
     """The dot product of two 1-D tensors (for real numbers, torch.dot)."""
     return input.dot(other)
@@ -2807,7 +2827,7 @@ Tensor.msort, Tensor.ravel = msort, ravel
 Tensor.logcumsumexp = _logcumsumexp
 
 
-# %% modules/02_autograd/autograd.py:3421
+# %% modules/02_autograd/autograd.py:3441
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -2822,7 +2842,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:3780
+# %% modules/02_autograd/autograd.py:3800
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"

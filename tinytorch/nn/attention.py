@@ -163,6 +163,8 @@ class MultiheadAttention(MultiHeadAttention):
         if attn_mask is not None:
             attn_mask = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
             attn_mask = ~attn_mask if attn_mask.dtype == np.bool_ else attn_mask  # True = NOT allowed
+            if attn_mask.ndim == 3:  # PyTorch's (B·H, L, S): one mask per sequence and head -> (B, H, L, S)
+                attn_mask = attn_mask.reshape(-1, self.num_heads, *attn_mask.shape[1:])
         out, weights = super().forward(query, key, value, mask=attn_mask, key_padding_mask=key_padding_mask,
                                        need_weights=True, average_attn_weights=average_attn_weights)
         if unbatched:

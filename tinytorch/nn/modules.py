@@ -462,6 +462,16 @@ class LogSoftmaxOp(Function):
         return grad - np.exp(out) * grad.sum(axis=ctx.dim, keepdims=True)
 
 
+def _along(op, input, dim):
+    """``op.apply(input, dim=dim)`` for the softmax family, also for one number (a row of one:
+    softmax 1, log_softmax 0) and for an empty tensor (nothing to normalize), as PyTorch allows."""
+    if input.ndim == 0:
+        return op.apply(input.reshape(1), dim=0).reshape(())
+    if input.numel() == 0:
+        return input * 1.0
+    return op.apply(input, dim=dim)
+
+
 class Softmax(Module):
     """Softmax along ``dim`` (numerically stable)."""
 
@@ -470,7 +480,7 @@ class Softmax(Module):
         self.dim = dim
 
     def forward(self, x):
-        return SoftmaxOp.apply(x, dim=self.dim)
+        return _along(SoftmaxOp, x, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -480,10 +490,10 @@ class LogSoftmax(Softmax):
     """log(softmax(x)) along ``dim``, computed directly (finite where softmax underflows)."""
 
     def forward(self, x):
-        return LogSoftmaxOp.apply(x, dim=self.dim)
+        return _along(LogSoftmaxOp, x, self.dim)
 
 
-# %% modules/03_nn/nn.py:895
+# %% modules/03_nn/nn.py:905
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -570,7 +580,7 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:1046
+# %% modules/03_nn/nn.py:1056
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -618,7 +628,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:1113
+# %% modules/03_nn/nn.py:1123
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -661,7 +671,16 @@ class _WeightedLoss(_Loss):
         self.register_buffer("weight", None if weight is None else _target_tensor(weight))
 
     def _weighted(self, losses):
-        return losses if self.weight is None else losses * self.weight
+        if self.weight is None:
+            return losses
+        _broadcasts_to(self.weight, losses.shape, "weight")
+        return losses * self.weight
+
+
+def _broadcasts_to(factor, shape, name):
+    """A weight must broadcast to the loss's own shape, never enlarge it (PyTorch raises too)."""
+    if np.broadcast_shapes(tuple(factor.shape), tuple(shape)) != tuple(shape):
+        raise ValueError(f"{name} of shape {tuple(factor.shape)} does not broadcast to the input's shape {tuple(shape)}")
 
 
 class BinaryCrossEntropyLoss(_WeightedLoss):
@@ -689,12 +708,14 @@ class BCEWithLogitsLoss(_WeightedLoss):
         if self.pos_weight is None:
             losses = BinaryCrossEntropyWithLogitsOp.apply(logits, target=target)
         else:  # -(p·y·log σ(z) + (1 - y)·log(1 - σ(z))) = (1 - y)·z + (1 + (p - 1)·y)·softplus(-z)
+            _broadcasts_to(self.pos_weight, logits.shape, "pos_weight")
             y = Tensor._wrap(np.asarray(target, dtype=logits.dtype))
-            losses = (1.0 - y) * logits + (1.0 + (self.pos_weight - 1.0) * y) * SoftplusOp.apply(-logits)
+            exact = SoftplusOp.apply(-logits, threshold=float("inf"))  # no cut-off: -z + softplus(z) cancels
+            losses = (1.0 - y) * logits + (1.0 + (self.pos_weight - 1.0) * y) * exact
         return _reduce(self._weighted(losses), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1234
+# %% modules/03_nn/nn.py:1255
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -788,12 +809,12 @@ class _ClassificationLoss(_WeightedLoss):
         return scores, _class_labels(scores, target, type(self).__name__, self.ignore_index)
 
     def _reduced(self, losses, labels, unbatched):
-        if unbatched and self.reduction == "none":
-            return losses.reshape(())
         count = np.count_nonzero(labels != self.ignore_index)
         if self.weight is not None:
             weights = self._class_weights(labels)
             losses, count = losses * weights, weights.sum()
+        if unbatched and self.reduction == "none":  # one example: its (weighted) loss, without the batch
+            return losses.reshape(())
         if self.reduction == "mean" and count == 0:  # every label ignored: nan, and a zero gradient, as PyTorch
             return losses.sum() + float("nan")
         return _reduce(losses, self.reduction, count=count)
@@ -816,6 +837,8 @@ class CrossEntropyLoss(_ClassificationLoss):
 
     def forward(self, logits, target):
         if _class_probabilities(logits, target):
+            if self.ignore_index >= 0:  # PyTorch's check: an index cannot be ignored among probabilities
+                raise RuntimeError("ignore_index is not supported for floating point target")
             return self._with_probabilities(logits, _target_tensor(target))
         scores, labels = self._labels(logits, target)
         if self.weight is not None and self.label_smoothing:
@@ -837,6 +860,8 @@ class CrossEntropyLoss(_ClassificationLoss):
         losses = picked * (1.0 - eps) + smooth * (eps / classes)
         if unbatched and self.reduction == "none":
             return losses.reshape(())
+        if self.reduction == "mean" and weights.sum() == 0:  # every label ignored: nan, a zero gradient
+            return losses.sum() + float("nan")
         if self.reduction == "mean":
             return losses.sum() / weights.sum()
         return _reduce(losses, self.reduction)
@@ -861,7 +886,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1502
+# %% modules/03_nn/nn.py:1527
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -891,11 +916,11 @@ def gelu(input, approximate="none"):
 
 
 def softmax(input, dim):
-    return SoftmaxOp.apply(input, dim=dim)
+    return _along(SoftmaxOp, input, dim)
 
 
 def log_softmax(input, dim):
-    return LogSoftmaxOp.apply(input, dim=dim)
+    return _along(LogSoftmaxOp, input, dim)
 
 
 Tensor.softmax, Tensor.log_softmax = softmax, log_softmax  # PyTorch's methods: logits.softmax(-1)
@@ -924,7 +949,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return NLLLoss(weight, size_average, ignore_index, reduce, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1584
+# %% modules/03_nn/nn.py:1609
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
@@ -1049,7 +1074,9 @@ def one_hot(tensor, num_classes=-1):
         raise RuntimeError(f"one_hot is only applicable to index tensors, got dtype {labels.dtype}")
     if labels.size and labels.min() < 0:
         raise RuntimeError("one_hot: class values must be non-negative")
-    count = int(labels.max()) + 1 if num_classes == -1 and labels.size else num_classes
+    if num_classes == -1 and not labels.size:
+        raise RuntimeError("Can not infer total number of classes from empty tensor.")
+    count = int(labels.max()) + 1 if num_classes == -1 else num_classes
     if labels.size and labels.max() >= count:
         raise RuntimeError(f"one_hot: class values must be smaller than num_classes ({count})")
     return Tensor._wrap((labels[..., None] == np.arange(count)).astype(np.int64))
@@ -1089,6 +1116,8 @@ def normalize(input, p=2.0, dim=1, eps=1e-12):
 
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """x1·x2 / (max(‖x1‖, eps)·max(‖x2‖, eps)) along `dim` (torch's F.cosine_similarity)."""
+    shape = np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))  # broadcast first, then take the norms
+    x1, x2 = x1.expand(*shape), x2.expand(*shape)
     return (x1 * x2).sum(dim=dim) / (x1.norm(dim=dim).clamp(min=eps) * x2.norm(dim=dim).clamp(min=eps))
 
 
@@ -1167,7 +1196,7 @@ Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:1882
+# %% modules/03_nn/nn.py:1911
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
@@ -1203,15 +1232,18 @@ Tensor.erfc = lambda self: ErfOp.apply(self if self.is_floating_point() else sel
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0):
-    return input.clamp(min_val, max_val)
+    """input clamped to [min_val, max_val]. Its gradient is 1 strictly inside and 0 at the bounds
+    too, as PyTorch's (clamp's own gradient is 1 at its bounds): the clamped copy is detached."""
+    inside = (input > min_val) & (input < max_val)
+    return where(inside, input, input.detach().clamp(min_val, max_val))
 
 
 def relu6(input):
-    return input.clamp(0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0)
 
 
 def hardsigmoid(input):
-    return (input + 3.0).clamp(0.0, 6.0) / 6.0
+    return hardtanh(input + 3.0, 0.0, 6.0) / 6.0
 
 
 def hardswish(input):
@@ -1594,6 +1626,8 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2.0, eps=1e-6, swap=False, reduction="mean"):
     """max(0, d(a, p) - d(a, n) + margin), d the p-norm pairwise distance (with swap, the smaller
     of d(a, n) and d(p, n))."""
+    if margin <= 0:
+        raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
     to_negative = pairwise_distance(anchor, negative, p, eps)
     if swap:
         to_negative = minimum(to_negative, pairwise_distance(positive, negative, p, eps))
@@ -1630,13 +1664,15 @@ class CosineEmbeddingLoss(_Loss):
 class TripletMarginLoss(_Loss):
     def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead")
         self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
 
     def forward(self, anchor, positive, negative):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2392
+# %% modules/03_nn/nn.py:2428
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -1660,10 +1696,10 @@ def selu(input, inplace=False):
 
 
 def celu(input, alpha=1.0, inplace=False):
-    """x where x > 0, alpha·(exp(x/alpha) - 1) elsewhere: ELU of x/alpha, scaled back by alpha."""
+    """x where x > 0, alpha·(exp(x/alpha) - 1) elsewhere (alpha of either sign, not 0)."""
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
-    return where(input > 0, input, elu(input / alpha, alpha))
+    return where(input > 0, input, ((input.clamp(max=0.0) / alpha).exp() - 1.0) * alpha)  # any sign of alpha
 
 
 def softsign(input):
@@ -1769,7 +1805,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2591
+# %% modules/03_nn/nn.py:2627
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -1928,7 +1964,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:2794
+# %% modules/03_nn/nn.py:2830
 import warnings
 
 from tinytorch.core.autograd import einsum
