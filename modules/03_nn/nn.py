@@ -2158,13 +2158,13 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 
 class GroupNorm(Module):
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, *, bias=True):
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         self.weight = Parameter(np.ones(num_channels)) if affine else None
-        self.bias = Parameter(np.zeros(num_channels)) if affine else None
+        self.bias = Parameter(np.zeros(num_channels)) if affine and bias else None  # bias=False: a scale only
 
     def forward(self, x):
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)

@@ -59,18 +59,21 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if running_mean is not None:
             running_mean.data[...] = (1.0 - momentum) * running_mean.data + momentum * mean
             running_var.data[...] = (1.0 - momentum) * running_var.data + momentum * var * (values / (values - 1))
+    if (weight is None) != (bias is None):  # given: one of the two alone: the other is its identity (constant)
+        weight = Tensor(np.ones(input.shape[1], input.dtype)) if weight is None else weight
+        bias = Tensor(np.zeros(input.shape[1], input.dtype)) if bias is None else bias
     return BatchNormOp.apply(input, weight, bias, mean=mean, var=var, eps=eps, batch_stats=training)
 
 
 class _BatchNorm(Module):
     """Shared by BatchNorm1d (module 04) and BatchNorm2d (module 05): parameters, buffers, modes."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(np.ones(num_features)) if affine else None
-        self.bias = Parameter(np.zeros(num_features)) if affine else None
+        self.bias = Parameter(np.zeros(num_features)) if affine and bias else None  # bias=False: a scale only
         tracked = track_running_stats
         self.register_buffer("running_mean", Tensor(np.zeros(num_features)) if tracked else None)
         self.register_buffer("running_var", Tensor(np.ones(num_features)) if tracked else None)
