@@ -198,7 +198,7 @@ def test_pool3d_layers_dtypes_and_hand_values():
     corner = F.avg_pool3d(T(np.ones((1, 1, 2, 2, 2))), 3, 1, 1, count_include_pad=True).data.ravel()
     assert np.allclose(corner, 8 / 27)  # 8 real voxels of 27
     assert np.allclose(F.avg_pool3d(T(np.ones((1, 1, 2, 2, 2))), 3, 1, 1, count_include_pad=False).data, 1.0)
-    assert repr(MaxPool3d(2)) == "MaxPool3d(kernel_size=(2, 2, 2), stride=(2, 2, 2), padding=(0, 0, 0))"
+    assert repr(MaxPool3d(2)) == "MaxPool3d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
 
 
 # (x shape, output_size)

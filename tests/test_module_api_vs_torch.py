@@ -50,6 +50,13 @@ REPRS = [
     "EmbeddingBag(10, 3)", "Bilinear(2, 3, 4)", "CosineSimilarity()", "PairwiseDistance()", "Hardswish()", "Mish()",
     "Threshold(0.1, 20)", "Softmin(dim=1)", "GLU()", "Fold((4, 4), 2)", "Unfold(2)",
     "Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Dropout(0.1))",
+    "Conv1d(1, 2, 3)", "Conv2d(1, 2, 3, stride=2, padding=1)", "Conv2d(1, 2, 3, bias=False)",
+    "Conv2d(2, 4, (3, 5), dilation=2, groups=2)", "Conv2d(2, 2, 3, padding='same', padding_mode='reflect')",
+    "Conv3d(1, 2, 3, padding=1)", "ConvTranspose2d(1, 2, 3, stride=2, output_padding=1)", "ConvTranspose1d(2, 2, 3)",
+    "MaxPool1d(2)", "MaxPool1d(3, 1, 1)", "MaxPool2d(2)", "MaxPool2d(3, stride=1, padding=1)", "MaxPool2d((2, 3))",
+    "MaxPool3d(2)", "AvgPool1d(3)", "AvgPool1d(3, 1, 1, count_include_pad=False)", "AvgPool2d(2)",
+    "AvgPool2d(3, 1, 1, count_include_pad=False)", "AvgPool2d(2, divisor_override=3)", "AvgPool3d(2)",
+    "AdaptiveAvgPool2d((1, 1))", "AdaptiveAvgPool2d(1)",
 ]
 
 

@@ -318,8 +318,8 @@ def test_clear_errors(make, message):
 def test_reprs():
     assert repr(Conv2d(1, 8, 3, padding=1)) == "Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
     assert repr(Conv2d(1, 8, 3, bias=False)) == "Conv2d(1, 8, kernel_size=(3, 3), stride=(1, 1), bias=False)"
-    assert repr(MaxPool2d(2)) == "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
-    assert repr(AvgPool2d(3, 1, 1)) == "AvgPool2d(kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
+    assert repr(MaxPool2d(2)) == "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
+    assert repr(AvgPool2d(3, 1, 1)) == "AvgPool2d(kernel_size=3, stride=1, padding=1)"
     assert repr(Flatten()) == "Flatten(start_dim=1, end_dim=-1)"
 
 

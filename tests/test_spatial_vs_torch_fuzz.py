@@ -13,8 +13,9 @@ or harmless leniency, excluded with a comment where it is excluded):
   a  F.batch_norm with a weight but no bias raised AttributeError; with a bias but no weight the bias
      was silently ignored (BatchNormOp.forward assumes both or neither; batch_norm now fills the other)
   b  padding='same' with an even kernel span (PyTorch pads the right side one more): ValueError naming 'same'
-  b  max_pool1d/avg_pool1d/avg_pool2d take no ceil_mode, dilation, count_include_pad or divisor_override;
-     max_pool2d/max_pool3d refuse dilation != 1 and ceil_mode=True; avg_pool3d refuses ceil_mode=True
+  b  max pools refuse dilation != 1 and ceil_mode=True, average pools ceil_mode=True
+  a  (found beside this file) avg_pool1d/2d took no count_include_pad or divisor_override, max_pool1d no
+     return_indices, and pooling layers' reprs were not PyTorch's
   b  F.adaptive_max_pool3d and F.conv_transpose3d do not exist (not drawn)
   b  F.pad with a negative (cropping) width (not drawn); F.interpolate with antialias=True (not drawn)
   c  F.pad reflect/replicate/circular on an input with more dimensions than PyTorch's 2-D..5-D rule wants
@@ -306,9 +307,8 @@ def test_max_pool(dims, data, dtype):
     name = f"max_pool{dims}d"
     ceil_mode = data.draw(st.integers(0, 5)) == 0
     dilation = 2 if data.draw(st.integers(0, 5)) == 0 else 1
-    # (b) max_pool1d takes no ceil_mode or dilation; max_pool2d/3d refuse ceil_mode=True and dilation != 1
-    assume(not ceil_mode and dilation == 1)
-    opts = {} if dims == 1 else dict(dilation=dilation, ceil_mode=ceil_mode)
+    assume(not ceil_mode and dilation == 1)  # (b) max_pool1d/2d/3d refuse ceil_mode=True and dilation != 1
+    opts = dict(dilation=dilation, ceil_mode=ceil_mode)
     check(lambda t: getattr(F, name)(t, kernel, stride, padding, **opts),
           lambda t: getattr(TF(), name)(t, kernel, stride, padding, **opts), x, seed=s)
 
@@ -320,10 +320,10 @@ def test_avg_pool(dims, data, count_include_pad, divisor, dtype):
     shape, kernel, stride, padding, _, s = data.draw(pool_case(dims))
     x = rand(s, shape, dtype)
     name = f"avg_pool{dims}d"
-    if dims < 3:  # (b) avg_pool1d/2d take no count_include_pad, divisor_override or ceil_mode
-        assume(count_include_pad and divisor is None)
-        check(lambda t: getattr(F, name)(t, kernel, stride, padding),
-              lambda t: getattr(TF(), name)(t, kernel, stride, padding), x, seed=s)
+    if dims < 3:  # PyTorch's avg_pool1d takes no divisor_override
+        opts = dict(count_include_pad=count_include_pad, **({"divisor_override": divisor} if dims == 2 else {}))
+        check(lambda t: getattr(F, name)(t, kernel, stride, padding, **opts),
+              lambda t: getattr(TF(), name)(t, kernel, stride, padding, **opts), x, seed=s)
         return
     # (c) PyTorch's avg_pool3d (only it: not max_pool3d, not avg_pool1d/2d) raises where the unpadded input is
     # smaller than the kernel, though the padded one holds a window; tinytorch pools, as the others do

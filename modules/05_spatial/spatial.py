@@ -819,6 +819,7 @@ class MaxPool2d(Module):
         if dilation not in (1, (1, 1)) or ceil_mode:  # given: PyTorch's other options, refused clearly
             raise NotImplementedError("MaxPool2d: dilation other than 1 and ceil_mode=True are not supported here")
         self.return_indices = return_indices
+        self._shown = _pool_settings(kernel_size, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
 
     def forward(self, x):
         out = MaxPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
@@ -827,23 +828,51 @@ class MaxPool2d(Module):
         return out
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return self._shown
 
 
 class AvgPool2d(Module):
     """Mean over kernel_size windows, moved by stride (default: kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
         super().__init__()
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
         self.padding = _pool_padding(padding, self.kernel_size)
+        if ceil_mode:  # given: PyTorch's other options
+            raise NotImplementedError("AvgPool2d: ceil_mode=True is not supported here")
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
+        self._shown = _pool_settings(kernel_size, stride, padding)
 
     def forward(self, x):
-        return AvgPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        out = AvgPool2dOp.apply(x, kernel_size=self.kernel_size, stride=self.stride, padding=self.padding)
+        return _average_divisor(out, x.shape[2:], self.kernel_size, self.stride, self.padding,
+                                self.count_include_pad, self.divisor_override)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return self._shown
+
+
+def _pool_settings(kernel_size, stride, padding, **more):
+    """A pooling layer's repr as PyTorch's: the values as they were given (stride None: the kernel)."""
+    shown = dict(kernel_size=kernel_size, stride=kernel_size if stride is None else stride, padding=padding, **more)
+    return ", ".join(f"{name}={value}" for name, value in shown.items())
+
+
+def _average_divisor(out, size, kernel_size, stride, padding, count_include_pad=True, divisor_override=None):
+    """An average pool's ``out`` (each window's sum / its size, the padding counted), divided instead as
+    PyTorch's options ask: by ``divisor_override``, or (count_include_pad=False) by the window's real
+    positions only — the padding it holds not counted."""
+    window = math.prod(kernel_size)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0:
+            raise ValueError(f"divisor must be not zero, got divisor_override={divisor_override!r}")
+        return out * (window / divisor_override)
+    if count_include_pad or not any(padding):
+        return out
+    counts = _real_counts(size, kernel_size, stride, padding, out.shape[-len(kernel_size):])
+    return out * Tensor._wrap((window / counts).astype(out.dtype))
 
 
 # %%
@@ -1032,8 +1061,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return MaxPool2d(kernel_size, stride, padding, dilation, return_indices, ceil_mode)(input)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0):
-    return AvgPool2d(kernel_size, stride, padding)(input)
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)(input)
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -1077,13 +1107,14 @@ def _window_1d(kernel_size, stride, padding):
     return (1, k), (1, k if stride is None else _single(stride, "stride")), (0, _single(padding, "padding", minimum=0))
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0):
-    out = max_pool2d(_as_images(input), *_window_1d(kernel_size, stride, padding))
-    return out.reshape(out.shape[0], out.shape[1], out.shape[3])
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    out = max_pool2d(_as_images(input), *_window_1d(kernel_size, stride, padding), dilation, ceil_mode, return_indices)
+    flat = [o.reshape(o.shape[0], o.shape[1], o.shape[3]) for o in (out if return_indices else (out,))]
+    return tuple(flat) if return_indices else flat[0]  # a height of 1: the 2-D index is the position
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0):
-    out = avg_pool2d(_as_images(input), *_window_1d(kernel_size, stride, padding))
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    out = avg_pool2d(_as_images(input), *_window_1d(kernel_size, stride, padding), ceil_mode, count_include_pad)
     return out.reshape(out.shape[0], out.shape[1], out.shape[3])
 
 
@@ -1092,23 +1123,38 @@ def adaptive_avg_pool1d(input, output_size):
     return out.reshape(out.shape[0], out.shape[1], out.shape[3])
 
 
-class _Pool1d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+class MaxPool1d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, kernel_size if stride is None else stride, padding
+        self.dilation, self.return_indices, self.ceil_mode = dilation, return_indices, ceil_mode
+        if dilation not in (1, (1,)) or ceil_mode:
+            raise NotImplementedError("MaxPool1d: dilation other than 1 and ceil_mode=True are not supported here")
+
+    def forward(self, x):
+        return max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                          self.return_indices)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return _pool_settings(self.kernel_size, self.stride, self.padding, dilation=self.dilation,
+                              ceil_mode=self.ceil_mode)
 
 
-class MaxPool1d(_Pool1d):
+class AvgPool1d(Module):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__()
+        self.kernel_size = (_single(kernel_size, "kernel_size"),)  # PyTorch keeps (and shows) these as 1-tuples
+        self.stride = self.kernel_size if stride is None else (_single(stride, "stride"),)
+        self.padding = (_single(padding, "padding", minimum=0),)
+        if ceil_mode:
+            raise NotImplementedError("AvgPool1d: ceil_mode=True is not supported here")
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
     def forward(self, x):
-        return max_pool1d(x, self.kernel_size, self.stride, self.padding)
+        return avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
-
-class AvgPool1d(_Pool1d):
-    def forward(self, x):
-        return avg_pool1d(x, self.kernel_size, self.stride, self.padding)
+    def extra_repr(self):
+        return _pool_settings(self.kernel_size, self.stride, self.padding)
 
 
 class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
@@ -2393,15 +2439,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         raise NotImplementedError("avg_pool3d: ceil_mode=True is not supported here")
     window = _pool3d_window(kernel_size, stride, padding)
     out = _pool_3d(AvgPool2dOp, input, *window, "avg_pool3d")  # sum / (kd·kh·kw), padding counted
-    size = math.prod(window[0])
-    if divisor_override is not None:
-        if not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0:
-            raise ValueError(f"divisor must be not zero, got divisor_override={divisor_override!r}")
-        return out * (size / divisor_override)
-    if count_include_pad or not any(window[2]):
-        return out
-    counts = _real_counts(input.shape[-3:], *window, out.shape[-3:])
-    return out * Tensor._wrap((size / counts).astype(out.dtype))
+    return _average_divisor(out, input.shape[-3:], *window, count_include_pad, divisor_override)
 
 
 def adaptive_avg_pool3d(input, output_size):
@@ -2426,12 +2464,13 @@ class MaxPool3d(Module):
         if _triple(dilation, "dilation") != (1, 1, 1) or ceil_mode or return_indices:
             raise NotImplementedError("MaxPool3d: dilation other than 1, ceil_mode=True and return_indices=True "
                                       "are not supported here")
+        self._shown = _pool_settings(kernel_size, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
 
     def forward(self, x):
         return max_pool3d(x, self.kernel_size, self.stride, self.padding)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return self._shown
 
 
 class AvgPool3d(Module):
@@ -2444,13 +2483,14 @@ class AvgPool3d(Module):
         if ceil_mode:
             raise NotImplementedError("AvgPool3d: ceil_mode=True is not supported here")
         self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
+        self._shown = _pool_settings(kernel_size, stride, padding)
 
     def forward(self, x):
         return avg_pool3d(x, self.kernel_size, self.stride, self.padding, False, self.count_include_pad,
                           self.divisor_override)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return self._shown
 
 
 class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
