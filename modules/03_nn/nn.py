@@ -3126,7 +3126,7 @@ class SGD(Optimizer):
                     state = self.state.setdefault(id(p), {})
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        buf = state["momentum_buffer"] = g.copy()
+                        buf = state["momentum_buffer"] = np.array(g)  # a copy, an array even for a 0-d g
                     else:
                         buf *= momentum
                         buf += (1.0 - group["dampening"]) * g

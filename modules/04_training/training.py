@@ -60,7 +60,9 @@ from tinytorch.core.tensor import Tensor
 # gradient as SGD does — but then Adam's normalization shrinks that pull for parameters
 # with large gradients. **AdamW** (Loshchilov & Hutter 2019) *decouples* it: it first
 # shrinks every weight by $p \leftarrow p(1 - \eta\lambda)$, then takes the plain Adam step.
-# That is the optimizer transformers are trained with.
+# That is the optimizer transformers are trained with. (As in PyTorch, each param group
+# says which it wants: `group["decoupled_weight_decay"]`, True for AdamW and for
+# `Adam(..., decoupled_weight_decay=True)`.)
 #
 # **Every number of the model, at every step.** The optimizer touches each parameter
 # once per step, so its cost grows with the model: for an MLP 784-2048-2048-10 (5.8
@@ -103,20 +105,23 @@ def _adam_update(p, g, m, v, beta1, beta2, step_size, eps):
     ### END SOLUTION
 
 
-def _moment_defaults(lr, betas, eps, weight_decay):
+def _moment_defaults(lr, betas, eps, weight_decay, decoupled_weight_decay=None):
     """The param-group defaults of the Adam family, checked: lr, eps, weight_decay >= 0, 0 <= betas < 1."""
     if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
-    return dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+    defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+    if decoupled_weight_decay is not None:  # Adam, AdamW, NAdam and RAdam: PyTorch's choice of decay
+        defaults["decoupled_weight_decay"] = bool(decoupled_weight_decay)
+    return defaults
 
 
 class Adam(Optimizer):
-    """Adam (PyTorch semantics): bias-corrected moments; weight_decay adds wd * p to the gradient."""
+    """Adam (PyTorch semantics): bias-corrected moments; weight_decay adds wd * p to the gradient
+    (or, with decoupled_weight_decay=True, shrinks p by 1 - lr * wd first: AdamW)."""
 
-    decoupled_weight_decay = False
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, **options):
-        defaults = _moment_defaults(lr, betas, eps, weight_decay)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 decoupled_weight_decay=False, **options):
+        defaults = _moment_defaults(lr, betas, eps, weight_decay, decoupled_weight_decay)
         if amsgrad:
             raise NotImplementedError("Adam(amsgrad=True) is not implemented in tinytorch")
         super().__init__(params, defaults, **options)
@@ -130,7 +135,7 @@ class Adam(Optimizer):
                     continue
                 g = p.grad.data
                 if weight_decay:
-                    if self.decoupled_weight_decay:
+                    if group["decoupled_weight_decay"]:
                         p.data *= 1.0 - lr * weight_decay
                     else:
                         g = g + weight_decay * p.data
@@ -150,10 +155,9 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before each Adam step."""
 
-    decoupled_weight_decay = True
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, **options):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, **options)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         decoupled_weight_decay=True, **options)
 
 
 # Given: Adam's two ancestors, with PyTorch's arguments and state names. Adagrad divides each
@@ -161,10 +165,14 @@ class AdamW(Adam):
 # a running average of them (Adam's second moment, without the first or the bias correction).
 def _decayed_gradients(optimizer, group):
     """(parameter, its gradient plus the group's weight decay, its state) for each parameter of
-    ``group`` that has a gradient (PyTorch's coupled decay: wd * p added to the gradient)."""
+    ``group`` that has a gradient (PyTorch's coupled decay: wd * p added to the gradient; with
+    the group's decoupled_weight_decay, p shrunk by 1 - lr * wd instead, as AdamW does)."""
+    decay, decoupled = group["weight_decay"], group.get("decoupled_weight_decay", False)
     for p in group["params"]:
         if p.grad is not None:
-            g = p.grad.data + group["weight_decay"] * p.data if group["weight_decay"] else p.grad.data
+            if decay and decoupled:
+                p.data *= 1.0 - group["lr"] * decay
+            g = p.grad.data + decay * p.data if decay and not decoupled else p.grad.data
             yield p, g, optimizer.state.setdefault(id(p), {})
 
 
@@ -271,11 +279,11 @@ class NAdam(Optimizer):
     """Adam with Nesterov momentum and a warming momentum schedule mu_t (PyTorch semantics)."""
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-                 **options):
-        if lr < 0 or eps < 0 or weight_decay < 0 or momentum_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError("need lr, eps, weight_decay, momentum_decay >= 0 and 0 <= betas < 1")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      momentum_decay=momentum_decay), **options)
+                 decoupled_weight_decay=False, **options):
+        if momentum_decay < 0:
+            raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+        defaults = _moment_defaults(lr, betas, eps, weight_decay, decoupled_weight_decay)
+        super().__init__(params, dict(defaults, momentum_decay=momentum_decay), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -296,8 +304,9 @@ class RAdam(Optimizer):
     """Rectified Adam: momentum SGD until the variance's rectification term exists (rho_t > 5),
     then Adam's step scaled by it (PyTorch semantics)."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, **options):
-        super().__init__(params, _moment_defaults(lr, betas, eps, weight_decay), **options)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+                 **options):
+        super().__init__(params, _moment_defaults(lr, betas, eps, weight_decay, decoupled_weight_decay), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -438,6 +447,7 @@ class LRScheduler:
     # step, (new - floor) / (old - floor), is applied to the current rate — PyTorch's recursive
     # forms, which is what lets two schedules compose. Left alone, the rate is get_lr() exactly.
     _chain_floor = None
+    _resume_keeps_rate = False  # see _initial_step
 
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = optimizer
@@ -448,11 +458,20 @@ class LRScheduler:
         self._initial_step()
 
     def _initial_step(self):
-        """The constructor's step (SequentialLR repeats it): epoch -1's rates are the base rates."""
-        self._closed_lrs = list(self.base_lrs) if self.last_epoch == -1 else None  # resuming: get_lr() overwrites
+        """The constructor's step (SequentialLR repeats it): epoch -1's rates are the base rates.
+        Resuming (last_epoch given), get_lr() sets the rate at the next epoch, except in the
+        schedules whose PyTorch constructor step keeps the rates the optimizer holds (where the
+        saved run left off): ExponentialLR, CosineAnnealingLR, LinearLR, PolynomialLR."""
+        resuming = self.last_epoch != -1
+        self._closed_lrs = None if resuming else list(self.base_lrs)
         self._is_initial = True
         try:
-            self.step()
+            if resuming and self._resume_keeps_rate:
+                self.last_epoch += 1
+                self._closed_lrs = list(self.get_lr())
+                self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            else:
+                self.step()
         finally:
             self._is_initial = False
 
@@ -515,6 +534,8 @@ class StepLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
 
+    _resume_keeps_rate = True  # PyTorch's constructor step keeps a resumed rate (LRScheduler._initial_step)
+
     @property
     def _chain_floor(self):  # given: the cosine scales its distance to eta_min when chained
         return self.eta_min
@@ -535,6 +556,8 @@ class CosineAnnealingLR(LRScheduler):
 # metric instead of the epoch: `step(val_loss)`.
 class ExponentialLR(LRScheduler):
     """lr = initial_lr * gamma ** epoch."""
+
+    _resume_keeps_rate = True  # PyTorch's constructor step keeps a resumed rate (LRScheduler._initial_step)
 
     _chain_floor = 0.0  # multiplicative: chains as PyTorch's recursive form
 
@@ -562,6 +585,8 @@ class MultiStepLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """lr = initial_lr * a factor going linearly from start_factor to end_factor over total_iters epochs."""
+
+    _resume_keeps_rate = True  # PyTorch's constructor step keeps a resumed rate (LRScheduler._initial_step)
 
     _chain_floor = 0.0  # multiplicative: chains as PyTorch's recursive form
 
@@ -614,8 +639,10 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     """Cosine annealing that restarts: cycle i lasts T_0 · T_mult**i epochs, each from initial_lr down to eta_min."""
 
     def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
-        if T_0 < 1 or not isinstance(T_mult, int) or T_mult < 1:
-            raise ValueError("CosineAnnealingWarmRestarts: need T_0 >= 1 and an integer T_mult >= 1")
+        if not isinstance(T_0, int) or T_0 < 1:
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
         self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
         super().__init__(optimizer, last_epoch)
 
@@ -638,12 +665,22 @@ class OneCycleLR(LRScheduler):
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+                if not isinstance(value, int) or value <= 0:
+                    raise ValueError(f"Expected positive integer {name}, but got {value}")
             total_steps = epochs * steps_per_epoch
+        if not isinstance(total_steps, int) or total_steps <= 0:
+            raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
+        if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
+            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', not {anneal_strategy!r}")
         self.total_steps, self.anneal_strategy, self.cycle_momentum = total_steps, anneal_strategy, cycle_momentum
         groups = optimizer.param_groups
         max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
+        if len(max_lrs) != len(groups):
+            raise ValueError(f"max_lr must have the same length as optimizer.param_groups. max_lr has "
+                             f"{len(max_lrs)} values, param_groups has {len(groups)}.")
         starts = [peak / div_factor for peak in max_lrs]
         if last_epoch == -1:
             for group, start in zip(groups, starts):
@@ -669,7 +706,7 @@ class OneCycleLR(LRScheduler):
     def get_lr(self):
         step = self.last_epoch
         if step > self.total_steps:
-            raise ValueError(f"OneCycleLR: tried to step {step + 1} times, but total_steps is {self.total_steps}")
+            raise ValueError(f"OneCycleLR: tried to step {step} times, but total_steps is {self.total_steps}")
         begin = 0.0
         for end, start_key, end_key in self._phases:
             if step <= end or end == self._phases[-1][0]:
@@ -698,6 +735,8 @@ class ReduceLROnPlateau:
         self.threshold, self.threshold_mode, self.cooldown, self.eps = threshold, threshold_mode, cooldown, eps
         count = len(optimizer.param_groups)
         self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * count
+        if len(self.min_lrs) != count:
+            raise ValueError(f"expected {count} min_lrs, got {len(self.min_lrs)}")
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
         self._last_lr = [group["lr"] for group in optimizer.param_groups]
@@ -935,6 +974,8 @@ class ChainedScheduler(_SchedulerList):
 
 class PolynomialLR(LRScheduler):
     """lr = initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power: zero after total_iters."""
+
+    _resume_keeps_rate = True  # PyTorch's constructor step keeps a resumed rate (LRScheduler._initial_step)
 
     _chain_floor = 0.0
 

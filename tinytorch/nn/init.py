@@ -4,7 +4,7 @@
 __all__ = ['calculate_gain', 'uniform_', 'normal_', 'constant_', 'zeros_', 'ones_', 'xavier_uniform_', 'xavier_normal_', 'kaiming_uniform_', 'kaiming_normal_', 'trunc_normal_', 'orthogonal_', 'eye_']
 
 
-# %% modules/04_training/training.py:1319
+# %% modules/04_training/training.py:1360
 import math
 
 import numpy as np

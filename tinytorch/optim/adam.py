@@ -4,7 +4,7 @@
 __all__ = ['Adam', 'AdamW', 'RMSprop', 'Adagrad', 'Adamax', 'NAdam', 'RAdam', 'Adadelta', 'Rprop', 'ASGD', 'LBFGS']
 
 
-# %% modules/04_training/training.py:77
+# %% modules/04_training/training.py:79
 import math
 
 import numpy as np
@@ -30,20 +30,23 @@ def _adam_update(p, g, m, v, beta1, beta2, step_size, eps):
     p -= scratch
 
 
-def _moment_defaults(lr, betas, eps, weight_decay):
+def _moment_defaults(lr, betas, eps, weight_decay, decoupled_weight_decay=None):
     """The param-group defaults of the Adam family, checked: lr, eps, weight_decay >= 0, 0 <= betas < 1."""
     if lr < 0 or eps < 0 or weight_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError("need lr >= 0, eps >= 0, weight_decay >= 0 and 0 <= betas < 1")
-    return dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+    defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+    if decoupled_weight_decay is not None:  # Adam, AdamW, NAdam and RAdam: PyTorch's choice of decay
+        defaults["decoupled_weight_decay"] = bool(decoupled_weight_decay)
+    return defaults
 
 
 class Adam(Optimizer):
-    """Adam (PyTorch semantics): bias-corrected moments; weight_decay adds wd * p to the gradient."""
+    """Adam (PyTorch semantics): bias-corrected moments; weight_decay adds wd * p to the gradient
+    (or, with decoupled_weight_decay=True, shrinks p by 1 - lr * wd first: AdamW)."""
 
-    decoupled_weight_decay = False
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, **options):
-        defaults = _moment_defaults(lr, betas, eps, weight_decay)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 decoupled_weight_decay=False, **options):
+        defaults = _moment_defaults(lr, betas, eps, weight_decay, decoupled_weight_decay)
         if amsgrad:
             raise NotImplementedError("Adam(amsgrad=True) is not implemented in tinytorch")
         super().__init__(params, defaults, **options)
@@ -56,7 +59,7 @@ class Adam(Optimizer):
                     continue
                 g = p.grad.data
                 if weight_decay:
-                    if self.decoupled_weight_decay:
+                    if group["decoupled_weight_decay"]:
                         p.data *= 1.0 - lr * weight_decay
                     else:
                         g = g + weight_decay * p.data
@@ -75,10 +78,9 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before each Adam step."""
 
-    decoupled_weight_decay = True
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, **options):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, **options)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         decoupled_weight_decay=True, **options)
 
 
 # Given: Adam's two ancestors, with PyTorch's arguments and state names. Adagrad divides each
@@ -86,10 +88,14 @@ class AdamW(Adam):
 # a running average of them (Adam's second moment, without the first or the bias correction).
 def _decayed_gradients(optimizer, group):
     """(parameter, its gradient plus the group's weight decay, its state) for each parameter of
-    ``group`` that has a gradient (PyTorch's coupled decay: wd * p added to the gradient)."""
+    ``group`` that has a gradient (PyTorch's coupled decay: wd * p added to the gradient; with
+    the group's decoupled_weight_decay, p shrunk by 1 - lr * wd instead, as AdamW does)."""
+    decay, decoupled = group["weight_decay"], group.get("decoupled_weight_decay", False)
     for p in group["params"]:
         if p.grad is not None:
-            g = p.grad.data + group["weight_decay"] * p.data if group["weight_decay"] else p.grad.data
+            if decay and decoupled:
+                p.data *= 1.0 - group["lr"] * decay
+            g = p.grad.data + decay * p.data if decay and not decoupled else p.grad.data
             yield p, g, optimizer.state.setdefault(id(p), {})
 
 
@@ -196,11 +202,11 @@ class NAdam(Optimizer):
     """Adam with Nesterov momentum and a warming momentum schedule mu_t (PyTorch semantics)."""
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-                 **options):
-        if lr < 0 or eps < 0 or weight_decay < 0 or momentum_decay < 0 or not all(0.0 <= b < 1.0 for b in betas):
-            raise ValueError("need lr, eps, weight_decay, momentum_decay >= 0 and 0 <= betas < 1")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      momentum_decay=momentum_decay), **options)
+                 decoupled_weight_decay=False, **options):
+        if momentum_decay < 0:
+            raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
+        defaults = _moment_defaults(lr, betas, eps, weight_decay, decoupled_weight_decay)
+        super().__init__(params, dict(defaults, momentum_decay=momentum_decay), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -221,8 +227,9 @@ class RAdam(Optimizer):
     """Rectified Adam: momentum SGD until the variance's rectification term exists (rho_t > 5),
     then Adam's step scaled by it (PyTorch semantics)."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, **options):
-        super().__init__(params, _moment_defaults(lr, betas, eps, weight_decay), **options)
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+                 **options):
+        super().__init__(params, _moment_defaults(lr, betas, eps, weight_decay, decoupled_weight_decay), **options)
 
     def step(self):
         for group in self.param_groups:
@@ -263,7 +270,7 @@ class Adadelta(Optimizer):
                 p.data -= group["lr"] * delta
 
 
-# %% modules/04_training/training.py:1082
+# %% modules/04_training/training.py:1123
 from tinytorch.core.autograd import enable_grad
 
 

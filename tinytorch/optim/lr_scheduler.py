@@ -4,7 +4,7 @@
 __all__ = ['LRScheduler', 'StepLR', 'CosineAnnealingLR', 'ExponentialLR', 'MultiStepLR', 'LinearLR', 'LambdaLR', 'ConstantLR', 'CosineAnnealingWarmRestarts', 'OneCycleLR', 'ReduceLROnPlateau', 'SequentialLR', 'ChainedScheduler', 'PolynomialLR', 'MultiplicativeLR', 'CyclicLR']
 
 
-# %% modules/04_training/training.py:426
+# %% modules/04_training/training.py:435
 import math
 
 
@@ -18,6 +18,7 @@ class LRScheduler:
     # step, (new - floor) / (old - floor), is applied to the current rate — PyTorch's recursive
     # forms, which is what lets two schedules compose. Left alone, the rate is get_lr() exactly.
     _chain_floor = None
+    _resume_keeps_rate = False  # see _initial_step
 
     def __init__(self, optimizer, last_epoch=-1):
         self.optimizer = optimizer
@@ -28,11 +29,20 @@ class LRScheduler:
         self._initial_step()
 
     def _initial_step(self):
-        """The constructor's step (SequentialLR repeats it): epoch -1's rates are the base rates."""
-        self._closed_lrs = list(self.base_lrs) if self.last_epoch == -1 else None  # resuming: get_lr() overwrites
+        """The constructor's step (SequentialLR repeats it): epoch -1's rates are the base rates.
+        Resuming (last_epoch given), get_lr() sets the rate at the next epoch, except in the
+        schedules whose PyTorch constructor step keeps the rates the optimizer holds (where the
+        saved run left off): ExponentialLR, CosineAnnealingLR, LinearLR, PolynomialLR."""
+        resuming = self.last_epoch != -1
+        self._closed_lrs = None if resuming else list(self.base_lrs)
         self._is_initial = True
         try:
-            self.step()
+            if resuming and self._resume_keeps_rate:
+                self.last_epoch += 1
+                self._closed_lrs = list(self.get_lr())
+                self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            else:
+                self.step()
         finally:
             self._is_initial = False
 
@@ -93,6 +103,8 @@ class StepLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."""
 
+    _resume_keeps_rate = True  # PyTorch's constructor step keeps a resumed rate (LRScheduler._initial_step)
+
     @property
     def _chain_floor(self):  # given: the cosine scales its distance to eta_min when chained
         return self.eta_min
@@ -111,6 +123,8 @@ class CosineAnnealingLR(LRScheduler):
 # metric instead of the epoch: `step(val_loss)`.
 class ExponentialLR(LRScheduler):
     """lr = initial_lr * gamma ** epoch."""
+
+    _resume_keeps_rate = True  # PyTorch's constructor step keeps a resumed rate (LRScheduler._initial_step)
 
     _chain_floor = 0.0  # multiplicative: chains as PyTorch's recursive form
 
@@ -138,6 +152,8 @@ class MultiStepLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """lr = initial_lr * a factor going linearly from start_factor to end_factor over total_iters epochs."""
+
+    _resume_keeps_rate = True  # PyTorch's constructor step keeps a resumed rate (LRScheduler._initial_step)
 
     _chain_floor = 0.0  # multiplicative: chains as PyTorch's recursive form
 
@@ -190,8 +206,10 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     """Cosine annealing that restarts: cycle i lasts T_0 · T_mult**i epochs, each from initial_lr down to eta_min."""
 
     def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
-        if T_0 < 1 or not isinstance(T_mult, int) or T_mult < 1:
-            raise ValueError("CosineAnnealingWarmRestarts: need T_0 >= 1 and an integer T_mult >= 1")
+        if not isinstance(T_0, int) or T_0 < 1:
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
         self.T_0, self.T_mult, self.eta_min = T_0, T_mult, eta_min
         super().__init__(optimizer, last_epoch)
 
@@ -214,12 +232,22 @@ class OneCycleLR(LRScheduler):
         if total_steps is None:
             if epochs is None or steps_per_epoch is None:
                 raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch")
+            for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+                if not isinstance(value, int) or value <= 0:
+                    raise ValueError(f"Expected positive integer {name}, but got {value}")
             total_steps = epochs * steps_per_epoch
+        if not isinstance(total_steps, int) or total_steps <= 0:
+            raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
+        if not isinstance(pct_start, float) or not 0 <= pct_start <= 1:
+            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', not {anneal_strategy!r}")
         self.total_steps, self.anneal_strategy, self.cycle_momentum = total_steps, anneal_strategy, cycle_momentum
         groups = optimizer.param_groups
         max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
+        if len(max_lrs) != len(groups):
+            raise ValueError(f"max_lr must have the same length as optimizer.param_groups. max_lr has "
+                             f"{len(max_lrs)} values, param_groups has {len(groups)}.")
         starts = [peak / div_factor for peak in max_lrs]
         if last_epoch == -1:
             for group, start in zip(groups, starts):
@@ -245,7 +273,7 @@ class OneCycleLR(LRScheduler):
     def get_lr(self):
         step = self.last_epoch
         if step > self.total_steps:
-            raise ValueError(f"OneCycleLR: tried to step {step + 1} times, but total_steps is {self.total_steps}")
+            raise ValueError(f"OneCycleLR: tried to step {step} times, but total_steps is {self.total_steps}")
         begin = 0.0
         for end, start_key, end_key in self._phases:
             if step <= end or end == self._phases[-1][0]:
@@ -274,6 +302,8 @@ class ReduceLROnPlateau:
         self.threshold, self.threshold_mode, self.cooldown, self.eps = threshold, threshold_mode, cooldown, eps
         count = len(optimizer.param_groups)
         self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * count
+        if len(self.min_lrs) != count:
+            raise ValueError(f"expected {count} min_lrs, got {len(self.min_lrs)}")
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
         self._last_lr = [group["lr"] for group in optimizer.param_groups]
@@ -311,7 +341,7 @@ class ReduceLROnPlateau:
         self.__dict__.update(state_dict)
 
 
-# %% modules/04_training/training.py:831
+# %% modules/04_training/training.py:870
 from bisect import bisect_right
 
 
@@ -417,6 +447,8 @@ class ChainedScheduler(_SchedulerList):
 
 class PolynomialLR(LRScheduler):
     """lr = initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power: zero after total_iters."""
+
+    _resume_keeps_rate = True  # PyTorch's constructor step keeps a resumed rate (LRScheduler._initial_step)
 
     _chain_floor = 0.0
 
