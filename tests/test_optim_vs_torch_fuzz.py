@@ -584,6 +584,13 @@ def assert_traces(tiny, ref, what, invalid=False):
             np.testing.assert_allclose(x, y, rtol=SRTOL, atol=1e-15, err_msg=f"{what}: {part} after step {k}")
 
 
+def made_scheduler(th, lib, name, spec, args):
+    """(optimizer, scheduler) of one library ("tiny" or "torch") from the same drawn spec and arguments."""
+    module = th.optim.lr_scheduler if lib == "torch" else tiny_sched
+    optimizer = build_optimizer(th, lib, spec)
+    return optimizer, build_scheduler(module, name, optimizer, args)
+
+
 @pytest.mark.parametrize("name", SCHEDULERS)
 @FAST
 @given(data=st.data())
@@ -596,16 +603,13 @@ def test_scheduler_follows_torch(name, data):
     steps = draw(st.integers(20, 40), label="steps")
     resume = draw(st.booleans(), label="resume")
     resume_after = draw(st.integers(0, steps), label="resume after")
-    # resuming with last_epoch: tinytorch's constructor moves the rate on one epoch where PyTorch's
     # PyTorch's CosineAnnealingWarmRestarts resumes with T_cur = last_epoch and T_i = T_0, right only in
     # the first cycle when T_mult > 1 (excluded: PyTorch quirk)
     assume(not (name == "CosineAnnealingWarmRestarts" and args["T_mult"] > 1 and resume_after >= args["T_0"]))
     more = draw(st.integers(1, 10), label="steps after resuming")
 
     def make(lib):
-        module = th.optim.lr_scheduler if lib == "torch" else tiny_sched
-        optimizer = build_optimizer(th, lib, spec)
-        return optimizer, build_scheduler(module, name, optimizer, args)
+        return made_scheduler(th, lib, name, spec, args)
 
     def resumed(lib):
         """After resume_after steps, a fresh optimizer loaded from the state dict, a scheduler made with
@@ -637,12 +641,8 @@ def test_scheduler_refuses_what_torch_refuses(name, data):
     # ConstantLR(factor=0): PyTorch divides by the factor at total_iters (excluded: PyTorch quirk)
     assume(not (name == "ConstantLR" and args["factor"] == 0))
 
-    def make(lib):
-        module = th.optim.lr_scheduler if lib == "torch" else tiny_sched
-        optimizer = build_optimizer(th, lib, spec)
-        return optimizer, build_scheduler(module, name, optimizer, args)
-
-    assert_traces(trace(lambda: make("tiny"), 25), trace(lambda: make("torch"), 25), name, invalid=True)
+    assert_traces(trace(lambda: made_scheduler(th, "tiny", name, spec, args), 25),
+                  trace(lambda: made_scheduler(th, "torch", name, spec, args), 25), name, invalid=True)
 
 
 def scheduler_bug(name, args):
