@@ -1163,6 +1163,9 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad=False):
     """`arange(5)` is 0..4 (int64); any float bound makes it float32."""
     if end is None:
         start, end = 0, start
+    if step == 0 or (end - start) * step < 0:
+        raise RuntimeError(f"arange: upper bound and larger bound inconsistent with step sign (start={start}, "
+                           f"end={end}, step={step})")
     dtype = dtype or _default_dtype([start, end, step])
     return _created(np.arange(start, end, step, dtype=dtype), None, requires_grad)
 

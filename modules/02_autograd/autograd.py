@@ -776,22 +776,29 @@ class AbsOp(Function):
 
 
 class ClampOp(Function):
+    """min(max(a, low), high), broadcasting (a bound may be None, a number or a Tensor). As PyTorch, a's
+    gradient passes where low ≤ a ≤ high; low's where a < low < high; high's where a > high or high < low."""
+
     @staticmethod
-    def forward(ctx, a, min=None, max=None):
-        ctx.save_for_backward(a)
-        ctx.bounds = (min, max)
-        return np.clip(a, min, max)
+    def forward(ctx, a, low=None, high=None):
+        ctx.save_for_backward(a, low, high)
+        out = a if low is None else np.maximum(a, low)
+        return out if high is None else np.minimum(out, high)
 
     @staticmethod
     def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        low, high = ctx.bounds
+        a, low, high = ctx.saved_tensors
         inside = np.ones(a.shape, dtype=bool)
         if low is not None:
-            inside &= a >= low
+            inside = inside & (a >= low)
         if high is not None:
-            inside &= a <= high
-        return grad * inside
+            inside = inside & (a <= high)
+        grad_low = grad_high = None
+        if low is not None and ctx.needs_input_grad[1]:
+            grad_low = np.where((a < low) & (True if high is None else low < high), grad, 0)
+        if high is not None and ctx.needs_input_grad[2]:
+            grad_high = np.where((a > high) | (False if low is None else high < low), grad, 0)
+        return np.where(inside, grad, 0), grad_low, grad_high
 
 
 class MaximumOp(Function):
@@ -1096,8 +1103,10 @@ def _clamp(self, min=None, max=None):
     """Limit every element to [min, max] (either may be None); numbers as bounds."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
-    x = _promoted(self, *(b for b in (min, max) if b is not None))[0]
-    return ClampOp.apply(x, min=_data(min), max=_data(max))
+    x, *bounds = _promoted(self, *(b for b in (min, max) if b is not None))
+    low = None if min is None else bounds[0]
+    high = None if max is None else bounds[-1]
+    return ClampOp.apply(x, low, high)
 
 
 def _masked_fill(self, mask, value):
@@ -1252,10 +1261,16 @@ def _logsumexp(self, dim, keepdim=False):
 
 
 def _sort(self, dim=-1, descending=False, stable=False):
-    """(values, indices) along `dim` (torch.sort); equal values keep their order. The values are a
-    `gather` of this tensor, so their gradient goes back to where each value came from."""
+    """(values, indices) along `dim` (torch.sort); equal values keep their order and NaN counts as the
+    largest value. The values are a `gather` of this tensor, so their gradient goes back to where each came from."""
+    if self.ndim == 0:  # one value: itself, at index 0
+        values, indices = self.reshape(1).sort(dim, descending)
+        return _sort_result(values.reshape(()), indices.reshape(()))
     key = self.data if self.is_floating_point() else self.data.astype(np.int64)
-    order = np.argsort(-key if descending else key, axis=dim, kind="stable")
+    order = np.argsort(-key if descending else key, axis=dim, kind="stable")  # NaN (and -NaN) last
+    if descending and self.is_floating_point():  # NaN is the largest: move the NaNs first, in their order
+        order = np.take_along_axis(order, np.argsort(~np.isnan(np.take_along_axis(key, order, dim)), axis=dim,
+                                                     kind="stable"), dim)
     indices = Tensor._wrap(order.astype(np.int64))
     return _sort_result(self.gather(dim, indices), indices)
 
@@ -1361,7 +1376,7 @@ def _tri(keep):
     """tril/triu: this tensor where `keep(rows, columns, diagonal)` holds on its last two dims, 0 elsewhere."""
     def method(self, diagonal=0):
         rows, columns = np.indices(self.shape[-2:])
-        return where(Tensor._wrap(keep(rows, columns, diagonal)), self, 0.0 if self.is_floating_point() else 0)
+        return where(Tensor._wrap(keep(rows, columns, diagonal)), self, self.new_zeros(()))  # self's dtype (bool too)
     return method
 
 
@@ -1395,7 +1410,7 @@ Tensor.select = lambda self, dim, index: self.narrow(dim, index % self.shape[dim
 Tensor.tril = _tri(lambda rows, columns, diagonal: columns - rows <= diagonal)
 Tensor.triu = _tri(lambda rows, columns, diagonal: columns - rows >= diagonal)
 Tensor.contiguous = lambda self: self  # NumPy hands every operation what it needs: nothing to do
-Tensor.argsort = lambda self, dim=-1, descending=False: self.sort(dim=dim, descending=descending).indices
+Tensor.argsort = lambda self, dim=-1, descending=False, stable=False: self.sort(dim=dim, descending=descending).indices
 Tensor.sign = lambda self: Tensor._wrap(np.where(np.isnan(self.data), 0, np.sign(self.data)))  # no gradient; sign(nan) = 0
 Tensor.isnan = lambda self: Tensor._wrap(np.isnan(self.data))
 Tensor.isinf = lambda self: Tensor._wrap(np.isinf(self.data))
@@ -1464,6 +1479,10 @@ def _index_select(self, dim, index):
 
 
 def _nonzero(self, as_tuple=False):
+    """The indices of the non-zero entries: one row each (as_tuple: one tensor per dim); a 0-d tensor has 0 dims."""
+    if self.ndim == 0:
+        found = np.zeros((int(bool(self.data)), 0), dtype=np.int64)
+        return (Tensor._wrap(np.zeros(len(found), np.int64)),) if as_tuple else Tensor._wrap(found)
     where_true = np.nonzero(self.data)
     if as_tuple:
         return tuple(Tensor._wrap(i.astype(np.int64)) for i in where_true)
@@ -1473,7 +1492,7 @@ def _nonzero(self, as_tuple=False):
 def _unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
     if dim is not None:
         raise NotImplementedError("unique: dim= is not implemented; flatten first")
-    values, inverse, counts = np.unique(self.data, return_inverse=True, return_counts=True)
+    values, inverse, counts = np.unique(self.data, return_inverse=True, return_counts=True, equal_nan=False)
     found = [Tensor._wrap(values)]
     if return_inverse:
         found.append(Tensor._wrap(inverse.reshape(self.shape).astype(np.int64)))
@@ -1801,15 +1820,41 @@ def _nan_to_num(self, nan=0.0, posinf=None, neginf=None):
     return out.masked_fill(self == float("-inf"), info.min if neginf is None else neginf)
 
 
+class MedianOp(Function):
+    """median() of all elements (NaN if any is; NaN, or the dtype's lowest, when empty). As PyTorch,
+    its gradient is shared evenly among the elements equal to the median (the NaNs, for NaN)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        flat = np.sort(a.reshape(-1))  # NaN last
+        if flat.size == 0:
+            value = np.array(np.nan if a.dtype.kind == "f" else np.iinfo(np.int64).min).astype(a.dtype)
+        else:
+            value = flat[-1] if a.dtype.kind == "f" and np.isnan(flat[-1]) else flat[(flat.size - 1) // 2]
+        ctx.save_for_backward(a, np.asarray(value))
+        return np.asarray(value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, value = ctx.saved_tensors
+        ties = np.isnan(a) if a.dtype.kind == "f" and np.isnan(value) else a == value
+        return np.where(ties, grad / max(int(ties.sum()), 1), 0.0).astype(grad.dtype)
+
+
 def _median(self, dim=None, keepdim=False):
-    """The lower of the two middle values for an even count, as PyTorch; with `dim`, (values, indices)."""
+    """The lower of the two middle values for an even count, as PyTorch; with `dim`, (values, indices).
+    A NaN makes the median NaN (with dim: the first NaN and its index)."""
     if dim is None:
-        flat = self.reshape(-1)
-        return flat.sort().values[(flat.shape[0] - 1) // 2]
+        return MedianOp.apply(self)
+    if self.ndim == 0:
+        return _median_result(self.clone(), Tensor._wrap(np.zeros((), np.int64)))
     ordered = self.sort(dim=dim, stable=True)
-    middle = [slice(None)] * self.ndim
-    middle[dim] = slice((self.shape[dim] - 1) // 2, (self.shape[dim] - 1) // 2 + 1)
-    values, indices = ordered.values[tuple(middle)], ordered.indices[tuple(middle)]
+    count = self.shape[dim]
+    nans = np.isnan(self.data).sum(axis=dim, keepdims=True) if self.is_floating_point() else 0
+    at = np.where(nans > 0, count - nans, (count - 1) // 2)  # the first NaN (sorted last, in order), or the middle
+    at = Tensor._wrap(np.broadcast_to(at, self.shape[:dim % self.ndim] + (1,) + self.shape[dim % self.ndim + 1:])
+                      .astype(np.int64))
+    values, indices = ordered.values.gather(dim, at), ordered.indices.gather(dim, at)
     if not keepdim:
         values, indices = values.squeeze(dim), indices.squeeze(dim)
     return _median_result(values, indices)
@@ -1970,6 +2015,7 @@ def _index_add(self, dim, index, source, *, alpha=1):
 def meshgrid(*tensors, indexing="ij"):
     """Coordinate grids from 1-D tensors (torch.meshgrid); "xy" swaps the first two axes, as NumPy."""
     tensors = tensors[0] if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)) else tensors
+    tensors = [t.reshape(1) if t.ndim == 0 else t for t in tensors]  # a 0-d tensor is one element
     if indexing not in ("ij", "xy"):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', not {indexing!r}")
     order = list(range(len(tensors)))
@@ -2087,14 +2133,18 @@ def _diff(self, n=1, dim=-1):
     """Differences of neighbours along `dim`, n times (torch.diff)."""
     out = self
     for _ in range(n):
-        out = out.narrow(dim, 1, out.shape[dim] - 1) - out.narrow(dim, 0, out.shape[dim] - 1)
+        later, earlier = out.narrow(dim, 1, out.shape[dim] - 1), out.narrow(dim, 0, out.shape[dim] - 1)
+        out = later != earlier if out.dtype == np.bool_ else later - earlier  # bool: xor, as PyTorch
     return out
 
 
 def _rot90(self, k=1, dims=(0, 1)):
     """Rotate by 90° k times in the plane of `dims` (from the first axis towards the second)."""
-    k %= 4
     first, second = dims
+    if self.ndim < 2 or first % self.ndim == second % self.ndim:
+        raise RuntimeError(f"rot90: expected two different dims of a tensor of 2 or more dims, got {dims} for "
+                           f"{self.ndim} dims")
+    k %= 4
     if k == 1:
         return self.flip(second).transpose(first, second)
     if k == 2:
@@ -2281,6 +2331,9 @@ def _kthvalue(self, k, dim=-1, keepdim=False):
 def _running(accumulate, result):
     """cummax / cummin: running extremes along `dim` and where each was (the latest such position)."""
     def method(self, dim):
+        if self.ndim == 0:  # one value: itself, at index 0
+            values, indices = method(self.reshape(1), dim)
+            return result(values.reshape(()), indices.reshape(()))
         values = accumulate(self.data, axis=dim)
         positions = np.arange(self.shape[dim]).reshape([-1 if d == dim % self.ndim else 1 for d in range(self.ndim)])
         reached = (self.data == values) | np.isnan(self.data)
@@ -2391,7 +2444,10 @@ def get_default_dtype():
 def bincount(input, weights=None, minlength=0):
     """How often each non-negative int occurs (the sum of its weights, with weights)."""
     counts = np.bincount(_data(input), None if weights is None else _data(weights), minlength)
-    return Tensor._wrap(counts if weights is None else counts.astype(_data(weights).dtype))
+    if weights is None:
+        return Tensor._wrap(counts)
+    dtype = _data(weights).dtype
+    return Tensor._wrap(counts.astype(dtype if dtype.kind == "f" else np.float64))  # integer weights: float64
 
 
 def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=None, sorter=None):
@@ -2402,8 +2458,10 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
         seq = np.take_along_axis(seq, _data(sorter), axis=-1)
     if seq.ndim <= 1:
         positions = np.searchsorted(seq, found, side="right" if right else "left")
-    else:  # one sorted row per row of values: count the elements before each value
-        before = seq[..., None, :] <= found[..., :, None] if right else seq[..., None, :] < found[..., :, None]
+    else:  # one sorted row per row of values: count the elements before each value (NaN the largest, as above)
+        s, v = seq[..., None, :], found[..., :, None]
+        with np.errstate(invalid="ignore"):
+            before = (s <= v) | np.isnan(v) if right else (s < v) | (np.isnan(v) & ~np.isnan(s))
         positions = before.sum(axis=-1)
     return Tensor._wrap(np.asarray(positions, dtype=np.int32 if out_int32 else np.int64))
 
@@ -2473,6 +2531,8 @@ def cartesian_prod(*tensors):
 
 def combinations(input, r=2, with_replacement=False):
     """Every r-element combination of a 1-D tensor's elements, as rows (itertools' order)."""
+    if r == 0:  # PyTorch: no combinations at all, an empty vector
+        return input[Tensor._wrap(np.zeros(0, dtype=np.int64))]
     pick = itertools.combinations_with_replacement if with_replacement else itertools.combinations
     index = np.array(list(pick(range(input.shape[0]), r)), dtype=np.int64).reshape(-1, r)
     return input[Tensor._wrap(index)]
@@ -2483,10 +2543,11 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     if dim is not None:
         raise NotImplementedError("unique_consecutive(dim=...) is not supported by tinytorch: flatten first")
     data = _data(input).reshape(-1)
-    starts = np.flatnonzero(np.r_[True, data[1:] != data[:-1]]) if data.size else np.zeros(0, dtype=np.int64)
+    new = np.r_[True, data[1:] != data[:-1]] if data.size else np.zeros(0, dtype=bool)  # where a run starts
+    starts = np.flatnonzero(new)
     found = [Tensor._wrap(data[starts])]
     if return_inverse:
-        found.append(Tensor._wrap((np.cumsum(np.r_[True, data[1:] != data[:-1]]) - 1).reshape(input.shape)))
+        found.append(Tensor._wrap((np.cumsum(new, dtype=np.int64) - 1).reshape(input.shape)))
     if return_counts:
         found.append(Tensor._wrap(np.diff(np.r_[starts, data.size]).astype(np.int64)))
     return found[0] if len(found) == 1 else tuple(found)
@@ -3139,7 +3200,7 @@ def _cov(self, *, correction=1, fweights=None, aweights=None):
     factor = factor.clamp(min=0)
     centred = x - mean
     spread = (centred if weights is None else centred * weights) @ centred.mT / factor
-    return spread.reshape(()) if self.ndim < 2 else spread
+    return spread.reshape(()) if x.shape[0] == 1 else spread  # one variable: a 0-d tensor, as PyTorch
 
 
 def cov(input, *, correction=1, fweights=None, aweights=None):
@@ -3392,6 +3453,175 @@ Tensor.cov, Tensor.corrcoef = _cov, _corrcoef
 Tensor.take_along_dim, Tensor.scatter_reduce = _take_along_dim, _scatter_reduce
 Tensor.msort, Tensor.ravel = msort, ravel
 Tensor.logcumsumexp = _logcumsumexp
+
+
+def _elementwise_op(name, function, derivative, doc):
+    """A Function of one float tensor: `function` forward, grad · `derivative`(a) back (NaN / inf as NumPy, silently)."""
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return function(a)
+
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return (grad * derivative(a)).astype(grad.dtype, copy=False)
+    return type(name, (Function,), {"__doc__": doc, "forward": staticmethod(forward),
+                                    "backward": staticmethod(backward)})
+
+
+AsinOp = _elementwise_op("AsinOp", np.arcsin, lambda x: 1 / np.sqrt(1 - x * x), "arcsin; derivative 1/√(1 − x²).")
+AcosOp = _elementwise_op("AcosOp", np.arccos, lambda x: -1 / np.sqrt(1 - x * x), "arccos; derivative −1/√(1 − x²).")
+AtanhOp = _elementwise_op("AtanhOp", np.arctanh, lambda x: 1 / (1 - x * x), "artanh; derivative 1/(1 − x²).")
+AsinhOp = _elementwise_op("AsinhOp", np.arcsinh, lambda x: 1 / np.sqrt(x * x + 1), "arsinh; derivative 1/√(x² + 1).")
+AcoshOp = _elementwise_op("AcoshOp", np.arccosh, lambda x: 1 / np.sqrt(x * x - 1), "arcosh; derivative 1/√(x² − 1).")
+
+
+class LogitOp(Function):
+    """log(p / (1 − p)), p clamped to [eps, 1 − eps] when eps is given. Its derivative 1/(p(1 − p)) is 0
+    outside [eps, 1 − eps] (with eps) and NaN outside [0, 1] (without), as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, eps=None):
+        ctx.save_for_backward(a)
+        ctx.eps = eps
+        p = a if eps is None else np.clip(a, eps, 1 - eps)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.log(p / (1 - p))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = grad / (a * (1 - a))
+        if ctx.eps is None:
+            return np.where((a < 0) | (a > 1), np.nan, slope).astype(grad.dtype, copy=False)
+        return np.where((a < ctx.eps) | (a > 1 - ctx.eps), 0, slope).astype(grad.dtype, copy=False)
+
+
+class XlogyOp(Function):
+    """x · log(y), 0 where x = 0 (unless y is NaN). Gradients as PyTorch: log(y) for x (0 where x = 0 and
+    y ≤ 0), x / y for y."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * np.log(y))).astype(np.result_type(x, y))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * np.log(y)))
+            grad_x = np.where((x == 0) & (y <= 0), 0, grad_x)
+            return grad_x.astype(grad.dtype, copy=False), (grad * x / y).astype(grad.dtype, copy=False)
+
+
+def _as_tensor_input(value):
+    return value if isinstance(value, Tensor) else Tensor(value)
+
+
+def _function_of(name):
+    """torch.<name>(input, ...) as input.<name>(...) (a non-Tensor input becomes a Tensor)."""
+    def function(input, *args, **kwargs):
+        return getattr(_as_tensor_input(input), name)(*args, **kwargs)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"torch.{name}(input, ...): the same as input.{name}(...)."
+    return function
+
+
+def _logit(self, eps=None):
+    """log(p / (1 − p)), the inverse of sigmoid; eps clamps p to [eps, 1 − eps] first."""
+    return LogitOp.apply(self if self.is_floating_point() else self.float(), eps=eps)
+
+
+def _xlogy(self, other):
+    """x · log(y) with 0 · log(0) = 0 (torch.xlogy); numbers allowed on either side."""
+    return XlogyOp.apply(*_promoted(self, other, floating=True))
+
+
+def xlogy(input, other):
+    """torch.xlogy: input · log(other), 0 where input is 0; either may be a number."""
+    return _xlogy(input if isinstance(input, Tensor) else Tensor._wrap(np.asarray(input)), other)
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """Whether each of `elements` is among `test_elements` (either may be a number), as a bool tensor."""
+    found = np.isin(_data(elements), _data(test_elements), assume_unique=assume_unique, invert=invert)
+    return Tensor._wrap(np.asarray(found))
+
+
+def broadcast_tensors(*tensors):
+    """The tensors expanded to their common broadcast shape (views: gradients sum back)."""
+    shape = np.broadcast_shapes(*(t.shape for t in tensors))
+    return tuple(t.expand(*shape) for t in tensors)
+
+
+def _tensor_split(self, indices_or_sections, dim=0):
+    """Split along `dim` into n near-equal parts (the first size % n one longer) or at a list of indices."""
+    if self.ndim == 0:
+        raise RuntimeError("tensor_split expects at least a 1-dimensional tensor, but got a 0-d tensor")
+    size = self.shape[dim]
+    if isinstance(indices_or_sections, Tensor):
+        indices_or_sections = indices_or_sections.item() if indices_or_sections.ndim == 0 \
+            else indices_or_sections.tolist()
+    if isinstance(indices_or_sections, (int, np.integer)):
+        n = int(indices_or_sections)
+        if n <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {n}")
+        lengths = [size // n + (1 if i < size % n else 0) for i in range(n)]
+        cuts = list(np.cumsum([0] + lengths))
+    else:
+        cuts = [0, *indices_or_sections, size]
+    index = [slice(None)] * self.ndim
+    pieces = []
+    for start, end in zip(cuts[:-1], cuts[1:]):
+        index[dim] = slice(int(start), int(end))
+        pieces.append(self[tuple(index)])
+    return tuple(pieces)
+
+
+def _even_split(dim_of, name):
+    """hsplit / vsplit: tensor_split along a fixed dim; a number of sections must divide it evenly."""
+    def method(self, indices_or_sections):
+        dim = dim_of(self)
+        if isinstance(indices_or_sections, int) and self.shape[dim] % max(indices_or_sections, 1):
+            raise RuntimeError(f"torch.{name} attempted to split along dimension {dim}, but the size of the "
+                               f"dimension {self.shape[dim]} is not divisible by {indices_or_sections}")
+        return _tensor_split(self, indices_or_sections, dim)
+    return method
+
+
+def _hsplit_dim(self):
+    if self.ndim < 1:
+        raise RuntimeError("torch.hsplit requires a tensor with at least 1 dimension, but got a 0-d tensor")
+    return 1 if self.ndim > 1 else 0
+
+
+def _vsplit_dim(self):
+    if self.ndim < 2:
+        raise RuntimeError(f"torch.vsplit requires a tensor with at least 2 dimension, but got a {self.ndim}-d tensor")
+    return 0
+
+
+Tensor.asin = Tensor.arcsin = _floating(_apply_of(AsinOp))
+Tensor.acos = Tensor.arccos = _floating(_apply_of(AcosOp))
+Tensor.atanh = Tensor.arctanh = _floating(_apply_of(AtanhOp))
+Tensor.asinh = Tensor.arcsinh = _floating(_apply_of(AsinhOp))
+Tensor.acosh = Tensor.arccosh = _floating(_apply_of(AcoshOp))
+Tensor.signbit = lambda self: Tensor._wrap(np.signbit(self.data) if self.dtype != np.bool_ else np.zeros(self.shape, bool))
+Tensor.logit, Tensor.xlogy = _logit, _xlogy
+Tensor.floor_divide = lambda self, other: self // other
+Tensor.tensor_split = _tensor_split
+Tensor.hsplit, Tensor.vsplit = _even_split(_hsplit_dim, "hsplit"), _even_split(_vsplit_dim, "vsplit")
+asin, acos, atanh, asinh, acosh = (_function_of("asin"), _function_of("acos"), _function_of("atanh"),
+                                   _function_of("asinh"), _function_of("acosh"))
+arcsin, arccos, arctanh, arcsinh, arccosh = asin, acos, atanh, asinh, acosh
+signbit, logit, floor_divide = _function_of("signbit"), _function_of("logit"), _function_of("floor_divide")
+tensor_split, hsplit, vsplit = _function_of("tensor_split"), _function_of("hsplit"), _function_of("vsplit")
+kthvalue, cummax, cummin = _function_of("kthvalue"), _function_of("cummax"), _function_of("cummin")
+kron, cross = _function_of("kron"), _function_of("cross")
 
 # %%
 def test_unit_more_torch_functions():

@@ -12,7 +12,7 @@ import numpy as np
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn import init
 from tinytorch.nn.dropout import dropout
-from tinytorch.nn.modules import Linear, Module, SoftmaxOp
+from tinytorch.nn.modules import Linear, Module, SoftmaxOp, softmax
 
 
 # %% modules/07_attention/attention.py:78
@@ -46,7 +46,7 @@ def _attention(q, k, v, masks=(), dropout_p=0.0, scale=None):
         blocked = blocks if blocked is None else blocked | blocks
     if bias is not None:
         scores = scores + bias
-    weights = SoftmaxOp.apply(scores, dim=-1)
+    weights = softmax(scores, dim=-1)  # module 03's: SoftmaxOp, and an empty sequence gives empty weights
     if blocked is not None:
         empty = blocked.all(axis=-1, keepdims=True)  # on the mask's own (small) shape
         if empty.any():  # a query with nothing to attend to gets 0, as in PyTorch
@@ -162,9 +162,14 @@ class MultiheadAttention(MultiHeadAttention):
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         if attn_mask is not None:
             attn_mask = np.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+            if attn_mask.dtype != np.bool_ and not np.issubdtype(attn_mask.dtype, np.floating):
+                raise RuntimeError(f"only bool and floating types of attn_mask are supported, got {attn_mask.dtype}")
             attn_mask = ~attn_mask if attn_mask.dtype == np.bool_ else attn_mask  # True = NOT allowed
             if attn_mask.ndim == 3:  # PyTorch's (B·H, L, S): one mask per sequence and head -> (B, H, L, S)
-                attn_mask = attn_mask.reshape(-1, self.num_heads, *attn_mask.shape[1:])
+                expected = (query.shape[0] * self.num_heads, query.shape[1], key.shape[1])
+                if attn_mask.shape != expected:
+                    raise RuntimeError(f"The shape of the 3D attn_mask is {attn_mask.shape}, but should be {expected}.")
+                attn_mask = attn_mask.reshape(query.shape[0], self.num_heads, *attn_mask.shape[1:])
         out, weights = super().forward(query, key, value, mask=attn_mask, key_padding_mask=key_padding_mask,
                                        need_weights=True, average_attn_weights=average_attn_weights)
         if unbatched:

@@ -39,6 +39,12 @@ class _RNNBase(Module):
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False):
         super().__init__()
+        _check_sizes(input_size, hidden_size)
+        if not isinstance(num_layers, int) or num_layers <= 0:
+            raise ValueError(f"num_layers must be an integer greater than zero, got {num_layers}")
+        if not 0 <= dropout <= 1 or isinstance(dropout, bool):
+            raise ValueError("dropout should be a number in range [0, 1] representing the probability of an element "
+                             "being zeroed")
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, bidirectional
         gates, bound = _GATES[mode] * hidden_size, 1.0 / math.sqrt(hidden_size)
@@ -58,6 +64,7 @@ class _RNNBase(Module):
         return [getattr(self, name + suffix, None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
 
     def forward(self, input, hx=None):
+        _check_input(self, input, (2, 3))
         batched = input.ndim == 3
         x = input if batched else input.unsqueeze(1)
         if self.batch_first and batched:
@@ -100,9 +107,9 @@ class _RNNBase(Module):
         h0, c0 = hx if self.mode == "LSTM" else (hx, None)
         if not batched:
             h0, c0 = h0.unsqueeze(1), (None if c0 is None else c0.unsqueeze(1))
-        if h0.shape != (count, batch, self.hidden_size):
-            raise ValueError(f"{type(self).__name__}: expected hidden state of shape {(count, batch, self.hidden_size)}, "
-                             f"got {h0.shape}")
+        for k, state in enumerate((h0, c0) if self.mode == "LSTM" else (h0,)):
+            if state.shape != (count, batch, self.hidden_size):
+                raise RuntimeError(f"Expected hidden[{k}] size {(count, batch, self.hidden_size)}, got {state.shape}")
         return h0, c0
 
     def extra_repr(self):
@@ -142,9 +149,27 @@ class GRU(_RNNBase):
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
 
 
+def _check_sizes(input_size, hidden_size):
+    """PyTorch's checks of a recurrent layer's sizes."""
+    for name, size in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if size <= 0:
+            raise ValueError(f"{name} must be greater than zero")
+
+
+def _check_input(layer, input, ndims):
+    """The input of a recurrent layer or cell: ndims dimensions (unbatched or batched), input_size features."""
+    if input.ndim not in ndims:
+        raise ValueError(f"{type(layer).__name__}: Expected input to be {ndims[0]}D or {ndims[1]}D, "
+                         f"got {input.ndim}D tensor instead")
+    if input.shape[-1] != layer.input_size:
+        raise RuntimeError(f"input.size(-1) must be equal to input_size. Expected {layer.input_size}, "
+                           f"got {input.shape[-1]}")
+
+
 class _CellBase(Module):
     def __init__(self, mode, input_size, hidden_size, bias=True):
         super().__init__()
+        _check_sizes(input_size, hidden_size)
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         gates, bound = _GATES[mode] * hidden_size, 1.0 / math.sqrt(hidden_size)
         self.weight_ih = Parameter(np.random.uniform(-bound, bound, (gates, input_size)))
@@ -153,10 +178,17 @@ class _CellBase(Module):
         self.bias_hh = Parameter(np.random.uniform(-bound, bound, gates)) if bias else None
 
     def forward(self, input, hx=None):
+        _check_input(self, input, (1, 2))
         batched = input.ndim == 2
         x = input if batched else input.unsqueeze(0)
         zeros = Tensor._wrap(np.zeros((x.shape[0], self.hidden_size), dtype=self.weight_ih.dtype))
         h, c = (zeros, zeros) if hx is None else (hx if self.mode == "LSTM" else (hx, None))
+        if hx is not None:  # PyTorch's check: one state per example, hidden_size numbers each
+            expected = tuple(input.shape[:-1]) + (self.hidden_size,)
+            for k, state in enumerate((h, c) if self.mode == "LSTM" else (h,)):
+                if tuple(state.shape) != expected:
+                    raise RuntimeError(f"hidden{k} of shape {tuple(state.shape)} does not match the input: "
+                                       f"expected {expected}")
         if not batched and hx is not None:
             h, c = h.unsqueeze(0), (None if c is None else c.unsqueeze(0))
         h, c = _rnn_step(self.mode, linear(x, self.weight_ih, self.bias_ih), h, c, self.weight_hh, self.bias_hh)
