@@ -22,6 +22,7 @@ PyTorch quirk or float tolerance, excluded where it is excluded):
   a  binary_cross_entropy(_with_logits): a weight/pos_weight that broadcast the loss beyond the input's shape
      was accepted (PyTorch raises)
   a  triplet_margin_loss / TripletMarginLoss accepted margin <= 0 (PyTorch raises ValueError)
+  a  binary_cross_entropy accepted probabilities outside [0, 1] (and nan); PyTorch raises
   a  MultiheadAttention: a 3-D attn_mask (B*H, T, S) with B > 1 was not reshaped to (B, H, T, S)
   b  binary_cross_entropy(_with_logits): the target is a constant (module 03's prose), no gradient flows
      into a target that requires grad (a strict xfail at the end of the file)
@@ -829,3 +830,9 @@ def test_multihead_attention_3d_attn_mask_of_a_batch(heads):
     y = np.random.default_rng(2).normal(size=(s, b, e))
     check(lambda L, q, kv: (theirs if L.torch else ours)(q, kv, kv, attn_mask=L.tensor(mask)), x, y,
           params=lambda: _mha_grads(ours, theirs, True))
+
+
+@pytest.mark.parametrize("p", [[1.5], [-0.1], [float("nan")], [0.0, 1.0]])
+def test_binary_cross_entropy_refuses_probabilities_outside_0_1(p):
+    """PyTorch raises for an input outside [0, 1] (nan too); the bounds themselves are fine."""
+    check(lambda L, x, y: L.F.binary_cross_entropy(x, y), np.array(p), np.ones(len(p)), nograd=(1,))

@@ -1190,6 +1190,8 @@ class BinaryCrossEntropyLoss(_WeightedLoss):
 
     def forward(self, pred, target):
         target = _float_target(pred, target, type(self).__name__)
+        if not ((pred.data >= 0) & (pred.data <= 1)).all():  # PyTorch's check (nan fails it too)
+            raise RuntimeError("all elements of input should be between 0 and 1")
         return _reduce(self._weighted(BinaryCrossEntropyOp.apply(pred, target=target)), self.reduction)
 
 

@@ -689,6 +689,8 @@ class BinaryCrossEntropyLoss(_WeightedLoss):
 
     def forward(self, pred, target):
         target = _float_target(pred, target, type(self).__name__)
+        if not ((pred.data >= 0) & (pred.data <= 1)).all():  # PyTorch's check (nan fails it too)
+            raise RuntimeError("all elements of input should be between 0 and 1")
         return _reduce(self._weighted(BinaryCrossEntropyOp.apply(pred, target=target)), self.reduction)
 
 
@@ -715,7 +717,7 @@ class BCEWithLogitsLoss(_WeightedLoss):
         return _reduce(self._weighted(losses), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1255
+# %% modules/03_nn/nn.py:1257
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -886,7 +888,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1527
+# %% modules/03_nn/nn.py:1529
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -949,7 +951,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return NLLLoss(weight, size_average, ignore_index, reduce, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1609
+# %% modules/03_nn/nn.py:1611
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
@@ -1196,7 +1198,7 @@ Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:1911
+# %% modules/03_nn/nn.py:1913
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
@@ -1672,7 +1674,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2428
+# %% modules/03_nn/nn.py:2430
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -1805,7 +1807,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2627
+# %% modules/03_nn/nn.py:2629
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -1964,7 +1966,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:2830
+# %% modules/03_nn/nn.py:2832
 import warnings
 
 from tinytorch.core.autograd import einsum

@@ -4,7 +4,7 @@
 __all__ = ['Optimizer', 'SGD']
 
 
-# %% modules/03_nn/nn.py:2989
+# %% modules/03_nn/nn.py:2991
 import copy
 
 import numpy as np
