@@ -589,8 +589,10 @@ def test_sort_and_topk_indices_and_the_edges_of_the_new_reductions_match_torch()
         np.testing.assert_array_equal(getattr(Tensor(mixed, dtype=np.float64), name)().data,
                                       getattr(th.tensor(mixed), name)().numpy())
     assert Tensor([1, 2]).type_as(Tensor([0.5])).dtype == np.float32
-    with pytest.raises(ValueError, match="explicitly"):
-        einsum("ij,jk", Tensor(np.zeros((2, 2))), Tensor(np.zeros((2, 2))))
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4)  # implicit output: the letters seen once
+    np.testing.assert_allclose(einsum("ij,jk", Tensor(a), Tensor(b)).data, th.einsum("ij,jk", th.tensor(a), th.tensor(b)).numpy())
+    np.testing.assert_allclose(einsum("kj,ji", Tensor(b.T), Tensor(a.T)).data,
+                               th.einsum("kj,ji", th.tensor(b.T), th.tensor(a.T)).numpy())
     with pytest.raises(RuntimeError, match="out of range"):
         Tensor(data).topk(5)
     with pytest.raises(ValueError, match="add up to"):

@@ -30,8 +30,9 @@ quirk or harmless leniency, excluded with a comment where it is excluded):
   added since (tested at the end against PyTorch): asin/acos/atanh/asinh/acosh (and arc* aliases), signbit,
      logit, xlogy, floor_divide, isin, broadcast_tensors, tensor_split, hsplit/vsplit, the function forms
      kthvalue/cummax/cummin/kron/cross, argsort(stable=)
-  missing (not tested): einsum with '...' or a repeated letter ('ii->i'); unique(dim=),
-     unique_consecutive(dim=); diff(prepend=, append=); repeat_interleave(repeats)
+  added since, tested in test_torch_functions_added.py (not here): einsum with '...' or a repeated letter
+     ('ii->i'); unique(dim=), unique_consecutive(dim=); diff(prepend=, append=); repeat_interleave(repeats);
+     quantile/nanquantile, nanmedian, mode, bitwise_*, lgamma, digamma, index_copy, unravel_index
   c  ties: which of the tied positions topk/kthvalue/median/sort(stable=False) report (and so which gets
      the gradient) is the kernel's choice; indices are compared only where values are distinct (or sort is stable)
   c  PyTorch's backward raises for lerp/clamp with Tensor bounds where a 0-d (or smaller) input broadcasts
@@ -549,7 +550,7 @@ def test_products_kron_cross_outer_inner_tensordot_einsum(data, dtype):
     if dtype != np.int64 and len(sa) == 2:
         v = data.draw(arrays(dtype, (sa[1],)))
         check(lambda m, x: tinytorch.einsum("ij,j->i", m, x), lambda m, x: th().einsum("ij,j->i", m, x), a, v, atol=1e-4)
-        # missing: einsum with '...' or a repeated letter in one operand ('ii->i'): ValueError
+        # einsum with '...' or a repeated letter in one operand ('ii->i'): test_torch_functions_added.py
         check(lambda m: tinytorch.einsum("ij->j", m), lambda m: th().einsum("ij->j", m), a, atol=1e-4)
         check(lambda m, x: tinytorch.einsum("ij,kj->ik", m, x), lambda m, x: th().einsum("ij,kj->ik", m, x), a, a,
               atol=1e-4)

@@ -47,6 +47,7 @@
 import functools
 import itertools
 import math
+import string
 import threading
 import weakref
 from collections import namedtuple
@@ -1433,8 +1434,10 @@ class RollOp(Function):
 
 
 class EinsumOp(Function):
-    """Einstein summation over explicit subscripts ("ij,jk->ik"). Each operand's gradient is the
-    same kind of sum: the output's gradient with the other operands, onto that operand's letters."""
+    """Einstein summation over explicit subscripts ("ij,jk->ik"; einsum below writes "..." and an implicit
+    output out as letters). Each operand's gradient is the same kind of sum: the output's gradient with the
+    other operands, onto that operand's letters. A letter repeated in one operand ("ii->i") reads a
+    diagonal, so its gradient goes back onto that diagonal: an identity matrix joins the sum per repeat."""
 
     @staticmethod
     def forward(ctx, *operands, inputs=(), output=""):
@@ -1445,27 +1448,79 @@ class EinsumOp(Function):
     @staticmethod
     def backward(ctx, grad):
         operands, grads = ctx.saved_tensors, []
+        used = set(ctx.output).union(*map(set, ctx.subscripts))
+        spare = iter(c for c in string.ascii_letters if c not in used)  # new letters for repeats
         for k, (letters, operand) in enumerate(zip(ctx.subscripts, operands)):
             others = [(s, x) for j, (s, x) in enumerate(zip(ctx.subscripts, operands)) if j != k]
             seen = set(ctx.output).union(*(set(s) for s, _ in others))
+            size = dict(zip(letters, operand.shape))
             kept = "".join(c for c in dict.fromkeys(letters) if c in seen)  # letters only this operand has: summed
             g = np.einsum(f"{','.join([ctx.output] + [s for s, _ in others])}->{kept}", grad, *(x for _, x in others))
-            g = g.reshape([g.shape[kept.index(c)] if c in kept else 1 for c in letters])
-            grads.append(np.broadcast_to(g, np.broadcast_shapes(g.shape, operand.shape)))  # a summed-out letter: copies
+            terms, arrays, target = [kept], [g], ""
+            for c in dict.fromkeys(letters):
+                if c not in seen:  # a summed-out letter: every entry gets the same gradient (a vector of ones)
+                    terms.append(c)
+                    arrays.append(np.ones(size[c], grad.dtype))
+            for position, c in enumerate(letters):
+                if c in letters[:position]:  # a repeat: the gradient lies on the diagonal of c and a new letter
+                    new = next(spare)
+                    terms.append(c + new)
+                    arrays.append(np.eye(size[c], dtype=grad.dtype))
+                    c = new
+                target += c
+            grads.append(np.einsum(f"{','.join(terms)}->{target}", *arrays).astype(grad.dtype, copy=False))
         return tuple(grads)
 
 
-def einsum(equation, *operands):
-    """torch.einsum for explicit equations ("bhqd,bhkd->bhqk"): no "...", each letter once per operand."""
-    operands = operands[0] if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else operands
+def _einsum_letters(equation, shapes):
+    """The equation with "..." written out as letters, operands' "..." dims broadcast (the shape each
+    operand is expanded to returned too), and the implicit output of one operand ("ii", "ji": no "->")
+    made explicit: "..." then the letters that appear once, in alphabetical order (as PyTorch)."""
     equation = equation.replace(" ", "")
-    if "->" not in equation or "." in equation:
-        raise ValueError(f"einsum: write the output explicitly and without '...', as in 'ij,jk->ik', not {equation!r}")
-    inputs, output = equation.split("->")
+    inputs, arrow, output = equation.partition("->")
     inputs = inputs.split(",")
-    if len(inputs) != len(operands) or any(len(set(s)) != len(s) for s in inputs):
-        raise ValueError(f"einsum: {equation!r} needs {len(inputs)} operands, each letter once per operand")
-    return EinsumOp.apply(*_promoted(*operands), inputs=tuple(inputs), output=output)
+    if len(inputs) != len(shapes):
+        raise ValueError(f"einsum(): {equation!r} has {len(inputs)} operands, but {len(shapes)} were given")
+    spare = [c for c in string.ascii_letters if c not in equation]
+    dotted = []  # the shape each operand's "..." covers
+    for term, shape in zip(inputs, shapes):
+        letters = len(term.replace("...", ""))
+        if term.count("...") > 1 or "." in term.replace("...", "") or letters > len(shape) or \
+                ("..." not in term and letters != len(shape)):
+            raise RuntimeError(f"einsum(): the subscripts {term!r} do not match an operand of {len(shape)} dimensions")
+        start = term.index("...") if "..." in term else 0
+        dotted.append(tuple(shape[start:start + len(shape) - letters]) if "..." in term else ())
+    broadcast = np.broadcast_shapes(*dotted) if dotted else ()
+    dots = "".join(spare[:len(broadcast)])
+    if not arrow:  # PyTorch's implicit output: "..." first, then the letters seen once, in order
+        once = [c for c in sorted(set("".join(inputs).replace(".", ""))) if "".join(inputs).count(c) == 1]
+        output = ("..." if any("..." in term for term in inputs) else "") + "".join(once)
+    wanted = []
+    for term, shape, part in zip(inputs, shapes, dotted):
+        start = term.index("...") if "..." in term else len(shape)
+        wanted.append(tuple(shape[:start]) + broadcast[len(broadcast) - len(part):] + tuple(shape[start + len(part):]))
+    inputs = [term.replace("...", dots[len(dots) - len(part):]) for term, part in zip(inputs, dotted)]
+    output = output.replace("...", dots)
+    if len(set(output)) != len(output) or "." in output or not set(output) <= set("".join(inputs)):
+        raise RuntimeError(f"einsum(): the output subscripts {output!r} must be distinct letters of the inputs")
+    return inputs, output, wanted
+
+
+def einsum(equation, *operands):
+    """torch.einsum: "bhqd,bhkd->bhqk", with "..." for any leading (or inner) dims, broadcast between the
+    operands, and a letter repeated in one operand ("ii->i" its diagonal, "ii" its trace). The output may
+    be left implicit for one operand ("ii", "ji": the letters seen once, in alphabetical order); for
+    several, tinytorch asks for it ("ij,jk->ik", not "ij,jk")."""
+    operands = operands[0] if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else operands
+    operands = _promoted(*operands) if len(operands) > 1 else list(operands)
+    inputs, output, wanted = _einsum_letters(equation, [t.shape for t in operands])
+    operands = [t if t.shape == shape else t.expand(*shape) for t, shape in zip(operands, wanted)]
+    for term, t in zip(inputs, operands):
+        for c in set(term):
+            sizes = {n for letter, n in zip(term, t.shape) if letter == c}
+            if len(sizes) > 1:
+                raise RuntimeError(f"einsum(): subscript {c} is repeated for an operand but the sizes {sizes} differ")
+    return EinsumOp.apply(*operands, inputs=tuple(inputs), output=output)
 
 
 def _roll(self, shifts, dims=None):
@@ -1489,13 +1544,34 @@ def _nonzero(self, as_tuple=False):
     return Tensor._wrap(np.stack(where_true, axis=-1).astype(np.int64))
 
 
+def _empty_slices(data, dim, name):
+    """unique / unique_consecutive along `dim` of a tensor with no elements: no slices at all (PyTorch raises
+    when the empty dims are others than `dim`)."""
+    if data.ndim == 0:
+        raise IndexError(f"{name}: dim {dim} given for a tensor with no dimensions")
+    if data.shape[dim] != 0:
+        raise RuntimeError(f"{name}: there are 0 sized dimensions, and they aren't selected by dim={dim}")
+    return data.copy(), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+
+
 def _unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """The distinct values, sorted; with `dim`, the distinct slices along `dim` (in lexicographic order),
+    the inverse then saying which of them each slice of self is."""
     if dim is not None:
-        raise NotImplementedError("unique: dim= is not implemented; flatten first")
-    values, inverse, counts = np.unique(self.data, return_inverse=True, return_counts=True, equal_nan=False)
+        if self.ndim and not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"unique: dim {dim} is out of range for a tensor of {self.ndim} dimensions")
+        if self.ndim == 0 or self.numel() == 0:
+            values, inverse, counts = _empty_slices(self.data, dim, "unique")
+        else:
+            values, inverse, counts = np.unique(self.data, return_inverse=True, return_counts=True,
+                                                axis=dim % self.ndim)
+        inverse = inverse.reshape(-1)
+    else:
+        values, inverse, counts = np.unique(self.data, return_inverse=True, return_counts=True, equal_nan=False)
+        inverse = inverse.reshape(self.shape)
     found = [Tensor._wrap(values)]
     if return_inverse:
-        found.append(Tensor._wrap(inverse.reshape(self.shape).astype(np.int64)))
+        found.append(Tensor._wrap(inverse.astype(np.int64)))
     if return_counts:
         found.append(Tensor._wrap(counts.astype(np.int64)))
     return found[0] if len(found) == 1 else tuple(found)
@@ -1803,8 +1879,15 @@ def _movedim(self, source, destination):
     return self.permute(*order)
 
 
-def _repeat_interleave(self, repeats, dim=None):
-    """Each entry `repeats` times in a row along `dim` (the flattened tensor when dim is None)."""
+def _repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+    """Each entry `repeats` times in a row along `dim` (the flattened tensor when dim is None). Without
+    `repeats` (torch.repeat_interleave(repeats)), self holds the counts: each index that many times."""
+    if repeats is None:
+        if self.ndim != 1 or self.dtype.kind not in "iu":
+            raise RuntimeError("repeat_interleave only accepts a 1-D vector of integer counts as repeats")
+        if (self.data < 0).any():
+            raise RuntimeError("repeats can not be negative")
+        return Tensor._wrap(np.repeat(np.arange(self.shape[0], dtype=self.dtype), self.data))
     tensor, dim = (self.reshape(-1), 0) if dim is None else (self, dim)
     counts = np.asarray(_data(repeats)).astype(np.int64)
     return tensor.index_select(dim, Tensor._wrap(np.repeat(np.arange(tensor.shape[dim]), counts)))
@@ -1822,11 +1905,14 @@ def _nan_to_num(self, nan=0.0, posinf=None, neginf=None):
 
 class MedianOp(Function):
     """median() of all elements (NaN if any is; NaN, or the dtype's lowest, when empty). As PyTorch,
-    its gradient is shared evenly among the elements equal to the median (the NaNs, for NaN)."""
+    its gradient is shared evenly among the elements equal to the median (the NaNs, for NaN).
+    `ignore_nan` (nanmedian): the median of the other elements (NaN only when all are NaN)."""
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx, a, ignore_nan=False):
         flat = np.sort(a.reshape(-1))  # NaN last
+        if ignore_nan and a.dtype.kind == "f" and not np.isnan(flat).all():
+            flat = flat[~np.isnan(flat)]
         if flat.size == 0:
             value = np.array(np.nan if a.dtype.kind == "f" else np.iinfo(np.int64).min).astype(a.dtype)
         else:
@@ -2129,9 +2215,15 @@ class Atan2Op(Function):
         return scale * x, -scale * y
 
 
-def _diff(self, n=1, dim=-1):
-    """Differences of neighbours along `dim`, n times (torch.diff)."""
+def _diff(self, n=1, dim=-1, prepend=None, append=None):
+    """Differences of neighbours along `dim`, n times (torch.diff); `prepend` / `append` (tensors of the
+    same number of dims, matching self but along `dim`) are joined on first (they get gradients too)."""
     out = self
+    if n > 0 and (prepend is not None or append is not None):  # n = 0: self as it is, as PyTorch
+        parts = [t if isinstance(t, Tensor) else Tensor(t) for t in (prepend, self, append) if t is not None]
+        if any(t.ndim != self.ndim for t in parts):
+            raise RuntimeError("diff expects prepend or append to be the same dimension as input")
+        out = cat(_promoted(*parts) if len(parts) > 1 else parts, dim=dim)
     for _ in range(n):
         later, earlier = out.narrow(dim, 1, out.shape[dim] - 1), out.narrow(dim, 0, out.shape[dim] - 1)
         out = later != earlier if out.dtype == np.bool_ else later - earlier  # bool: xor, as PyTorch
@@ -2539,17 +2631,26 @@ def combinations(input, r=2, with_replacement=False):
 
 
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
-    """Each run of equal neighbours (of the flattened tensor) kept once, in order."""
-    if dim is not None:
-        raise NotImplementedError("unique_consecutive(dim=...) is not supported by tinytorch: flatten first")
-    data = _data(input).reshape(-1)
-    new = np.r_[True, data[1:] != data[:-1]] if data.size else np.zeros(0, dtype=bool)  # where a run starts
+    """Each run of equal neighbours (of the flattened tensor) kept once, in order; with `dim`, each run
+    of equal neighbouring slices along `dim` (the inverse then numbers the slices)."""
+    data = np.asarray(_data(input))
+    if dim is None:
+        rows, length = data.reshape(-1, 1), data.size
+    else:
+        if data.ndim == 0 or data.size == 0:
+            values, inverse, counts = _empty_slices(data, dim, "unique_consecutive")
+            found = [Tensor._wrap(values)] + [Tensor._wrap(inverse)] * return_inverse + [Tensor._wrap(counts)] * return_counts
+            return found[0] if len(found) == 1 else tuple(found)
+        length = data.shape[dim]
+        rows = np.moveaxis(data, dim, 0).reshape(length, -1)  # one row per slice
+    new = np.r_[True, (rows[1:] != rows[:-1]).any(axis=1)] if length else np.zeros(0, dtype=bool)  # runs start
     starts = np.flatnonzero(new)
-    found = [Tensor._wrap(data[starts])]
+    found = [Tensor._wrap(data.reshape(-1)[starts] if dim is None else np.take(data, starts, axis=dim))]
     if return_inverse:
-        found.append(Tensor._wrap((np.cumsum(new, dtype=np.int64) - 1).reshape(input.shape)))
+        inverse = np.cumsum(new, dtype=np.int64) - 1
+        found.append(Tensor._wrap(inverse.reshape(data.shape) if dim is None else inverse))
     if return_counts:
-        found.append(Tensor._wrap(np.diff(np.r_[starts, data.size]).astype(np.int64)))
+        found.append(Tensor._wrap(np.diff(np.r_[starts, length]).astype(np.int64)))
     return found[0] if len(found) == 1 else tuple(found)
 
 # %% [markdown]
@@ -3659,6 +3760,263 @@ def test_unit_more_torch_functions():
 
 if __name__ == "__main__":
     test_unit_more_torch_functions()
+
+# %% [markdown]
+# ### More of PyTorch's functions, given: quantiles, mode, bitwise operations, lgamma and digamma
+#
+# `quantile(q, dim)` sorts and reads the value at rank `q · (n − 1)`; between two ranks the
+# "linear" interpolation mixes the two neighbours with `lerp`, so the gradient goes to those
+# two elements (as PyTorch's), and "lower", "higher", "nearest" and "midpoint" round the
+# rank or mix half and half. `nanquantile` / `nanmedian` count only the non-NaN values.
+# `mode` is the most frequent value (the smallest among equally frequent ones), with the
+# index of its last occurrence, as PyTorch reports it. `lgamma` (log |Γ(x)|) uses Python's
+# `math.lgamma`; its derivative is `digamma` ψ(x), computed, like PyTorch, by stepping x up
+# with ψ(x) = ψ(x + 1) − 1/x and then an asymptotic series; ψ's own derivative, the trigamma
+# function ψ′(x), is built the same way.
+
+# %%
+#| export
+_nanmedian_result = namedtuple("nanmedian", ["values", "indices"])
+_mode_result = namedtuple("mode", ["values", "indices"])
+_QUANTILE_MODES = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(self, q, dim=None, keepdim=False, *, interpolation="linear", ignore_nan=False):
+    """The q-quantiles along `dim` (of all elements when None); q a number or a 1-D tensor, whose
+    quantiles then make a new first dimension. A NaN makes the quantile NaN unless `ignore_nan`."""
+    name = "nanquantile" if ignore_nan else "quantile"
+    if not self.is_floating_point():
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if self.numel() == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    if isinstance(q, Tensor) and q.dtype != self.dtype:
+        raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+    qs = np.asarray(_data(q), dtype=self.dtype)
+    if qs.ndim > 1:
+        raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+    if ((qs < 0) | (qs > 1) | np.isnan(qs)).any():
+        raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+    if interpolation not in _QUANTILE_MODES:
+        raise RuntimeError(f"{name}() interpolation must be one of {', '.join(_QUANTILE_MODES)}, "
+                           f"but got {interpolation}")
+    whole = dim is None or self.ndim == 0
+    if not whole and not -self.ndim <= dim < self.ndim:
+        raise IndexError(f"{name}(): dim {dim} is out of range for a tensor of {self.ndim} dimensions")
+    ordered = (self.reshape(-1) if whole else self.movedim(dim, -1)).sort(dim=-1).values  # NaN last
+    nan, last = np.isnan(ordered.data), ordered.shape[-1] - 1
+    with np.errstate(invalid="ignore"):
+        if ignore_nan:  # the rank among the non-NaN values (0 when all are NaN: the quantile is NaN)
+            ranks = np.maximum(qs.reshape(-1) * ((~nan).sum(axis=-1, keepdims=True) - 1).astype(self.dtype), 0)
+        else:  # a NaN: the last rank, which holds a NaN
+            ranks = np.where(nan.any(axis=-1, keepdims=True), last, qs.reshape(-1) * self.dtype.type(last))
+    ranks = np.broadcast_to(ranks, ordered.shape[:-1] + (qs.size,)).astype(self.dtype)
+    ranks = {"lower": np.floor, "higher": np.ceil, "nearest": np.round}.get(interpolation, lambda r: r)(ranks)
+    below = ranks.astype(np.int64)
+    values = ordered.gather(-1, Tensor._wrap(below))
+    if interpolation in ("linear", "midpoint"):
+        weights = np.full_like(ranks, 0.5) if interpolation == "midpoint" else ranks - below
+        above = ordered.gather(-1, Tensor._wrap(np.ceil(ranks).astype(np.int64)))
+        values = values.lerp(above, Tensor._wrap(weights.astype(self.dtype)))
+    values = values.movedim(-1, 0)  # one row per q
+    if keepdim:
+        values = values.reshape(qs.size, *(1,) * self.ndim) if whole else values.unsqueeze(dim % self.ndim + 1)
+    return values.reshape(values.shape[1:]) if qs.ndim == 0 else values
+
+
+def _nanmedian(self, dim=None, keepdim=False):
+    """median() ignoring NaN: the lower middle of the non-NaN values (NaN where all are NaN);
+    with `dim`, (values, indices)."""
+    if dim is None:
+        return MedianOp.apply(self, ignore_nan=True)
+    if self.ndim == 0:
+        return _nanmedian_result(self.clone(), Tensor._wrap(np.zeros((), np.int64)))
+    ordered = self.sort(dim=dim, stable=True)
+    count = self.shape[dim]
+    nans = np.isnan(self.data).sum(axis=dim, keepdims=True) if self.is_floating_point() else 0
+    at = np.maximum((count - nans - 1) // 2, 0)  # the middle of the non-NaN values, sorted first
+    at = Tensor._wrap(np.broadcast_to(at, self.shape[:dim % self.ndim] + (1,) + self.shape[dim % self.ndim + 1:])
+                      .astype(np.int64))
+    values, indices = ordered.values.gather(dim, at), ordered.indices.gather(dim, at)
+    if not keepdim:
+        values, indices = values.squeeze(dim), indices.squeeze(dim)
+    return _nanmedian_result(values, indices)
+
+
+def _mode(self, dim=-1, keepdim=False):
+    """The most frequent value along `dim` (the smallest of equally frequent ones; each NaN counts
+    alone) and the index of its last occurrence; the gradient goes to that element."""
+    if self.ndim == 0:
+        return _mode_result(self.clone(), Tensor._wrap(np.zeros((), np.int64)))
+    dim, size = dim % self.ndim, self.shape[dim]
+    if size == 0:
+        raise RuntimeError(f"mode(): Expected reduction dim {dim} to have non-zero size.")
+    rows = np.moveaxis(self.data, dim, -1).reshape(-1, size)
+    order = np.argsort(rows, axis=-1, kind="stable")
+    picked = np.zeros(len(rows), dtype=np.int64)
+    for r, (values, positions) in enumerate(zip(np.take_along_axis(rows, order, axis=-1), order)):
+        ends = np.r_[np.flatnonzero(values[1:] != values[:-1]), size - 1]  # the last element of each run
+        counts = np.diff(np.r_[-1, ends])
+        picked[r] = positions[ends[np.argmax(counts)]]  # the first longest run: the smallest value
+    index = Tensor._wrap(np.expand_dims(picked.reshape(np.moveaxis(self.data, dim, -1).shape[:-1]), dim))
+    values = self.gather(dim, index)
+    return _mode_result(values, index) if keepdim else _mode_result(values.squeeze(dim), index.squeeze(dim))
+
+
+def _bitwise(ufunc, name, shift=False):
+    """A bitwise operation of integer (or bool) tensors; a number on either side, as PyTorch."""
+    def method(self, other):
+        a, b = _promoted(self, other)
+        if a.dtype.kind not in ("iu" if shift else "biu"):
+            raise RuntimeError(f'"{name}" not implemented for {a.dtype}')
+        return Tensor._wrap(ufunc(a.data, b.data).astype(a.dtype, copy=False))
+    method.__name__ = name
+    return method
+
+
+def _bitwise_not(self):
+    if self.dtype.kind not in "biu":
+        raise RuntimeError(f'"bitwise_not" not implemented for {self.dtype}')
+    return Tensor._wrap(~self.data)
+
+
+def _lgamma_of(value):
+    try:
+        return math.lgamma(value)
+    except ValueError:  # the poles 0, -1, -2, ...: log |Γ| is +inf there, as PyTorch's
+        return math.inf
+
+
+def _lgamma_array(x):
+    if x.size == 0:
+        return x.copy()
+    return np.vectorize(_lgamma_of, otypes=[np.float64])(x.astype(np.float64)).astype(x.dtype)
+
+
+def _digamma_array(x):
+    """ψ(x) = d/dx log Γ(x): ψ(x) = ψ(x + 1) − 1/x up to x ≥ 10, then log x − 1/(2x) − Σ B₂ₖ/(2k x²ᵏ);
+    x < 0 by the reflection ψ(x) = ψ(1 − x) − π / tan(πx). Poles: NaN at −1, −2, ..., ∓inf at ±0."""
+    v = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        z, total = np.where(v < 0, 1 - v, v), np.zeros_like(v)
+        for _ in range(10):
+            small = z < 10
+            total -= np.where(small, 1 / z, 0)
+            z = np.where(small, z + 1, z)
+        zz = 1 / (z * z)
+        series = zz * (1 / 12 - zz * (1 / 120 - zz * (1 / 252 - zz * (1 / 240 - zz * (1 / 132 - zz * (
+            691 / 32760 - zz / 12))))))
+        psi = total + np.log(z) - 0.5 / z - series
+        fraction = v - np.trunc(v)
+        psi = np.where(v < 0, psi - np.pi / np.tan(np.pi * fraction), psi)
+        psi = np.where((v < 0) & (fraction == 0) | np.isneginf(v), np.nan, psi)
+        psi = np.where(v == 0, np.copysign(np.inf, -v), psi)
+    return psi.astype(x.dtype)
+
+
+def _trigamma_array(x):
+    """ψ′(x): ψ′(x) = ψ′(x + 1) + 1/x² up to x ≥ 10, then 1/x + 1/(2x²) + Σ B₂ₖ/x²ᵏ⁺¹; x < ½ by the
+    reflection ψ′(x) = π² / sin²(πx) − ψ′(1 − x) (+inf at 0, −1, −2, ...)."""
+    v = x.astype(np.float64)
+    with np.errstate(all="ignore"):
+        z, total = np.where(v < 0.5, 1 - v, v), np.zeros_like(v)
+        for _ in range(10):
+            small = z < 10
+            total += np.where(small, 1 / (z * z), 0)
+            z = np.where(small, z + 1, z)
+        iz = 1 / z
+        iz2 = iz * iz
+        series = iz + iz2 / 2 + iz * iz2 * (1 / 6 - iz2 * (1 / 30 - iz2 * (1 / 42 - iz2 * (1 / 30 - iz2 * (
+            5 / 66 - iz2 * (691 / 2730 - iz2 * 7 / 6))))))
+        trigamma = total + series
+        reflected = np.pi ** 2 / np.sin(np.pi * (v - np.trunc(v))) ** 2 - trigamma
+        trigamma = np.where(v < 0.5, reflected, trigamma)
+    return trigamma.astype(x.dtype)
+
+
+LgammaOp = _elementwise_op("LgammaOp", _lgamma_array, _digamma_array, "log |Γ(x)|; derivative ψ(x) (digamma).")
+DigammaOp = _elementwise_op("DigammaOp", _digamma_array, _trigamma_array, "ψ(x); derivative ψ′(x) (trigamma).")
+
+
+def _index_copy(self, dim, index, source):
+    """A copy with the slices of `source` put at positions `index` along `dim` (torch.index_copy);
+    the gradient reaches self where it was kept, and source."""
+    if source.dtype != self.dtype:
+        raise RuntimeError(f"index_copy_(): self and source expected to have the same dtype, but got (self) "
+                           f"{self.dtype} and (source) {source.dtype}")
+    index = np.asarray(_data(index)).astype(np.int64)
+    size = self.shape[dim] if self.ndim else 1
+    if ((index < 0) | (index >= size)).any():
+        raise IndexError(f"index_copy_(): an index of {index.tolist()} is out of bounds for dimension {dim} with size {size}")
+    return self.index_fill(dim, index, 0).index_add(dim, index, source)
+
+
+def unravel_index(indices, shape):
+    """The coordinates in a tensor of `shape` of each flat index (one int64 tensor per dim); a
+    negative index counts from the end."""
+    data = np.asarray(_data(indices))
+    if data.dtype.kind not in "iu":
+        raise TypeError(f"unravel_index: expected 'indices' to be integer dtype, but got {data.dtype}")
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise RuntimeError(f"unravel_index: 'shape' cannot have negative values, but got {shape}")
+    coordinates, rest = [], data.astype(np.int64)
+    for size in reversed(shape):
+        if size == 0:
+            raise RuntimeError(f"unravel_index: index out of bounds for a shape {shape} with no elements")
+        coordinates.append(rest % size)
+        rest = rest // size
+    return tuple(Tensor._wrap(c) for c in reversed(coordinates))
+
+
+Tensor.quantile = lambda self, q, dim=None, keepdim=False, *, interpolation="linear": _quantile(
+    self, q, dim, keepdim, interpolation=interpolation)
+Tensor.nanquantile = lambda self, q, dim=None, keepdim=False, *, interpolation="linear": _quantile(
+    self, q, dim, keepdim, interpolation=interpolation, ignore_nan=True)
+Tensor.nanmedian, Tensor.mode = _nanmedian, _mode
+Tensor.unique_consecutive = lambda self, return_inverse=False, return_counts=False, dim=None: unique_consecutive(
+    self, return_inverse, return_counts, dim)
+Tensor.bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+Tensor.bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+Tensor.bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+Tensor.bitwise_left_shift = Tensor.__lshift__ = _bitwise(np.left_shift, "bitwise_left_shift", shift=True)
+Tensor.bitwise_right_shift = Tensor.__rshift__ = _bitwise(np.right_shift, "bitwise_right_shift", shift=True)
+Tensor.bitwise_not = _bitwise_not
+Tensor.lgamma, Tensor.digamma = _floating(_apply_of(LgammaOp)), _floating(_apply_of(DigammaOp))
+Tensor.index_copy = _index_copy
+Tensor.index_copy_ = lambda self, dim, index, source: self._inplace(lambda t: t.index_copy(dim, index, source))
+quantile, nanquantile = _function_of("quantile"), _function_of("nanquantile")
+nanmedian, mode = _function_of("nanmedian"), _function_of("mode")
+bitwise_and, bitwise_or, bitwise_xor = _function_of("bitwise_and"), _function_of("bitwise_or"), _function_of("bitwise_xor")
+bitwise_not = _function_of("bitwise_not")
+bitwise_left_shift, bitwise_right_shift = _function_of("bitwise_left_shift"), _function_of("bitwise_right_shift")
+lgamma, digamma, index_copy = _function_of("lgamma"), _function_of("digamma"), _function_of("index_copy")
+
+# %%
+def test_unit_quantiles_mode_and_special_functions():
+    """Checks the given `quantile` (rank q·(n−1) = 1.2 between 2 and 3: 2.2, its gradient 0.8 and 0.2 on
+    those two), `nanmedian`, `mode` (the smallest most frequent value, its last index), `einsum` with a
+    repeated letter (the trace, its gradient the identity), `lgamma` (Γ(5) = 24) and `digamma`
+    (ψ(1) = −γ, ψ′(1) = π²/6)."""
+    x = Tensor([3.0, 1.0, 2.0, 4.0], dtype=np.float64, requires_grad=True)
+    out = x.quantile(0.4)
+    out.backward()
+    assert np.isclose(out.item(), 2.2) and np.allclose(x.grad.data, [0.2, 0, 0.8, 0])
+    assert nanmedian(Tensor([1.0, np.nan, 3.0, 2.0])).item() == 2.0
+    values, indices = mode(Tensor([1, 2, 2, 3, 3, 0]))
+    assert values.item() == 2 and indices.item() == 2
+    m = Tensor(np.arange(9.0).reshape(3, 3), dtype=np.float64, requires_grad=True)
+    trace = einsum("ii", m)
+    trace.backward()
+    assert trace.item() == 12.0 and np.array_equal(m.grad.data, np.eye(3))
+    assert np.isclose(Tensor([5.0], dtype=np.float64).lgamma().item(), math.log(24))
+    one = Tensor([1.0], dtype=np.float64, requires_grad=True)
+    psi = one.digamma()
+    psi.backward()
+    assert np.isclose(psi.item(), -0.5772156649015329) and np.isclose(one.grad.item(), math.pi ** 2 / 6)
+
+
+if __name__ == "__main__":
+    test_unit_quantiles_mode_and_special_functions()
 
 # %% [markdown]
 # ## Checking gradients against calculus-free arithmetic

@@ -50,8 +50,8 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True, dtype=None):
         ### BEGIN SOLUTION
-        if isinstance(data, Tensor):
-            data = data.data
+        if isinstance(data, Tensor):  # a Tensor keeps its dtype (float64 stays float64)
+            data, dtype = data.data, data.dtype if dtype is None else dtype
         super().__init__(data, dtype=dtype, requires_grad=requires_grad)
         ### END SOLUTION
 
@@ -62,7 +62,7 @@ class Parameter(Tensor):
 # %%
 def test_unit_parameter():
     """Checks `Parameter(data, requires_grad=True, dtype=None)`: a `Tensor` that requires grad by
-    default, built from an array or a Tensor, float32 by module 01's dtype rule, frozen with
+    default, built from an array (float32 by module 01's dtype rule) or a Tensor (its dtype), frozen with
     `requires_grad=False`. Let `Tensor.__init__` do the work through `super()`, passing `dtype` and
     `requires_grad` on, rather than setting attributes by hand.
     """
@@ -71,6 +71,7 @@ def test_unit_parameter():
     assert p.shape == (2, 3) and p.dtype == np.float32
     q = Parameter(Tensor([1.0, 2.0]))
     assert q.requires_grad and q.data.tolist() == [1.0, 2.0]
+    assert Parameter(Tensor([1.0], dtype=np.float64)).dtype == np.float64, "a Tensor's dtype is kept"
     assert "Parameter" in repr(p)
     assert not Parameter(np.ones(2), requires_grad=False).requires_grad  # frozen
 
@@ -120,6 +121,18 @@ def _child(holder, part):
     return modules[part] if part in modules else getattr(holder, part)
 
 
+def _check_member_name(module, name, kind, replaceable):
+    """PyTorch's checks of a name given to register_buffer/register_parameter/add_module: a
+    non-empty string without ".", and not an attribute the module already has for something
+    else (``replaceable(value)`` says whether the attribute there may be replaced)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{kind} name can't be empty or contain \".\", got: {name!r}")
+    if hasattr(module, name) and not replaceable(getattr(module, name)):
+        raise KeyError(f"attribute '{name}' already exists")
+
+
 class Module:
     """Base class of every layer, loss and model: holds Parameters, buffers and sub-Modules."""
 
@@ -166,7 +179,7 @@ class Module:
         """[(dotted name, Parameter)] over the whole tree, each parameter once."""
         ### BEGIN SOLUTION
         found, seen = [], set()
-        for name, value in self._walk(prefix):
+        for name, value in self._walk(f"{prefix}." if prefix else ""):
             if isinstance(value, Parameter) and id(value) not in seen:
                 seen.add(id(value))
                 found.append((name, value))
@@ -209,6 +222,8 @@ class Module:
         module = self
         for part in target.split(".") if target else []:
             module = _child(module, part)
+            if not isinstance(module, (Module, list)):
+                raise AttributeError(f"`{part}` is not an nn.Module")
         return module
 
     def set_submodule(self, target, module):
@@ -228,16 +243,18 @@ class Module:
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, not {type(tensor).__name__}")
         if "_buffers" not in vars(self):
             raise AttributeError("call super().__init__() before register_buffer()")
+        _check_member_name(self, name, "buffer", lambda value: name in self._buffers)
         self._buffers[name] = persistent
         setattr(self, name, tensor)
 
     def named_buffers(self, prefix="", persistent_only=False):
         """[(dotted name, Tensor)] for the buffers of the whole tree (None buffers are skipped)."""
-        found = []
+        found, seen = [], set()
         for module_name, module in self.named_modules(prefix):
             for name, persistent in vars(module).get("_buffers", {}).items():
                 value = getattr(module, name, None)
-                if value is not None and (persistent or not persistent_only):
+                if value is not None and (persistent or not persistent_only) and id(value) not in seen:
+                    seen.add(id(value))  # one tensor held twice: listed once, as parameters are
                     found.append((f"{module_name}.{name}" if module_name else name, value))
         return found
 
@@ -258,6 +275,8 @@ class Module:
         return self
 
     def train(self, mode=True):
+        if not isinstance(mode, bool):  # given: PyTorch's check
+            raise ValueError("training mode is expected to be boolean")
         ### BEGIN SOLUTION
         self.training = mode
         for child in self.children():
@@ -317,17 +336,25 @@ class Module:
                 t.data[...] = state_dict[name]
         return missing, unexpected
 
+    def __delattr__(self, name):
+        """``del self.<name>``; a buffer is forgotten too (no longer in named_buffers or state_dict)."""
+        vars(self).get("_buffers", {}).pop(name, None)
+        super().__delattr__(name)
+
     def extra_repr(self):
         """The text between the parentheses of this module's repr (override it)."""
         return ""
 
+    def _child_lines(self):
+        """The repr's lines for the sub-modules: ``(name): repr``, indented."""
+        return [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+
     def __repr__(self):
-        lines = []
-        for name, child in self.named_children():
-            body = repr(child).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
+        extra = self.extra_repr()
+        lines = self._child_lines()
         if not lines:
-            return f"{type(self).__name__}({self.extra_repr()})"
+            return f"{type(self).__name__}({extra})"
+        lines = ([f"  {line}" for line in extra.split("\n")] if extra else []) + lines  # PyTorch's order
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
@@ -1803,12 +1830,14 @@ def _to(self, *args, dtype=None, **kwargs):
 def _register_parameter(self, name, param):
     if param is not None and not isinstance(param, Parameter):
         raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, not {type(param).__name__}")
+    _check_member_name(self, name, "parameter", lambda value: value is None or isinstance(value, Parameter))
     setattr(self, name, param)
 
 
 def _add_module(self, name, module):
     if module is not None and not isinstance(module, Module):
         raise TypeError(f"add_module: {name!r} must be a Module or None, not {type(module).__name__}")
+    _check_member_name(self, name, "module", lambda value: value is None or isinstance(value, Module))
     setattr(self, name, module)
 
 

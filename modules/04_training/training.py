@@ -1360,6 +1360,7 @@ if __name__ == "__main__":
 # %%
 #| export nn.init
 import math
+import warnings
 
 import numpy as np
 
@@ -1371,13 +1372,16 @@ def _fill(tensor, values):
 
 def calculate_gain(nonlinearity, param=None):
     """The recommended gain for a non-linearity (PyTorch's table)."""
-    if nonlinearity in ("linear", "conv1d", "conv2d", "sigmoid"):
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+    if nonlinearity in linear or nonlinearity == "sigmoid":
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
+        if param is not None and (isinstance(param, bool) or not isinstance(param, (int, float))):
+            raise ValueError(f"negative_slope {param} not a valid number")
         slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
@@ -1430,12 +1434,24 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
 
+def _no_elements(tensor):
+    """PyTorch's rule for initializing a tensor with no elements: a warning, and nothing done."""
+    if tensor.data.size:
+        return False
+    warnings.warn("Initializing zero-element tensors is a no-op")
+    return True
+
+
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _no_elements(tensor):
+        return tensor
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _no_elements(tensor):
+        return tensor
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
 
 
@@ -1456,6 +1472,8 @@ def orthogonal_(tensor, gain=1.0):
     uniformly distributed); dimensions after the first are flattened, as in PyTorch."""
     if tensor.ndim < 2:
         raise ValueError("orthogonal_: only tensors with 2 or more dimensions are supported")
+    if tensor.data.size == 0:  # nothing to fill (PyTorch returns it as it is)
+        return tensor
     rows, columns = tensor.shape[0], tensor.data.size // tensor.shape[0]
     gaussian = np.random.normal(size=(max(rows, columns), min(rows, columns)))
     q, r = np.linalg.qr(gaussian)
@@ -1887,14 +1905,16 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return Tensor(0.0)
     ### BEGIN SOLUTION
     norm_type = float(norm_type)
-    if math.isinf(norm_type):
+    if norm_type == 0:  # PyTorch's "0-norm" of the norms: how many gradients are not all zero
+        total = float(sum(bool(np.count_nonzero(g)) for g in grads))
+    elif math.isinf(norm_type):
         total = max(float(np.abs(g).max()) for g in grads)
     else:
         total = sum(float((np.abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is non-finite")
     scale = max_norm / (total + 1e-6)
-    if scale < 1.0:
+    if not scale >= 1.0:  # a nan total makes every gradient nan, as in PyTorch (nan < 1 is False)
         for g in grads:
             g *= scale
     ### END SOLUTION

@@ -354,7 +354,7 @@ if __name__ == "__main__":
 # %%
 #| export nn.containers
 from tinytorch.core.tensor import Tensor
-from tinytorch.nn.modules import Parameter, _Container, _ModuleSequence
+from tinytorch.nn.modules import Module, Parameter, _check_member_name, _Container, _ModuleSequence
 
 
 class ModuleList(_ModuleSequence):
@@ -383,6 +383,18 @@ class ModuleList(_ModuleSequence):
         modules.insert(index, module)
         self._renumber(modules)
 
+    def _child_lines(self):
+        """PyTorch's repr of a ModuleList: a run of equal modules is one line, `(0-2): 3 x Linear(...)`."""
+        runs = []  # [first index, last index, repr]
+        for index, module in enumerate(self):
+            text = repr(module)
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = index
+            else:
+                runs.append([index, index, text])
+        return ["  " + (f"({a}): " if a == b else f"({a}-{b}): {b - a + 1} x ") + text.replace("\n", "\n  ")
+                for a, b, text in runs]
+
 
 class ModuleDict(_Container):
     """A dict of Modules whose parameters are registered, in insertion order."""
@@ -396,6 +408,7 @@ class ModuleDict(_Container):
         return self._modules[key]
 
     def __setitem__(self, key, module):
+        _check_member_name(self, key, "module", lambda value: value is None or isinstance(value, Module))
         self._add(key, module)
 
     def __delitem__(self, key):
@@ -432,7 +445,7 @@ def _as_parameter(value):
     if isinstance(value, Parameter):
         return value
     if isinstance(value, Tensor):
-        return Parameter(value.data)  # requires_grad=True, whatever the Tensor had (PyTorch's rule too)
+        return Parameter(value)  # its dtype; requires_grad=True, whatever the Tensor had (PyTorch's rule too)
     raise TypeError(f"a ParameterList or ParameterDict holds Parameters or Tensors, not {type(value).__name__}")
 
 

@@ -120,7 +120,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:508
+# %% modules/08_transformer/transformer.py:521
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 
@@ -159,7 +159,7 @@ class GPT(Module):
         return Tensor(ids[0] if single else ids, dtype=np.int64)
 
 
-# %% modules/08_transformer/transformer.py:598
+# %% modules/08_transformer/transformer.py:611
 import copy
 
 from tinytorch.nn.attention import MultiheadAttention
@@ -220,7 +220,7 @@ class TransformerEncoder(Module):
         return x if self.norm is None else self.norm(x)
 
 
-# %% modules/08_transformer/transformer.py:675
+# %% modules/08_transformer/transformer.py:688
 from tinytorch.nn import init
 
 

@@ -4,7 +4,7 @@
 __all__ = ['DropoutOp', 'Dropout', 'dropout', 'Dropout1d', 'Dropout2d', 'dropout1d', 'dropout2d']
 
 
-# %% modules/04_training/training.py:1531
+# %% modules/04_training/training.py:1549
 import numpy as np
 
 from tinytorch.core.autograd import Function

@@ -6,6 +6,7 @@ __all__ = ['calculate_gain', 'uniform_', 'normal_', 'constant_', 'zeros_', 'ones
 
 # %% modules/04_training/training.py:1360
 import math
+import warnings
 
 import numpy as np
 
@@ -17,13 +18,16 @@ def _fill(tensor, values):
 
 def calculate_gain(nonlinearity, param=None):
     """The recommended gain for a non-linearity (PyTorch's table)."""
-    if nonlinearity in ("linear", "conv1d", "conv2d", "sigmoid"):
+    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+    if nonlinearity in linear or nonlinearity == "sigmoid":
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
+        if param is not None and (isinstance(param, bool) or not isinstance(param, (int, float))):
+            raise ValueError(f"negative_slope {param} not a valid number")
         slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
@@ -76,12 +80,24 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
 
 
+def _no_elements(tensor):
+    """PyTorch's rule for initializing a tensor with no elements: a warning, and nothing done."""
+    if tensor.data.size:
+        return False
+    warnings.warn("Initializing zero-element tensors is a no-op")
+    return True
+
+
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _no_elements(tensor):
+        return tensor
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
+    if _no_elements(tensor):
+        return tensor
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity))
 
 
@@ -102,6 +118,8 @@ def orthogonal_(tensor, gain=1.0):
     uniformly distributed); dimensions after the first are flattened, as in PyTorch."""
     if tensor.ndim < 2:
         raise ValueError("orthogonal_: only tensors with 2 or more dimensions are supported")
+    if tensor.data.size == 0:  # nothing to fill (PyTorch returns it as it is)
+        return tensor
     rows, columns = tensor.shape[0], tensor.data.size // tensor.shape[0]
     gaussian = np.random.normal(size=(max(rows, columns), min(rows, columns)))
     q, r = np.linalg.qr(gaussian)

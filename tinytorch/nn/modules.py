@@ -20,21 +20,33 @@ class Parameter(Tensor):
     """A Tensor that is a weight of a Module; ``requires_grad=False`` freezes it."""
 
     def __init__(self, data, requires_grad=True, dtype=None):
-        if isinstance(data, Tensor):
-            data = data.data
+        if isinstance(data, Tensor):  # a Tensor keeps its dtype (float64 stays float64)
+            data, dtype = data.data, data.dtype if dtype is None else dtype
         super().__init__(data, dtype=dtype, requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
 
 
-# %% modules/03_nn/nn.py:113
+# %% modules/03_nn/nn.py:114
 def _child(holder, part):
     """One step along a dotted module path: an attribute, a list index or a container's name."""
     if isinstance(holder, list):
         return holder[int(part)]
     modules = vars(holder).get("_modules") or {}
     return modules[part] if part in modules else getattr(holder, part)
+
+
+def _check_member_name(module, name, kind, replaceable):
+    """PyTorch's checks of a name given to register_buffer/register_parameter/add_module: a
+    non-empty string without ".", and not an attribute the module already has for something
+    else (``replaceable(value)`` says whether the attribute there may be replaced)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+    if not name or "." in name:
+        raise KeyError(f"{kind} name can't be empty or contain \".\", got: {name!r}")
+    if hasattr(module, name) and not replaceable(getattr(module, name)):
+        raise KeyError(f"attribute '{name}' already exists")
 
 
 class Module:
@@ -78,7 +90,7 @@ class Module:
     def named_parameters(self, prefix=""):
         """[(dotted name, Parameter)] over the whole tree, each parameter once."""
         found, seen = [], set()
-        for name, value in self._walk(prefix):
+        for name, value in self._walk(f"{prefix}." if prefix else ""):
             if isinstance(value, Parameter) and id(value) not in seen:
                 seen.add(id(value))
                 found.append((name, value))
@@ -120,6 +132,8 @@ class Module:
         module = self
         for part in target.split(".") if target else []:
             module = _child(module, part)
+            if not isinstance(module, (Module, list)):
+                raise AttributeError(f"`{part}` is not an nn.Module")
         return module
 
     def set_submodule(self, target, module):
@@ -139,16 +153,18 @@ class Module:
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, not {type(tensor).__name__}")
         if "_buffers" not in vars(self):
             raise AttributeError("call super().__init__() before register_buffer()")
+        _check_member_name(self, name, "buffer", lambda value: name in self._buffers)
         self._buffers[name] = persistent
         setattr(self, name, tensor)
 
     def named_buffers(self, prefix="", persistent_only=False):
         """[(dotted name, Tensor)] for the buffers of the whole tree (None buffers are skipped)."""
-        found = []
+        found, seen = [], set()
         for module_name, module in self.named_modules(prefix):
             for name, persistent in vars(module).get("_buffers", {}).items():
                 value = getattr(module, name, None)
-                if value is not None and (persistent or not persistent_only):
+                if value is not None and (persistent or not persistent_only) and id(value) not in seen:
+                    seen.add(id(value))  # one tensor held twice: listed once, as parameters are
                     found.append((f"{module_name}.{name}" if module_name else name, value))
         return found
 
@@ -169,6 +185,8 @@ class Module:
         return self
 
     def train(self, mode=True):
+        if not isinstance(mode, bool):  # given: PyTorch's check
+            raise ValueError("training mode is expected to be boolean")
         self.training = mode
         for child in self.children():
             child.train(mode)
@@ -226,21 +244,29 @@ class Module:
                 t.data[...] = state_dict[name]
         return missing, unexpected
 
+    def __delattr__(self, name):
+        """``del self.<name>``; a buffer is forgotten too (no longer in named_buffers or state_dict)."""
+        vars(self).get("_buffers", {}).pop(name, None)
+        super().__delattr__(name)
+
     def extra_repr(self):
         """The text between the parentheses of this module's repr (override it)."""
         return ""
 
+    def _child_lines(self):
+        """The repr's lines for the sub-modules: ``(name): repr``, indented."""
+        return [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+
     def __repr__(self):
-        lines = []
-        for name, child in self.named_children():
-            body = repr(child).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
+        extra = self.extra_repr()
+        lines = self._child_lines()
         if not lines:
-            return f"{type(self).__name__}({self.extra_repr()})"
+            return f"{type(self).__name__}({extra})"
+        lines = ([f"  {line}" for line in extra.split("\n")] if extra else []) + lines  # PyTorch's order
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:421
+# %% modules/03_nn/nn.py:448
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -282,7 +308,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:519
+# %% modules/03_nn/nn.py:546
 class _Container(Module):
     """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
 
@@ -369,7 +395,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:631
+# %% modules/03_nn/nn.py:658
 class _Activation(Module):
     """An activation that PyTorch lets work in place: `inplace=True` is accepted, so that PyTorch
     code runs, but the result is always a new tensor (the input is never overwritten)."""
@@ -430,7 +456,7 @@ class LeakyReLU(_Activation):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
-# %% modules/03_nn/nn.py:761
+# %% modules/03_nn/nn.py:788
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -493,7 +519,7 @@ class LogSoftmax(Softmax):
         return _along(LogSoftmaxOp, x, self.dim)
 
 
-# %% modules/03_nn/nn.py:905
+# %% modules/03_nn/nn.py:932
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -580,7 +606,7 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:1056
+# %% modules/03_nn/nn.py:1083
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -628,7 +654,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:1123
+# %% modules/03_nn/nn.py:1150
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -717,7 +743,7 @@ class BCEWithLogitsLoss(_WeightedLoss):
         return _reduce(self._weighted(losses), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1257
+# %% modules/03_nn/nn.py:1284
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -888,7 +914,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1529
+# %% modules/03_nn/nn.py:1556
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -951,7 +977,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return NLLLoss(weight, size_average, ignore_index, reduce, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1611
+# %% modules/03_nn/nn.py:1638
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
@@ -1145,12 +1171,14 @@ def _to(self, *args, dtype=None, **kwargs):
 def _register_parameter(self, name, param):
     if param is not None and not isinstance(param, Parameter):
         raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, not {type(param).__name__}")
+    _check_member_name(self, name, "parameter", lambda value: value is None or isinstance(value, Parameter))
     setattr(self, name, param)
 
 
 def _add_module(self, name, module):
     if module is not None and not isinstance(module, Module):
         raise TypeError(f"add_module: {name!r} must be a Module or None, not {type(module).__name__}")
+    _check_member_name(self, name, "module", lambda value: value is None or isinstance(value, Module))
     setattr(self, name, module)
 
 
@@ -1198,7 +1226,7 @@ Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:1913
+# %% modules/03_nn/nn.py:1942
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
@@ -1674,7 +1702,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2430
+# %% modules/03_nn/nn.py:2459
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -1807,7 +1835,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2629
+# %% modules/03_nn/nn.py:2658
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -1966,7 +1994,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:2832
+# %% modules/03_nn/nn.py:2861
 import warnings
 
 from tinytorch.core.autograd import einsum

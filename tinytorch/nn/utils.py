@@ -4,7 +4,7 @@
 __all__ = ['clip_grad_norm_', 'clip_grad_value_', 'parameters_to_vector', 'vector_to_parameters', 'pad_sequence', 'unpad_sequence', 'pack_padded_sequence', 'pad_packed_sequence', 'pack_sequence', 'rnn']
 
 
-# %% modules/04_training/training.py:1868
+# %% modules/04_training/training.py:1886
 import math
 
 import numpy as np
@@ -24,14 +24,16 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not grads:
         return Tensor(0.0)
     norm_type = float(norm_type)
-    if math.isinf(norm_type):
+    if norm_type == 0:  # PyTorch's "0-norm" of the norms: how many gradients are not all zero
+        total = float(sum(bool(np.count_nonzero(g)) for g in grads))
+    elif math.isinf(norm_type):
         total = max(float(np.abs(g).max()) for g in grads)
     else:
         total = sum(float((np.abs(g) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"the total norm of order {norm_type} of the gradients is non-finite")
     scale = max_norm / (total + 1e-6)
-    if scale < 1.0:
+    if not scale >= 1.0:  # a nan total makes every gradient nan, as in PyTorch (nan < 1 is False)
         for g in grads:
             g *= scale
     return Tensor(total, dtype=grads[0].dtype)
@@ -60,7 +62,7 @@ def vector_to_parameters(vec, parameters):
         start += p.data.size
 
 
-# %% modules/04_training/training.py:2629
+# %% modules/04_training/training.py:2649
 import importlib.machinery
 import sys
 import types
