@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -136,7 +137,11 @@ def test_a_test_replaced_at_import_time_is_bound_again(graded):
     linear = graded.rows["rewriter"]["modules"]["03_nn"]
     assert linear["tampered"] == [], "the source's tests are the course's: only the run-time swap cheats"
     assert linear["status"] == F and linear["message"].startswith("test_unit_linear: AssertionError"), linear
-    assert "modules/03_nn/nn.py:4" in linear["details"], "the failure points at the test's own line"
+    reported = int(re.search(r"modules/03_nn/nn\.py:(\d+)", linear["details"]).group(1))
+    source = (REPO / "modules" / "03_nn" / "nn.py").read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(source, 1) if line.startswith("def test_unit_linear("))
+    end = next(n for n, line in enumerate(source[start:], start + 1) if line and not line[0].isspace())
+    assert start < reported < end, "the failure points at a line of the course's own test_unit_linear"
 
 
 def test_a_learning_test_rewritten_during_the_run_does_not_count(graded):
