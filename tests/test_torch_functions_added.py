@@ -13,73 +13,14 @@ import numpy as np
 import pytest
 
 import tinytorch
-from gradcheck import assert_gradients_match, torch
+from gradcheck import assert_gradients_match
+from test_torch_functions_vs_torch_fuzz import check, th  # the same comparison as the property tests
 from tinytorch.core.tensor import Tensor
 
 pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]
 
 NAN = float("nan")
-
-
-def th():
-    return torch()
-
-
-def flat(out):
-    if isinstance(out, (tuple, list)):
-        return [x for o in out for x in flat(o)]
-    return [out]
-
-
-def check(tiny_fn, torch_fn, *inputs, grad=True, rtol=None, atol=None, only=None):
-    """tiny_fn(*tensors) against torch_fn(*tensors): each output's value, dtype and shape (`only`: the
-    positions compared), then the gradient of every float64 input under random upstream gradients.
-    Where PyTorch raises, tinytorch must raise."""
-    inputs = [np.asarray(a) for a in inputs]
-    wants = [grad and a.dtype == np.float64 for a in inputs]
-    low = any(a.dtype == np.float32 for a in inputs)
-    rtol = rtol if rtol is not None else (2e-5 if low else 1e-9)
-    atol = atol if atol is not None else (1e-5 if low else 1e-11)
-    t_in = [Tensor(a.copy(), dtype=a.dtype, requires_grad=w) for a, w in zip(inputs, wants)]
-    r_in = [th().from_numpy(a.copy()).requires_grad_(w) for a, w in zip(inputs, wants)]
-    try:
-        r_out = flat(torch_fn(*r_in))
-    except (RuntimeError, IndexError, ValueError, TypeError, NotImplementedError):
-        with pytest.raises(Exception):
-            tiny_fn(*t_in)
-        return
-    t_out = flat(tiny_fn(*t_in))
-    assert len(t_out) == len(r_out), f"{len(t_out)} outputs != {len(r_out)}"
-    for k, (t, r) in enumerate(zip(t_out, r_out)):
-        if only is not None and k not in only:
-            continue
-        ref = r.detach().numpy()
-        assert isinstance(t, Tensor), f"output {k}: {type(t).__name__}"
-        assert t.shape == ref.shape, f"output {k} shape {t.shape} != {ref.shape}"
-        assert t.dtype == ref.dtype, f"output {k} dtype {t.dtype} != {ref.dtype}"
-        np.testing.assert_allclose(t.data, ref, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"output {k}")
-    if not any(wants):
-        return
-    t_total = r_total = None
-    for k, (t, r) in enumerate(zip(t_out, r_out)):
-        if r.requires_grad and r.dtype == th().float64:
-            w = np.random.default_rng(k).normal(size=r.shape)
-            if t.requires_grad:
-                part = (t * Tensor(w, dtype=np.float64)).sum()
-                t_total = part if t_total is None else t_total + part
-            part = (r * th().from_numpy(w)).sum()
-            r_total = part if r_total is None else r_total + part
-    if r_total is None:
-        return
-    if t_total is not None:
-        t_total.backward()
-    r_total.backward()
-    for k, (t, r, w) in enumerate(zip(t_in, r_in, wants)):
-        if w:
-            ref = np.zeros(r.shape) if r.grad is None else r.grad.numpy()
-            got = np.zeros(t.shape) if t.grad is None else t.grad.data
-            np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol, equal_nan=True, err_msg=f"grad {k}")
 
 
 def arr(*shape, seed=0, dtype=np.float64):
