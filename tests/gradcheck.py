@@ -13,7 +13,8 @@ import pytest
 from tinytorch.core.autograd import numerical_gradient
 from tinytorch.core.tensor import Tensor
 
-__all__ = ["F", "assert_gradients_match", "assert_matches_torch", "normal", "numerical_gradient", "rng", "torch"]
+__all__ = ["F", "assert_gradients_match", "assert_matches_torch", "input_gradients", "normal", "numerical_gradient", "rng",
+           "torch"]
 
 rng = np.random.default_rng(0)  # the test inputs' one generator
 
@@ -86,3 +87,10 @@ def assert_matches_torch(tiny_fn, torch_fn, *arrays, atol=1e-5, rtol=1e-4, seed=
             np.testing.assert_allclose(
                 tiny.grad.data, ref.grad.numpy(), atol=atol, rtol=rtol, err_msg=f"input {k}"
             )
+
+
+def input_gradients(tiny_inputs, torch_inputs, wanted):
+    """[(k, tinytorch's gradient, PyTorch's)] for each input k that wanted one, as arrays (zeros
+    where no gradient arrived): what the differential tests compare after both backward passes."""
+    return [(k, np.zeros(t.shape) if t.grad is None else t.grad.data, np.zeros(r.shape) if r.grad is None else r.grad.numpy())
+            for k, (t, r, w) in enumerate(zip(tiny_inputs, torch_inputs, wanted)) if w]
