@@ -4141,7 +4141,8 @@ def test_unit_reduction_and_shape_gradients():
     and `GetItemOp` (and through them `var`, `std`, `.T`, `flatten`, `squeeze`). A reduction spreads
     its gradient back over the input's shape (put the reduced axes back when `keepdims` was False),
     a permutation is undone by the *inverse* permutation, and indexing must *add* the gradient at a
-    repeated index (`a[[0, 0, 2]]`), which fancy assignment does not (the `np.add.at` family).
+    repeated index (`a[[0, 0, 2]]`), which fancy assignment does not (the `np.add.at` family) — at
+    `ctx.keys[-1]` in `_select(full, ctx.keys[:-1])` (module 01's `_index` keys).
     """
     check_gradients(lambda a: a.sum(axis=1), (3, 4))
     check_gradients(lambda a: a.mean(dim=0, keepdim=True) * a, (3, 4))
