@@ -325,3 +325,10 @@ def test_unravel_index():
                            (np.array([-1, 8]), (2, 4)), (np.array([4]), 6), (np.array([4]), ()), (np.zeros(0, np.int64), (3,)),
                            (np.array([1], np.int32), (2, 2)), (np.array([1.0]), (2, 2)), (np.array([1]), (2, -1))]:
         check(lambda i: tinytorch.unravel_index(i, shape), lambda i: th().unravel_index(i, shape), indices)
+
+
+@pytest.mark.parametrize("shape, start, end", [((3,), 1, -1), ((3,), 0, -1), ((), 0, -1), ((2, 3), 0, 2),
+                                               ((2, 3), -3, -1), ((2, 3, 4), 2, 1), ((2, 3, 4), 1, 2)])
+def test_flatten_checks_its_dims(shape, start, end):
+    """flatten's dims must lie in [-ndim, ndim - 1] and start may not come after end (PyTorch raises)."""
+    check(lambda t: t.flatten(start, end), lambda t: t.flatten(start, end), arr(*shape))

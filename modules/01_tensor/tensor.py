@@ -992,7 +992,13 @@ def _flatten(self, start_dim=0, end_dim=-1):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W).flatten(1) is (N, C*H*W)."""
     if self.ndim == 0:
         return self.reshape(1)
+    for dim in (start_dim, end_dim):  # PyTorch's checks
+        if not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-self.ndim}, {self.ndim - 1}], "
+                             f"but got {dim})")
     start, end = start_dim % self.ndim, end_dim % self.ndim
+    if start > end:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     merged = int(np.prod(self.shape[start:end + 1]))  # not -1: ambiguous when another dimension is 0
     return self.reshape(*self.shape[:start], merged, *self.shape[end + 1:])
 
