@@ -164,20 +164,6 @@ OPTIONS = {
 param_shapes = hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3)
 
 
-def known_bug(name, options, shapes=()):
-    """Configurations that hit a bug kept as an xfail test below (excluded from the property tests):
-    none left (the SGD 0-d momentum buffer and the decoupled_weight_decay option were fixed)."""
-    return False
-
-
-def excluded(name, options):
-    return False
-
-
-def _tiny_options(options):
-    return dict(options)
-
-
 def make_pair(th, name, groups_spec, defaults):
     """(tiny optimizer, torch optimizer) over groups_spec: [(params_tiny, params_torch, overrides)]."""
     if len(groups_spec) == 1 and not groups_spec[0][2]:
@@ -274,8 +260,6 @@ def test_optimizer_follows_torch(name, data):
                                                                                        requires_grad=True)
     extra_options = draw(st.sampled_from([{}, {"lr": 0.05}]) | OPTIONS[name], label="extra group")
     all_options.append(extra_options)
-    all_shapes = [*shapes, extra_shape]
-    assume(not any(known_bug(name, {**defaults, **o}, all_shapes) for o in all_options))
     # PyTorch's Adagrad fills every state's sum with the *constructor's* initial_accumulator_value
     # (self.defaults), whatever its group says; tinytorch with the group's (excluded: PyTorch quirk)
     assume(name != "Adagrad" or all(o.get("initial_accumulator_value", defaults["initial_accumulator_value"])
@@ -351,7 +335,6 @@ def maybe_invalid_options(draw, name):
 def test_optimizer_refuses_what_torch_refuses(name, data):
     th = torch()
     options = data.draw(maybe_invalid_options(name))
-    assume(not known_bug(name, options))
     try:
         getattr(th.optim, name)([th.zeros(2, dtype=th.float64, requires_grad=True)], **options)
     except (ValueError, TypeError, RuntimeError, NotImplementedError):
@@ -637,17 +620,11 @@ def test_scheduler_refuses_what_torch_refuses(name, data):
     draw = data.draw
     spec = draw(optimizer_spec(), label="optimizer")
     args = draw(scheduler_args(name, len(spec[1]), invalid=True), label="args")
-    assume(not scheduler_bug(name, args))
     # ConstantLR(factor=0): PyTorch divides by the factor at total_iters (excluded: PyTorch quirk)
     assume(not (name == "ConstantLR" and args["factor"] == 0))
 
     assert_traces(trace(lambda: made_scheduler(th, "tiny", name, spec, args), 25),
                   trace(lambda: made_scheduler(th, "torch", name, spec, args), 25), name, invalid=True)
-
-
-def scheduler_bug(name, args):
-    """Invalid arguments that hit a bug kept as an xfail test below: none left (all fixed)."""
-    return False
 
 
 @FAST

@@ -103,7 +103,7 @@ def same_weights(ours, theirs, seed):
                     for name, p in ours.named_parameters()]
 
 
-def build(make, seed):
+def build(make, seed=0):
     """(ours, theirs, parameter gradient pairs) from ``make(nn)``, or None where PyTorch refuses (and
     tinytorch must refuse too)."""
     th = torch()
@@ -592,14 +592,9 @@ def test_generate_square_subsequent_mask(size, dtype):
 DID_NOT_RAISE = pytest.fail.Exception  # check(): PyTorch raised, tinytorch did not
 
 
-def _pair(make, seed=0):
-    ours, theirs, grads = build(make, seed)
-    return ours, theirs, grads
-
-
 @pytest.mark.parametrize("c0_shape", [(1, 1, 4), (2, 2, 4)])
 def test_lstm_checks_the_shape_of_c0(c0_shape):
-    ours, theirs, grads = _pair(lambda nn: nn.LSTM(3, 4))
+    ours, theirs, grads = build(lambda nn: nn.LSTM(3, 4))
     check(lambda is_torch, x, h, c: (theirs if is_torch else ours)(x, (h, c)),
           np.ones((5, 2, 3)), np.zeros((1, 2, 4)), np.full(c0_shape, 0.5), params=grads)
 
@@ -607,7 +602,7 @@ def test_lstm_checks_the_shape_of_c0(c0_shape):
 @pytest.mark.parametrize("cls", ["RNNCell", "LSTMCell", "GRUCell"])
 @pytest.mark.parametrize("x_shape, hx_shape", [((2, 3), (1, 4)), ((3,), (1, 4))])
 def test_cells_check_the_shape_of_hx(cls, x_shape, hx_shape):
-    ours, theirs, grads = _pair(lambda nn: getattr(nn, cls)(3, 4))
+    ours, theirs, grads = build(lambda nn: getattr(nn, cls)(3, 4))
     lstm = cls == "LSTMCell"
     check(lambda is_torch, x, h: (theirs if is_torch else ours)(x, (h, h) if lstm else h),
           np.ones(x_shape), np.full(hx_shape, 0.5), params=grads)
@@ -616,7 +611,7 @@ def test_cells_check_the_shape_of_hx(cls, x_shape, hx_shape):
 @pytest.mark.parametrize("cls, shape", [("RNN", (2, 5, 2, 3)), ("LSTM", (2, 5, 2, 3)), ("GRU", (2, 5, 2, 3)),
                                         ("RNNCell", (2, 2, 3)), ("LSTMCell", (2, 2, 3)), ("GRUCell", (2, 2, 3))])
 def test_recurrent_layers_check_the_number_of_input_dims(cls, shape):
-    ours, theirs, grads = _pair(lambda nn: getattr(nn, cls)(3, 4))
+    ours, theirs, grads = build(lambda nn: getattr(nn, cls)(3, 4))
     check(lambda is_torch, x: (theirs if is_torch else ours)(x), np.ones(shape), params=grads)
 
 
@@ -643,7 +638,7 @@ def test_recurrent_constructors_refuse_what_torch_refuses(cls, options):
 
 
 def test_3d_attn_mask_of_another_batch_is_refused():
-    ours, theirs, grads = _pair(lambda nn: nn.TransformerEncoderLayer(4, 2, 4, dropout=0.0))
+    ours, theirs, grads = build(lambda nn: nn.TransformerEncoderLayer(4, 2, 4, dropout=0.0))
     mask = np.zeros((2, 3, 3), dtype=bool)
     mask[0, :, 0] = True
     check(lambda is_torch, x: (theirs if is_torch else ours)(x, src_mask=as_tensor(is_torch, mask)),
@@ -654,10 +649,10 @@ def test_3d_attn_mask_of_another_batch_is_refused():
 def test_integer_attn_mask_is_refused(where):
     mask = np.zeros((3, 3), dtype=np.int64)
     if where == "encoder_layer":
-        ours, theirs, grads = _pair(lambda nn: nn.TransformerEncoderLayer(4, 2, 4, dropout=0.0))
+        ours, theirs, grads = build(lambda nn: nn.TransformerEncoderLayer(4, 2, 4, dropout=0.0))
         case = lambda is_torch, x: (theirs if is_torch else ours)(x, src_mask=as_tensor(is_torch, mask))  # noqa
     else:
-        ours, theirs, grads = _pair(lambda nn: nn.MultiheadAttention(4, 2))
+        ours, theirs, grads = build(lambda nn: nn.MultiheadAttention(4, 2))
         case = lambda is_torch, x: (theirs if is_torch else ours)(x, x, x, attn_mask=as_tensor(is_torch, mask))  # noqa
     check(case, np.random.default_rng(0).normal(size=(3, 2, 4)), params=grads)
 
@@ -665,9 +660,9 @@ def test_integer_attn_mask_is_refused(where):
 @pytest.mark.parametrize("where", ["encoder_layer", "multihead_attention"])
 def test_attention_over_an_empty_sequence(where):
     if where == "encoder_layer":
-        ours, theirs, grads = _pair(lambda nn: nn.TransformerEncoderLayer(4, 2, 4, dropout=0.0))
+        ours, theirs, grads = build(lambda nn: nn.TransformerEncoderLayer(4, 2, 4, dropout=0.0))
         case = lambda is_torch, x: (theirs if is_torch else ours)(x)  # noqa: E731
     else:
-        ours, theirs, grads = _pair(lambda nn: nn.MultiheadAttention(4, 2))
+        ours, theirs, grads = build(lambda nn: nn.MultiheadAttention(4, 2))
         case = lambda is_torch, x: (theirs if is_torch else ours)(x, x, x)  # noqa: E731
     check(case, np.zeros((0, 2, 4)), params=grads)

@@ -27,6 +27,10 @@ _NAMES = (
     "softmax", "log_softmax", "scatter", "scatter_add", "index_add", "is_floating_point", "clamp_min",
     "clamp_max", "argwhere", "clone", "pow", "tan", "atan", "arctan", "atan2", "arctan2", "diff", "rot90",
     "take", "dist", "var_mean", "std_mean", "flipud", "fliplr", "inverse", "det",
+    "asin", "acos", "atanh", "asinh", "acosh", "arcsin", "arccos", "arctanh", "arcsinh", "arccosh",
+    "signbit", "logit", "floor_divide", "tensor_split", "hsplit", "vsplit", "kthvalue", "cummax", "cummin",
+    "kron", "cross", "quantile", "nanquantile", "nanmedian", "mode", "bitwise_and", "bitwise_or", "bitwise_xor",
+    "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "lgamma", "digamma", "index_copy",
 )
 
 
