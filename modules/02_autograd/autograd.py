@@ -4128,6 +4128,7 @@ def test_unit_reduction_and_shape_gradients():
     check_gradients(lambda a: a.transpose(0, 2).exp(), (2, 3, 4))
     check_gradients(lambda a: a.T @ a, (3, 2))
     check_gradients(lambda a: a[1:, [0, 0, 2]], (3, 4))
+    check_gradients(lambda a: a[1, :, [0, 0, 2]], (2, 3, 4))  # two keys: the integer first, as PyTorch
     check_gradients(lambda a: a.unsqueeze(1).flatten(1).squeeze(), (3, 4))
 
 
