@@ -164,6 +164,31 @@ def test_syntax_error_reports_file_and_line_and_writes_nothing(tmp_path):
     assert not (root / "tinytorch/core/a.py").exists()
 
 
+def test_a_statement_split_by_a_cell_marker_is_refused_though_the_file_parses(tmp_path):
+    # The file parses (the marker is inside a string), but the exported cell is not Python on
+    # its own: the names read from the whole file's tree must not hide that.
+    source = '# %%\n#| default_exp core.a\n\n# %%\n#| export\nX = """\n# %%\nrest"""\nY = 1\n'
+    root = make_project(tmp_path, {"01_alpha": source})
+    info = resolve_module(root, "01_alpha")
+    with pytest.raises(ExportError, match=r"alpha\.py:6: syntax error(.|\n)*valid Python on its own"):
+        exporter.export_module(root, info)
+    assert exporter.parse_module(root, info, check_syntax=False).cells[0].names == []  # read, not exported
+
+
+@pytest.mark.parametrize("first_check", [True, False])
+def test_names_are_the_same_whichever_kind_of_parse_comes_first(tmp_path, first_check):
+    # One cached reading serves both kinds of call; the syntax-checked one reads names from the
+    # whole file's tree, the other cell by cell: both must find ALPHA's names, decorators included.
+    source = ALPHA + "\n# %%\n#| export\n@staticmethod\n\ndef decorated():\n    pass\n"
+    root = make_project(tmp_path, {"01_alpha": source})
+    info = resolve_module(root, "01_alpha")
+    exporter._PARSED.clear()
+    first = exporter.parse_module(root, info, check_syntax=first_check)
+    second = exporter.parse_module(root, info, check_syntax=not first_check)
+    expected = [["SCALE", "LEFT", "RIGHT", "total", "double", "Box"], ["other"], ["decorated"]]
+    assert [cell.names for cell in first.cells] == [cell.names for cell in second.cells] == expected
+
+
 def test_two_modules_one_target_is_an_error_naming_both(tmp_path):
     one = "# %%\n#| default_exp core.shared\n#| export\nX = 1\n"
     two = "# %%\n#| default_exp core.other\n\n# %%\n#| export core.shared\nY = 2\n"

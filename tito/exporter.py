@@ -169,12 +169,46 @@ def parse_module(root, info, check_syntax=True, text=None):
     return _parse_text(info, _relpath(root, info.source), text, check_syntax)
 
 
-@functools.lru_cache(maxsize=64)
 def _parse_text(info, where, text, check_syntax):
-    """:func:`parse_module` of this exact text, parsed once: exporting one module reads all
-    the others too (names in the catalog, conflicts), and ``complete`` plans its export twice."""
+    """:func:`parse_module` of this exact text. ``check_syntax`` parses the whole file first;
+    the cells are read once per text for both kinds of call (exporting one module reads all
+    the others too; ``complete`` plans its export twice), with their problems in source
+    order, and a call raises the first one that applies to it (a cell's syntax error only
+    when ``check_syntax``)."""
+    tree = None
     if check_syntax:
-        _check_syntax(text, where)
+        try:
+            tree = parse_source(text, where)
+        except SyntaxError as err:
+            raise ExportError(_syntax_message(err, where)) from None
+    key = (info, where, text)
+    if key not in _PARSED:
+        while len(_PARSED) >= 64:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[key] = _parse_once(info, where, text, tree)
+    parsed, problems = _PARSED[key]
+    for problem, is_syntax in problems:
+        if check_syntax or not is_syntax:
+            raise problem
+    return parsed
+
+
+_PARSED = {}  # (info, where, text) -> _parse_once's result, oldest first
+
+
+def _parse_once(info, where, text, tree):
+    """(ParsedModule or None, [(ExportError, is_syntax), ...]): parsing stops at the first
+    problem that is not a syntax error; a cell with a syntax error exports no names. ``tree``:
+    the whole file's, when it was parsed (each cell's names are then read from it)."""
+    problems = []
+    try:
+        return _parse_cells(info, where, text, tree, problems), problems
+    except ExportError as err:
+        problems.append((err, False))
+        return None, problems
+
+
+def _parse_cells(info, where, text, tree, problems):
     cells = split_cells(text)
     default_exp, default_line, requires, exported = None, None, [], []
     for cell in cells:
@@ -218,15 +252,8 @@ def _parse_text(info, where, text, check_syntax):
     for cell, (_, target) in exported:
         target = target or default_exp
         _check_target(target, where, cell.line)
-        parsed_cells.append(_export_cell(cell, target, where, check_syntax))
+        parsed_cells.append(_export_cell(cell, target, where, tree, problems))
     return ParsedModule(info, where, _title(cells, info), default_exp, requires, parsed_cells)
-
-
-def _check_syntax(text, where):
-    try:
-        parse_source(text, where)
-    except SyntaxError as err:
-        raise ExportError(_syntax_message(err, where)) from None
 
 
 def _syntax_message(err, where):
@@ -240,22 +267,24 @@ def _check_target(target, where, line):
         raise ExportError(f"{where}:{line}: export target {target!r} may not name a private or __init__ file.")
 
 
-def _export_cell(cell, target, where, check_syntax):
+def _export_cell(cell, target, where, tree, problems):
+    """The cell's exported text and the public names it defines, read from ``tree`` (the whole
+    file's) when the cell holds whole statements, else from the cell parsed on its own."""
     directive_lines = {number for number, _, _ in cell.directives}
     body = cell.lines[1:] if _CELL.match(cell.lines[0]) else cell.lines
     first = cell.line + (len(cell.lines) - len(body))
-    # Parse with the original line numbers, so errors point into the source file.
-    padded = "\n" * (first - 1) + "\n".join(body)
-    try:
-        tree = ast.parse(padded, filename=where)
-    except SyntaxError as err:
-        if check_syntax:
-            raise ExportError(
-                _syntax_message(err, where) + "\n    (an exported cell must be valid Python on its own)"
-            ) from None
-        tree = ast.Module(body=[], type_ignores=[])
+    statements = _statements_within(tree, first, first + len(body) - 1)
+    if statements is None:
+        # Parse with the original line numbers, so errors point into the source file.
+        padded = "\n" * (first - 1) + "\n".join(body)
+        try:
+            statements = ast.parse(padded, filename=where).body
+        except SyntaxError as err:
+            message = _syntax_message(err, where) + "\n    (an exported cell must be valid Python on its own)"
+            problems.append((ExportError(message), True))
+            statements = []
     names = []
-    for node in tree.body:
+    for node in statements:
         for name in _defined_names(node):
             if name == "__all__":
                 raise ExportError(f"{where}:{node.lineno}: do not set __all__ in an exported cell; tito builds it.")
@@ -272,6 +301,22 @@ def _export_cell(cell, target, where, check_syntax):
         kept.pop()
     code = "\n".join(line.rstrip() for _, line in kept)
     return ExportCell(target, cell.line, code, names, [number for number, _ in kept])
+
+
+def _statements_within(tree, first, last):
+    """The top-level statements of ``tree`` on lines ``first..last``, or None when there is no
+    tree or a statement crosses either end (then the cell is not valid Python on its own)."""
+    if tree is None:
+        return None
+    inside = []
+    for node in tree.body:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
+        if node.end_lineno < first or start > last:
+            continue
+        if start < first or node.end_lineno > last:
+            return None
+        inside.append(node)
+    return inside
 
 
 def _defined_names(node):

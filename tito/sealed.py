@@ -263,11 +263,16 @@ def _run_child(root, command, settings, *, timeout, on_event=None, scratch=None,
         ]
         for reader in readers:
             reader.start()
+        # A blocking wait and a timer that ends the run at the timeout: wait(timeout=...) polls,
+        # sleeping up to 50 ms past the moment the child ends.
+        timer = threading.Timer(timeout, _time_out, args=(process, run))
+        timer.daemon = True
+        timer.start()
         try:
-            run.returncode = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            run.timed_out = True
+            returncode = process.wait()
+            run.returncode = None if run.timed_out else returncode
         finally:  # on a timeout, Ctrl-C in tito, or children the test left behind
+            timer.cancel()
             _kill_group(process)
             for reader in readers:
                 reader.join(timeout=5)
@@ -277,6 +282,14 @@ def _run_child(root, command, settings, *, timeout, on_event=None, scratch=None,
     finally:
         if own_scratch:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _time_out(process, run):
+    run.timed_out = True
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _kill_group(process):
