@@ -231,6 +231,11 @@ def in_blocks(fn, *arrays):
     in place)."""
     first = arrays[0]
     split = [isinstance(a, np.ndarray) and a.shape == first.shape for a in arrays]
+    if first.ndim == 0:  # a ufunc of 0-d arrays returns a NumPy number, which `out=` cannot write into
+        part = fn(*[a.reshape(1) if cut else a for a, cut in zip(arrays, split)])
+        if part is None or not isinstance(part, tuple):
+            return None if part is None else part.reshape(())
+        return tuple(p.reshape(()) for p in part)
     if first.size <= CACHE_BLOCK or not all(a.flags.c_contiguous for a, cut in zip(arrays, split) if cut):
         return fn(*arrays)
     rows = first.size // first.shape[-1]
@@ -273,6 +278,15 @@ def test_unit_in_blocks():
         assert np.array_equal(x, expected)  # updated in place, block by block
     transposed = rng.normal(size=(300, 400)).T
     assert np.array_equal(in_blocks(np.exp, transposed), np.exp(transposed))
+
+    def exp_in_place(a):  # as GELU computes: a ufunc writing into its own result
+        b = a * 1.0
+        np.exp(b, out=b)
+        return b, -b
+
+    point = np.array(0.5)  # 0-d: `a * 1.0` is a NumPy number there, and `out=` needs an array
+    result, negated = in_blocks(exp_in_place, point)
+    assert result.shape == negated.shape == () and np.isclose(result, np.exp(0.5))
 
 
 def test_unit_matmul_threads():

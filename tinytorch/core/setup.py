@@ -125,6 +125,11 @@ def in_blocks(fn, *arrays):
     in place)."""
     first = arrays[0]
     split = [isinstance(a, np.ndarray) and a.shape == first.shape for a in arrays]
+    if first.ndim == 0:  # a ufunc of 0-d arrays returns a NumPy number, which `out=` cannot write into
+        part = fn(*[a.reshape(1) if cut else a for a, cut in zip(arrays, split)])
+        if part is None or not isinstance(part, tuple):
+            return None if part is None else part.reshape(())
+        return tuple(p.reshape(()) for p in part)
     if first.size <= CACHE_BLOCK or not all(a.flags.c_contiguous for a, cut in zip(arrays, split) if cut):
         return fn(*arrays)
     rows = first.size // first.shape[-1]
