@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 # torch-style `from tinytorch import tensor, zeros, cat, no_grad`.
 __all__ = gather(__name__, globals(), ["core", "core.tensor", "nn", "optim", "data", "text", "models", "perf",
                                        "perf.benchmark", "quant", "compress"])
-load_submodules(__name__, ["linalg", "autograd", "utils"])  # torch.linalg, .autograd, .utils.data
+load_submodules(__name__, ["linalg", "autograd", "utils", "special"])  # torch.linalg, .autograd, .utils.data, .special
 globals().update(_DTYPE_ALIASES)  # tinytorch.float, .int, .bool, .short: attributes, not in __all__
 
 

@@ -3993,6 +3993,697 @@ if __name__ == "__main__":
     test_unit_quantiles_mode_and_special_functions()
 
 # %% [markdown]
+# ### Still more of PyTorch's functions, given: erfinv, polygamma, sinc, i0, the scatters and friends
+#
+# Elementwise functions with a derivative of their own, each one `Function`:
+#
+# - `erfinv` inverts the error function. NumPy has neither, so `_erf_erfc` evaluates erf and erfc
+#   in float64 (a series of positive terms below 2.5, Laplace's continued fraction beyond, a few
+#   ulp either way), and `erfinv` starts from Winitzki's approximation (0.2% off) and takes three
+#   Halley steps on erf(x) = y, solving erfc(x) = 1 − y near ±1 where 1 − y is exact. Its
+#   derivative is the reciprocal of erf′: √π/2 · exp(erfinv(y)²).
+# - `sinc(x) = sin(πx)/(πx)`, 1 at 0; the derivative (πx cos πx − sin πx)/(πx²) is 0 at 0 (its limit).
+# - `i0`, the modified Bessel function I₀ (NumPy's `np.i0`); its derivative is I₁, summed from its
+#   power series up to |x| = 20 and from its asymptotic series beyond.
+# - `polygamma(n, x)`, the n-th derivative of digamma: ψ for n = 0, ψ′ (trigamma) for n = 1 and,
+#   as PyTorch, (−1)ⁿ⁺¹ n! ζ(n + 1, x) beyond, with Hurwitz's zeta ζ(s, q) = Σₖ (q + k)⁻ˢ summed
+#   term by term and finished by Euler–Maclaurin. The derivative of polygamma(n) is polygamma(n + 1).
+# - `copysign(x, y)`: |x| with y's sign. Its derivative for x is ±1 (the ratio result / x), 0 at
+#   x = 0 as PyTorch; y only lends a sign, so its gradient is 0.
+# - `logaddexp2(x, y) = log₂(2ˣ + 2ʸ)`, computed as max + log₂(1 + 2^−|x−y|) so that nothing
+#   overflows; the derivative for x is 1/(1 + 2^(y−x)) (½ each where x = y).
+# - `torch.special`'s `ndtr` (the normal CDF Φ(x) = ½ erfc(−x/√2), derivative the normal density),
+#   `ndtri` (Φ⁻¹, from erfinv plus Newton steps on log Φ; derivative 1/density), `log_ndtr` (log Φ,
+#   read from the continued fraction's logarithm far in the left tail, where Φ underflows),
+#   `erfcx(x) = exp(x²) erfc(x)` (derivative 2x·erfcx(x) − 2/√π), `entr(x) = −x log x`
+#   (derivative −(1 + log x)) and `xlog1py(x, y) = x · log(1 + y)` (0 where x = 0, as `xlogy`).
+#
+# The rest are compositions of what exists, so their gradients come for free: `deg2rad` and
+# `rad2deg` multiply by a constant, `float_power` raises float64 copies (its result is always
+# float64), `ldexp(x, e) = x · 2ᵉ`, and the frexp mantissa is x / 2^exponent. `select_scatter`,
+# `slice_scatter` and `diagonal_scatter` write `src` into a copy of the input at one index, a
+# slice or a diagonal: that is `SetItemOp`, whose gradient reaches both the input (outside the
+# written part) and `src`. `masked_scatter` fills the positions where a mask is true with the
+# first elements of `source`, in order; the gradient goes back the same way.
+#
+# Not differentiable, as in PyTorch (their results carry no gradient): `frexp`'s exponents, `gcd`
+# and `lcm` (integers only), `heaviside` (0 below zero, 1 above, `values` at zero), `nextafter`,
+# `isposinf`, `isneginf`, `isreal`, `histogram` (with PyTorch's evenly spaced edges, or given
+# ones; the last bin includes its right edge) and `poisson` (draws from NumPy's global generator,
+# the one `manual_seed` seeds). PyTorch marks the results of `heaviside` and `poisson` as needing a
+# gradient (which then raises, or is 0); here they are plain tensors. And PyTorch's trigamma is
+# finite at the poles −1, −2, ... in floating point (sin(πx) is not exactly 0 there); here it is +inf.
+
+# %%
+#| export
+_frexp_result = namedtuple("frexp", ["mantissa", "exponent"])
+_histogram_result = namedtuple("histogram", ["hist", "bin_edges"])
+_TORCH_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
+                     "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _type_name(dtype):
+    """PyTorch's name of a dtype in its error messages: 'Float', 'Long', ..."""
+    return repr(_TORCH_TYPE_NAMES.get(np.dtype(dtype).name, np.dtype(dtype).name))
+
+
+def _needs_tensor(function, value, name="other", position=2):
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{function}(): argument '{name}' (position {position}) must be Tensor, not "
+                        f"{type(value).__name__}")
+
+
+def _erf_erfc(x):
+    """(erf(x), erfc(x)) in float64, to a few ulp: below |x| = 2.5 the series of positive terms
+    erf(x) = 2/√π · e^(−x²) · Σₖ (2x²)ᵏ x / (1·3···(2k+1)), beyond it Laplace's continued fraction
+    erfc(x) = e^(−x²)/√π / (x + ½/(x + 1/(x + (3/2)/(x + ...)))); also the fraction's denominator."""
+    v = np.asarray(x, np.float64)
+    a = np.abs(v)
+    with np.errstate(all="ignore"):
+        near = np.where(a < 2.5, a, 0.0)
+        term, total = near.copy(), near.copy()
+        for k in range(1, 60):
+            term = term * (2 * near * near) / (2 * k + 1)
+            total = total + term
+        erf_near = 2 / math.sqrt(math.pi) * np.exp(-near * near) * total
+        far = np.where(a < 2.5, 2.5, a)
+        fraction = far.copy()
+        for k in range(60, 0, -1):
+            fraction = far + (k / 2) / fraction
+        erfc_far = np.where(np.isinf(far), 0.0, np.exp(-far * far) / math.sqrt(math.pi) / fraction)
+        erf_a, erfc_a = np.where(a < 2.5, erf_near, 1 - erfc_far), np.where(a < 2.5, 1 - erf_near, erfc_far)
+        erf = np.where(np.isnan(v), np.nan, np.copysign(erf_a, v))
+        erfc = np.where(np.isnan(v), np.nan, np.where(v < 0, 2 - erfc_a, erfc_a))
+    return erf, erfc
+
+
+def _log_erfc(x):
+    """log erfc(x), also where erfc underflows (x ≳ 26): −x² − ½ log π − log(continued fraction)."""
+    v = np.asarray(x, np.float64)
+    with np.errstate(all="ignore"):
+        far = np.where(v >= 2.5, v, 2.5)
+        fraction = far.copy()
+        for k in range(60, 0, -1):
+            fraction = far + (k / 2) / fraction
+        tail = -far * far - 0.5 * math.log(math.pi) - np.log(fraction)
+        return np.where(v >= 2.5, tail, np.log(_erf_erfc(v)[1]))
+
+
+def _erfinv_array(y):
+    """erfinv in float64: Winitzki's approximation, then three Halley steps (see the text above)."""
+    v = np.asarray(y, np.float64)
+    a = np.abs(v)
+    with np.errstate(all="ignore"):
+        inside = a < 1
+        p = np.where(inside, a, 0.5)
+        log_term = np.log1p(-p * p)
+        c = 2 / (math.pi * 0.147) + log_term / 2
+        x = np.sqrt(np.sqrt(c * c - log_term / 0.147) - c)
+        rest = 1 - p  # exact for p ≥ ½: near 1 the residual erfc(x) − (1 − p) keeps its digits
+        for _ in range(3):
+            erf, erfc = _erf_erfc(x)
+            step = np.where(p < 0.5, erf - p, rest - erfc) / (2 / math.sqrt(math.pi) * np.exp(-x * x))
+            x = x - step / (1 + x * step)
+        out = np.where(inside, x, np.where(a == 1, np.inf, np.nan))
+    return np.copysign(out, v)
+
+
+def _i1_array(x):
+    """I₁(x): Σₖ (x/2)^(2k+1) / (k!(k+1)!) up to |x| = 20; e^x/√(2πx) · Σₖ (−1)ᵏ aₖ/xᵏ beyond (odd)."""
+    v = np.asarray(x, np.float64)
+    a = np.abs(v)
+    with np.errstate(all="ignore"):
+        near = np.where(a <= 20, a, 0.0)
+        term = near / 2
+        total, square = term.copy(), term * term
+        for k in range(1, 60):
+            term = term * square / (k * (k + 1))
+            total = total + term
+        far = np.where(a > 20, a, 21.0)
+        series, term = np.ones_like(far), np.ones_like(far)
+        for k in range(1, 30):
+            term = -term * (4 - (2 * k - 1) ** 2) / (k * 8 * far)
+            series = series + term
+        out = np.where(a <= 20, total, np.exp(far) / np.sqrt(2 * np.pi * far) * series)
+        return np.where(np.isnan(v), np.nan, np.copysign(out, v))
+
+
+_ZETA_A = (12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803183791606e9, 7.47242496e10,
+           -2.950130727918164224e12, 1.1646782814350067249e14, -4.5979787224074726105e15,
+           1.8152105401943546773e17, -7.1661652561756670113e18)
+_MACHEP = 1.11022302462515654042e-16
+
+
+def _hurwitz_zeta(s, q):
+    """ζ(s, q) = Σₖ (q + k)⁻ˢ for an integer s ≥ 2, step for step as PyTorch's (Cephes') zeta: terms
+    until q + k > 9 (at least nine), then the Euler–Maclaurin tail; +inf at q = 0, −1, −2, ...
+    All elements step together, as long as the most negative one needs."""
+    q = np.asarray(q, np.float64)
+    with np.errstate(all="ignore"):
+        pole = (q <= 0) & (q == np.floor(q))
+        total, a, b, done = q ** -s, q.copy(), np.zeros_like(q), pole.copy()
+        finite = q[np.isfinite(q) & ~pole]
+        steps = max(9, int(math.ceil(9 - finite.min())) + 1) if finite.size else 9
+        for i in range(1, steps + 1):
+            active = ~done & ((i <= 9) | (a <= 9))
+            a = np.where(active, a + 1, a)
+            term = a ** -s
+            b, total = np.where(active, term, b), np.where(active, total + term, total)
+            done |= active & (-_MACHEP * total < term) & (term < _MACHEP * total)
+        w, factor, k = a, np.ones_like(q), 0.0
+        tail, finished = total + b * w / (s - 1) - 0.5 * b, done.copy()
+        for coefficient in _ZETA_A:
+            factor, b = factor * (s + k), b / w
+            correction = factor * b / coefficient
+            tail = np.where(finished, tail, tail + correction)
+            finished |= np.abs(correction / tail) < _MACHEP
+            k += 1
+            factor, b, k = factor * (s + k), b / w, k + 1
+        return np.where(pole, np.inf, np.where(done, total, tail))
+
+
+def _polygamma_array(n, x):
+    """ψ⁽ⁿ⁾(x) computed in float64 (digamma, trigamma, or (−1)ⁿ⁺¹ n! ζ(n + 1, x)), in x's dtype."""
+    if n == 0:
+        return _digamma_array(x)
+    if n == 1:
+        return _trigamma_array(x)
+    with np.errstate(all="ignore"):
+        out = (1.0 if n % 2 else -1.0) * math.exp(math.lgamma(n + 1.0)) * _hurwitz_zeta(n + 1, x)
+    return out.astype(x.dtype)
+
+
+class ErfinvOp(Function):
+    """erfinv(y); derivative √π/2 · exp(erfinv(y)²) (inf at ±1, NaN outside [−1, 1])."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = _erfinv_array(a).astype(a.dtype)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (grad * (0.5 * math.sqrt(math.pi)) * np.exp(out * out)).astype(grad.dtype, copy=False)
+
+
+def _sinc_array(a):
+    product = a * math.pi
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(a == 0, 1, np.sin(product) / product).astype(a.dtype)
+
+
+def _sinc_derivative(a):
+    product, squared = a * math.pi, a * a * math.pi
+    return np.where(squared == 0, 0, (product * np.cos(product) - np.sin(product)) / squared)
+
+
+SincOp = _elementwise_op("SincOp", _sinc_array, _sinc_derivative, "sin(πx)/(πx), 1 at 0; derivative 0 at 0.")
+I0Op = _elementwise_op("I0Op", lambda a: np.i0(a).astype(a.dtype), lambda a: _i1_array(a).astype(a.dtype),
+                       "I₀(x), the modified Bessel function; derivative I₁(x).")
+NdtrOp = _elementwise_op("NdtrOp", lambda a: (0.5 * _erf_erfc(-a * math.sqrt(0.5))[1]).astype(a.dtype),
+                         lambda a: np.exp(-0.5 * a * a) / math.sqrt(2 * math.pi),
+                         "Φ(x) = ½ erfc(−x/√2), the normal CDF; derivative the normal density.")
+ErfcxOp = _elementwise_op("ErfcxOp", lambda a: _erfcx_array(a).astype(a.dtype),
+                          lambda a: 2 * a * _erfcx_array(a) - 2 / math.sqrt(math.pi),
+                          "exp(x²) erfc(x); derivative 2x·erfcx(x) − 2/√π.")
+
+
+def _erfcx_array(a):
+    v = np.asarray(a, np.float64)
+    with np.errstate(all="ignore"):
+        far = np.where(v >= 2.5, v, 2.5)
+        fraction = far.copy()
+        for k in range(60, 0, -1):
+            fraction = far + (k / 2) / fraction
+        near = np.exp(v * v) * _erf_erfc(v)[1]
+        return np.where(v >= 2.5, np.where(np.isinf(v), 0.0, 1 / (math.sqrt(math.pi) * fraction)), near)
+
+
+def _log_ndtr_array(a):
+    """log Φ(x): log(½ erfc(−x/√2)) for x < −1 (by the log of the continued fraction far out), else
+    log1p(−½ erfc(x/√2))."""
+    t = np.asarray(a, np.float64) * math.sqrt(0.5)
+    with np.errstate(all="ignore"):
+        return np.where(t < -math.sqrt(0.5), _log_erfc(-t) - math.log(2), np.log1p(-0.5 * _erf_erfc(t)[1]))
+
+
+class LogNdtrOp(Function):
+    """log Φ(x); derivative the normal density over Φ: exp(−x²/2 − log Φ(x)) / √(2π)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        out = _log_ndtr_array(a)
+        ctx.save_for_backward(a, out)
+        return out.astype(a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        with np.errstate(all="ignore"):
+            return (grad * np.exp(-0.5 * a.astype(np.float64) ** 2 - out) / math.sqrt(2 * math.pi)).astype(grad.dtype)
+
+
+class NdtriOp(Function):
+    """Φ⁻¹(p): for the smaller tail q = min(p, 1 − p) (1 − p is exact for p ≥ ½), x = √2 · erfinv(2q − 1),
+    or −√(−2 log q) where that rounds to −inf, then Newton steps on log Φ(x) = log q (log Φ is concave:
+    they converge from below, also far in the tail). Derivative √(2π) · exp(x²/2). −inf at 0, +inf at 1,
+    NaN outside [0, 1]."""
+
+    @staticmethod
+    def forward(ctx, a):
+        p = np.asarray(a, np.float64)
+        with np.errstate(all="ignore"):
+            inside = (p > 0) & (p < 1)
+            q = np.where(inside, np.where(p < 0.5, p, 1 - p), 0.25)
+            x = math.sqrt(2) * _erfinv_array(2 * q - 1)
+            x = np.where(np.isfinite(x), x, -np.sqrt(-2 * np.log(q)))
+            for _ in range(4):
+                log_cdf = _log_ndtr_array(x)
+                x = x - (log_cdf - np.log(q)) * math.sqrt(2 * math.pi) * np.exp(log_cdf + 0.5 * x * x)
+            x = np.where(p < 0.5, x, -x)
+            x = np.where(inside, x, np.where(p == 0, -np.inf, np.where(p == 1, np.inf, np.nan)))
+        out = x.astype(a.dtype)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (grad * math.sqrt(2 * math.pi) * np.exp(0.5 * out * out)).astype(grad.dtype, copy=False)
+
+
+class EntrOp(Function):
+    """−x log x (0 at 0, −inf below 0); derivative −(1 + log x), as PyTorch's (+inf at 0, NaN below)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        with np.errstate(all="ignore"):
+            out = np.where(a > 0, -a * np.log(a), np.where(a == 0, 0, -np.inf))
+            return np.where(np.isnan(a), np.nan, out).astype(a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with np.errstate(all="ignore"):
+            return (grad * -(1 + np.log(a))).astype(grad.dtype, copy=False)
+
+
+class Xlog1pyOp(Function):
+    """x · log(1 + y), 0 where x = 0 (unless y is NaN). Gradients as PyTorch: log1p(y) for x (0 where
+    x = 0 and y ≤ −1), x / (1 + y) for y."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * np.log1p(y))).astype(np.result_type(x, y))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved_tensors
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * np.log1p(y)))
+            grad_x = np.where((x == 0) & (y <= -1), 0, grad_x)
+            return grad_x.astype(grad.dtype, copy=False), (grad * x / (1 + y)).astype(grad.dtype, copy=False)
+
+
+class PolygammaOp(Function):
+    """ψ⁽ⁿ⁾(x); derivative ψ⁽ⁿ⁺¹⁾(x)."""
+
+    @staticmethod
+    def forward(ctx, a, n=1):
+        ctx.n = n
+        ctx.save_for_backward(a)
+        return _polygamma_array(n, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        with np.errstate(all="ignore"):
+            return (grad * _polygamma_array(ctx.n + 1, a)).astype(grad.dtype, copy=False)
+
+
+class CopysignOp(Function):
+    """|a| with b's sign. Gradient for a: the ratio result / a (±1; 0 where a = 0, NaN at ±inf as
+    PyTorch's); for b: 0."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = np.copysign(a, b)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(a == 0, 0, out / a)
+        return (grad * ratio).astype(grad.dtype, copy=False), np.zeros_like(grad)
+
+
+class LogAddExp2Op(Function):
+    """log₂(2ᵃ + 2ᵇ) = max + log₂(1 + 2^−|a−b|) (a where a = b = ±inf). Gradients 1/(1 + 2^(b−a))
+    for a and 1/(1 + 2^(a−b)) for b."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        with np.errstate(invalid="ignore", over="ignore"):
+            out = np.maximum(a, b) + np.log1p(np.exp2(-np.abs(a - b))) * (1 / math.log(2))
+            return np.where(np.isinf(a) & (a == b), a, out).astype(np.result_type(a, b), copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        with np.errstate(invalid="ignore", over="ignore"):
+            return ((grad / (1 + np.exp2(b - a))).astype(grad.dtype, copy=False),
+                    (grad / (1 + np.exp2(a - b))).astype(grad.dtype, copy=False))
+
+
+class MantissaOp(Function):
+    """frexp's mantissa x / 2^exponent (in [0.5, 1)); gradient grad / 2^exponent."""
+
+    @staticmethod
+    def forward(ctx, a):
+        mantissa, exponent = np.frexp(a)
+        ctx.exponent = exponent
+        return mantissa.astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        with np.errstate(over="ignore"):
+            return (grad / np.exp2(ctx.exponent.astype(grad.dtype))).astype(grad.dtype, copy=False)
+
+
+class MaskedScatterOp(Function):
+    """a (broadcast with mask) with source's first elements, in order, where mask is true. The
+    gradient goes to a where mask is false, and to those first elements of source."""
+
+    @staticmethod
+    def forward(ctx, a, source, mask=None):
+        out = np.array(np.broadcast_to(a, mask.shape))
+        count = int(mask.sum())
+        out[mask] = source.reshape(-1)[:count]
+        ctx.mask, ctx.count, ctx.source_shape = mask, count, source.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_source = np.zeros(math.prod(ctx.source_shape), dtype=grad.dtype)
+        grad_source[:ctx.count] = grad[ctx.mask]
+        return np.where(ctx.mask, 0, grad).astype(grad.dtype), grad_source.reshape(ctx.source_shape)
+
+
+def _erfinv(self):
+    return ErfinvOp.apply(self if self.is_floating_point() else self.to(np.float32))
+
+
+def _copysign(self, other):
+    return CopysignOp.apply(*_promoted(self, other, floating=True))
+
+
+def _float_power(self, exponent):
+    """self ** exponent computed in float64 (always a float64 result, as PyTorch)."""
+    base = self.to(np.float64)
+    return base ** (exponent.to(np.float64) if isinstance(exponent, Tensor) else exponent)
+
+
+def _frexp(self):
+    """(mantissa, exponent): self = mantissa · 2^exponent, |mantissa| in [0.5, 1), exponent int32."""
+    if not self.is_floating_point():
+        raise RuntimeError("torch.frexp() only supports floating-point dtypes")
+    exponent = np.frexp(self.data)[1].astype(np.int32)
+    return _frexp_result(MantissaOp.apply(self), Tensor._wrap(exponent))
+
+
+def _ldexp(self, other):
+    """self · 2^other (PyTorch's composition: mul(self, pow(2.0, other)))."""
+    _needs_tensor("ldexp", other)
+    return self * (2.0 ** other)
+
+
+def _integer_op(ufunc, name):
+    """gcd / lcm: integer tensors only (a number is refused, as PyTorch)."""
+    def method(self, other):
+        _needs_tensor(name, other)
+        a, b = _promoted(self, other)
+        if a.dtype.kind not in "iu":
+            raise NotImplementedError(f'"{name}_cpu" not implemented for {_type_name(a.dtype)}')
+        return Tensor._wrap(np.asarray(ufunc(a.data, b.data)).astype(a.dtype, copy=False))
+    method.__name__ = name
+    return method
+
+
+def _heaviside(self, values):
+    """0 where self < 0, 1 where self > 0, `values` where self == 0 (and 0 at NaN, as PyTorch)."""
+    _needs_tensor("heaviside", values, "values")
+    if values.dtype != self.dtype:
+        raise RuntimeError("heaviside is not yet implemented for tensors with different dtypes.")
+    with np.errstate(invalid="ignore"):
+        out = np.where(self.data == 0, values.data, (self.data > 0).astype(self.dtype))
+    return Tensor._wrap(np.asarray(out, dtype=self.dtype))
+
+
+def _infinite(sign):
+    def method(self):
+        if self.dtype.kind != "f":
+            return Tensor._wrap(np.zeros(self.shape, dtype=bool))
+        return Tensor._wrap(np.asarray(self.data == sign * np.inf))
+    return method
+
+
+def _float_pair(self, other, name):
+    """Both operands promoted; PyTorch has these only for floating dtypes."""
+    _needs_tensor(name, other)
+    a, b = _promoted(self, other)
+    if a.dtype.kind != "f":
+        raise NotImplementedError(f'"{name}_cpu" not implemented for {_type_name(a.dtype)}')
+    return a, b
+
+
+def _logaddexp2(self, other):
+    return LogAddExp2Op.apply(*_float_pair(self, other, "logaddexp2"))
+
+
+def _nextafter(self, other):
+    a, b = _float_pair(self, other, "nextafter")
+    return Tensor._wrap(np.asarray(np.nextafter(a.data, b.data)))
+
+
+def _wrap_dim(dim, ndim):
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-max(ndim, 1)}, "
+                         f"{max(ndim, 1) - 1}], but got {dim})")
+    return dim % max(ndim, 1)
+
+
+def _write_part(self, src, key):
+    """A copy of self with src written at self[key] (SetItemOp: the gradient reaches both)."""
+    part = self.data[key].shape
+    if tuple(src.shape) != part:
+        raise RuntimeError(f"expected src to have a size equal to the slice of self. src size = {list(src.shape)}, "
+                           f"slice size = {list(part)}")
+    return SetItemOp.apply(self, src.to(self.dtype), keys=(key,))
+
+
+def _select_scatter(self, src, dim, index):
+    """A copy of self with src as self.select(dim, index)."""
+    if self.ndim == 0:
+        raise IndexError("select() cannot be applied to a 0-dim tensor.")
+    dim = _wrap_dim(dim, self.ndim)
+    size = self.shape[dim]
+    if not -size <= index < size:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {list(self.shape)} at dimension "
+                         f"{dim}")
+    return _write_part(self, src, (slice(None),) * dim + (index % size,))
+
+
+def _slice_scatter(self, src, dim=0, start=None, end=None, step=1):
+    """A copy of self with src as self[start:end:step] along dim."""
+    if self.ndim == 0:
+        raise IndexError("slice() cannot be applied to a 0-dim tensor.")
+    dim = _wrap_dim(dim, self.ndim)
+    if step <= 0:
+        raise RuntimeError("slice step must be positive")
+    return _write_part(self, src, (slice(None),) * dim + (slice(start, end, step),))
+
+
+def _diagonal_scatter(self, src, offset=0, dim1=0, dim2=1):
+    """A copy of self with src as self.diagonal(offset, dim1, dim2) (the diagonal the last dim of src)."""
+    dim1, dim2 = _wrap_dim(dim1, self.ndim), _wrap_dim(dim2, self.ndim)
+    if dim1 == dim2:  # always so for fewer than two dimensions
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    n = max(0, min(self.shape[dim1] - max(-offset, 0), self.shape[dim2] - max(offset, 0)))
+    others = [d for d in range(self.ndim) if d not in (dim1, dim2)]
+    key = [None] * self.ndim
+    for position, d in enumerate(others):  # every index an array, broadcast to diagonal()'s shape
+        key[d] = np.arange(self.shape[d]).reshape([-1 if p == position else 1 for p in range(len(others) + 1)])
+    key[dim1] = np.arange(n) + max(-offset, 0)
+    key[dim2] = np.arange(n) + max(offset, 0)
+    return _write_part(self, src, tuple(key))
+
+
+def _masked_scatter(self, mask, source):
+    """self (broadcast with mask) with source's elements, in order, where mask is true."""
+    mask_data = np.asarray(_data(mask))
+    if mask_data.dtype != np.bool_:
+        raise RuntimeError(f"masked_scatter_ only supports boolean masks, but got mask with dtype "
+                           f"{_type_name(mask_data.dtype)[1:-1]}")
+    if source.dtype != self.dtype:
+        raise RuntimeError(f"masked_scatter: expected self and source to have same dtypes but got"
+                           f"{_type_name(self.dtype)[1:-1]} and {_type_name(source.dtype)[1:-1]}")
+    try:
+        shape = np.broadcast_shapes(self.shape, mask_data.shape)
+    except ValueError:
+        raise RuntimeError(f"masked_scatter: the shape of the mask {list(mask_data.shape)} does not broadcast "
+                           f"with the shape of self {list(self.shape)}") from None
+    mask_data = np.broadcast_to(mask_data, shape)
+    if int(mask_data.sum()) > source.numel():
+        raise RuntimeError("Number of elements of source < number of ones in mask")
+    return MaskedScatterOp.apply(self, source, mask=mask_data)
+
+
+def polygamma(n, input):
+    """torch.polygamma: the n-th derivative of digamma (n = 0: digamma itself)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"polygamma(): argument 'n' (position 1) must be int, not {type(n).__name__}")
+    if n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    x = x if x.is_floating_point() else x.to(np.float32)
+    return x.digamma() if n == 0 else PolygammaOp.apply(x, n=int(n))
+
+
+def poisson(input, generator=None):
+    """Poisson draws with the rates in input, in input's dtype (NumPy's global generator)."""
+    if generator is not None:
+        raise NotImplementedError("poisson(): tinytorch has no Generator objects: seed with tinytorch.manual_seed")
+    if not input.is_floating_point():
+        raise NotImplementedError(f'"poisson_cpu" not implemented for {_type_name(input.dtype)}')
+    rates = input.data.astype(np.float64)
+    if not (rates >= 0).all():
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+    try:
+        draws = np.random.poisson(rates)
+    except ValueError as err:  # rates beyond ~9e18 (PyTorch returns garbage there)
+        raise RuntimeError(f"invalid Poisson rate: {err}") from None
+    return Tensor._wrap(np.asarray(draws).astype(input.dtype))
+
+
+def _linspace_edges(low, high, bins, dtype):
+    """PyTorch's linspace in dtype: from the left up to half way, from the right after."""
+    step = (dtype.type(high) - dtype.type(low)) / dtype.type(bins)
+    i = np.arange(bins + 1)
+    with np.errstate(invalid="ignore"):
+        edges = np.where(i < (bins + 1) // 2, dtype.type(low) + i.astype(dtype) * step,
+                         dtype.type(high) - (bins - i).astype(dtype) * step)
+    return edges.astype(dtype)
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False):
+    """(hist, bin_edges): counts (or summed weights) of input's elements in `bins` equal bins over
+    `range` (the data's range by default) or between the given edges; the last bin includes its
+    right edge, values outside are left out. density=True divides by the total and the widths."""
+    data = np.asarray(_data(input))
+    if data.dtype.kind != "f":
+        raise NotImplementedError(f'"histogramdd" not implemented for {_type_name(data.dtype)}')
+    flat = data.reshape(-1)
+    if isinstance(bins, Tensor):
+        if bins.dtype != data.dtype:
+            raise RuntimeError(f"torch.histogramdd: input tensor and bins tensors should have the same dtype, but got "
+                               f"input with dtype {data.dtype} and bins for dimension 0 with dtype {bins.dtype}")
+        if bins.ndim != 1 or bins.numel() < 2:
+            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {max(bins.numel() - 1, 0)} for "
+                               "dimension 0")
+        edges = bins.data.copy()
+    else:
+        if bins <= 0:
+            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
+        if range is not None:
+            low, high = float(range[0]), float(range[1])
+        elif flat.size:
+            low, high = float(flat.min()), float(flat.max())
+        else:
+            low, high = 0.0, 1.0
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise RuntimeError(f"torch.histogramdd: dimension 0's range [{low:g}, {high:g}] is not finite")
+        if low > high:
+            raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {low:g} max {high:g} "
+                               "for dimension 0")
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        edges = _linspace_edges(low, high, int(bins), data.dtype)
+    if weight is not None and tuple(weight.shape) != data.shape:
+        raise RuntimeError("torch.histogramdd: if weight tensor is provided it should have the same shape as the "
+                           "input tensor excluding its innermost dimension")
+    count = max(edges.size - 1, 0)
+    with np.errstate(invalid="ignore"):
+        inside = (flat >= edges[0]) & (flat <= edges[-1])
+    position = np.minimum(np.searchsorted(edges, flat[inside], side="right") - 1, count - 1)
+    weights = None if weight is None else np.asarray(_data(weight)).reshape(-1)[inside].astype(np.float64)
+    hist = np.bincount(position, weights=weights, minlength=count)[:count].astype(np.float64)
+    if density:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            hist = hist / (hist.sum() * np.diff(edges.astype(np.float64)))
+    return _histogram_result(Tensor._wrap(hist.astype(data.dtype)), Tensor._wrap(edges))
+
+
+Tensor.erfinv, Tensor.copysign, Tensor.float_power = _erfinv, _copysign, _float_power
+Tensor.deg2rad = _floating(lambda self: self * (math.pi / 180))
+Tensor.rad2deg = _floating(lambda self: self * (180 / math.pi))
+Tensor.frexp, Tensor.ldexp, Tensor.heaviside = _frexp, _ldexp, _heaviside
+Tensor.gcd, Tensor.lcm = _integer_op(np.gcd, "gcd"), _integer_op(np.lcm, "lcm")
+Tensor.isposinf, Tensor.isneginf = _infinite(1), _infinite(-1)
+Tensor.isreal = lambda self: Tensor._wrap(np.ones(self.shape, dtype=bool))
+Tensor.logaddexp2, Tensor.nextafter = _logaddexp2, _nextafter
+Tensor.sinc, Tensor.i0 = _floating(_apply_of(SincOp)), _floating(_apply_of(I0Op))
+Tensor.polygamma = lambda self, n: polygamma(n, self)
+Tensor.select_scatter, Tensor.slice_scatter = _select_scatter, _slice_scatter
+Tensor.diagonal_scatter, Tensor.masked_scatter = _diagonal_scatter, _masked_scatter
+Tensor.histogram = lambda self, bins=100, *, range=None, weight=None, density=False: histogram(
+    self, bins, range=range, weight=weight, density=density)
+
+# %%
+def test_unit_erfinv_polygamma_and_scatters():
+    """Checks the given functions on numbers worked by hand: erfinv(erf(0.5)) = 0.5 with derivative
+    √π/2 · e^(0.25); sinc(0.5) = 2/π and its gradient 0 at 0; ψ″(1) = −2ζ(3); copysign's gradient
+    (−1 where the sign flips, 0 for the sign); frexp(12) = 0.75 · 2⁴; gcd/lcm; slice_scatter's gradient
+    (to the input outside the slice, to src inside); masked_scatter in order; histogram's last bin."""
+    y = Tensor([math.erf(0.5)], dtype=np.float64, requires_grad=True)
+    x = y.erfinv()
+    x.backward()
+    assert abs(x.item() - 0.5) < 1e-13 and abs(y.grad.item() - math.sqrt(math.pi) / 2 * math.exp(0.25)) < 1e-12
+    s = Tensor([0.5, 0.0], dtype=np.float64, requires_grad=True)
+    s.sinc().sum().backward()
+    assert np.allclose(s.sinc().data, [2 / math.pi, 1]) and s.grad.data[1] == 0 and np.isclose(s.grad.data[0], -4 / math.pi)
+    assert np.isclose(polygamma(2, Tensor([1.0], dtype=np.float64)).item(), -2 * 1.2020569031595942)
+    a, b = Tensor([2.0, -3.0], requires_grad=True), Tensor([-1.0, -1.0], requires_grad=True)
+    a.copysign(b).sum().backward()
+    assert a.grad.data.tolist() == [-1, 1] and b.grad.data.tolist() == [0, 0]
+    mantissa, exponent = Tensor([12.0]).frexp()
+    assert mantissa.item() == 0.75 and exponent.item() == 4 and exponent.dtype == np.int32
+    assert Tensor([12, -4]).gcd(Tensor([18, 6])).data.tolist() == [6, 2]
+    assert Tensor([4, 0]).lcm(Tensor([6, 5])).data.tolist() == [12, 0]
+    base, src = Tensor(np.zeros((2, 3)), requires_grad=True), Tensor(np.ones((2, 1)), requires_grad=True)
+    out = base.slice_scatter(src, dim=1, start=1, end=2)
+    (out * Tensor(np.arange(6.0).reshape(2, 3))).sum().backward()
+    assert out.data.tolist() == [[0, 1, 0], [0, 1, 0]] and src.grad.data.tolist() == [[1], [4]]
+    assert base.grad.data.tolist() == [[0, 0, 2], [3, 0, 5]]
+    filled = Tensor([0.0, 0.0, 0.0]).masked_scatter(Tensor([True, False, True]), Tensor([7.0, 8.0, 9.0]))
+    assert filled.data.tolist() == [7, 0, 8]
+    hist, edges = histogram(Tensor([1.0, 2.0, 1.0, 5.0]), bins=4)
+    assert hist.data.tolist() == [2, 1, 0, 1] and edges.data.tolist() == [1, 2, 3, 4, 5]
+
+
+if __name__ == "__main__":
+    test_unit_erfinv_polygamma_and_scatters()
+
+# %% [markdown]
 # ## Checking gradients against calculus-free arithmetic
 #
 # How do we know a backward is right? Compare it with a **finite difference**:

@@ -26,11 +26,12 @@
 #| requires 00_setup 01_tensor 02_autograd
 #| export
 import math
+import warnings
 from collections import OrderedDict
 
 import numpy as np
 
-from tinytorch.core.autograd import Function, _add_hook, _rows_matmul, minimum, where
+from tinytorch.core.autograd import Function, _add_hook, _rows_matmul, is_grad_enabled, minimum, where
 from tinytorch.core.setup import _blas_matmul, in_blocks
 from tinytorch.core.tensor import Tensor
 
@@ -427,7 +428,11 @@ if __name__ == "__main__":
 # biases an all-zero input puts every ReLU unit exactly at its kink, where the gradient
 # is 0 — XOR's input $(0, 0)$ is such an input.) The numbers come from NumPy's global
 # generator, so `np.random.seed(0)` makes a model's initialization reproducible (as
-# `torch.manual_seed` does in PyTorch).
+# `torch.manual_seed` does in PyTorch). `layer.reset_parameters()` (given) draws the same
+# distribution again, as PyTorch's does: *into* the existing Parameters (`param.data[...] =`),
+# so that an optimizer built before still holds them, and their dtype stays.
+# `for m in model.modules(): if hasattr(m, "reset_parameters"): m.reset_parameters()`
+# re-initializes a whole model; every layer with parameters has one, with its own default.
 #
 # **Its own backward.** You could write the forward pass as `x @ self.weight.T + self.bias`
 # and let autograd chain three ops (transpose, matmul, add). Every library instead
@@ -473,6 +478,11 @@ class LinearOp(Function):
         ### END SOLUTION
 
 
+def _redraw_uniform(param, bound):
+    """Fill ``param`` with U(-bound, bound) in place: it stays the same Parameter, with its dtype."""
+    param.data[...] = np.random.uniform(-bound, bound, param.shape)
+
+
 class Linear(Module):
     """y = x @ W.T + b, W of shape (out_features, in_features); PyTorch's default initialization."""
 
@@ -484,6 +494,13 @@ class Linear(Module):
         self.weight = Parameter(np.random.uniform(-bound, bound, (out_features, in_features)))
         self.bias = Parameter(np.random.uniform(-bound, bound, out_features)) if bias else None
         ### END SOLUTION
+
+    def reset_parameters(self):
+        """Draw the initial weight and bias again (PyTorch's ±1/√in_features), into the same Parameters."""
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+        _redraw_uniform(self.weight, bound)
+        if self.bias is not None:
+            _redraw_uniform(self.bias, bound)
 
     def forward(self, x):
         if self.bias is None:
@@ -1626,7 +1643,14 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 # the layers; `Module.to(dtype)`, `float()`, `double()`, `half()`, `add_module`,
 # `register_parameter`, `get_parameter`, `get_buffer` and forward hooks
 # (`register_forward_hook`, `register_forward_pre_hook`: look at or change what a layer
-# receives and returns, as PyTorch users do to collect activations). The losses above
+# receives and returns, as PyTorch users do to collect activations) and backward hooks
+# (`register_full_backward_pre_hook(hook)`: `hook(module, grad_output)` sees the gradients
+# that reach the layer's outputs, and may return replacements; `register_full_backward_hook(hook)`:
+# `hook(module, grad_input, grad_output)` sees those of its inputs, `None` for an input that
+# needs none, and may return replacements that travel on). They need no change to the engine:
+# when a layer has such hooks, its call passes the tensors in and out through identity
+# `Function`s whose backward runs the hooks — one node for all the inputs (and one for all the
+# outputs), so that a hook sees the gradients of every input at once. The losses above
 # take PyTorch's full signatures: a class `weight` for `CrossEntropyLoss` and `NLLLoss`
 # (each position's loss times its label's weight; "mean" divides by the sum of those
 # weights, not by the count), an element `weight` for the binary losses and `pos_weight`
@@ -1841,25 +1865,179 @@ def _add_module(self, name, module):
     setattr(self, name, module)
 
 
-def _add_forward_hook(module, kind, hook):
-    hooks = module.__dict__.setdefault("_forward_hooks", {"pre": OrderedDict(), "post": OrderedDict()})
-    return _add_hook(hooks[kind], hook)  # module 02's, as Tensor.register_hook: a handle with remove()
+def _module_hooks(module):
+    """The module's hooks, one ordered dict per kind, made on first use: from then on Module.__call__
+    takes the slow path (`_call_with_hooks`), and a module without hooks pays nothing."""
+    kinds = ("pre", "post", "backward_pre", "backward")
+    return module.__dict__.setdefault("_forward_hooks", {kind: OrderedDict() for kind in kinds})
+
+
+def _add_forward_hook(module, kind, hook, prepend=False):
+    hooks = _module_hooks(module)[kind]
+    handle = _add_hook(hooks, hook)  # module 02's, as Tensor.register_hook: a handle with remove()
+    if prepend:
+        hooks.move_to_end(handle._key, last=False)
+    return handle
 
 
 def _call_with_hooks(module, args, kwargs):
     """PyTorch's order: each pre-hook(module, args) may replace the arguments, forward runs, then
-    each hook(module, args, output) may replace the output (a hook returning None changes nothing)."""
+    each hook(module, args, output) may replace the output (a hook returning None changes nothing).
+    With backward hooks, the (tensor) arguments and outputs pass through `_BackwardHookCall`'s nodes."""
     hooks = module._forward_hooks
     for hook in list(hooks["pre"].values()):
         changed = hook(module, args)
         if changed is not None:
             args = changed if isinstance(changed, tuple) else (changed,)
+    backward = None
+    if (hooks["backward"] or hooks["backward_pre"]) and is_grad_enabled():
+        backward = _BackwardHookCall(module, hooks)
+        args = backward.wrap_inputs(args)
     output = module.forward(*args, **kwargs)
     for hook in list(hooks["post"].values()):
         changed = hook(module, args, output)
         if changed is not None:
             output = changed
+    if backward is not None:
+        output = backward.wrap_outputs(output)
     return output
+
+
+class _BackwardHookJoin(Function):
+    """The meeting point of a module call's inputs (or outputs): its forward returns a dummy 0 on which
+    every wrapped tensor hangs (`_BackwardHookPass`), so its backward runs once, after the gradient of
+    every wrapped tensor has arrived, and gives them all to ``done`` together (which runs the hooks
+    and returns the gradients to send on)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, done=None):
+        ctx.done = done
+        return np.zeros(())
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.done()
+
+
+class _BackwardHookPass(Function):
+    """Identity on one tensor of the call; its backward writes the gradient down for the join (and sends
+    the tensor's own node nothing: the join sends it on, after the hooks)."""
+
+    @staticmethod
+    def forward(ctx, join, x, grads=None, slot=0):
+        ctx.grads, ctx.slot = grads, slot
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        ctx.grads[ctx.slot] = grad
+        return np.zeros(()), None
+
+
+def _hook_gradient(value, like):
+    """A gradient a hook returned (Tensor, array or None) as the array for tensor ``like``."""
+    if value is None:
+        return None
+    value = np.asarray(value.data if isinstance(value, Tensor) else value)
+    if value.shape != like.shape:
+        raise RuntimeError(f"backward hook has changed the size of value: {like.shape} -> {value.shape}")
+    return value.astype(like.dtype, copy=False)
+
+
+class _BackwardHookCall:
+    """One call of a module that has backward hooks (PyTorch's `BackwardHook`). Its tensors that require
+    a gradient are wrapped: the outputs' join runs the pre-hooks (grad_output), the inputs' join then
+    runs the hooks (grad_input, grad_output). Non-tensor positions get None."""
+
+    def __init__(self, module, hooks):
+        self.module, self.hooks = module, hooks
+        self.grad_output, self.n_inputs, self.input_tensors = None, 0, []
+
+    @staticmethod
+    def _wrap(values, done):
+        """(values with the tensors that require a gradient wrapped, their positions, the gradients' dict)."""
+        positions = [i for i, v in enumerate(values) if isinstance(v, Tensor) and v.requires_grad]
+        grads = {}
+        if not positions:
+            return values, positions, grads
+        join = _BackwardHookJoin.apply(*(values[i] for i in positions), done=done)
+        wrapped = list(values)
+        for slot, i in enumerate(positions):
+            wrapped[i] = _BackwardHookPass.apply(join, values[i], grads=grads, slot=slot)
+        return tuple(wrapped), positions, grads
+
+    @staticmethod
+    def _packed(grads, positions, size):
+        """The gradients as a tuple of `size` (a Tensor, or None where there is none)."""
+        packed = [None] * size
+        for slot, i in enumerate(positions):
+            if grads.get(slot) is not None:
+                packed[i] = Tensor._wrap(grads[slot])
+        grads.clear()
+        return tuple(packed)
+
+    def wrap_inputs(self, args):
+        self.n_inputs = len(args)
+        self.zero_inputs = {i: v for i, v in enumerate(args) if isinstance(v, Tensor) and not v.requires_grad}
+        args, self.input_positions, self.input_grads = self._wrap(args, self._inputs_done)
+        self.input_tensors = [args[i] for i in self.input_positions]
+        return args
+
+    def wrap_outputs(self, output):
+        if not isinstance(output, (Tensor, tuple)):
+            warnings.warn("For backward hooks to be called, module output should be a Tensor or a tuple of "
+                          f"Tensors but received {type(output)}", stacklevel=3)
+        single = not isinstance(output, tuple)
+        values = (output,) if single else output
+        self.n_outputs = len(values)
+        values, self.output_positions, self.output_grads = self._wrap(values, self._outputs_done)
+        self.output_tensors = [values[i] for i in self.output_positions]
+        return values[0] if single else values
+
+    def _outputs_done(self):
+        grad_output = self._packed(self.output_grads, self.output_positions, self.n_outputs)
+        for hook in list(self.hooks["backward_pre"].values()):
+            changed = hook(self.module, grad_output)
+            if changed is None:
+                continue
+            changed = tuple(changed) if isinstance(changed, (tuple, list)) else (changed,)
+            if len(changed) != len(grad_output):
+                raise RuntimeError("Backward pre hook returned an invalid number of grad_output, "
+                                   f"got {len(changed)}, but expected {len(grad_output)}")
+            grad_output = changed
+        self.grad_output = grad_output
+        if not self.input_positions:  # no input needs a gradient: the hooks fire now, grad_input all None
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module "
+                          "outputs since no inputs require gradients.", stacklevel=2)
+            grad_input = (None,) * self.n_inputs
+            for hook in list(self.hooks["backward"].values()):
+                changed = hook(self.module, grad_input, grad_output)
+                if changed is not None and not (isinstance(changed, tuple) and all(g is None for g in changed)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should "
+                                       "always return None or None for all gradients.")
+            self.grad_output = None
+        return tuple(_hook_gradient(grad_output[i], t) for i, t in zip(self.output_positions, self.output_tensors))
+
+    def _inputs_done(self):
+        # as PyTorch: zeros for a tensor input that got no gradient (it needs none, or forward left it unused)
+        grad_input = list(self._packed(self.input_grads, self.input_positions, self.n_inputs))
+        for i, t in [*self.zero_inputs.items(), *zip(self.input_positions, self.input_tensors)]:
+            if grad_input[i] is None:
+                grad_input[i] = Tensor._wrap(np.zeros(t.shape, dtype=t.dtype))
+        grad_input = tuple(grad_input)
+        if self.grad_output is None:  # the gradient reached the inputs without passing the outputs
+            return tuple(None if g is None else g.data for g in (grad_input[i] for i in self.input_positions))
+        for hook in list(self.hooks["backward"].values()):
+            changed = hook(self.module, grad_input, self.grad_output)
+            if changed is None:
+                continue
+            changed = tuple(changed) if isinstance(changed, (tuple, list)) else (changed,)
+            if len(changed) != len(grad_input):
+                raise RuntimeError("Backward hook returned an invalid number of grad_input, "
+                                   f"got {len(changed)}, but expected {len(grad_input)}")
+            grad_input = changed
+        self.grad_output = None
+        return tuple(_hook_gradient(grad_input[i], t) for i, t in zip(self.input_positions, self.input_tensors))
 
 
 def _get_tensor(self, target, kind):
@@ -1881,6 +2059,10 @@ Module.register_parameter, Module.add_module = _register_parameter, _add_module
 Module.register_module = _add_module
 Module.register_forward_pre_hook = lambda self, hook: _add_forward_hook(self, "pre", hook)
 Module.register_forward_hook = lambda self, hook: _add_forward_hook(self, "post", hook)
+Module.register_full_backward_pre_hook = lambda self, hook, prepend=False: _add_forward_hook(
+    self, "backward_pre", hook, prepend)
+Module.register_full_backward_hook = lambda self, hook, prepend=False: _add_forward_hook(self, "backward", hook, prepend)
+Module.register_backward_hook = lambda self, hook: _add_forward_hook(self, "backward", hook)  # deprecated: the full one
 Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter")
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
@@ -1922,6 +2104,31 @@ def test_unit_more_of_torchs_layers():
 
 if __name__ == "__main__":
     test_unit_more_of_torchs_layers()
+
+
+# %%
+def test_unit_backward_hooks():
+    """Checks the provided backward hooks: the pre-hook sees grad_output before the hook sees
+    (grad_input, grad_output), a hook's tuple replaces the gradients that go on to the leaves, and
+    `remove()` takes a hook away. If it fails, look at `_call_with_hooks` and `_BackwardHookCall`.
+    """
+    layer, calls = Linear(3, 2), []
+    layer.register_full_backward_pre_hook(lambda m, g_out: calls.append(("pre", g_out[0].shape)))
+    handle = layer.register_full_backward_hook(lambda m, g_in, g_out: calls.append(("hook", g_in[0].shape)))
+    x = Tensor(np.ones((4, 3)), requires_grad=True)
+    layer(x).sum().backward()
+    assert calls == [("pre", (4, 2)), ("hook", (4, 3))]
+    assert np.allclose(x.grad.data, np.tile(layer.weight.data.sum(0), (4, 1)), atol=1e-6)
+    handle.remove()
+    layer.register_full_backward_hook(lambda m, g_in, g_out: (g_in[0] * 0,))
+    x.grad = None
+    layer(x).sum().backward()
+    assert np.all(x.grad.data == 0) and len(calls) == 3, "the replacement reaches x; the removed hook is gone"
+    assert layer.weight.grad is not None and np.any(layer.weight.grad.data != 0), "parameters' gradients stay"
+
+
+if __name__ == "__main__":
+    test_unit_backward_hooks()
 
 # %% [markdown]
 # ### Still more of PyTorch's layers, given
@@ -2162,6 +2369,10 @@ class RMSNorm(Module):
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
         self.weight = Parameter(np.ones(shape)) if elementwise_affine else None
 
+    def reset_parameters(self):
+        if self.weight is not None:
+            self.weight.data[...] = 1.0
+
     def forward(self, x):
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
@@ -2188,6 +2399,14 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return out
 
 
+def _reset_affine(norm):
+    """A normalization layer's scale back to ones and its shift to zeros, in place (reset_parameters)."""
+    if norm.weight is not None:
+        norm.weight.data[...] = 1.0
+    if norm.bias is not None:
+        norm.bias.data[...] = 0.0
+
+
 class GroupNorm(Module):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, *, bias=True):
         super().__init__()
@@ -2196,6 +2415,9 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         self.weight = Parameter(np.ones(num_channels)) if affine else None
         self.bias = Parameter(np.zeros(num_channels)) if affine and bias else None  # bias=False: a scale only
+
+    def reset_parameters(self):
+        _reset_affine(self)
 
     def forward(self, x):
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
@@ -2525,7 +2747,11 @@ class PReLU(Module):
     def __init__(self, num_parameters=1, init=0.25):
         super().__init__()
         self.num_parameters, self.init = num_parameters, init
-        self.weight = Parameter(np.full(num_parameters, init))
+        self.weight = Parameter(np.zeros(num_parameters))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self.weight.data[...] = self.init  # every slope back to `init`
 
     def forward(self, x):
         return prelu(x, self.weight)
@@ -2923,9 +3149,15 @@ class Bilinear(Module):
         if in1_features <= 0:
             raise ValueError(f"in1_features must be > 0, but got (in1_features={in1_features})")
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
-        bound = 1.0 / math.sqrt(in1_features)
-        self.weight = Parameter(np.random.uniform(-bound, bound, (out_features, in1_features, in2_features)))
-        self.bias = Parameter(np.random.uniform(-bound, bound, out_features)) if bias else None
+        self.weight = Parameter(np.zeros((out_features, in1_features, in2_features)))
+        self.bias = Parameter(np.zeros(out_features)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1.0 / math.sqrt(self.in1_features)  # PyTorch's: ±1/√in1_features for the weight and the bias
+        _redraw_uniform(self.weight, bound)
+        if self.bias is not None:
+            _redraw_uniform(self.bias, bound)
 
     def forward(self, input1, input2):
         return bilinear(input1, input2, self.weight, self.bias)

@@ -1699,7 +1699,9 @@ if __name__ == "__main__":
 # (unbiased), while the batch is normalized with its own biased variance — PyTorch does
 # exactly this. The running statistics are **buffers** (`register_buffer`, module 03):
 # saved in `state_dict()`, never trained. With `momentum=None` they are the plain average
-# over all batches seen so far (`num_batches_tracked` counts them).
+# over all batches seen so far (`num_batches_tracked` counts them). As in PyTorch,
+# `reset_running_stats()` forgets them (in the same buffers) and `reset_parameters()` also
+# sets $\gamma$ back to ones and $\beta$ to zeros.
 #
 # **The backward pass.** In training, $\mu$ and $\sigma^2$ are functions of $x$ too, so the
 # gradient has three paths. With $g = \gamma \odot \partial L/\partial y$ and means over
@@ -1799,6 +1801,21 @@ class _BatchNorm(Module):
         self.register_buffer("running_mean", Tensor(np.zeros(num_features)) if tracked else None)
         self.register_buffer("running_var", Tensor(np.ones(num_features)) if tracked else None)
         self.register_buffer("num_batches_tracked", Tensor(0, dtype=np.int64) if tracked else None)
+
+    def reset_running_stats(self):
+        """Forget the statistics seen so far (mean 0, variance 1, no batch), in the same buffers."""
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0.0
+            self.running_var.data[...] = 1.0
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self):
+        """PyTorch's: the running statistics reset, the scale back to ones and the shift to zeros."""
+        self.reset_running_stats()
+        if self.weight is not None:
+            self.weight.data[...] = 1.0
+        if self.bias is not None:
+            self.bias.data[...] = 0.0
 
     def _check_input(self, x):
         raise NotImplementedError

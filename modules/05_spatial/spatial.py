@@ -460,7 +460,8 @@ if __name__ == "__main__":
 # The layer owns the parameters and calls the operation. Initialization is PyTorch's
 # default, as for `Linear`, with the fan-in of one output being the size of one filter,
 # $C \cdot k_h \cdot k_w$: weights and biases uniform on $\pm 1/\sqrt{\text{fan\_in}}$
-# (module 04's `init._default_layer_init`). The random biases matter more here than you
+# (module 04's `init._default_layer_init`, which the given `reset_parameters()` calls, as
+# for every convolution here: it draws them again into the same Parameters). The random biases matter more here than you
 # might think: a blank region of a digit is all zeros, and with zero biases every filter
 # would answer exactly 0 there — right at ReLU's kink, where no gradient flows.
 #
@@ -510,6 +511,10 @@ class Conv2d(Module):
         self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
         ### END SOLUTION
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default again, into the same Parameters: weight and bias uniform on ±1/√fan_in."""
         init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
@@ -633,6 +638,10 @@ class Conv1d(Module):
         self.padding_mode = padding_mode
         self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default again, into the same Parameters: weight and bias uniform on ±1/√fan_in."""
         init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
@@ -1440,7 +1449,11 @@ class _ConvTransposeNd(Module):
         self.padding_mode = padding_mode
         self.weight = Parameter(np.zeros((in_channels, out_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
-        init._default_layer_init(self.weight, self.bias)  # fan_in = (out_channels // groups)·kh·kw, as PyTorch
+        self.reset_parameters()  # fan_in = (out_channels // groups)·kh·kw, as PyTorch
+
+    def reset_parameters(self):
+        """PyTorch's default again, into the same Parameters: weight and bias uniform on ±1/√fan_in."""
+        init._default_layer_init(self.weight, self.bias)
 
     def _output_padding(self, input, output_size):
         """PyTorch's rule: the output_padding that gives output_size (the last dims), within one stride."""
@@ -2378,7 +2391,11 @@ class Conv3d(Module):
         self.padding_mode = padding_mode
         self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
-        init._default_layer_init(self.weight, self.bias)  # ±1/√fan_in, fan_in = (C // groups)·kd·kh·kw
+        self.reset_parameters()  # ±1/√fan_in, fan_in = (C // groups)·kd·kh·kw
+
+    def reset_parameters(self):
+        """PyTorch's default again, into the same Parameters: weight and bias uniform on ±1/√fan_in."""
+        init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
         padding = self.padding

@@ -175,7 +175,8 @@ if __name__ == "__main__":
 # The table, `self.weight`, starts as standard normal noise (PyTorch's default for
 # `nn.Embedding`). Unlike a `Linear` weight it multiplies no input, so there is no fan-in
 # to scale by: each row *is* the token's starting vector, and the LayerNorms of the
-# transformer take care of the overall scale.
+# transformer take care of the overall scale. The given `reset_parameters()` draws the table
+# again, into the same Parameter, as PyTorch's does (the padding row zero again).
 #
 # PyTorch's `padding_idx` is given: `Embedding(V, D, padding_idx=0)` starts row 0 at zero
 # and never gives it a gradient, so the padding token that fills short sentences in a batch
@@ -256,8 +257,16 @@ class Embedding(Module):
         ### BEGIN SOLUTION
         self.weight = Parameter(np.random.normal(0.0, 1.0, (num_embeddings, embedding_dim)))
         ### END SOLUTION
+        self._fill_padding_idx_with_zero()
+
+    def _fill_padding_idx_with_zero(self):
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0.0
+
+    def reset_parameters(self):
+        """PyTorch's: every row N(0, 1) again, the padding row zero, into the same Parameter."""
+        self.weight.data[...] = np.random.normal(0.0, 1.0, self.weight.shape)
+        self._fill_padding_idx_with_zero()
 
     def forward(self, ids):
         ### BEGIN SOLUTION
@@ -618,15 +627,16 @@ class EmbeddingBag(Module):
         self.mode, self.sparse, self.include_last_offset = mode, sparse, include_last_offset
         self.padding_idx = _padding_index(padding_idx, num_embeddings)
         if _weight is None:
-            self.weight = Parameter(np.random.normal(0.0, 1.0, (num_embeddings, embedding_dim)))  # as Embedding
-            if self.padding_idx is not None:
-                self.weight.data[self.padding_idx] = 0.0
+            self.weight = Parameter(np.zeros((num_embeddings, embedding_dim)))
+            self.reset_parameters()  # as Embedding: N(0, 1), the padding row zero
         else:
             table = np.asarray(_weight.data if isinstance(_weight, Tensor) else _weight)
             if table.shape != (num_embeddings, embedding_dim):
                 raise ValueError(f"EmbeddingBag: _weight must have shape {(num_embeddings, embedding_dim)}, "
                                  f"got {table.shape}")
             self.weight = Parameter(table.copy(), dtype=table.dtype)
+
+    _fill_padding_idx_with_zero, reset_parameters = Embedding._fill_padding_idx_with_zero, Embedding.reset_parameters
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return embedding_bag(input, self.weight, offsets, mode=self.mode, per_sample_weights=per_sample_weights,
@@ -739,8 +749,7 @@ class _RNNBase(Module):
                              "being zeroed")
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, bidirectional
-        gates, bound = _GATES[mode] * hidden_size, 1.0 / math.sqrt(hidden_size)
-        directions = 2 if bidirectional else 1
+        gates, directions = _GATES[mode] * hidden_size, 2 if bidirectional else 1
         for layer in range(num_layers):
             for direction in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
@@ -748,8 +757,15 @@ class _RNNBase(Module):
                 shapes = {"weight_ih": (gates, width), "weight_hh": (gates, hidden_size)}
                 if bias:
                     shapes.update(bias_ih=(gates,), bias_hh=(gates,))
-                for name, shape in shapes.items():  # PyTorch's init: every weight uniform on ±1/√hidden_size
-                    setattr(self, name + suffix, Parameter(np.random.uniform(-bound, bound, shape)))
+                for name, shape in shapes.items():
+                    setattr(self, name + suffix, Parameter(np.zeros(shape)))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's init, into the same Parameters: every weight and bias uniform on ±1/√hidden_size."""
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
+        for weight in self.parameters():
+            weight.data[...] = np.random.uniform(-bound, bound, weight.shape)
 
     def _weights(self, layer, direction):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
@@ -863,11 +879,14 @@ class _CellBase(Module):
         super().__init__()
         _check_sizes(input_size, hidden_size)
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
-        gates, bound = _GATES[mode] * hidden_size, 1.0 / math.sqrt(hidden_size)
-        self.weight_ih = Parameter(np.random.uniform(-bound, bound, (gates, input_size)))
-        self.weight_hh = Parameter(np.random.uniform(-bound, bound, (gates, hidden_size)))
-        self.bias_ih = Parameter(np.random.uniform(-bound, bound, gates)) if bias else None
-        self.bias_hh = Parameter(np.random.uniform(-bound, bound, gates)) if bias else None
+        gates = _GATES[mode] * hidden_size
+        self.weight_ih = Parameter(np.zeros((gates, input_size)))
+        self.weight_hh = Parameter(np.zeros((gates, hidden_size)))
+        self.bias_ih = Parameter(np.zeros(gates)) if bias else None
+        self.bias_hh = Parameter(np.zeros(gates)) if bias else None
+        self.reset_parameters()
+
+    reset_parameters = _RNNBase.reset_parameters  # the same rule: everything uniform on ±1/√hidden_size
 
     def forward(self, input, hx=None):
         _check_input(self, input, (1, 2))

@@ -138,6 +138,13 @@ class LayerNorm(Module):
         if not bias:  # given: PyTorch's LayerNorm(bias=False) learns a scale only
             self.bias = None
 
+    def reset_parameters(self):
+        """The scale back to ones and the shift to zeros, in the same Parameters (PyTorch's)."""
+        if self.weight is not None:
+            self.weight.data[...] = 1.0
+        if self.bias is not None:
+            self.bias.data[...] = 0.0
+
     def forward(self, x):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
@@ -753,6 +760,10 @@ class Transformer(Module):
         self.decoder = custom_decoder or TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **shared),
                                                             num_decoder_layers, LayerNorm(d_model, layer_norm_eps, bias=bias))
         self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        """PyTorch's (private, as there): every matrix Xavier-uniform again, in place; vectors unchanged."""
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p)

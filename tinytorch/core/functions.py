@@ -31,6 +31,9 @@ _NAMES = (
     "signbit", "logit", "floor_divide", "tensor_split", "hsplit", "vsplit", "kthvalue", "cummax", "cummin",
     "kron", "cross", "quantile", "nanquantile", "nanmedian", "mode", "bitwise_and", "bitwise_or", "bitwise_xor",
     "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "lgamma", "digamma", "index_copy",
+    "baddbmm", "copysign", "deg2rad", "rad2deg", "erfinv", "float_power", "frexp", "ldexp", "gcd", "lcm",
+    "heaviside", "i0", "isneginf", "isposinf", "isreal", "logaddexp2", "nextafter", "sinc", "select_scatter",
+    "slice_scatter", "diagonal_scatter", "masked_scatter",
 )
 
 

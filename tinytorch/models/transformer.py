@@ -68,6 +68,13 @@ class LayerNorm(Module):
         if not bias:  # given: PyTorch's LayerNorm(bias=False) learns a scale only
             self.bias = None
 
+    def reset_parameters(self):
+        """The scale back to ones and the shift to zeros, in the same Parameters (PyTorch's)."""
+        if self.weight is not None:
+            self.weight.data[...] = 1.0
+        if self.bias is not None:
+            self.bias.data[...] = 0.0
+
     def forward(self, x):
         return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
@@ -86,7 +93,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return LayerNormOp.apply(input, weight, bias, eps=eps)
 
 
-# %% modules/08_transformer/transformer.py:221
+# %% modules/08_transformer/transformer.py:228
 class FeedForward(Module):
     """Position-wise MLP: Linear(embed_dim, hidden_dim) -> GELU -> Linear(hidden_dim, embed_dim)."""
 
@@ -100,7 +107,7 @@ class FeedForward(Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
-# %% modules/08_transformer/transformer.py:286
+# %% modules/08_transformer/transformer.py:293
 class TransformerBlock(Module):
     """Pre-norm block: x + MHA(LN(x)), then x + FF(LN(x)). ``causal=True`` masks the future."""
 
@@ -120,7 +127,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:521
+# %% modules/08_transformer/transformer.py:528
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 
@@ -159,7 +166,7 @@ class GPT(Module):
         return Tensor(ids[0] if single else ids, dtype=np.int64)
 
 
-# %% modules/08_transformer/transformer.py:611
+# %% modules/08_transformer/transformer.py:618
 import copy
 
 from tinytorch.nn.attention import MultiheadAttention
@@ -220,7 +227,7 @@ class TransformerEncoder(Module):
         return x if self.norm is None else self.norm(x)
 
 
-# %% modules/08_transformer/transformer.py:688
+# %% modules/08_transformer/transformer.py:695
 from tinytorch.nn import init
 
 
@@ -287,6 +294,10 @@ class Transformer(Module):
         self.decoder = custom_decoder or TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **shared),
                                                             num_decoder_layers, LayerNorm(d_model, layer_norm_eps, bias=bias))
         self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        """PyTorch's (private, as there): every matrix Xavier-uniform again, in place; vectors unchanged."""
         for p in self.parameters():
             if p.ndim > 1:
                 init.xavier_uniform_(p)

@@ -4,7 +4,7 @@
 __all__ = ['BatchNormOp', 'batch_norm', 'BatchNorm1d']
 
 
-# %% modules/04_training/training.py:1721
+# %% modules/04_training/training.py:1723
 import numpy as np
 
 from tinytorch.core.autograd import Function
@@ -78,6 +78,21 @@ class _BatchNorm(Module):
         self.register_buffer("running_mean", Tensor(np.zeros(num_features)) if tracked else None)
         self.register_buffer("running_var", Tensor(np.ones(num_features)) if tracked else None)
         self.register_buffer("num_batches_tracked", Tensor(0, dtype=np.int64) if tracked else None)
+
+    def reset_running_stats(self):
+        """Forget the statistics seen so far (mean 0, variance 1, no batch), in the same buffers."""
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0.0
+            self.running_var.data[...] = 1.0
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self):
+        """PyTorch's: the running statistics reset, the scale back to ones and the shift to zeros."""
+        self.reset_running_stats()
+        if self.weight is not None:
+            self.weight.data[...] = 1.0
+        if self.bias is not None:
+            self.bias.data[...] = 0.0
 
     def _check_input(self, x):
         raise NotImplementedError

@@ -4,7 +4,7 @@
 __all__ = ['ModuleList', 'ModuleDict', 'ParameterList', 'ParameterDict']
 
 
-# %% modules/08_transformer/transformer.py:354
+# %% modules/08_transformer/transformer.py:361
 from tinytorch.core.tensor import Tensor
 from tinytorch.nn.modules import Module, Parameter, _check_member_name, _Container, _ModuleSequence
 

@@ -6,16 +6,17 @@ __all__ = ['Parameter', 'Module', 'LinearOp', 'Linear', 'Sequential', 'Identity'
 
 # %% modules/03_nn/nn.py:24
 import math
+import warnings
 from collections import OrderedDict
 
 import numpy as np
 
-from tinytorch.core.autograd import Function, _add_hook, _rows_matmul, minimum, where
+from tinytorch.core.autograd import Function, _add_hook, _rows_matmul, is_grad_enabled, minimum, where
 from tinytorch.core.setup import _blas_matmul, in_blocks
 from tinytorch.core.tensor import Tensor
 
 
-# %% modules/03_nn/nn.py:46
+# %% modules/03_nn/nn.py:47
 class Parameter(Tensor):
     """A Tensor that is a weight of a Module; ``requires_grad=False`` freezes it."""
 
@@ -28,7 +29,7 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-# %% modules/03_nn/nn.py:114
+# %% modules/03_nn/nn.py:115
 def _child(holder, part):
     """One step along a dotted module path: an attribute, a list index or a container's name."""
     if isinstance(holder, list):
@@ -266,7 +267,7 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
-# %% modules/03_nn/nn.py:448
+# %% modules/03_nn/nn.py:453
 class LinearOp(Function):
     """y = x @ w.T + b in one step; x may be (..., in)."""
 
@@ -289,6 +290,11 @@ class LinearOp(Function):
         return grad_x, grad_w, grad_b
 
 
+def _redraw_uniform(param, bound):
+    """Fill ``param`` with U(-bound, bound) in place: it stays the same Parameter, with its dtype."""
+    param.data[...] = np.random.uniform(-bound, bound, param.shape)
+
+
 class Linear(Module):
     """y = x @ W.T + b, W of shape (out_features, in_features); PyTorch's default initialization."""
 
@@ -299,6 +305,13 @@ class Linear(Module):
         self.weight = Parameter(np.random.uniform(-bound, bound, (out_features, in_features)))
         self.bias = Parameter(np.random.uniform(-bound, bound, out_features)) if bias else None
 
+    def reset_parameters(self):
+        """Draw the initial weight and bias again (PyTorch's ±1/√in_features), into the same Parameters."""
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+        _redraw_uniform(self.weight, bound)
+        if self.bias is not None:
+            _redraw_uniform(self.bias, bound)
+
     def forward(self, x):
         if self.bias is None:
             return LinearOp.apply(x, self.weight)
@@ -308,7 +321,7 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-# %% modules/03_nn/nn.py:546
+# %% modules/03_nn/nn.py:563
 class _Container(Module):
     """Plumbing of Sequential, ModuleList and ModuleDict: named sub-Modules, in order."""
 
@@ -395,7 +408,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:658
+# %% modules/03_nn/nn.py:675
 class _Activation(Module):
     """An activation that PyTorch lets work in place: `inplace=True` is accepted, so that PyTorch
     code runs, but the result is always a new tensor (the input is never overwritten)."""
@@ -456,7 +469,7 @@ class LeakyReLU(_Activation):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
-# %% modules/03_nn/nn.py:788
+# %% modules/03_nn/nn.py:805
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -519,7 +532,7 @@ class LogSoftmax(Softmax):
         return _along(LogSoftmaxOp, x, self.dim)
 
 
-# %% modules/03_nn/nn.py:932
+# %% modules/03_nn/nn.py:949
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -606,7 +619,7 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:1083
+# %% modules/03_nn/nn.py:1100
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -654,7 +667,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:1150
+# %% modules/03_nn/nn.py:1167
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -743,7 +756,7 @@ class BCEWithLogitsLoss(_WeightedLoss):
         return _reduce(self._weighted(losses), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1284
+# %% modules/03_nn/nn.py:1301
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -914,7 +927,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1556
+# %% modules/03_nn/nn.py:1573
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -977,7 +990,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return NLLLoss(weight, size_average, ignore_index, reduce, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1638
+# %% modules/03_nn/nn.py:1662
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
@@ -1182,25 +1195,179 @@ def _add_module(self, name, module):
     setattr(self, name, module)
 
 
-def _add_forward_hook(module, kind, hook):
-    hooks = module.__dict__.setdefault("_forward_hooks", {"pre": OrderedDict(), "post": OrderedDict()})
-    return _add_hook(hooks[kind], hook)  # module 02's, as Tensor.register_hook: a handle with remove()
+def _module_hooks(module):
+    """The module's hooks, one ordered dict per kind, made on first use: from then on Module.__call__
+    takes the slow path (`_call_with_hooks`), and a module without hooks pays nothing."""
+    kinds = ("pre", "post", "backward_pre", "backward")
+    return module.__dict__.setdefault("_forward_hooks", {kind: OrderedDict() for kind in kinds})
+
+
+def _add_forward_hook(module, kind, hook, prepend=False):
+    hooks = _module_hooks(module)[kind]
+    handle = _add_hook(hooks, hook)  # module 02's, as Tensor.register_hook: a handle with remove()
+    if prepend:
+        hooks.move_to_end(handle._key, last=False)
+    return handle
 
 
 def _call_with_hooks(module, args, kwargs):
     """PyTorch's order: each pre-hook(module, args) may replace the arguments, forward runs, then
-    each hook(module, args, output) may replace the output (a hook returning None changes nothing)."""
+    each hook(module, args, output) may replace the output (a hook returning None changes nothing).
+    With backward hooks, the (tensor) arguments and outputs pass through `_BackwardHookCall`'s nodes."""
     hooks = module._forward_hooks
     for hook in list(hooks["pre"].values()):
         changed = hook(module, args)
         if changed is not None:
             args = changed if isinstance(changed, tuple) else (changed,)
+    backward = None
+    if (hooks["backward"] or hooks["backward_pre"]) and is_grad_enabled():
+        backward = _BackwardHookCall(module, hooks)
+        args = backward.wrap_inputs(args)
     output = module.forward(*args, **kwargs)
     for hook in list(hooks["post"].values()):
         changed = hook(module, args, output)
         if changed is not None:
             output = changed
+    if backward is not None:
+        output = backward.wrap_outputs(output)
     return output
+
+
+class _BackwardHookJoin(Function):
+    """The meeting point of a module call's inputs (or outputs): its forward returns a dummy 0 on which
+    every wrapped tensor hangs (`_BackwardHookPass`), so its backward runs once, after the gradient of
+    every wrapped tensor has arrived, and gives them all to ``done`` together (which runs the hooks
+    and returns the gradients to send on)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, done=None):
+        ctx.done = done
+        return np.zeros(())
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.done()
+
+
+class _BackwardHookPass(Function):
+    """Identity on one tensor of the call; its backward writes the gradient down for the join (and sends
+    the tensor's own node nothing: the join sends it on, after the hooks)."""
+
+    @staticmethod
+    def forward(ctx, join, x, grads=None, slot=0):
+        ctx.grads, ctx.slot = grads, slot
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        ctx.grads[ctx.slot] = grad
+        return np.zeros(()), None
+
+
+def _hook_gradient(value, like):
+    """A gradient a hook returned (Tensor, array or None) as the array for tensor ``like``."""
+    if value is None:
+        return None
+    value = np.asarray(value.data if isinstance(value, Tensor) else value)
+    if value.shape != like.shape:
+        raise RuntimeError(f"backward hook has changed the size of value: {like.shape} -> {value.shape}")
+    return value.astype(like.dtype, copy=False)
+
+
+class _BackwardHookCall:
+    """One call of a module that has backward hooks (PyTorch's `BackwardHook`). Its tensors that require
+    a gradient are wrapped: the outputs' join runs the pre-hooks (grad_output), the inputs' join then
+    runs the hooks (grad_input, grad_output). Non-tensor positions get None."""
+
+    def __init__(self, module, hooks):
+        self.module, self.hooks = module, hooks
+        self.grad_output, self.n_inputs, self.input_tensors = None, 0, []
+
+    @staticmethod
+    def _wrap(values, done):
+        """(values with the tensors that require a gradient wrapped, their positions, the gradients' dict)."""
+        positions = [i for i, v in enumerate(values) if isinstance(v, Tensor) and v.requires_grad]
+        grads = {}
+        if not positions:
+            return values, positions, grads
+        join = _BackwardHookJoin.apply(*(values[i] for i in positions), done=done)
+        wrapped = list(values)
+        for slot, i in enumerate(positions):
+            wrapped[i] = _BackwardHookPass.apply(join, values[i], grads=grads, slot=slot)
+        return tuple(wrapped), positions, grads
+
+    @staticmethod
+    def _packed(grads, positions, size):
+        """The gradients as a tuple of `size` (a Tensor, or None where there is none)."""
+        packed = [None] * size
+        for slot, i in enumerate(positions):
+            if grads.get(slot) is not None:
+                packed[i] = Tensor._wrap(grads[slot])
+        grads.clear()
+        return tuple(packed)
+
+    def wrap_inputs(self, args):
+        self.n_inputs = len(args)
+        self.zero_inputs = {i: v for i, v in enumerate(args) if isinstance(v, Tensor) and not v.requires_grad}
+        args, self.input_positions, self.input_grads = self._wrap(args, self._inputs_done)
+        self.input_tensors = [args[i] for i in self.input_positions]
+        return args
+
+    def wrap_outputs(self, output):
+        if not isinstance(output, (Tensor, tuple)):
+            warnings.warn("For backward hooks to be called, module output should be a Tensor or a tuple of "
+                          f"Tensors but received {type(output)}", stacklevel=3)
+        single = not isinstance(output, tuple)
+        values = (output,) if single else output
+        self.n_outputs = len(values)
+        values, self.output_positions, self.output_grads = self._wrap(values, self._outputs_done)
+        self.output_tensors = [values[i] for i in self.output_positions]
+        return values[0] if single else values
+
+    def _outputs_done(self):
+        grad_output = self._packed(self.output_grads, self.output_positions, self.n_outputs)
+        for hook in list(self.hooks["backward_pre"].values()):
+            changed = hook(self.module, grad_output)
+            if changed is None:
+                continue
+            changed = tuple(changed) if isinstance(changed, (tuple, list)) else (changed,)
+            if len(changed) != len(grad_output):
+                raise RuntimeError("Backward pre hook returned an invalid number of grad_output, "
+                                   f"got {len(changed)}, but expected {len(grad_output)}")
+            grad_output = changed
+        self.grad_output = grad_output
+        if not self.input_positions:  # no input needs a gradient: the hooks fire now, grad_input all None
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module "
+                          "outputs since no inputs require gradients.", stacklevel=2)
+            grad_input = (None,) * self.n_inputs
+            for hook in list(self.hooks["backward"].values()):
+                changed = hook(self.module, grad_input, grad_output)
+                if changed is not None and not (isinstance(changed, tuple) and all(g is None for g in changed)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should "
+                                       "always return None or None for all gradients.")
+            self.grad_output = None
+        return tuple(_hook_gradient(grad_output[i], t) for i, t in zip(self.output_positions, self.output_tensors))
+
+    def _inputs_done(self):
+        # as PyTorch: zeros for a tensor input that got no gradient (it needs none, or forward left it unused)
+        grad_input = list(self._packed(self.input_grads, self.input_positions, self.n_inputs))
+        for i, t in [*self.zero_inputs.items(), *zip(self.input_positions, self.input_tensors)]:
+            if grad_input[i] is None:
+                grad_input[i] = Tensor._wrap(np.zeros(t.shape, dtype=t.dtype))
+        grad_input = tuple(grad_input)
+        if self.grad_output is None:  # the gradient reached the inputs without passing the outputs
+            return tuple(None if g is None else g.data for g in (grad_input[i] for i in self.input_positions))
+        for hook in list(self.hooks["backward"].values()):
+            changed = hook(self.module, grad_input, self.grad_output)
+            if changed is None:
+                continue
+            changed = tuple(changed) if isinstance(changed, (tuple, list)) else (changed,)
+            if len(changed) != len(grad_input):
+                raise RuntimeError("Backward hook returned an invalid number of grad_input, "
+                                   f"got {len(changed)}, but expected {len(grad_input)}")
+            grad_input = changed
+        self.grad_output = None
+        return tuple(_hook_gradient(grad_input[i], t) for i, t in zip(self.input_positions, self.input_tensors))
 
 
 def _get_tensor(self, target, kind):
@@ -1222,11 +1389,15 @@ Module.register_parameter, Module.add_module = _register_parameter, _add_module
 Module.register_module = _add_module
 Module.register_forward_pre_hook = lambda self, hook: _add_forward_hook(self, "pre", hook)
 Module.register_forward_hook = lambda self, hook: _add_forward_hook(self, "post", hook)
+Module.register_full_backward_pre_hook = lambda self, hook, prepend=False: _add_forward_hook(
+    self, "backward_pre", hook, prepend)
+Module.register_full_backward_hook = lambda self, hook, prepend=False: _add_forward_hook(self, "backward", hook, prepend)
+Module.register_backward_hook = lambda self, hook: _add_forward_hook(self, "backward", hook)  # deprecated: the full one
 Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter")
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:1942
+# %% modules/03_nn/nn.py:2149
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
@@ -1448,6 +1619,10 @@ class RMSNorm(Module):
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
         self.weight = Parameter(np.ones(shape)) if elementwise_affine else None
 
+    def reset_parameters(self):
+        if self.weight is not None:
+            self.weight.data[...] = 1.0
+
     def forward(self, x):
         return rms_norm(x, self.normalized_shape, self.weight, self.eps)
 
@@ -1474,6 +1649,14 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     return out
 
 
+def _reset_affine(norm):
+    """A normalization layer's scale back to ones and its shift to zeros, in place (reset_parameters)."""
+    if norm.weight is not None:
+        norm.weight.data[...] = 1.0
+    if norm.bias is not None:
+        norm.bias.data[...] = 0.0
+
+
 class GroupNorm(Module):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, *, bias=True):
         super().__init__()
@@ -1482,6 +1665,9 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
         self.weight = Parameter(np.ones(num_channels)) if affine else None
         self.bias = Parameter(np.zeros(num_channels)) if affine and bias else None  # bias=False: a scale only
+
+    def reset_parameters(self):
+        _reset_affine(self)
 
     def forward(self, x):
         return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
@@ -1702,7 +1888,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2459
+# %% modules/03_nn/nn.py:2681
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -1770,7 +1956,11 @@ class PReLU(Module):
     def __init__(self, num_parameters=1, init=0.25):
         super().__init__()
         self.num_parameters, self.init = num_parameters, init
-        self.weight = Parameter(np.full(num_parameters, init))
+        self.weight = Parameter(np.zeros(num_parameters))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self.weight.data[...] = self.init  # every slope back to `init`
 
     def forward(self, x):
         return prelu(x, self.weight)
@@ -1835,7 +2025,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2658
+# %% modules/03_nn/nn.py:2884
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -1994,7 +2184,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:2861
+# %% modules/03_nn/nn.py:3087
 import warnings
 
 from tinytorch.core.autograd import einsum
@@ -2058,9 +2248,15 @@ class Bilinear(Module):
         if in1_features <= 0:
             raise ValueError(f"in1_features must be > 0, but got (in1_features={in1_features})")
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
-        bound = 1.0 / math.sqrt(in1_features)
-        self.weight = Parameter(np.random.uniform(-bound, bound, (out_features, in1_features, in2_features)))
-        self.bias = Parameter(np.random.uniform(-bound, bound, out_features)) if bias else None
+        self.weight = Parameter(np.zeros((out_features, in1_features, in2_features)))
+        self.bias = Parameter(np.zeros(out_features)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1.0 / math.sqrt(self.in1_features)  # PyTorch's: ±1/√in1_features for the weight and the bias
+        _redraw_uniform(self.weight, bound)
+        if self.bias is not None:
+            _redraw_uniform(self.bias, bound)
 
     def forward(self, input1, input2):
         return bilinear(input1, input2, self.weight, self.bias)

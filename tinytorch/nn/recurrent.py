@@ -4,7 +4,7 @@
 __all__ = ['RNN', 'LSTM', 'GRU', 'RNNCell', 'LSTMCell', 'GRUCell']
 
 
-# %% modules/06_embeddings/embeddings.py:698
+# %% modules/06_embeddings/embeddings.py:708
 import math
 
 import numpy as np
@@ -47,8 +47,7 @@ class _RNNBase(Module):
                              "being zeroed")
         self.mode, self.input_size, self.hidden_size, self.num_layers = mode, input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, dropout, bidirectional
-        gates, bound = _GATES[mode] * hidden_size, 1.0 / math.sqrt(hidden_size)
-        directions = 2 if bidirectional else 1
+        gates, directions = _GATES[mode] * hidden_size, 2 if bidirectional else 1
         for layer in range(num_layers):
             for direction in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
@@ -56,8 +55,15 @@ class _RNNBase(Module):
                 shapes = {"weight_ih": (gates, width), "weight_hh": (gates, hidden_size)}
                 if bias:
                     shapes.update(bias_ih=(gates,), bias_hh=(gates,))
-                for name, shape in shapes.items():  # PyTorch's init: every weight uniform on ±1/√hidden_size
-                    setattr(self, name + suffix, Parameter(np.random.uniform(-bound, bound, shape)))
+                for name, shape in shapes.items():
+                    setattr(self, name + suffix, Parameter(np.zeros(shape)))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's init, into the same Parameters: every weight and bias uniform on ±1/√hidden_size."""
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
+        for weight in self.parameters():
+            weight.data[...] = np.random.uniform(-bound, bound, weight.shape)
 
     def _weights(self, layer, direction):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
@@ -171,11 +177,14 @@ class _CellBase(Module):
         super().__init__()
         _check_sizes(input_size, hidden_size)
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
-        gates, bound = _GATES[mode] * hidden_size, 1.0 / math.sqrt(hidden_size)
-        self.weight_ih = Parameter(np.random.uniform(-bound, bound, (gates, input_size)))
-        self.weight_hh = Parameter(np.random.uniform(-bound, bound, (gates, hidden_size)))
-        self.bias_ih = Parameter(np.random.uniform(-bound, bound, gates)) if bias else None
-        self.bias_hh = Parameter(np.random.uniform(-bound, bound, gates)) if bias else None
+        gates = _GATES[mode] * hidden_size
+        self.weight_ih = Parameter(np.zeros((gates, input_size)))
+        self.weight_hh = Parameter(np.zeros((gates, hidden_size)))
+        self.bias_ih = Parameter(np.zeros(gates)) if bias else None
+        self.bias_hh = Parameter(np.zeros(gates)) if bias else None
+        self.reset_parameters()
+
+    reset_parameters = _RNNBase.reset_parameters  # the same rule: everything uniform on ±1/√hidden_size
 
     def forward(self, input, hx=None):
         _check_input(self, input, (1, 2))

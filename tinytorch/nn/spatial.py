@@ -125,7 +125,7 @@ class Conv2dOp(Function):
         return grad_x, grad_weight, grad_bias
 
 
-# %% modules/05_spatial/spatial.py:473
+# %% modules/05_spatial/spatial.py:474
 def _groups(groups, in_channels, out_channels):
     """PyTorch's groups: a positive number that divides both channel counts."""
     if not isinstance(groups, (int, np.integer)) or groups < 1 or in_channels % groups or out_channels % groups:
@@ -162,6 +162,10 @@ class Conv2d(Module):
         self.padding_mode = padding_mode
         self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default again, into the same Parameters: weight and bias uniform on ±1/√fan_in."""
         init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
@@ -197,7 +201,7 @@ def _conv_repr(conv):
     return f"{conv.in_channels}, {conv.out_channels}, kernel_size={conv.kernel_size}, stride={conv.stride}{extra}"
 
 
-# %% modules/05_spatial/spatial.py:598
+# %% modules/05_spatial/spatial.py:603
 def _single(value, name, minimum=1):
     """3 -> 3; (3,) -> 3, with the same checks as _pair."""
     value = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
@@ -232,6 +236,10 @@ class Conv1d(Module):
         self.padding_mode = padding_mode
         self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """PyTorch's default again, into the same Parameters: weight and bias uniform on ±1/√fan_in."""
         init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
@@ -246,7 +254,7 @@ class Conv1d(Module):
         return _conv_repr(self)
 
 
-# %% modules/05_spatial/spatial.py:714
+# %% modules/05_spatial/spatial.py:723
 def _check_batch(x, layer):
     if x.ndim != 4:
         raise ValueError(f"{layer} expects a batch of shape (N, C, H, W), got shape {x.shape}")
@@ -401,7 +409,7 @@ def _average_divisor(out, size, kernel_size, stride, padding, count_include_pad=
     return out * Tensor._wrap((window / counts).astype(out.dtype))
 
 
-# %% modules/05_spatial/spatial.py:936
+# %% modules/05_spatial/spatial.py:945
 class Flatten(Module):
     """Merge dimensions start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -418,7 +426,7 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-# %% modules/05_spatial/spatial.py:986
+# %% modules/05_spatial/spatial.py:995
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of images (N, C, H, W): statistics per channel, over batch and pixels."""
 
@@ -427,7 +435,7 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"expected 4D input (got {x.ndim}D input)")
 
 
-# %% modules/05_spatial/spatial.py:1031
+# %% modules/05_spatial/spatial.py:1040
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride, dilation = _single(stride, "stride"), _single(dilation, "dilation")
     padding = _conv_padding(padding, _spread_kernel(weight.shape[2:], (dilation,)), (stride,))[0]
@@ -560,7 +568,7 @@ class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
         return adaptive_avg_pool1d(x, self.output_size)
 
 
-# %% modules/05_spatial/spatial.py:1215
+# %% modules/05_spatial/spatial.py:1224
 import warnings
 
 from tinytorch.nn.batchnorm import batch_norm
@@ -787,7 +795,11 @@ class _ConvTransposeNd(Module):
         self.padding_mode = padding_mode
         self.weight = Parameter(np.zeros((in_channels, out_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
-        init._default_layer_init(self.weight, self.bias)  # fan_in = (out_channels // groups)·kh·kw, as PyTorch
+        self.reset_parameters()  # fan_in = (out_channels // groups)·kh·kw, as PyTorch
+
+    def reset_parameters(self):
+        """PyTorch's default again, into the same Parameters: weight and bias uniform on ±1/√fan_in."""
+        init._default_layer_init(self.weight, self.bias)
 
     def _output_padding(self, input, output_size):
         """PyTorch's rule: the output_padding that gives output_size (the last dims), within one stride."""
@@ -825,7 +837,7 @@ class ConvTranspose1d(_ConvTransposeNd):
     _dims = 1
 
 
-# %% modules/05_spatial/spatial.py:1540
+# %% modules/05_spatial/spatial.py:1553
 def _adaptive_windows(size, output_size, name):
     """PyTorch's adaptive windows along each side: output i covers [floor(i·n/o), ceil((i+1)·n/o))."""
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * len(size)
@@ -938,7 +950,7 @@ class InstanceNorm1d(_InstanceNorm):
     _dims = 1
 
 
-# %% modules/05_spatial/spatial.py:1693
+# %% modules/05_spatial/spatial.py:1706
 from tinytorch.nn.modules import ConstantPad1d, _ConstantPadNd
 
 
@@ -1033,7 +1045,7 @@ class ZeroPad3d(ConstantPad3d):
         return f"{self.padding}"
 
 
-# %% modules/05_spatial/spatial.py:1843
+# %% modules/05_spatial/spatial.py:1856
 from tinytorch.nn.modules import Upsample as _NearestUpsample
 
 _INTERPOLATION_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -1182,7 +1194,7 @@ class UpsamplingBilinear2d(Upsample):
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 
 
-# %% modules/05_spatial/spatial.py:2046
+# %% modules/05_spatial/spatial.py:2059
 def _max_pool_indices(x, kernel_size, stride, padding):
     """Where each window's first maximum is: a flat int64 index into its image's H·W unpadded pixels."""
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
@@ -1324,7 +1336,7 @@ class Softmax2d(Module):
         return input.softmax(-3)
 
 
-# %% modules/05_spatial/spatial.py:2245
+# %% modules/05_spatial/spatial.py:2258
 from tinytorch.nn.dropout import _ChannelDropout, _channel_dropout
 
 
@@ -1459,7 +1471,11 @@ class Conv3d(Module):
         self.padding_mode = padding_mode
         self.weight = Parameter(np.zeros((out_channels, in_channels // self.groups) + self.kernel_size))
         self.bias = Parameter(np.zeros(out_channels)) if bias else None
-        init._default_layer_init(self.weight, self.bias)  # ±1/√fan_in, fan_in = (C // groups)·kd·kh·kw
+        self.reset_parameters()  # ±1/√fan_in, fan_in = (C // groups)·kd·kh·kw
+
+    def reset_parameters(self):
+        """PyTorch's default again, into the same Parameters: weight and bias uniform on ±1/√fan_in."""
+        init._default_layer_init(self.weight, self.bias)
 
     def forward(self, x):
         padding = self.padding
@@ -1603,7 +1619,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     return _channel_dropout(input, p, training, 3)
 
 
-# %% modules/05_spatial/spatial.py:2571
+# %% modules/05_spatial/spatial.py:2588
 import functools
 
 

@@ -67,7 +67,7 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
 
-# %% modules/06_embeddings/embeddings.py:186
+# %% modules/06_embeddings/embeddings.py:187
 def _token_ids(ids, num_embeddings):
     """ids (a Tensor, an array or a list) as an integer array, checked against the table size."""
     ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
@@ -133,8 +133,16 @@ class Embedding(Module):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = _padding_index(padding_idx, num_embeddings)
         self.weight = Parameter(np.random.normal(0.0, 1.0, (num_embeddings, embedding_dim)))
+        self._fill_padding_idx_with_zero()
+
+    def _fill_padding_idx_with_zero(self):
         if self.padding_idx is not None:
             self.weight.data[self.padding_idx] = 0.0
+
+    def reset_parameters(self):
+        """PyTorch's: every row N(0, 1) again, the padding row zero, into the same Parameter."""
+        self.weight.data[...] = np.random.normal(0.0, 1.0, self.weight.shape)
+        self._fill_padding_idx_with_zero()
 
     def forward(self, ids):
         vectors = EmbeddingOp.apply(self.weight, ids=_token_ids(ids, self.num_embeddings))
@@ -155,7 +163,7 @@ class Embedding(Module):
         return layer
 
 
-# %% modules/06_embeddings/embeddings.py:328
+# %% modules/06_embeddings/embeddings.py:337
 def embedding(input, weight, padding_idx=None):
     """Rows ``weight[input]``: the functional form of Embedding (no gradient to row ``padding_idx``)."""
     rows = weight.shape[0]
@@ -163,7 +171,7 @@ def embedding(input, weight, padding_idx=None):
     return _without_padding_gradient(vectors, input, _padding_index(padding_idx, rows), rows)
 
 
-# %% modules/06_embeddings/embeddings.py:360
+# %% modules/06_embeddings/embeddings.py:369
 def _check_positions(x, max_len, embed_dim, who):
     """The sequence length T of ``x`` (..., T, embed_dim), with clear errors for bad shapes."""
     if x.ndim < 2 or x.shape[-1] != embed_dim:
@@ -194,7 +202,7 @@ class PositionalEncoding(Module):
         return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:441
+# %% modules/06_embeddings/embeddings.py:450
 class LearnedPositionalEmbedding(Module):
     """Adds a learned vector per position to ``x`` of shape (..., T, embed_dim)."""
 
@@ -211,7 +219,7 @@ class LearnedPositionalEmbedding(Module):
         return f"max_len={self.max_len}, embed_dim={self.embed_dim}"
 
 
-# %% modules/06_embeddings/embeddings.py:507
+# %% modules/06_embeddings/embeddings.py:516
 from tinytorch.core.autograd import cat
 
 
@@ -324,15 +332,16 @@ class EmbeddingBag(Module):
         self.mode, self.sparse, self.include_last_offset = mode, sparse, include_last_offset
         self.padding_idx = _padding_index(padding_idx, num_embeddings)
         if _weight is None:
-            self.weight = Parameter(np.random.normal(0.0, 1.0, (num_embeddings, embedding_dim)))  # as Embedding
-            if self.padding_idx is not None:
-                self.weight.data[self.padding_idx] = 0.0
+            self.weight = Parameter(np.zeros((num_embeddings, embedding_dim)))
+            self.reset_parameters()  # as Embedding: N(0, 1), the padding row zero
         else:
             table = np.asarray(_weight.data if isinstance(_weight, Tensor) else _weight)
             if table.shape != (num_embeddings, embedding_dim):
                 raise ValueError(f"EmbeddingBag: _weight must have shape {(num_embeddings, embedding_dim)}, "
                                  f"got {table.shape}")
             self.weight = Parameter(table.copy(), dtype=table.dtype)
+
+    _fill_padding_idx_with_zero, reset_parameters = Embedding._fill_padding_idx_with_zero, Embedding.reset_parameters
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return embedding_bag(input, self.weight, offsets, mode=self.mode, per_sample_weights=per_sample_weights,
