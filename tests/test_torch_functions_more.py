@@ -320,3 +320,13 @@ def test_heaviside_requires_grad_flag():
                    "integer exponent, so the gradient for input is 0 where other < 0; tinytorch gives 2**other")
 def test_ldexp_negative_integer_exponent():
     check(tinytorch.ldexp, torch.ldexp, np.array([3.0, 1.0]), np.array([-1, 2]))
+
+
+def test_float64_erf_and_erfc_have_pytorchs_digits():
+    # module 03's fit is good to 1.2e-7 (float32's precision); float64 inputs get module 02's series
+    grid = np.concatenate([np.linspace(-6, 6, 241), [0.0, 1e-300, -1e-8, 0.4999, 0.5, 2.4999, 2.5, 26.0, -27.0]])
+    for name in ("erf", "erfc"):
+        mine = getattr(tinytorch, name)(Tensor(grid, dtype=np.float64)).data
+        theirs = getattr(torch, name)(torch.from_numpy(grid)).numpy()
+        assert mine.dtype == np.float64
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=0, err_msg=name)  # the fit: 1.2e-7

@@ -3600,23 +3600,33 @@ class LogitOp(Function):
         return np.where((a < ctx.eps) | (a > 1 - ctx.eps), 0, slope).astype(grad.dtype, copy=False)
 
 
+def _times_log(x, y, log):
+    """x · log(y), 0 where x = 0 (unless y is NaN): xlogy with np.log, xlog1py with np.log1p."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * log(y))).astype(np.result_type(x, y))
+
+
+def _times_log_grads(x, y, grad, log, pole):
+    """The gradients of x · log(y - pole) as PyTorch: log(...) for x (0 where x = 0 and y ≤ pole),
+    x / (y - pole) for y."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * log(y)))
+        grad_x = np.where((x == 0) & (y <= pole), 0, grad_x)
+        return grad_x.astype(grad.dtype, copy=False), (grad * x / (y - pole)).astype(grad.dtype, copy=False)
+
+
 class XlogyOp(Function):
-    """x · log(y), 0 where x = 0 (unless y is NaN). Gradients as PyTorch: log(y) for x (0 where x = 0 and
-    y ≤ 0), x / y for y."""
+    """x · log(y), 0 where x = 0 (unless y is NaN)."""
 
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * np.log(y))).astype(np.result_type(x, y))
+        return _times_log(x, y, np.log)
 
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        with np.errstate(invalid="ignore", divide="ignore"):
-            grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * np.log(y)))
-            grad_x = np.where((x == 0) & (y <= 0), 0, grad_x)
-            return grad_x.astype(grad.dtype, copy=False), (grad * x / y).astype(grad.dtype, copy=False)
+        return _times_log_grads(x, y, grad, np.log, 0)
 
 
 def _logit(self, eps=None):
@@ -4294,22 +4304,17 @@ class EntrOp(Function):
 
 
 class Xlog1pyOp(Function):
-    """x · log(1 + y), 0 where x = 0 (unless y is NaN). Gradients as PyTorch: log1p(y) for x (0 where
-    x = 0 and y ≤ −1), x / (1 + y) for y."""
+    """x · log(1 + y), 0 where x = 0 (unless y is NaN); log1p keeps a tiny y's digits."""
 
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * np.log1p(y))).astype(np.result_type(x, y))
+        return _times_log(x, y, np.log1p)
 
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        with np.errstate(invalid="ignore", divide="ignore"):
-            grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * np.log1p(y)))
-            grad_x = np.where((x == 0) & (y <= -1), 0, grad_x)
-            return grad_x.astype(grad.dtype, copy=False), (grad * x / (1 + y)).astype(grad.dtype, copy=False)
+        return _times_log_grads(x, y, grad, np.log1p, -1)
 
 
 class PolygammaOp(Function):

@@ -3033,23 +3033,33 @@ class LogitOp(Function):
         return np.where((a < ctx.eps) | (a > 1 - ctx.eps), 0, slope).astype(grad.dtype, copy=False)
 
 
+def _times_log(x, y, log):
+    """x · log(y), 0 where x = 0 (unless y is NaN): xlogy with np.log, xlog1py with np.log1p."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * log(y))).astype(np.result_type(x, y))
+
+
+def _times_log_grads(x, y, grad, log, pole):
+    """The gradients of x · log(y - pole) as PyTorch: log(...) for x (0 where x = 0 and y ≤ pole),
+    x / (y - pole) for y."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * log(y)))
+        grad_x = np.where((x == 0) & (y <= pole), 0, grad_x)
+        return grad_x.astype(grad.dtype, copy=False), (grad * x / (y - pole)).astype(grad.dtype, copy=False)
+
+
 class XlogyOp(Function):
-    """x · log(y), 0 where x = 0 (unless y is NaN). Gradients as PyTorch: log(y) for x (0 where x = 0 and
-    y ≤ 0), x / y for y."""
+    """x · log(y), 0 where x = 0 (unless y is NaN)."""
 
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * np.log(y))).astype(np.result_type(x, y))
+        return _times_log(x, y, np.log)
 
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        with np.errstate(invalid="ignore", divide="ignore"):
-            grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * np.log(y)))
-            grad_x = np.where((x == 0) & (y <= 0), 0, grad_x)
-            return grad_x.astype(grad.dtype, copy=False), (grad * x / y).astype(grad.dtype, copy=False)
+        return _times_log_grads(x, y, grad, np.log, 0)
 
 
 def _logit(self, eps=None):
@@ -3138,7 +3148,7 @@ Tensor.tensor_split = _tensor_split
 Tensor.hsplit, Tensor.vsplit = _even_split(_hsplit_dim, "hsplit"), _even_split(_vsplit_dim, "vsplit")
 
 
-# %% modules/02_autograd/autograd.py:3757
+# %% modules/02_autograd/autograd.py:3767
 _nanmedian_result = namedtuple("nanmedian", ["values", "indices"])
 _mode_result = namedtuple("mode", ["values", "indices"])
 _QUANTILE_MODES = ("linear", "lower", "higher", "midpoint", "nearest")
@@ -3349,7 +3359,7 @@ Tensor.index_copy = _index_copy
 Tensor.index_copy_ = lambda self, dim, index, source: self._inplace(lambda t: t.index_copy(dim, index, source))
 
 
-# %% modules/02_autograd/autograd.py:4037
+# %% modules/02_autograd/autograd.py:4047
 _frexp_result = namedtuple("frexp", ["mantissa", "exponent"])
 _histogram_result = namedtuple("histogram", ["hist", "bin_edges"])
 _TORCH_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
@@ -3608,22 +3618,17 @@ class EntrOp(Function):
 
 
 class Xlog1pyOp(Function):
-    """x · log(1 + y), 0 where x = 0 (unless y is NaN). Gradients as PyTorch: log1p(y) for x (0 where
-    x = 0 and y ≤ −1), x / (1 + y) for y."""
+    """x · log(1 + y), 0 where x = 0 (unless y is NaN); log1p keeps a tiny y's digits."""
 
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * np.log1p(y))).astype(np.result_type(x, y))
+        return _times_log(x, y, np.log1p)
 
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        with np.errstate(invalid="ignore", divide="ignore"):
-            grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * np.log1p(y)))
-            grad_x = np.where((x == 0) & (y <= -1), 0, grad_x)
-            return grad_x.astype(grad.dtype, copy=False), (grad * x / (1 + y)).astype(grad.dtype, copy=False)
+        return _times_log_grads(x, y, grad, np.log1p, -1)
 
 
 class PolygammaOp(Function):
@@ -3963,7 +3968,7 @@ Tensor.histogram = lambda self, bins=100, *, range=None, weight=None, density=Fa
     self, bins, range=range, weight=weight, density=density)
 
 
-# %% modules/02_autograd/autograd.py:4694
+# %% modules/02_autograd/autograd.py:4699
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -3978,7 +3983,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:5055
+# %% modules/02_autograd/autograd.py:5060
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"

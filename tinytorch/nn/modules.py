@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from tinytorch.core.autograd import Function, _add_hook, _rows_matmul, is_grad_enabled, minimum, where
+from tinytorch.core.autograd import Function, _add_hook, _erf_erfc, _rows_matmul, is_grad_enabled, minimum, where
 from tinytorch.core.setup import _blas_matmul, in_blocks
 from tinytorch.core.tensor import Tensor
 
@@ -1274,6 +1274,18 @@ def _hook_gradient(value, like):
     return value.astype(like.dtype, copy=False)
 
 
+def _hook_replacement(changed, current, who, what):
+    """A backward hook's return value checked as PyTorch: None keeps ``current`` (a tuple), else
+    a tuple of as many gradients."""
+    if changed is None:
+        return current
+    changed = tuple(changed) if isinstance(changed, (tuple, list)) else (changed,)
+    if len(changed) != len(current):
+        raise RuntimeError(f"{who} returned an invalid number of {what}, got {len(changed)}, but expected "
+                           f"{len(current)}")
+    return changed
+
+
 class _BackwardHookCall:
     """One call of a module that has backward hooks (PyTorch's `BackwardHook`). Its tensors that require
     a gradient are wrapped: the outputs' join runs the pre-hooks (grad_output), the inputs' join then
@@ -1327,14 +1339,8 @@ class _BackwardHookCall:
     def _outputs_done(self):
         grad_output = self._packed(self.output_grads, self.output_positions, self.n_outputs)
         for hook in list(self.hooks["backward_pre"].values()):
-            changed = hook(self.module, grad_output)
-            if changed is None:
-                continue
-            changed = tuple(changed) if isinstance(changed, (tuple, list)) else (changed,)
-            if len(changed) != len(grad_output):
-                raise RuntimeError("Backward pre hook returned an invalid number of grad_output, "
-                                   f"got {len(changed)}, but expected {len(grad_output)}")
-            grad_output = changed
+            grad_output = _hook_replacement(hook(self.module, grad_output), grad_output, "Backward pre hook",
+                                            "grad_output")
         self.grad_output = grad_output
         if not self.input_positions:  # no input needs a gradient: the hooks fire now, grad_input all None
             warnings.warn("Full backward hook is firing when gradients are computed with respect to module "
@@ -1358,14 +1364,8 @@ class _BackwardHookCall:
         if self.grad_output is None:  # the gradient reached the inputs without passing the outputs
             return tuple(None if g is None else g.data for g in (grad_input[i] for i in self.input_positions))
         for hook in list(self.hooks["backward"].values()):
-            changed = hook(self.module, grad_input, self.grad_output)
-            if changed is None:
-                continue
-            changed = tuple(changed) if isinstance(changed, (tuple, list)) else (changed,)
-            if len(changed) != len(grad_input):
-                raise RuntimeError("Backward hook returned an invalid number of grad_input, "
-                                   f"got {len(changed)}, but expected {len(grad_input)}")
-            grad_input = changed
+            grad_input = _hook_replacement(hook(self.module, grad_input, self.grad_output), grad_input,
+                                           "Backward hook", "grad_input")
         self.grad_output = None
         return tuple(_hook_gradient(grad_input[i], t) for i, t in zip(self.input_positions, self.input_tensors))
 
@@ -1420,6 +1420,8 @@ class ErfOp(Function):
     def forward(ctx, x, complement=False):
         ctx.save_for_backward(x)
         ctx.sign = -1.0 if complement else 1.0
+        if x.dtype == np.float64:  # float64 wants more digits than the fit's 1.2e-7: module 02's series
+            return _erf_erfc(x)[1 if complement else 0]
         return _erfc(x).astype(x.dtype, copy=False) if complement else _erf(x)
 
     @staticmethod
@@ -1888,7 +1890,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2681
+# %% modules/03_nn/nn.py:2683
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -2025,7 +2027,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2884
+# %% modules/03_nn/nn.py:2886
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -2184,7 +2186,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:3087
+# %% modules/03_nn/nn.py:3089
 import warnings
 
 from tinytorch.core.autograd import einsum
