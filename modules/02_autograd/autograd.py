@@ -3600,33 +3600,28 @@ class LogitOp(Function):
         return np.where((a < ctx.eps) | (a > 1 - ctx.eps), 0, slope).astype(grad.dtype, copy=False)
 
 
-def _times_log(x, y, log):
-    """x · log(y), 0 where x = 0 (unless y is NaN): xlogy with np.log, xlog1py with np.log1p."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * log(y))).astype(np.result_type(x, y))
+def _times_log_op(name, log, pole):
+    """The Function of x · log(y − pole), written with ``log`` (np.log for xlogy, pole 0; np.log1p for
+    xlog1py, pole −1): 0 where x = 0 (unless y is NaN). Gradients as PyTorch: log(...) for x (0 where
+    x = 0 and y ≤ pole), x / (y − pole) for y."""
 
-
-def _times_log_grads(x, y, grad, log, pole):
-    """The gradients of x · log(y - pole) as PyTorch: log(...) for x (0 where x = 0 and y ≤ pole),
-    x / (y - pole) for y."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * log(y)))
-        grad_x = np.where((x == 0) & (y <= pole), 0, grad_x)
-        return grad_x.astype(grad.dtype, copy=False), (grad * x / (y - pole)).astype(grad.dtype, copy=False)
-
-
-class XlogyOp(Function):
-    """x · log(y), 0 where x = 0 (unless y is NaN)."""
-
-    @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return _times_log(x, y, np.log)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * log(y))).astype(np.result_type(x, y))
 
-    @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        return _times_log_grads(x, y, grad, np.log, 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * log(y)))
+            grad_x = np.where((x == 0) & (y <= pole), 0, grad_x)
+            return grad_x.astype(grad.dtype, copy=False), (grad * x / (y - pole)).astype(grad.dtype, copy=False)
+
+    return type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
+                                    "__doc__": f"x · {log.__name__}(y), 0 where x = 0 (unless y is NaN)."})
+
+
+XlogyOp = _times_log_op("XlogyOp", np.log, 0)
 
 
 def _logit(self, eps=None):
@@ -4063,6 +4058,15 @@ def _needs_tensor(function, value, name="other", position=2):
                         f"{type(value).__name__}")
 
 
+def _erfc_fraction(x):
+    """Laplace's continued fraction x + ½/(x + 1/(x + (3/2)/(x + ...))), 60 levels (for x ≥ 2.5):
+    erfc(x) = e^(−x²)/√π / fraction."""
+    fraction = x.copy()
+    for k in range(60, 0, -1):
+        fraction = x + (k / 2) / fraction
+    return fraction
+
+
 def _erf_erfc(x):
     """(erf(x), erfc(x)) in float64, to a few ulp: below |x| = 2.5 the series of positive terms
     erf(x) = 2/√π · e^(−x²) · Σₖ (2x²)ᵏ x / (1·3···(2k+1)), beyond it Laplace's continued fraction
@@ -4077,9 +4081,7 @@ def _erf_erfc(x):
             total = total + term
         erf_near = 2 / math.sqrt(math.pi) * np.exp(-near * near) * total
         far = np.where(a < 2.5, 2.5, a)
-        fraction = far.copy()
-        for k in range(60, 0, -1):
-            fraction = far + (k / 2) / fraction
+        fraction = _erfc_fraction(far)
         erfc_far = np.where(np.isinf(far), 0.0, np.exp(-far * far) / math.sqrt(math.pi) / fraction)
         erf_a, erfc_a = np.where(a < 2.5, erf_near, 1 - erfc_far), np.where(a < 2.5, 1 - erf_near, erfc_far)
         erf = np.where(np.isnan(v), np.nan, np.copysign(erf_a, v))
@@ -4092,9 +4094,7 @@ def _log_erfc(x):
     v = np.asarray(x, np.float64)
     with np.errstate(all="ignore"):
         far = np.where(v >= 2.5, v, 2.5)
-        fraction = far.copy()
-        for k in range(60, 0, -1):
-            fraction = far + (k / 2) / fraction
+        fraction = _erfc_fraction(far)
         tail = -far * far - 0.5 * math.log(math.pi) - np.log(fraction)
         return np.where(v >= 2.5, tail, np.log(_erf_erfc(v)[1]))
 
@@ -4225,9 +4225,7 @@ def _erfcx_array(a):
     v = np.asarray(a, np.float64)
     with np.errstate(all="ignore"):
         far = np.where(v >= 2.5, v, 2.5)
-        fraction = far.copy()
-        for k in range(60, 0, -1):
-            fraction = far + (k / 2) / fraction
+        fraction = _erfc_fraction(far)
         near = np.exp(v * v) * _erf_erfc(v)[1]
         return np.where(v >= 2.5, np.where(np.isinf(v), 0.0, 1 / (math.sqrt(math.pi) * fraction)), near)
 
@@ -4303,18 +4301,7 @@ class EntrOp(Function):
             return (grad * -(1 + np.log(a))).astype(grad.dtype, copy=False)
 
 
-class Xlog1pyOp(Function):
-    """x · log(1 + y), 0 where x = 0 (unless y is NaN); log1p keeps a tiny y's digits."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
-        return _times_log(x, y, np.log1p)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, y = ctx.saved_tensors
-        return _times_log_grads(x, y, grad, np.log1p, -1)
+Xlog1pyOp = _times_log_op("Xlog1pyOp", np.log1p, -1)  # log1p keeps a tiny y's digits
 
 
 class PolygammaOp(Function):

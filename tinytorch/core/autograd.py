@@ -3033,33 +3033,28 @@ class LogitOp(Function):
         return np.where((a < ctx.eps) | (a > 1 - ctx.eps), 0, slope).astype(grad.dtype, copy=False)
 
 
-def _times_log(x, y, log):
-    """x · log(y), 0 where x = 0 (unless y is NaN): xlogy with np.log, xlog1py with np.log1p."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * log(y))).astype(np.result_type(x, y))
+def _times_log_op(name, log, pole):
+    """The Function of x · log(y − pole), written with ``log`` (np.log for xlogy, pole 0; np.log1p for
+    xlog1py, pole −1): 0 where x = 0 (unless y is NaN). Gradients as PyTorch: log(...) for x (0 where
+    x = 0 and y ≤ pole), x / (y − pole) for y."""
 
-
-def _times_log_grads(x, y, grad, log, pole):
-    """The gradients of x · log(y - pole) as PyTorch: log(...) for x (0 where x = 0 and y ≤ pole),
-    x / (y - pole) for y."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * log(y)))
-        grad_x = np.where((x == 0) & (y <= pole), 0, grad_x)
-        return grad_x.astype(grad.dtype, copy=False), (grad * x / (y - pole)).astype(grad.dtype, copy=False)
-
-
-class XlogyOp(Function):
-    """x · log(y), 0 where x = 0 (unless y is NaN)."""
-
-    @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return _times_log(x, y, np.log)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(np.isnan(y), np.nan, np.where(x == 0, 0, x * log(y))).astype(np.result_type(x, y))
 
-    @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        return _times_log_grads(x, y, grad, np.log, 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            grad_x = np.where(np.isnan(y), np.nan, np.where(grad == 0, 0, grad * log(y)))
+            grad_x = np.where((x == 0) & (y <= pole), 0, grad_x)
+            return grad_x.astype(grad.dtype, copy=False), (grad * x / (y - pole)).astype(grad.dtype, copy=False)
+
+    return type(name, (Function,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
+                                    "__doc__": f"x · {log.__name__}(y), 0 where x = 0 (unless y is NaN)."})
+
+
+XlogyOp = _times_log_op("XlogyOp", np.log, 0)
 
 
 def _logit(self, eps=None):
@@ -3148,7 +3143,7 @@ Tensor.tensor_split = _tensor_split
 Tensor.hsplit, Tensor.vsplit = _even_split(_hsplit_dim, "hsplit"), _even_split(_vsplit_dim, "vsplit")
 
 
-# %% modules/02_autograd/autograd.py:3767
+# %% modules/02_autograd/autograd.py:3762
 _nanmedian_result = namedtuple("nanmedian", ["values", "indices"])
 _mode_result = namedtuple("mode", ["values", "indices"])
 _QUANTILE_MODES = ("linear", "lower", "higher", "midpoint", "nearest")
@@ -3359,7 +3354,7 @@ Tensor.index_copy = _index_copy
 Tensor.index_copy_ = lambda self, dim, index, source: self._inplace(lambda t: t.index_copy(dim, index, source))
 
 
-# %% modules/02_autograd/autograd.py:4047
+# %% modules/02_autograd/autograd.py:4042
 _frexp_result = namedtuple("frexp", ["mantissa", "exponent"])
 _histogram_result = namedtuple("histogram", ["hist", "bin_edges"])
 _TORCH_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
@@ -3377,6 +3372,15 @@ def _needs_tensor(function, value, name="other", position=2):
                         f"{type(value).__name__}")
 
 
+def _erfc_fraction(x):
+    """Laplace's continued fraction x + ½/(x + 1/(x + (3/2)/(x + ...))), 60 levels (for x ≥ 2.5):
+    erfc(x) = e^(−x²)/√π / fraction."""
+    fraction = x.copy()
+    for k in range(60, 0, -1):
+        fraction = x + (k / 2) / fraction
+    return fraction
+
+
 def _erf_erfc(x):
     """(erf(x), erfc(x)) in float64, to a few ulp: below |x| = 2.5 the series of positive terms
     erf(x) = 2/√π · e^(−x²) · Σₖ (2x²)ᵏ x / (1·3···(2k+1)), beyond it Laplace's continued fraction
@@ -3391,9 +3395,7 @@ def _erf_erfc(x):
             total = total + term
         erf_near = 2 / math.sqrt(math.pi) * np.exp(-near * near) * total
         far = np.where(a < 2.5, 2.5, a)
-        fraction = far.copy()
-        for k in range(60, 0, -1):
-            fraction = far + (k / 2) / fraction
+        fraction = _erfc_fraction(far)
         erfc_far = np.where(np.isinf(far), 0.0, np.exp(-far * far) / math.sqrt(math.pi) / fraction)
         erf_a, erfc_a = np.where(a < 2.5, erf_near, 1 - erfc_far), np.where(a < 2.5, 1 - erf_near, erfc_far)
         erf = np.where(np.isnan(v), np.nan, np.copysign(erf_a, v))
@@ -3406,9 +3408,7 @@ def _log_erfc(x):
     v = np.asarray(x, np.float64)
     with np.errstate(all="ignore"):
         far = np.where(v >= 2.5, v, 2.5)
-        fraction = far.copy()
-        for k in range(60, 0, -1):
-            fraction = far + (k / 2) / fraction
+        fraction = _erfc_fraction(far)
         tail = -far * far - 0.5 * math.log(math.pi) - np.log(fraction)
         return np.where(v >= 2.5, tail, np.log(_erf_erfc(v)[1]))
 
@@ -3539,9 +3539,7 @@ def _erfcx_array(a):
     v = np.asarray(a, np.float64)
     with np.errstate(all="ignore"):
         far = np.where(v >= 2.5, v, 2.5)
-        fraction = far.copy()
-        for k in range(60, 0, -1):
-            fraction = far + (k / 2) / fraction
+        fraction = _erfc_fraction(far)
         near = np.exp(v * v) * _erf_erfc(v)[1]
         return np.where(v >= 2.5, np.where(np.isinf(v), 0.0, 1 / (math.sqrt(math.pi) * fraction)), near)
 
@@ -3617,18 +3615,7 @@ class EntrOp(Function):
             return (grad * -(1 + np.log(a))).astype(grad.dtype, copy=False)
 
 
-class Xlog1pyOp(Function):
-    """x · log(1 + y), 0 where x = 0 (unless y is NaN); log1p keeps a tiny y's digits."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
-        return _times_log(x, y, np.log1p)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, y = ctx.saved_tensors
-        return _times_log_grads(x, y, grad, np.log1p, -1)
+Xlog1pyOp = _times_log_op("Xlog1pyOp", np.log1p, -1)  # log1p keeps a tiny y's digits
 
 
 class PolygammaOp(Function):
@@ -3968,7 +3955,7 @@ Tensor.histogram = lambda self, bins=100, *, range=None, weight=None, density=Fa
     self, bins, range=range, weight=weight, density=density)
 
 
-# %% modules/02_autograd/autograd.py:4699
+# %% modules/02_autograd/autograd.py:4686
 def numerical_gradient(f, x, eps=1e-6):
     """∂f/∂x by central differences: `f(x)` returns a number; `x` (float64) is nudged in place."""
     grad = np.zeros(x.shape)
@@ -3983,7 +3970,7 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
-# %% modules/02_autograd/autograd.py:5060
+# %% modules/02_autograd/autograd.py:5047
 _VIEW_MESSAGE = (
     "an in-place operation on a view (a slice or reshape) of a tensor that autograd records is "
     "not supported by tinytorch: assign into the tensor itself, e.g. t[0] = t[0] + 1"
