@@ -218,8 +218,6 @@ def test_adaptive_avg_pool3d_matches_finite_differences_and_torch(x_shape, outpu
 def test_pool3d_errors():
     with pytest.raises(NotImplementedError, match="ceil_mode"):
         nn.MaxPool3d(2, ceil_mode=True)
-    with pytest.raises(NotImplementedError, match="return_indices"):
-        nn.MaxPool3d(2, return_indices=True)
     with pytest.raises(NotImplementedError, match="dilation"):
         F.max_pool3d(T(np.ones((1, 1, 4, 4, 4))), 2, dilation=2)
     with pytest.raises(NotImplementedError, match="ceil_mode"):

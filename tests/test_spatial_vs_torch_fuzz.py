@@ -16,7 +16,8 @@ or harmless leniency, excluded with a comment where it is excluded):
   b  max pools refuse dilation != 1 and ceil_mode=True, average pools ceil_mode=True
   a  (found beside this file) avg_pool1d/2d took no count_include_pad or divisor_override, max_pool1d no
      return_indices, and pooling layers' reprs were not PyTorch's
-  b  F.adaptive_max_pool3d and F.conv_transpose3d do not exist (not drawn)
+  a  (found beside this file) F.adaptive_max_pool3d, F.conv_transpose3d and MaxPool3d's return_indices were missing;
+     now drawn here
   b  F.pad with a negative (cropping) width (not drawn); F.interpolate with antialias=True (not drawn)
   c  F.pad reflect/replicate/circular on an input with more dimensions than PyTorch's 2-D..5-D rule wants
      for the pad's length: PyTorch raises, tinytorch pads (only the rule's shapes are drawn)
@@ -243,7 +244,7 @@ def test_conv_layer_padding_mode(dims, data, mode):
 
 
 @FAST
-@given(dims=st.sampled_from([1, 2]), data=st.data())
+@given(dims=st.sampled_from([1, 2, 3]), data=st.data())
 def test_conv_transpose(dims, data):
     draw = data.draw
     groups = draw(st.sampled_from([1, 1, 2]))
@@ -305,7 +306,7 @@ def test_max_pool(dims, data, dtype):
     ceil_mode = data.draw(st.integers(0, 5)) == 0
     dilation = 2 if data.draw(st.integers(0, 5)) == 0 else 1
     assume(not ceil_mode and dilation == 1)  # (b) max_pool1d/2d/3d refuse ceil_mode=True and dilation != 1
-    opts = dict(dilation=dilation, ceil_mode=ceil_mode)
+    opts = dict(dilation=dilation, ceil_mode=ceil_mode, return_indices=data.draw(st.booleans()))
     check(lambda t: getattr(F, name)(t, kernel, stride, padding, **opts),
           lambda t: getattr(TF(), name)(t, kernel, stride, padding, **opts), x, seed=s)
 
@@ -336,7 +337,6 @@ def test_avg_pool(dims, data, count_include_pad, divisor, dtype):
 @given(dims=st.sampled_from([1, 2, 3]), kind=st.sampled_from(["avg", "max"]), data=st.data(), dtype=FLOAT)
 def test_adaptive_pool(dims, kind, data, dtype):
     draw = data.draw
-    assume(not (kind == "max" and dims == 3))  # (b) no F.adaptive_max_pool3d
     shape = (draw(st.integers(1, 3)), draw(st.integers(1, 4))) + tuple(draw(st.integers(1, 7)) for _ in range(dims))
     if draw(st.booleans()):
         shape = shape[1:]  # one example, no batch

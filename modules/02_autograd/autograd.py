@@ -1998,7 +1998,13 @@ Tensor.neg = Tensor.negative = lambda self: -self
 Tensor.absolute = lambda self: self.abs()
 Tensor.remainder, Tensor.fmod = lambda self, other: self % other, _fmod
 Tensor.trunc = _rounding(np.trunc)
-Tensor.frac = lambda self: self - self.trunc()
+Tensor.frac = lambda self: (self - self.trunc()) if self.dtype.kind == "f" else _no_frac(self)
+
+
+def _no_frac(self):  # PyTorch has no frac for integers (their fraction is always 0)
+    raise NotImplementedError(f"frac is not implemented for {self.dtype}")
+
+
 Tensor.where = lambda self, condition, other: where(condition, self, other)
 Tensor.view_as = Tensor.reshape_as = lambda self, other: self.reshape(other.shape)
 Tensor.swapaxes = Tensor.swapdims = lambda self, dim0, dim1: self.transpose(dim0, dim1)
@@ -5125,6 +5131,320 @@ def test_unit_in_place_and_autograd():
 
 if __name__ == "__main__":
     test_unit_in_place_and_autograd()
+
+# %% [markdown]
+# ## Every in-place form, and the small methods PyTorch users reach for
+#
+# PyTorch spells the in-place form of almost every operation with a trailing underscore:
+# `x.exp_()`, `x.clamp_min_(0)`, `x.index_add_(0, i, s)`. They need no new mathematics:
+# each is `self._inplace(lambda t: t.NAME(...))`, so each inherits `_inplace`'s rules —
+# the result is written into `self`'s memory (every alias and view sees it) and cast to
+# `self`'s dtype (an `int64` tensor cannot take `exp`'s floats: PyTorch's error), the
+# version counter goes up, and a non-leaf moves to the new node so gradients stay right.
+# A **leaf that requires grad** refuses, for the reason above: its gradient would belong
+# to a value it no longer holds. One loop over a list of names defines them all.
+#
+# A few change the *shape* instead of the values (`t_`, `transpose_`, `squeeze_`,
+# `unsqueeze_`, `swapaxes_`): no number moves, so `self` simply takes the out-of-place
+# view's array (the same memory, seen another way) and its node, as PyTorch does. The
+# random fills (`bernoulli_`, `exponential_`, ...) draw from NumPy's global generator.
+
+# %%
+#| export
+_INPLACE_FORMS = (
+    "abs absolute neg negative exp exp2 expm1 log log2 log10 log1p sqrt rsqrt square reciprocal "
+    "sin cos tan sinh cosh tanh asin arcsin acos arccos atan arctan asinh arcsinh acosh arccosh atanh "
+    "arctanh atan2 arctan2 sigmoid relu sign sgn floor ceil round trunc fix frac clamp_min clamp_max clip "
+    "erf erfc erfinv lgamma digamma polygamma logit sinc i0 deg2rad rad2deg nan_to_num copysign hypot "
+    "fmod remainder floor_divide true_divide divide multiply subtract lerp addcmul addcdiv xlogy ldexp "
+    "gcd lcm nextafter heaviside logical_and logical_or logical_xor logical_not bitwise_and bitwise_or "
+    "bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift eq ne lt le gt ge greater "
+    "greater_equal less less_equal not_equal cumsum cumprod tril triu index_add index_fill scatter "
+    "scatter_add scatter_reduce masked_scatter addmm addmv addr baddbmm renorm index_put put "
+    "index_reduce mvlgamma float_power"
+).split()
+_VIEW_FORMS = ("t", "transpose", "squeeze", "unsqueeze", "swapaxes", "swapdims")
+
+
+def _inplace_of(name):
+    """`self.NAME_(...)`: `self.NAME(...)` written into self's memory by `_inplace`."""
+    def method(self, *args, **kwargs):
+        if name == "float_power" and self.dtype != np.float64:  # its result is always float64
+            raise RuntimeError(f"the base given to float_power_ has dtype {self.dtype} but the "
+                               "operation's result requires dtype float64")
+        return self._inplace(lambda t: getattr(t, name)(*args, **kwargs))
+    method.__name__ = method.__qualname__ = name + "_"
+    return method
+
+
+def _view_inplace_of(name):
+    """`self.NAME_(...)` for a view operation: self takes the view's shape (same memory) and node."""
+    def method(self, *args, **kwargs):
+        if _grad_enabled and self.requires_grad and self._ctx is None:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        self._version_counter[0] += 1  # first: the view's node records the version it is made at
+        before = Tensor._wrap(self.data)  # self's old shape and node, as the new node's input
+        before._ctx, before._requires_grad, before._base = self._ctx, self._requires_grad, self._base
+        before._version_counter = self._version_counter
+        result = getattr(before, name)(*args, **kwargs)
+        self.data = result.data  # a NumPy view of the same memory: aliases and old views still share it
+        if _grad_enabled and result.requires_grad:
+            self._ctx, self._requires_grad = result._ctx, result._requires_grad
+        return self
+    method.__name__ = method.__qualname__ = name + "_"
+    return method
+
+
+def _fill_diagonal_(self, fill_value, wrap=False):
+    """The main diagonal (every index equal) set to fill_value, in place (torch's fill_diagonal_)."""
+    if self.ndim < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if self.ndim > 2 and len(set(self.shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    mask = np.zeros(self.shape, dtype=bool)
+    np.fill_diagonal(mask, True, wrap=wrap)
+    return self.masked_fill_(Tensor._wrap(mask), fill_value)
+
+
+def _continuous(name, draw):
+    """A random fill of a floating tensor (PyTorch refuses integer dtypes for continuous distributions)."""
+    def method(self, *args, generator=None, **kwargs):
+        if self.dtype.kind != "f":
+            raise RuntimeError(f"{name}: a continuous distribution needs a floating dtype, not {self.dtype}")
+        return self._inplace(lambda t: Tensor._wrap(np.asarray(draw(*args, size=t.shape, **kwargs), t.dtype)))
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _random_(self, low=None, high=None, *, generator=None):
+    """Integers in [low, high) (random_(high): from 0), by default as many as self's dtype holds exactly."""
+    if high is None:
+        low, high = 0, low
+    if high is None:
+        kind = self.dtype.kind
+        high = (2 if kind == "b" else 2 ** (np.finfo(self.dtype).nmant + 1) + 1 if kind == "f"
+                else int(np.iinfo(self.dtype).max) + 1)
+    return self._inplace(lambda t: Tensor._wrap(np.random.randint(low, high, size=t.shape, dtype=np.int64).astype(t.dtype)))
+
+
+def _bernoulli_(self, p=0.5, *, generator=None):
+    return self._inplace(lambda t: Tensor._wrap((np.random.random(t.shape) < _data(p)).astype(t.dtype)))
+
+
+def _geometric_(self, p, *, generator=None):
+    return self._inplace(lambda t: Tensor._wrap(np.random.geometric(p, size=t.shape).astype(t.dtype)))
+
+
+for _name in _INPLACE_FORMS:
+    if not hasattr(Tensor, _name + "_"):
+        setattr(Tensor, _name + "_", _inplace_of(_name))
+for _name in _VIEW_FORMS:
+    setattr(Tensor, _name + "_", _view_inplace_of(_name))
+Tensor.fill_diagonal_ = _fill_diagonal_
+Tensor.random_, Tensor.bernoulli_, Tensor.geometric_ = _random_, _bernoulli_, _geometric_
+Tensor.exponential_ = _continuous("exponential_", lambda lambd=1.0, size=None: np.random.exponential(1 / lambd, size))
+Tensor.cauchy_ = _continuous("cauchy_", lambda median=0.0, sigma=1.0, size=None:
+                             median + sigma * np.random.standard_cauchy(size))
+Tensor.log_normal_ = _continuous("log_normal_", lambda mean=1.0, std=2.0, size=None: np.random.lognormal(mean, std, size))
+
+# %% [markdown]
+# The rest are small methods whose functions already exist, or one line of existing ones:
+# PyTorch's other spellings (`greater` is `gt`), questions about the tensor (`is_signed`,
+# `is_nonzero`), and indexed writes (`index_put`, `put`, `index_reduce`) built on
+# `index_add`/`index_copy`/`scatter_reduce`, so their gradients come for free.
+
+# %%
+#| export
+def _positive(self):
+    if self.dtype == np.bool_:
+        raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
+    return self
+
+
+def _adjoint(self):
+    if self.ndim < 2:
+        raise RuntimeError(f"tensor.adjoint() is only supported on matrices or batches of matrices. Got {self.ndim}-D tensor.")
+    return self.transpose(-2, -1)
+
+
+def _add_product(product):
+    """addmv / addr: beta·self + alpha·product(a, b) (beta = 0 ignores self, NaN included)."""
+    def method(self, a, b, *, beta=1, alpha=1):
+        out = product(a, b)
+        out = out if alpha == 1 else out * alpha
+        return out + (self if beta == 1 else self * beta) if beta != 0 else out + self.new_zeros(self.shape)
+    return method
+
+
+def _dsplit_dim(self):
+    if self.ndim < 3:
+        raise RuntimeError(f"torch.dsplit requires a tensor with at least 3 dimension, but got a tensor with {self.ndim} dimensions!")
+    return 2
+
+
+def _split_with_sizes(self, split_sizes, dim=0):
+    sizes = [int(s) for s in split_sizes]
+    if sum(sizes) != self.shape[dim]:
+        raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {self.shape[dim]} (input tensor's "
+                           f"size at dimension {dim}), but got split_sizes={sizes}")
+    return self.split(sizes, dim)
+
+
+def _sum_to_size(self, *size):
+    """Sum the broadcast dimensions away, to a shape that `size` broadcasts to self's."""
+    size = tuple(_shape_args(size))
+    lead = self.ndim - len(size)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(size, self.shape[lead:])):
+        raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(self.shape)}}}.")
+    out = self.sum(dim=tuple(range(lead))) if lead else self
+    dims = tuple(d for d, n in enumerate(size) if n == 1 and out.shape[d] != 1)
+    return out.sum(dim=dims, keepdim=True) if dims else out
+
+
+def _is_nonzero(self):
+    if self.numel() != 1:
+        raise RuntimeError("Boolean value of Tensor with " + ("no values" if self.numel() == 0 else "more than one value")
+                           + " is ambiguous")
+    return bool(self.data.reshape(()) != 0)
+
+
+def _positions(self, indices):
+    """The flat positions (into self.reshape(-1)) that self[indices] addresses, in its shape."""
+    keys = tuple(np.asarray(_data(i)) for i in (indices if isinstance(indices, (tuple, list)) else (indices,)))
+    return np.arange(self.numel()).reshape(self.shape)[keys]
+
+
+def _write_flat(self, where, values, accumulate):
+    """self with `values` (broadcast to where's shape) written, or added, at the flat positions `where`."""
+    if not isinstance(values, Tensor):
+        values = Tensor._wrap(np.asarray(values, self.dtype))
+    elif values.dtype != self.dtype:
+        raise RuntimeError(f"Index put requires the source and destination dtypes match, got {self.dtype} for "
+                           f"the destination and {values.dtype} for the source.")
+    values, index = values.expand(*where.shape).reshape(-1), Tensor._wrap(where.reshape(-1))
+    flat = self.reshape(-1)
+    out = flat.index_add(0, index, values) if accumulate else flat.index_copy(0, index, values)
+    return out.reshape(*self.shape)
+
+
+def _index_put(self, indices, values, accumulate=False):
+    """self with values written (or, accumulating, added: repeats add up) at self[indices]."""
+    return _write_flat(self, _positions(self, indices), values, accumulate)
+
+
+def _put(self, index, source, accumulate=False):
+    """source's elements written (or added) at flat positions of self; negative ones count from the end."""
+    index = np.asarray(_data(index))
+    if source.numel() != index.size:
+        raise IndexError(f"put_(): Expected source and index to have the same number of elements, but got "
+                           f"source.numel() = {source.numel()}, index.numel() = {index.size}")
+    return _write_flat(self, np.arange(self.numel())[index.reshape(-1)], source.reshape(-1), accumulate)
+
+
+def _index_reduce(self, dim, index, source, reduce, *, include_self=True):
+    """source's slices reduced ("prod", "mean", "amax", "amin") into self at `index` along dim."""
+    dim = dim % max(self.ndim, 1)
+    index = np.asarray(_data(index)).astype(np.int64)
+    full = np.broadcast_to(index.reshape([-1 if d == dim else 1 for d in range(source.ndim)]), source.shape)
+    return self.scatter_reduce(dim, Tensor._wrap(np.ascontiguousarray(full)), source, reduce, include_self=include_self)
+
+
+def _renorm(self, p, dim, maxnorm):
+    """Each slice along `dim` whose p-norm exceeds maxnorm scaled down to norm maxnorm."""
+    dim = dim % self.ndim
+    others = tuple(d for d in range(self.ndim) if d != dim)
+    norm = (self.abs() ** p).sum(dim=others, keepdim=True) ** (1.0 / p) if others else self.abs()
+    factor = where(norm > maxnorm, maxnorm / (norm + 1e-7), 1.0)
+    return self * factor.to(self.dtype)
+
+
+def _mvlgamma(self, p):
+    """The multivariate log-gamma: Σ_{i<p} lgamma(x - i/2) + p(p-1)/4·log π."""
+    shifts = Tensor._wrap(-np.arange(p, dtype=self.dtype) / 2)
+    return (self.unsqueeze(-1) + shifts).lgamma().sum(dim=-1) + p * (p - 1) / 4 * np.log(np.pi)
+
+
+def _storage_offset(self):
+    """How many elements into its memory this tensor (a view) starts."""
+    root = self.data
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    start = self.data.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return start // max(self.data.itemsize, 1)
+
+
+def _functional(name):
+    """A method whose function module 03 builds (tinytorch.nn.functional), looked up when called."""
+    def method(self, *args, **kwargs):
+        from tinytorch.nn import functional
+        return getattr(functional, name)(self, *args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+Tensor.greater, Tensor.greater_equal, Tensor.less, Tensor.less_equal = Tensor.gt, Tensor.ge, Tensor.lt, Tensor.le
+Tensor.not_equal = Tensor.ne
+for _name in ("greater", "greater_equal", "less", "less_equal", "not_equal"):
+    setattr(Tensor, _name + "_", _inplace_of(_name))
+Tensor.positive, Tensor.fix, Tensor.adjoint = _positive, Tensor.trunc, _adjoint
+Tensor.addmv, Tensor.addr = _add_product(lambda a, b: a.mv(b)), _add_product(lambda a, b: a.outer(b))
+Tensor.dsplit = _even_split(_dsplit_dim, "dsplit")
+Tensor.split_with_sizes, Tensor.sum_to_size = _split_with_sizes, _sum_to_size
+Tensor.narrow_copy = lambda self, dim, start, length: self.narrow(dim, start, length).clone()
+Tensor.is_signed = lambda self: self.dtype.kind in "fi"
+Tensor.is_complex = lambda self: False
+Tensor.is_inference = lambda self: False
+Tensor.is_nonzero = _is_nonzero
+Tensor.is_same_size = lambda self, other: tuple(self.shape) == tuple(other.shape)
+Tensor.is_cpu, Tensor.is_cuda = property(lambda self: True), property(lambda self: False)
+Tensor.get_device = lambda self: -1
+Tensor.hardshrink, Tensor.prelu = _functional("hardshrink"), _functional("prelu")
+Tensor.bincount = lambda self, weights=None, minlength=0: bincount(self, weights, minlength)
+Tensor.histc = lambda self, bins=100, min=0, max=0: histc(self, bins, min, max)
+Tensor.multinomial = lambda self, num_samples, replacement=False, *, generator=None: multinomial(
+    self, num_samples, replacement)
+Tensor.byte, Tensor.char, Tensor.short = (lambda self: self.to(np.uint8)), (lambda self: self.to(np.int8)), \
+    (lambda self: self.to(np.int16))
+Tensor.index_put, Tensor.put, Tensor.index_reduce = _index_put, _put, _index_reduce
+Tensor.renorm, Tensor.mvlgamma, Tensor.storage_offset = _renorm, _mvlgamma, _storage_offset
+for _name in ("addmv", "addr", "index_put", "put", "index_reduce", "renorm", "mvlgamma"):
+    setattr(Tensor, _name + "_", _inplace_of(_name))
+
+# %%
+def test_unit_inplace_forms():
+    """Checks the in-place forms on hand-worked numbers: `y.exp_()` returns y itself, an alias sees
+    the new values, the gradient through `y = x * 2; y.sqrt_()` is 1/sqrt(2x), an int64 tensor
+    refuses exp_, `t_` turns the tensor itself around, and index_put with accumulate adds repeats.
+    """
+    x = Tensor([0.0, 1.0, 2.0])
+    alias = x
+    assert x.exp_() is x and np.allclose(alias.data, np.exp([0.0, 1.0, 2.0]))
+    w = Tensor([2.0, 8.0], requires_grad=True)
+    y = w * 2
+    y.sqrt_()  # y = sqrt(2w) = [2, 4]; dy/dw = 1 / sqrt(2w) = [0.5, 0.25]
+    y.sum().backward()
+    assert y.data.tolist() == [2.0, 4.0] and w.grad.data.tolist() == [0.5, 0.25]
+    try:
+        w.exp_()
+    except RuntimeError as err:
+        assert "leaf Variable" in str(err)
+    else:
+        raise AssertionError("an in-place change of a leaf that requires grad must raise")
+    try:
+        Tensor([1, 2]).exp_()
+    except RuntimeError as err:
+        assert "can't be cast" in str(err)
+    else:
+        raise AssertionError("exp_ on an int64 tensor must raise: its floats do not fit")
+    m = Tensor([[1, 2, 3], [4, 5, 6]])
+    assert m.t_() is m and m.shape == (3, 2) and m.data.tolist() == [[1, 4], [2, 5], [3, 6]]
+    z = Tensor([0.0, 0.0, 0.0]).index_put((Tensor([0, 2, 0]),), Tensor([1.0, 2.0, 3.0]), accumulate=True)
+    assert z.data.tolist() == [4.0, 0.0, 2.0]
+    assert Tensor([[1.0, 2.0], [3.0, 4.0]]).sum_to_size(1, 2).data.tolist() == [[4.0, 6.0]]
+
+
+if __name__ == "__main__":
+    test_unit_inplace_forms()
 
 # %% [markdown]
 # ## Done

@@ -1643,7 +1643,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 # the layers; `Module.to(dtype)`, `float()`, `double()`, `half()`, `add_module`,
 # `register_parameter`, `get_parameter`, `get_buffer` and forward hooks
 # (`register_forward_hook`, `register_forward_pre_hook`: look at or change what a layer
-# receives and returns, as PyTorch users do to collect activations) and backward hooks
+# receives and returns, as PyTorch users do to collect activations; with PyTorch's options
+# `prepend=True` runs a hook first, `with_kwargs=True` also hands it the keyword arguments,
+# `always_call=True` runs a forward hook even when the forward raised) and backward hooks
 # (`register_full_backward_pre_hook(hook)`: `hook(module, grad_output)` sees the gradients
 # that reach the layer's outputs, and may return replacements; `register_full_backward_hook(hook)`:
 # `hook(module, grad_input, grad_output)` sees those of its inputs, `None` for an input that
@@ -1867,40 +1869,75 @@ def _add_module(self, name, module):
 
 def _module_hooks(module):
     """The module's hooks, one ordered dict per kind, made on first use: from then on Module.__call__
-    takes the slow path (`_call_with_hooks`), and a module without hooks pays nothing."""
+    takes the slow path (`_call_with_hooks`), and a module without hooks pays nothing. The sets
+    "with_kwargs" and "always_call" hold the keys of the forward hooks registered with those options."""
     kinds = ("pre", "post", "backward_pre", "backward")
-    return module.__dict__.setdefault("_forward_hooks", {kind: OrderedDict() for kind in kinds})
+    hooks = {kind: OrderedDict() for kind in kinds}
+    hooks.update(with_kwargs=set(), always_call=set())
+    return module.__dict__.setdefault("_forward_hooks", hooks)
 
 
-def _add_forward_hook(module, kind, hook, prepend=False):
-    hooks = _module_hooks(module)[kind]
+def _add_forward_hook(module, kind, hook, prepend=False, with_kwargs=False, always_call=False):
+    everything = _module_hooks(module)
+    hooks = everything[kind]
     handle = _add_hook(hooks, hook)  # module 02's, as Tensor.register_hook: a handle with remove()
     if prepend:
         hooks.move_to_end(handle._key, last=False)
+    if with_kwargs:
+        everything["with_kwargs"].add(handle._key)
+    if always_call:
+        everything["always_call"].add(handle._key)
     return handle
 
 
+def _run_forward_hook(module, hooks, key, hook, args, kwargs, output):
+    """One forward hook: hook(module, args, output), or hook(module, args, kwargs, output) when it was
+    registered with_kwargs; its result, if not None, replaces the output."""
+    changed = hook(module, args, kwargs, output) if key in hooks["with_kwargs"] else hook(module, args, output)
+    return output if changed is None else changed
+
+
 def _call_with_hooks(module, args, kwargs):
-    """PyTorch's order: each pre-hook(module, args) may replace the arguments, forward runs, then
+    """PyTorch's order: each pre-hook(module, args) may replace the arguments (one registered
+    with_kwargs gets (module, args, kwargs) and may return new (args, kwargs)), forward runs, then
     each hook(module, args, output) may replace the output (a hook returning None changes nothing).
+    A hook registered with always_call=True also runs when something before it raised.
     With backward hooks, the (tensor) arguments and outputs pass through `_BackwardHookCall`'s nodes."""
-    hooks = module._forward_hooks
-    for hook in list(hooks["pre"].values()):
-        changed = hook(module, args)
-        if changed is not None:
-            args = changed if isinstance(changed, tuple) else (changed,)
-    backward = None
-    if (hooks["backward"] or hooks["backward_pre"]) and is_grad_enabled():
-        backward = _BackwardHookCall(module, hooks)
-        args = backward.wrap_inputs(args)
-    output = module.forward(*args, **kwargs)
-    for hook in list(hooks["post"].values()):
-        changed = hook(module, args, output)
-        if changed is not None:
-            output = changed
-    if backward is not None:
-        output = backward.wrap_outputs(output)
-    return output
+    hooks, output, called = module._forward_hooks, None, set()
+    try:
+        for key, hook in list(hooks["pre"].items()):
+            if key in hooks["with_kwargs"]:
+                changed = hook(module, args, kwargs)
+                if changed is not None:
+                    if not (isinstance(changed, tuple) and len(changed) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"but got {changed}.")
+                    args, kwargs = changed
+            else:
+                changed = hook(module, args)
+                if changed is not None:
+                    args = changed if isinstance(changed, tuple) else (changed,)
+        backward = None
+        if (hooks["backward"] or hooks["backward_pre"]) and is_grad_enabled():
+            backward = _BackwardHookCall(module, hooks)
+            args = backward.wrap_inputs(args)
+        output = module.forward(*args, **kwargs)
+        for key, hook in list(hooks["post"].items()):
+            if key in hooks["always_call"]:
+                called.add(key)
+            output = _run_forward_hook(module, hooks, key, hook, args, kwargs, output)
+        if backward is not None:
+            output = backward.wrap_outputs(output)
+        return output
+    except Exception:
+        for key, hook in list(hooks["post"].items()):  # the always_call hooks not run yet, then the error
+            if key in hooks["always_call"] and key not in called:
+                try:
+                    output = _run_forward_hook(module, hooks, key, hook, args, kwargs, output)
+                except Exception as err:
+                    warnings.warn("module forward hook with ``always_call=True`` raised an exception that was "
+                                  f"silenced as another error was raised in forward: {err}")
+        raise
 
 
 class _BackwardHookJoin(Function):
@@ -2057,8 +2094,10 @@ Module.half, Module.type = (lambda self: self.to(np.float16)), (lambda self, dst
 Module.cpu = lambda self: self
 Module.register_parameter, Module.add_module = _register_parameter, _add_module
 Module.register_module = _add_module
-Module.register_forward_pre_hook = lambda self, hook: _add_forward_hook(self, "pre", hook)
-Module.register_forward_hook = lambda self, hook: _add_forward_hook(self, "post", hook)
+Module.register_forward_pre_hook = lambda self, hook, *, prepend=False, with_kwargs=False: _add_forward_hook(
+    self, "pre", hook, prepend, with_kwargs)
+Module.register_forward_hook = lambda self, hook, *, prepend=False, with_kwargs=False, always_call=False: (
+    _add_forward_hook(self, "post", hook, prepend, with_kwargs, always_call))
 Module.register_full_backward_pre_hook = lambda self, hook, prepend=False: _add_forward_hook(
     self, "backward_pre", hook, prepend)
 Module.register_full_backward_hook = lambda self, hook, prepend=False: _add_forward_hook(self, "backward", hook, prepend)
@@ -3202,6 +3241,204 @@ def test_unit_bilinear_gumbel_channel_shuffle():
 
 if __name__ == "__main__":
     test_unit_bilinear_gumbel_channel_shuffle()
+
+
+# %% [markdown]
+# ### In-place activations, pairwise distances, a lazy Linear, given
+#
+# - **In-place activations.** `F.relu_(x)`, `F.elu_`, `F.leaky_relu_`, `F.hardtanh_`,
+#   `F.threshold_`, `F.selu_`, `F.celu_` and `F.rrelu_` write the activation into `x`'s own
+#   memory and return `x`, as PyTorch's (a trailing underscore is PyTorch's mark of an
+#   in-place operation). Each is module 02's `Tensor._inplace` around the functional form
+#   above: the version counter goes up, the graph stays right (the old value keeps `x`'s old
+#   node), and a leaf that requires grad is refused.
+# - **`F.pdist(x, p)`** is the p-norm distance between every pair of rows i < j of an
+#   (N, M) matrix, in the order of the upper triangle: N·(N − 1)/2 numbers. One
+#   `Function`: the forward takes the row differences of all pairs at once
+#   (`np.triu_indices`); the backward is the norm's derivative, `sign(d)·|d|^(p−1)/‖d‖^(p−1)`
+#   (0 for a pair at distance 0, as PyTorch's), added back onto both rows of each pair.
+# - **`TripletMarginWithDistanceLoss`** is `TripletMarginLoss` with any distance function
+#   (default: `pairwise_distance`), e.g. `1 − cosine similarity`.
+# - **`LazyLinear(out_features)`** does not know its `in_features` until it sees its first
+#   input: the first call sizes (and initializes) the weight from the input's last
+#   dimension, and from then on the layer *is* a `Linear` (its class changes, as in PyTorch).
+#   The Parameters stay the same objects, so an optimizer made before the first call works.
+
+# %%
+#| export
+def relu_(input):
+    return input._inplace(relu)
+
+
+def elu_(input, alpha=1.0):
+    return input._inplace(lambda t: elu(t, alpha))
+
+
+def leaky_relu_(input, negative_slope=0.01):
+    return input._inplace(lambda t: leaky_relu(t, negative_slope))
+
+
+def hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return input._inplace(lambda t: hardtanh(t, min_val, max_val))
+
+
+_threshold = threshold  # the function: inside threshold_, the name `threshold` is PyTorch's argument
+
+
+def threshold_(input, threshold, value):
+    return input._inplace(lambda t: _threshold(t, threshold, value))
+
+
+def selu_(input):
+    return input._inplace(selu)
+
+
+def celu_(input, alpha=1.0):
+    return input._inplace(lambda t: celu(t, alpha))
+
+
+def rrelu_(input, lower=1.0 / 8, upper=1.0 / 3, training=False):
+    return input._inplace(lambda t: rrelu(t, lower, upper, training))
+
+
+class PdistOp(Function):
+    """The p-norm distance of every pair of rows i < j of (N, M), in the upper triangle's order."""
+
+    @staticmethod
+    def forward(ctx, x, p=2.0):
+        i, j = np.triu_indices(x.shape[0], 1)
+        diff = x[i] - x[j]  # (pairs, M)
+        if p == 0:
+            dist = (diff != 0).sum(axis=1).astype(x.dtype)
+        elif np.isinf(p):
+            dist = np.abs(diff).max(axis=1, initial=0.0)
+        else:
+            dist = (np.abs(diff) ** p).sum(axis=1) ** (1.0 / p)
+        ctx.save_for_backward(diff, dist)
+        ctx.pairs, ctx.p, ctx.n = (i, j), p, x.shape[0]
+        return dist.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        diff, dist = ctx.saved_tensors
+        p, (i, j), d = ctx.p, ctx.pairs, dist[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if p == 0:
+                local = np.zeros_like(diff)
+            elif np.isinf(p):
+                local = np.sign(diff) * (np.abs(diff) == d)
+            else:
+                local = np.sign(diff) * np.abs(diff) ** (p - 1) / d ** (p - 1)
+        local = np.where((d == 0) | ((diff == 0) & (p < 1)), 0.0, local) * grad[:, None]
+        grad_x = np.zeros((ctx.n, diff.shape[1]), dtype=diff.dtype)
+        np.add.at(grad_x, i, local)
+        np.add.at(grad_x, j, -local)
+        return grad_x
+
+
+def pdist(input, p=2):
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    if not input.is_floating_point():
+        raise RuntimeError("pdist only supports floating-point dtypes")
+    if p < 0:
+        raise RuntimeError("pdist only supports non-negative p values")
+    return PdistOp.apply(input, p=float(p))
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0, swap=False,
+                                      reduction="mean"):
+    """max(0, margin + d(a, p) - d(a, n)) with any distance d (default pairwise_distance); with swap,
+    d(a, n) is the smaller of d(a, n) and d(p, n)."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    if not anchor.ndim == positive.ndim == negative.ndim:
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
+                           f"{negative.ndim}D inputs")
+    distance = pairwise_distance if distance_function is None else distance_function
+    to_negative = distance(anchor, negative)
+    if swap:
+        to_negative = minimum(to_negative, distance(positive, negative))
+    return _reduce((distance(anchor, positive) - to_negative + margin).clamp(min=0.0), reduction)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    def __init__(self, *, distance_function=None, margin=1.0, swap=False, reduction="mean"):
+        super().__init__(reduction=reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} "
+                             "instead")
+        self.distance_function = distance_function if distance_function is not None else PairwiseDistance()
+        self.margin, self.swap = margin, swap
+
+    def forward(self, anchor, positive, negative):
+        return triplet_margin_with_distance_loss(anchor, positive, negative, distance_function=self.distance_function,
+                                                 margin=self.margin, swap=self.swap, reduction=self.reduction)
+
+
+class LazyLinear(Linear):
+    """A Linear whose in_features is the last dimension of its first input; then it becomes a Linear."""
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features, bias=True):
+        Module.__init__(self)
+        self.in_features, self.out_features = 0, out_features
+        self.weight = Parameter(np.zeros((out_features, 0)))  # sized at the first call, the same Parameter
+        self.bias = Parameter(np.zeros(out_features)) if bias else None
+
+    def has_uninitialized_params(self):
+        return self.in_features == 0
+
+    def initialize_parameters(self, input):
+        if self.has_uninitialized_params():
+            self.in_features = input.shape[-1]
+            self.weight.data = np.zeros((self.out_features, self.in_features), dtype=self.weight.dtype)
+            self.reset_parameters()
+            self.__class__ = self.cls_to_become
+
+    def forward(self, x):
+        self.initialize_parameters(x)
+        return Linear.forward(self, x)
+
+
+# %%
+def test_unit_inplace_pdist_lazy_linear():
+    """Checks the provided in-place activations (same tensor back, its values changed, the gradient
+    through the old value, a leaf that requires grad refused), `F.pdist` against hand distances and
+    its gradient, `LazyLinear` turning into a `Linear` of the first input's width, and forward hooks
+    with PyTorch's options. If it fails, look at `Tensor._inplace` (module 02) and `_call_with_hooks`.
+    """
+    leaf = Tensor([-1.0, 2.0], requires_grad=True)
+    hidden = leaf * 1.0
+    assert relu_(hidden) is hidden and hidden.data.tolist() == [0.0, 2.0]
+    hidden.sum().backward()
+    assert leaf.grad.data.tolist() == [0.0, 1.0]
+    try:
+        relu_(leaf)
+        raise AssertionError("a leaf that requires grad is refused")
+    except RuntimeError:
+        pass
+    rows = Tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]], requires_grad=True)
+    distances = pdist(rows)
+    assert np.allclose(distances.data, [5.0, 1.0, math.sqrt(18.0)])
+    distances[0].backward()
+    assert np.allclose(rows.grad.data, [[-0.6, -0.8], [0.6, 0.8], [0.0, 0.0]])
+    layer = LazyLinear(2)
+    assert layer.in_features == 0 and layer(Tensor(np.ones((4, 3)))).shape == (4, 2)
+    assert type(layer) is Linear and layer.weight.shape == (2, 3) and np.any(layer.weight.data != 0)
+    seen = []
+    layer.register_forward_pre_hook(lambda m, args, kwargs: seen.append(sorted(kwargs)), with_kwargs=True)
+    layer.register_forward_hook(lambda m, args, out: seen.append("first"), prepend=True)
+    layer(Tensor(np.ones((1, 3))))
+    assert seen == [[], "first"]
+
+
+if __name__ == "__main__":
+    test_unit_inplace_pdist_lazy_linear()
 
 
 # %% [markdown]

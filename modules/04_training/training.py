@@ -1675,6 +1675,80 @@ if __name__ == "__main__":
     test_unit_dropout()
 
 # %% [markdown]
+# ### Given: alpha dropout, for self-normalizing networks
+#
+# Module 03's SELU keeps a deep stack's activations at mean 0 and variance 1; plain dropout
+# would break that (a zero is not "typical" for a SELU unit, whose floor is
+# −scale·alpha ≈ −1.758). **AlphaDropout** (Klambauer et al., 2017) sets a dropped unit to
+# that floor, α' = −1.758, instead of 0, and then corrects the mean and the variance with
+# an affine map a·x + b, a = ((1 − p)(1 + p·α'²))^(−1/2), b = −a·α'·p, so that an input of
+# mean 0 and variance 1 keeps them. With the kept mask k (0 or 1) that is one multiply and
+# one add, out = x·(a·k) + a·|α'|·(k − 1 + p), and the gradient is the multiplier `a·k`,
+# as dropout's is its mask. **FeatureAlphaDropout**
+# draws one keep per channel (the (N, C) of the input), as `Dropout2d` does.
+# In `eval()` both are the identity, and PyTorch's functional forms default to `training=False`.
+
+# %%
+#| export nn.dropout
+_ALPHA_FLOOR = 1.7580993408473766  # SELU's scale · alpha: a dropped unit is set to -this
+
+
+def _alpha_dropout(input, p, training, feature):
+    if not training or _check_probability(p) == 0.0 or input.numel() == 0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    if feature and input.ndim < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+    shape = input.shape[:2] + (1,) * (input.ndim - 2) if feature else input.shape
+    keep = (np.random.random(shape) >= p).astype(input.dtype)
+    a = 1.0 / np.sqrt((_ALPHA_FLOOR ** 2 * p + 1.0) * (1.0 - p))
+    shift = (keep - 1.0) * _ALPHA_FLOOR * a + _ALPHA_FLOOR * a * p  # -a·α' where dropped, then + a·α'·p
+    return input * Tensor._wrap((keep * a).astype(input.dtype)) + Tensor._wrap(shift.astype(input.dtype))
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    return _alpha_dropout(input, p, training, feature=False)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    return _alpha_dropout(input, p, training, feature=True)
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps a SELU network's mean 0 and variance 1: dropped units go to SELU's floor."""
+
+    def forward(self, x):
+        return alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    """AlphaDropout of whole channels: one draw per (example, channel)."""
+
+    def forward(self, x):
+        return feature_alpha_dropout(x, self.p, self.training)
+
+
+# %%
+def test_unit_alpha_dropout():
+    """Checks the provided alpha dropout: standard normal inputs keep mean 0 and variance 1, the
+    dropped units all share one value, FeatureAlphaDropout drops whole channels, eval() is the identity."""
+    np.random.seed(0)
+    x = Tensor(np.random.normal(size=(400, 250)), requires_grad=True)
+    y = AlphaDropout(0.2)(x)
+    assert abs(y.data.mean()) < 0.02 and abs(y.data.var() - 1.0) < 0.03
+    y.sum().backward()
+    assert len(np.unique(np.round(y.data[x.grad.data == 0], 12))) == 1, "dropped units: one value"
+    channels = FeatureAlphaDropout(0.5)(Tensor(np.zeros((8, 6, 5)))).data
+    assert np.all(channels.min(axis=2) == channels.max(axis=2)), "a channel is dropped or kept whole"
+    layer = AlphaDropout(0.5).eval()
+    assert layer(x) is x and alpha_dropout(x, 0.5) is x
+
+
+if __name__ == "__main__":
+    test_unit_alpha_dropout()
+
+# %% [markdown]
 # **Batch normalization** (Ioffe & Szegedy, 2015) normalizes every feature (channel)
 # over the batch: with $\mu$, $\sigma^2$ the mean and the (biased) variance of that
 # feature over the $N$ examples of the batch (and, for sequences or images, over every

@@ -1440,7 +1440,7 @@ class _ConvTransposeNd(Module):
         super().__init__()
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
-        tup = _pair if self._dims == 2 else (lambda value, name, minimum=1: (_single(value, name, minimum),))
+        tup = self._tuple
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = tup(kernel_size, "kernel_size"), tup(stride, "stride")
         self.padding = tup(padding, "padding", minimum=0)
@@ -1454,6 +1454,12 @@ class _ConvTransposeNd(Module):
     def reset_parameters(self):
         """PyTorch's default again, into the same Parameters: weight and bias uniform on ±1/√fan_in."""
         init._default_layer_init(self.weight, self.bias)
+
+    def _tuple(self, value, name, minimum=1):
+        return _pair(value, name, minimum) if self._dims == 2 else (_single(value, name, minimum),)
+
+    def _convolve(self, *args):
+        return (conv_transpose2d if self._dims == 2 else conv_transpose1d)(*args)
 
     def _output_padding(self, input, output_size):
         """PyTorch's rule: the output_padding that gives output_size (the last dims), within one stride."""
@@ -1473,8 +1479,7 @@ class _ConvTransposeNd(Module):
         return tuple(n - lo for n, lo in zip(sizes, smallest))
 
     def forward(self, input, output_size=None):
-        convolve = conv_transpose2d if self._dims == 2 else conv_transpose1d
-        return convolve(input, self.weight, self.bias, self.stride, self.padding,
+        return self._convolve(input, self.weight, self.bias, self.stride, self.padding,
                         self._output_padding(input, output_size), self.groups, self.dilation)
 
     def extra_repr(self):
@@ -2244,6 +2249,9 @@ if __name__ == "__main__":
 #   twice — over (H, W), with the depth counted among the channels, then over D with a
 #   (kd, 1) kernel — and its gradient still goes to the box's *first* maximum in
 #   (d, h, w) order: the first plane that holds the maximum, and in it the first pixel.
+#   With `return_indices=True` it also says where that maximum is — a flat index into
+#   the volume's D·H·W voxels — from one `argmax` over every box's kd·kh·kw values (the
+#   boxes as one view, as in `Conv3dOp`, padded with −∞ so that padding never wins).
 #   `AvgPool3d` is `AvgPool2dOp` twice the same way. `count_include_pad=False` divides by
 #   the number of real (not padding) values in each box instead of kd·kh·kw, a product of
 #   one count per axis. `AdaptiveAvgPool3d` averages along each axis in turn with a small
@@ -2430,12 +2438,32 @@ def _pool_3d(op, input, kernel_size, stride, padding, name):
     return out if batched else out.squeeze(0)
 
 
+def _max_pool_indices_3d(x, kernel_size, stride, padding):
+    """Where each box's first maximum (in (d, h, w) order) is: a flat int64 index into the D·H·W voxels."""
+    (N, C, D, H, W), (kd, kh, kw), (pd, ph, pw) = x.shape, kernel_size, padding
+    xt = np.full((C, D + 2 * pd, H + 2 * ph, W + 2 * pw, N), -np.inf, dtype=x.dtype)
+    xt[:, pd:pd + D, ph:ph + H, pw:pw + W] = x.data.transpose(1, 2, 3, 4, 0)
+    windows = _patches_3d(xt, kernel_size, stride, (1, 1, 1))  # (C, kd, kh, kw, Do, Ho, Wo, N)
+    Do, Ho, Wo = windows.shape[4:7]
+    first = windows.reshape(C, kd * kh * kw, Do, Ho, Wo, N).argmax(axis=1)  # ties: the first
+    depth = np.arange(Do)[:, None, None, None] * stride[0] + first // (kh * kw) - pd
+    rows = np.arange(Ho)[:, None, None] * stride[1] + first // kw % kh - ph
+    cols = np.arange(Wo)[:, None] * stride[2] + first % kw - pw
+    return Tensor(((depth * H + rows) * W + cols).transpose(4, 0, 1, 2, 3), dtype=np.int64)
+
+
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    """The maximum of every kd×kh×kw box of (N, C, D, H, W) or (C, D, H, W); the gradient to its first maximum."""
-    if _triple(dilation, "dilation") != (1, 1, 1) or ceil_mode or return_indices:
-        raise NotImplementedError("max_pool3d: dilation other than 1, ceil_mode=True and return_indices=True "
-                                  "are not supported here")
-    return _pool_3d(MaxPool2dOp, input, *_pool3d_window(kernel_size, stride, padding), "max_pool3d")
+    """The maximum of every kd×kh×kw box of (N, C, D, H, W) or (C, D, H, W); the gradient to its first maximum.
+    With return_indices, also where each maximum is (a flat index into its volume's D·H·W voxels)."""
+    if _triple(dilation, "dilation") != (1, 1, 1) or ceil_mode:
+        raise NotImplementedError("max_pool3d: dilation other than 1 and ceil_mode=True are not supported here")
+    window = _pool3d_window(kernel_size, stride, padding)
+    out = _pool_3d(MaxPool2dOp, input, *window, "max_pool3d")
+    if not return_indices:
+        return out
+    x, batched = _volumes(input, "max_pool3d")
+    indices = _max_pool_indices_3d(x, *window)
+    return out, (indices if batched else indices.squeeze(0))
 
 
 def _real_counts(size, kernel_size, stride, padding, out_size):
@@ -2478,13 +2506,13 @@ class MaxPool3d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
         super().__init__()
         self.kernel_size, self.stride, self.padding = _pool3d_window(kernel_size, stride, padding)
-        if _triple(dilation, "dilation") != (1, 1, 1) or ceil_mode or return_indices:
-            raise NotImplementedError("MaxPool3d: dilation other than 1, ceil_mode=True and return_indices=True "
-                                      "are not supported here")
+        if _triple(dilation, "dilation") != (1, 1, 1) or ceil_mode:
+            raise NotImplementedError("MaxPool3d: dilation other than 1 and ceil_mode=True are not supported here")
+        self.return_indices = return_indices
         self._shown = _pool_settings(kernel_size, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
 
     def forward(self, x):
-        return max_pool3d(x, self.kernel_size, self.stride, self.padding)
+        return max_pool3d(x, self.kernel_size, self.stride, self.padding, return_indices=self.return_indices)
 
     def extra_repr(self):
         return self._shown
@@ -2629,6 +2657,303 @@ if __name__ == "__main__":
     test_unit_unbatched_inputs()
 
 # %% [markdown]
+# ## Given: the pooling family in every dimension, and ConvTranspose3d
+#
+# PyTorch's remaining pooling names fill the gaps of the table "operation × 1-D, 2-D, 3-D",
+# each built from what is above:
+#
+# - **`F.max_pool2d_with_indices`** & co. are the `return_indices=True` forms under their
+#   own names (PyTorch's functional forms call them): values and indices, always both.
+# - **`MaxUnpool1d`**, **`MaxUnpool3d`** are `MaxUnpool2d` with one or three sides: every
+#   value goes back to its flat index (into L positions, or D·H·W voxels) in a tensor of
+#   zeros — one `scatter` — and the output's size is `(n − 1)·stride − 2·padding + kernel`
+#   per side, or `output_size` within one stride of that.
+# - **`AdaptiveMaxPool3d`**: the same windows as `AdaptiveAvgPool3d`. The maximum is
+#   separable, so the index of each box's first maximum is found one axis at a time — W,
+#   then H, then D, one `argmax` per output window of that axis (a few, not one per voxel),
+#   and the earliest maximum wins at every step, which is the first in (d, h, w) order. The
+#   values are then a `gather` at those indices, whose backward sends each gradient there.
+# - **`LPPool3d`** is `(Σ x^p)^(1/p)` over each box: `AvgPool3d` of `x^p`, times kd·kh·kw.
+# - **`ConvTranspose3d`** is `ConvTranspose2dOp` with a depth, built from `Conv3dOp`'s
+#   pieces: the forward is `weightᵀ @ columns` then `_fold_3d` (col2im), the padding cut off;
+#   the backward reads the gradient's windows with `_patches_3d` (im2col) and multiplies.
+
+# %%
+#| export
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=False):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=False):
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=False):
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices=False):
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+def _unpool_sizes(size, kernel_size, stride, padding, output_size):
+    """MaxUnpoolNd's output size: PyTorch's default, or output_size (n or n + 2 numbers) within a stride of it."""
+    n = len(kernel_size)
+    default = tuple((m - 1) * s - 2 * p + k for m, k, s, p in zip(size, kernel_size, stride, padding))
+    if output_size is None:
+        return default
+    wanted = tuple(output_size)[2:] if len(output_size) == n + 2 else tuple(output_size)
+    if len(wanted) != n:
+        raise ValueError(f"output_size should be a sequence containing {n} or {n + 2} elements, but it has a length "
+                         f"of '{len(output_size)}'")
+    for d, (w, m, s) in enumerate(zip(wanted, default, stride)):
+        if not m - s < w < m + s:
+            raise ValueError(f'invalid output_size "{tuple(output_size)}" (dim {d} must be between {m - s} and '
+                             f'{m + s})')
+    return tuple(int(w) for w in wanted)
+
+
+def _max_unpool(input, indices, kernel_size, stride, padding, output_size, tup, name):
+    """max_unpool1d / max_unpool3d: each value scattered to its flat index in a batch of zeros."""
+    kernel_size = tup(kernel_size, "kernel_size")
+    stride = kernel_size if stride is None else tup(stride, "stride")
+    padding = tup(padding, "padding", minimum=0)
+    dims = len(kernel_size)
+    if input.ndim not in (dims + 1, dims + 2):
+        raise RuntimeError(f"Input to {name} should be a {dims + 1}d or {dims + 2}d Tensor, but got a tensor with "
+                           f"{input.ndim} dimensions.")
+    where = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+    if where.dtype != np.int64:
+        raise RuntimeError(f"{name}: elements in indices should be type int64 but got {where.dtype}")
+    if where.shape != input.shape:
+        raise RuntimeError(f"{name}: expected shape of indices to be same as that of the input tensor "
+                           f"({input.shape}) but got indices tensor with shape {where.shape}")
+    x = input if input.ndim == dims + 2 else input.unsqueeze(0)
+    size = _unpool_sizes(x.shape[2:], kernel_size, stride, padding, output_size)
+    (N, C), total = x.shape[:2], int(np.prod(size))
+    flat = where.reshape(N, C, -1)
+    if flat.size and (flat.min() < 0 or flat.max() >= total):
+        bad = flat.min() if flat.min() < 0 else flat.max()
+        raise RuntimeError(f"{name}: found an invalid max index {bad} (output volumes are of size "
+                           f"{'x'.join(map(str, size))})")
+    zeros = Tensor(np.zeros((N, C, total), dtype=x.dtype), dtype=x.dtype)
+    out = zeros.scatter(2, flat, x.reshape(N, C, -1)).reshape(N, C, *size)
+    return out if input.ndim == dims + 2 else out.squeeze(0)
+
+
+def _one(value, name, minimum=1):
+    return (_single(value, name, minimum),)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, _one, "max_unpool1d")
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, _triple, "max_unpool3d")
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """The partial inverse of MaxPool1d: values back at their indices, zeros elsewhere."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        Module.__init__(self)
+        self.kernel_size = _one(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _one(stride, "stride")
+        self.padding = _one(padding, "padding", minimum=0)
+
+    def forward(self, input, indices, output_size=None):
+        return max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool3d(MaxUnpool2d):
+    """The partial inverse of MaxPool3d: values back at their indices, zeros elsewhere."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        Module.__init__(self)
+        self.kernel_size = _triple(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _triple(stride, "stride")
+        self.padding = _triple(padding, "padding", minimum=0)
+
+    def forward(self, input, indices, output_size=None):
+        return max_unpool3d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+def _adaptive_max_indices(data, output_size, name):
+    """The flat index (into the last len(windows) axes) of each adaptive window's first maximum: one axis
+    at a time, last axis first, one argmax per output window of that axis."""
+    windows = _adaptive_windows(data.shape[2:], output_size, name)
+    values, where = data, None  # where: per spatial axis done so far, the position of the maximum
+    for axis in range(len(windows) - 1, -1, -1):
+        dim = axis + 2
+        parts, positions = [], []
+        for start, end in windows[axis]:
+            piece = np.take(values, np.arange(start, end), axis=dim)
+            first = np.expand_dims(piece.argmax(axis=dim), dim)  # ties: the earliest
+            parts.append(np.take_along_axis(piece, first, axis=dim))
+            chosen = [first + start] + ([] if where is None else [np.take_along_axis(
+                np.take(w, np.arange(start, end), axis=dim), first, axis=dim) for w in where])
+            positions.append(chosen)
+        values = np.concatenate(parts, axis=dim)
+        where = [np.concatenate([p[k] for p in positions], axis=dim) for k in range(len(positions[0]))]
+    flat = np.zeros(values.shape, dtype=np.int64)  # where[0] is the first axis's position, then the next ...
+    for position, n in zip(where, data.shape[2:]):
+        flat = flat * n + position
+    return flat
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """The max over an output_size grid of boxes that tile each volume (PyTorch's windows); with
+    return_indices, also each maximum's flat index into its volume's D·H·W voxels."""
+    x, batched = _volumes(input, "adaptive_max_pool3d")
+    indices = _adaptive_max_indices(x.data, output_size, "adaptive_max_pool3d")
+    (N, C), out_shape = x.shape[:2], indices.shape
+    out = x.reshape(N, C, -1).gather(2, Tensor(indices.reshape(N, C, -1), dtype=np.int64)).reshape(out_shape)
+    indices = Tensor(indices, dtype=np.int64)
+    if not batched:
+        out, indices = out.squeeze(0), indices.squeeze(0)
+    return (out, indices) if return_indices else out
+
+
+def adaptive_max_pool3d_with_indices(input, output_size, return_indices=False):
+    return adaptive_max_pool3d(input, output_size, True)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    def forward(self, x):
+        return adaptive_max_pool3d(x, self.output_size, self.return_indices)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """(Σ x^p over each box)^(1/p), p = norm_type, for (N, C, D, H, W) or (C, D, H, W)."""
+    if ceil_mode:
+        raise NotImplementedError("lp_pool3d: ceil_mode=True is not supported here")
+    kd, kh, kw = _triple(kernel_size, "kernel_size")
+    return (avg_pool3d(input.pow(norm_type), (kd, kh, kw), stride) * (kd * kh * kw)).pow(1.0 / norm_type)
+
+
+class LPPool3d(LPPool2d):
+    def forward(self, input):
+        return lp_pool3d(input, self.norm_type, self.kernel_size, self.stride)
+
+
+class ConvTranspose3dOp(Function):
+    """Transposed 3-D convolution, Conv3dOp's input gradient as an operation: (N, Cin, D, H, W) and a
+    (Cin, Cout, kd, kh, kw) weight -> (N, Cout, D_out, H_out, W_out). Forward: weightᵀ @ columns, then
+    col2im (_fold_3d); backward: im2col (_patches_3d), then the products."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, stride=(1, 1, 1), padding=(0, 0, 0), output_padding=(0, 0, 0),
+                dilation=(1, 1, 1)):
+        if x.ndim != 5 or weight.ndim != 5:
+            raise ValueError(f"ConvTranspose3d expects a batch (N, C, D, H, W) and a weight (Cin, Cout, kd, kh, kw), "
+                             f"got shapes {x.shape} and {weight.shape}")
+        Cin, Cout = weight.shape[:2]
+        if x.shape[1] != Cin:
+            raise ValueError(f"ConvTranspose3d expects {Cin} input channels, got input of shape {x.shape}")
+        N, size = x.shape[0], x.shape[2:]
+        full = tuple((n - 1) * s + d * (k - 1) + 1 + op  # the padded volume a convolution would have read
+                     for n, s, d, k, op in zip(size, stride, dilation, weight.shape[2:], output_padding))
+        if any(f - 2 * p < 1 for f, p in zip(full, padding)):
+            raise ValueError(f"ConvTranspose3d: padding {padding} leaves no output of input size {tuple(size)}")
+        xm = x.transpose(1, 2, 3, 4, 0).reshape(Cin, -1)  # (Cin, D·H·W·N), the batch last
+        cols = _blas_matmul(weight.reshape(Cin, -1).T, xm).reshape(weight.shape[1:] + size + (N,))
+        out = _fold_3d(cols, (Cout,) + full + (N,), stride, dilation)  # col2im
+        out = out[(slice(None),) + tuple(slice(p, f - p) for p, f in zip(padding, full))]
+        if bias is not None:
+            out = out + bias[:, None, None, None, None]
+        ctx.save_for_backward(xm if ctx.needs_input_grad[1] else None, weight)
+        ctx.size, ctx.stride, ctx.padding, ctx.dilation, ctx.has_bias = size, stride, padding, dilation, bias is not None
+        return np.ascontiguousarray(out.transpose(4, 0, 1, 2, 3))
+
+    @staticmethod
+    def backward(ctx, grad):
+        xm, weight = ctx.saved_tensors
+        (Cin, Cout), (D, H, W), N = weight.shape[:2], ctx.size, grad.shape[0]
+        windows = _patches_3d(_batch_last_3d(grad, ctx.padding), weight.shape[2:], ctx.stride, ctx.dilation)
+        cols = windows[:, :, :, :, :D, :H, :W].reshape(Cout * int(np.prod(weight.shape[2:])), -1)  # im2col
+        grad_x = grad_weight = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _blas_matmul(weight.reshape(Cin, -1), cols).reshape(Cin, D, H, W, N).transpose(4, 0, 1, 2, 3)
+        if ctx.needs_input_grad[1]:
+            grad_weight = _blas_matmul(xm, cols.T).reshape(weight.shape)
+        grad_bias = grad.sum(axis=(0, 2, 3, 4)) if ctx.has_bias else None
+        return grad_x, grad_weight, grad_bias
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 3-D convolution of (N, Cin, D, H, W) or (Cin, D, H, W) with a (Cin, Cout // groups, kd, kh, kw)
+    weight."""
+    stride, dilation = _triple(stride, "stride"), _triple(dilation, "dilation")
+    padding, output_padding = _triple(padding, "padding", minimum=0), _triple(output_padding, "output_padding", 0)
+    _check_output_padding(output_padding, stride, dilation)
+    options = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+    x, batched = _volumes(input, "ConvTranspose3d")
+    if groups == 1:
+        out = ConvTranspose3dOp.apply(x, weight, bias, **options)
+    else:
+        groups = _groups(groups, weight.shape[0], weight.shape[1] * groups)
+        if x.shape[1] != weight.shape[0]:
+            raise ValueError(f"ConvTranspose3d expects {weight.shape[0]} input channels in {groups} groups, "
+                             f"got input of shape {input.shape}")
+        c, o = weight.shape[0] // groups, weight.shape[1]  # input channels and outputs of one group
+        out = cat([ConvTranspose3dOp.apply(x[:, i * c:(i + 1) * c], weight[i * c:(i + 1) * c],
+                                           None if bias is None else bias[i * o:(i + 1) * o], **options)
+                   for i in range(groups)], dim=1)
+    return out if batched else out.squeeze(0)
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    """Transposed 3-D convolution; weight (in_channels, out_channels // groups, kd, kh, kw)."""
+
+    _dims = 3
+
+    def _tuple(self, value, name, minimum=1):
+        return _triple(value, name, minimum)
+
+    def _convolve(self, *args):
+        return conv_transpose3d(*args)
+
+
+# %%
+def test_unit_pooling_family_and_conv_transpose_3d():
+    """Checks the provided 1-D/3-D unpooling, 3-D adaptive max and power pooling and ConvTranspose3d:
+    unpooling puts each maximum back at its index, the adaptive maximum and its index are the box's
+    first maximum, LPPool3d with p = 1 sums each box, and a transposed convolution is the adjoint of
+    Conv3d with the same weight (<conv(z), x> == <z, conv_transpose(x)>)."""
+    np.random.seed(0)
+    x = Tensor(np.random.rand(2, 3, 6))
+    values, where = max_pool1d_with_indices(x, 2)
+    restored = MaxUnpool1d(2)(values, where)
+    assert restored.shape == (2, 3, 6) and np.allclose(restored.data.max(axis=2), x.data.max(axis=2))
+    volume = Tensor(np.random.rand(1, 2, 4, 4, 4), requires_grad=True)
+    values, where = max_pool3d_with_indices(volume, 2)
+    assert np.allclose(values.data.ravel(), volume.data.reshape(1, 2, -1)[0][np.arange(2)[:, None],
+                                                                            where.data.reshape(2, -1)].ravel())
+    assert np.allclose(MaxUnpool3d(2)(values, where).data.sum(), values.data.sum())
+    pooled, first = adaptive_max_pool3d(volume, (1, 3, 1), return_indices=True)
+    assert pooled.shape == (1, 2, 1, 3, 1) and np.isclose(pooled.data[0, 0, 0, 0, 0],
+                                                          volume.data[0, 0, :, 0:2].max())
+    assert np.isclose(volume.data.reshape(2, -1)[0, first.data[0, 0, 0, 0, 0]], pooled.data[0, 0, 0, 0, 0])
+    assert np.allclose(lp_pool3d(volume, 1, 2).data, avg_pool3d(volume, 2).data * 8)
+    weight = Tensor(np.random.rand(2, 3, 2, 3, 2))
+    z, up = np.random.rand(1, 2, 3, 5, 3), np.random.rand(1, 3, 7, 5, 7)
+    down = conv3d(Tensor(up), weight, stride=(2, 1, 2), padding=(0, 1, 0)).data  # (1, 2, 3, 5, 3)
+    lifted = conv_transpose3d(Tensor(z), weight, stride=(2, 1, 2), padding=(0, 1, 0), output_padding=(1, 0, 1)).data
+    assert lifted.shape == up.shape and np.isclose((down * z).sum(), (lifted * up).sum())
+
+
+if __name__ == "__main__":
+    test_unit_pooling_family_and_conv_transpose_3d()
+
+# %% [markdown]
 # ## A convolutional network
 #
 # Everything snaps together with `Sequential` from module 03. For 8×8 digits:
@@ -2681,7 +3006,8 @@ if __name__ == "__main__":
 # `Fold`/`Unfold`, `AdaptiveMaxPool2d`, `InstanceNorm2d`, the padding layers, bilinear
 # `F.interpolate` / `Upsample`, `MaxUnpool2d`, `LPPool2d`, `LocalResponseNorm` and
 # `Softmax2d`, the 3-D layers (`Conv3d`, `MaxPool3d`, `AvgPool3d`, `AdaptiveAvgPool3d`,
-# `BatchNorm3d`, `InstanceNorm3d`, `Dropout3d`), and unlocks the **CNN milestone** (1998 — Convolutional Networks): `tito
+# `BatchNorm3d`, `InstanceNorm3d`, `Dropout3d`), `MaxUnpool1d`/`MaxUnpool3d`, `AdaptiveMaxPool3d`,
+# `LPPool3d`, `ConvTranspose3d` and the `F.*_with_indices` poolings, and unlocks the **CNN milestone** (1998 — Convolutional Networks): `tito
 # milestone run cnn` trains this
 # network, with twice as many filters (16 and 32), on TinyDigits and checks that it
 # beats 95 % on digits it has never seen — in under a second.

@@ -34,6 +34,16 @@ _NAMES = (
     "baddbmm", "copysign", "deg2rad", "rad2deg", "erfinv", "float_power", "frexp", "ldexp", "gcd", "lcm",
     "heaviside", "i0", "isneginf", "isposinf", "isreal", "logaddexp2", "nextafter", "sinc", "select_scatter",
     "slice_scatter", "diagonal_scatter", "masked_scatter",
+    # module 02's in-place forms and small methods (torch.exp_(x) is x.exp_())
+    "abs_", "acos_", "acosh_", "addmv", "addmv_", "addr", "adjoint", "arccos_", "arccosh_", "arcsin_",
+    "arcsinh_", "arctan_", "arctanh_", "asin_", "asinh_", "atan_", "atanh_", "ceil_", "clamp_", "clamp_max_",
+    "clamp_min_", "clip_", "cos_", "cosh_", "deg2rad_", "dsplit", "erf_", "erfc_", "exp2_", "exp_", "expm1_",
+    "fix", "fix_", "floor_", "frac_", "gcd_", "get_device", "greater", "greater_equal", "hardshrink", "i0_",
+    "index_put", "index_put_", "index_reduce", "is_complex", "is_inference", "is_nonzero", "is_same_size",
+    "is_signed", "lcm_", "ldexp_", "less", "less_equal", "log10_", "log1p_", "log2_", "log_", "logit_",
+    "mvlgamma", "nan_to_num_", "narrow_copy", "neg_", "negative_", "not_equal", "positive", "prelu", "put",
+    "rad2deg_", "reciprocal_", "relu_", "renorm", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_",
+    "split_with_sizes", "sqrt_", "square_", "tan_", "tanh_", "trunc_", "xlogy_",
 )
 
 

@@ -4,7 +4,7 @@
 __all__ = ['inv', 'det', 'solve', 'vector_norm', 'matrix_norm', 'norm', 'cholesky', 'qr', 'eigh', 'eigvalsh', 'svd', 'svdvals', 'slogdet', 'pinv', 'matrix_power', 'matrix_rank', 'cross', 'vecdot', 'multi_dot', 'lstsq']
 
 
-# %% modules/02_autograd/autograd.py:2660
+# %% modules/02_autograd/autograd.py:2666
 def inv(A):
     return A.inverse()
 
@@ -37,7 +37,7 @@ def norm(A, ord=None, dim=None, keepdim=False):
     return vector_norm(A, 2 if ord is None else ord, dim, keepdim)
 
 
-# %% modules/02_autograd/autograd.py:3053
+# %% modules/02_autograd/autograd.py:3059
 def cholesky(A, *, upper=False):
     """L, lower triangular, with A = L Lᵀ (or U = Lᵀ with upper=True), for (a batch of) SPD matrices."""
     return A.cholesky(upper)

@@ -4,7 +4,7 @@
 __all__ = ['BatchNormOp', 'batch_norm', 'BatchNorm1d']
 
 
-# %% modules/04_training/training.py:1723
+# %% modules/04_training/training.py:1797
 import numpy as np
 
 from tinytorch.core.autograd import Function

@@ -4,7 +4,7 @@
 __all__ = ['clip_grad_norm_', 'clip_grad_value_', 'parameters_to_vector', 'vector_to_parameters', 'pad_sequence', 'unpad_sequence', 'pack_padded_sequence', 'pad_packed_sequence', 'pack_sequence', 'rnn']
 
 
-# %% modules/04_training/training.py:1903
+# %% modules/04_training/training.py:1977
 import math
 
 import numpy as np
@@ -62,7 +62,7 @@ def vector_to_parameters(vec, parameters):
         start += p.data.size
 
 
-# %% modules/04_training/training.py:2666
+# %% modules/04_training/training.py:2740
 import importlib.machinery
 import sys
 import types
