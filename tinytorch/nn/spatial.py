@@ -1255,14 +1255,16 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
 class MaxUnpool2d(Module):
     """The partial inverse of MaxPool2d: values back at their indices, zeros elsewhere."""
 
+    _sides, _unpool = staticmethod(_pair), staticmethod(max_unpool2d)  # MaxUnpool1d/3d: their own
+
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
-        self.padding = _pair(padding, "padding", minimum=0)
+        self.kernel_size = self._sides(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else self._sides(stride, "stride")
+        self.padding = self._sides(padding, "padding", minimum=0)
 
     def forward(self, input, indices, output_size=None):
-        return max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+        return self._unpool(input, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -1341,7 +1343,7 @@ class Softmax2d(Module):
         return input.softmax(-3)
 
 
-# %% modules/05_spatial/spatial.py:2266
+# %% modules/05_spatial/spatial.py:2268
 from tinytorch.nn.dropout import _ChannelDropout, _channel_dropout
 
 
@@ -1644,7 +1646,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     return _channel_dropout(input, p, training, 3)
 
 
-# %% modules/05_spatial/spatial.py:2616
+# %% modules/05_spatial/spatial.py:2618
 import functools
 
 
@@ -1668,7 +1670,7 @@ conv2d, conv_transpose2d = _unbatched(conv2d, 4), _unbatched(conv_transpose2d, 4
 adaptive_avg_pool2d, adaptive_max_pool2d = _unbatched(adaptive_avg_pool2d, 4), _unbatched(adaptive_max_pool2d, 4)
 
 
-# %% modules/05_spatial/spatial.py:2681
+# %% modules/05_spatial/spatial.py:2683
 def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                             return_indices=False):
     return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
@@ -1752,27 +1754,13 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
 class MaxUnpool1d(MaxUnpool2d):
     """The partial inverse of MaxPool1d: values back at their indices, zeros elsewhere."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        Module.__init__(self)
-        self.kernel_size = _one(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _one(stride, "stride")
-        self.padding = _one(padding, "padding", minimum=0)
-
-    def forward(self, input, indices, output_size=None):
-        return max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+    _sides, _unpool = staticmethod(_one), staticmethod(max_unpool1d)
 
 
 class MaxUnpool3d(MaxUnpool2d):
     """The partial inverse of MaxPool3d: values back at their indices, zeros elsewhere."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
-        Module.__init__(self)
-        self.kernel_size = _triple(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else _triple(stride, "stride")
-        self.padding = _triple(padding, "padding", minimum=0)
-
-    def forward(self, input, indices, output_size=None):
-        return max_unpool3d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+    _sides, _unpool = staticmethod(_triple), staticmethod(max_unpool3d)
 
 
 def _adaptive_max_indices(data, output_size, name):
