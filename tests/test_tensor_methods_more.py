@@ -529,3 +529,22 @@ def test_logical_inplace_on_a_leaf_is_allowed():
     x = tinytorch.tensor([1.0, 0.0], requires_grad=True)
     x.logical_not_()
     assert x.data.tolist() == [0.0, 1.0]
+
+
+def test_every_method_that_pytorch_also_has_as_a_function_is_one_here():
+    # torch.device and torch.dtype are classes (the types of those attributes), not functions of a tensor
+    tensor = tinytorch.zeros(2)
+    missing = []
+    for name in dir(tensor):
+        if name.startswith("_") or name in ("device", "dtype") or not callable(getattr(torch, name, None)):
+            continue
+        try:
+            getattr(tensor, name)
+        except Exception:  # .H of a vector raises, as PyTorch's
+            continue
+        if not hasattr(tinytorch, name):
+            missing.append(name)
+    assert missing == [], f"tinytorch.{missing[0]} and others: add them to _NAMES in tinytorch/core/functions.py"
+    x = Tensor(np.array([[1.0, -2.0], [3.0, 4.0]]))
+    assert tinytorch.sgn(x).data.tolist() == [[1, -1], [1, 1]] and tinytorch.inner(x, x).data.tolist() == [[5, -5], [-5, 25]]
+    assert tinytorch.zero_(x) is x and x.data.tolist() == [[0, 0], [0, 0]]

@@ -44,6 +44,8 @@ _NAMES = (
     "mvlgamma", "nan_to_num_", "narrow_copy", "neg_", "negative_", "not_equal", "positive", "prelu", "put",
     "rad2deg_", "reciprocal_", "relu_", "renorm", "round_", "rsqrt_", "sigmoid_", "sin_", "sinc_", "sinh_",
     "split_with_sizes", "sqrt_", "square_", "tan_", "tanh_", "trunc_", "xlogy_",
+    # earlier modules' methods that PyTorch also has as functions
+    "aminmax", "detach", "detach_", "fill_", "fmax", "fmin", "index_fill", "inner", "mv", "sgn", "zero_",
 )
 
 
