@@ -32,6 +32,8 @@ PyTorch quirk or float tolerance, excluded where it is excluded):
   b  MultiheadAttention: a query whose every key is masked gives 0 (PyTorch: nan); such rows are not drawn
   b  not offered by tinytorch, so not drawn: sdpa's enable_gqa=, MultiheadAttention's kdim/vdim,
      add_bias_kv/add_zero_attn, softmax(dtype=); RReLU in training (random) is compared only in eval
+  c  scaled_dot_product_attention with a 0-d or 1-d attn_mask: PyTorch raises IndexError for a 4-D query only
+     and broadcasts the mask for 2-, 3- and 5-D queries; tinytorch always broadcasts (not drawn for 4-D)
   c  gelu(approximate="none"): tinytorch's erf is a rational approximation (relative error < 1.2e-7): rtol 1e-6
   c  cross_entropy/nll_loss "mean" over labels whose weights sum to 0: PyTorch's gradient is nan (0/0),
      tinytorch's 0 (its every-label-ignored rule)
@@ -651,6 +653,9 @@ def test_scaled_dot_product_attention(data, batch, tq, tk, d, dv, mask, scale):
     if mask in ("bool", "float"):
         mshape = data.draw(hnp.broadcastable_shapes(batch + (tq, tk), min_dims=0, min_side=1))
         assume(np.broadcast_shapes(mshape, batch + (tq, tk)) == batch + (tq, tk))
+        # (c) PyTorch refuses a mask of fewer than 2 dims with a 4-D query only (IndexError), and broadcasts
+        # it for 2-, 3- and 5-D queries; tinytorch always broadcasts
+        assume(not (len(mshape) < 2 and len(batch) == 2))
         m = mask_array(data, mshape, mask)
 
         def case(L, a, b, c):

@@ -3192,6 +3192,477 @@ if __name__ == "__main__":
     test_unit_decompositions()
 
 # %% [markdown]
+# ## Triangular solves, LU and the matrix exponential
+#
+# Also given: the rest of `torch.linalg` that has real results. `solve_triangular` solves
+# T X = B (or X T = B, `left=False`) for a triangular T (`upper`, and `unitriangular`: a diagonal
+# of ones that is not read); its `SolveTriangularOp` has SolveOp's gradients, kept to T's triangle
+# (the other entries are never read). `lu_factor` is Gaussian elimination with partial pivoting
+# (the largest entry of each column is swapped up): A = P L U, returned packed as LU (L's unit
+# diagonal left out) with LAPACK's pivots (1-based row swaps, int32). Its `LuOp` gradient comes
+# from Pᵀ dA = dL U + L dU: L⁻¹ Pᵀ dA U⁻¹ = L⁻¹ dL + dU U⁻¹, strictly lower plus upper, so
+# gA = P L⁻ᵀ (tril₋₁(Lᵀ gL) + triu(gU Uᵀ)) U⁻ᵀ for a square A (a wide or tall one adds a block). `lu` unpacks (P, L, U) and `lu_solve`
+# solves with two triangular solves: both are compositions, so their gradients come for free.
+#
+# `matrix_exp` (`MatrixExpOp`) is e^A = Σ Aᵏ/k!: scaling and squaring, e^A = (e^(A/2ˢ))^(2ˢ), with
+# 2ˢ ≥ 2‖A‖₁ so that 18 Taylor terms of e^(A/2ˢ) reach float64's precision. Its gradient is the
+# upper-right block of exp([[Aᵀ, g], [0, Aᵀ]]) (the derivative of e^A along g, transposed).
+# `cond`, `vander`, `diagonal`, `matmul`, `tensorinv` and `tensorsolve` are compositions;
+# `inv_ex`, `cholesky_ex`, `solve_ex` and `lu_factor_ex` also return `info` (0 where the matrix
+# could be factored; with `check_errors=False` they raise nothing and give NaN for the others).
+# Skipped: `eig`/`eigvals` (complex results), `ldl_*` and `householder_product`.
+
+# %%
+#| export
+_lu_factor_result = namedtuple("lu_factor", ["LU", "pivots"])
+_lu_factor_ex_result = namedtuple("lu_factor_ex", ["LU", "pivots", "info"])
+_lu_result = namedtuple("lu", ["P", "L", "U"])
+_ex_result = namedtuple("ex_result", ["result", "info"])
+
+
+def _triangle(a, upper, unitriangular):
+    t = np.triu(a) if upper else np.tril(a)
+    if unitriangular:
+        eye = np.eye(a.shape[-2], a.shape[-1], dtype=bool)
+        t = np.where(eye, np.ones((), a.dtype), t)
+    return t
+
+
+class SolveTriangularOp(Function):
+    """X with T X = B, T the triangle of A; G_B = T⁻ᵀ g and G_A = -G_B Xᵀ, kept to the entries of A read."""
+
+    @staticmethod
+    def forward(ctx, a, b, upper=False, unitriangular=False):
+        t = _triangle(a, upper, unitriangular)
+        x = np.linalg.solve(t, b)
+        ctx.save_for_backward(t, x)
+        ctx.upper, ctx.unit = upper, unitriangular
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        t, x = ctx.saved_tensors
+        grad_b = np.linalg.solve(_mT(t), grad)
+        grad_t = -grad_b @ _mT(x)
+        grad_t = np.triu(grad_t, int(ctx.unit)) if ctx.upper else np.tril(grad_t, -int(ctx.unit))
+        return grad_t, grad_b
+
+
+def _solve_triangular(self, other, upper, left=True, unitriangular=False):
+    a, b = _promoted(self, other, floating=True)
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise RuntimeError(f"linalg.solve_triangular: A {a.shape} must be square matrices and B {b.shape} matrices")
+    if not left:  # X T = B is Tᵀ Xᵀ = Bᵀ, with the other triangle
+        return _solve_triangular(a.mT, b.mT, not upper, True, unitriangular).mT
+    if a.shape[-1] != b.shape[-2]:
+        raise RuntimeError(f"linalg.solve_triangular: incompatible shapes of A {a.shape} and B {b.shape}")
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a, b = a.expand(*batch, *a.shape[-2:]), b.expand(*batch, *b.shape[-2:])
+    return SolveTriangularOp.apply(a, b, upper=upper, unitriangular=unitriangular)
+
+
+def _lu_numpy(a):
+    """Partial pivoting, batched: (LU packed, LAPACK's 1-based pivots, perm with A[perm] = L U)."""
+    lu = np.array(a, copy=True)
+    m, n = lu.shape[-2:]
+    batch = lu.shape[:-2]
+    perm = np.broadcast_to(np.arange(m), (*batch, m)).copy()
+    pivots = np.zeros((*batch, min(m, n)), dtype=np.int32)
+    index = np.indices(batch) if batch else ()
+    for k in range(min(m, n)):
+        p = k + np.argmax(np.abs(lu[..., k:, k]), axis=-1)
+        pivots[..., k] = p + 1
+        rows_k, rows_p = lu[(*index, k)].copy(), lu[(*index, p)].copy()
+        lu[(*index, k)], lu[(*index, p)] = rows_p, rows_k
+        perm_k, perm_p = perm[..., k].copy(), perm[(*index, p)].copy()
+        perm[..., k], perm[(*index, p)] = perm_p, perm_k
+        pivot = lu[..., k, k:k + 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.where(pivot != 0, lu[..., k + 1:, k] / np.where(pivot != 0, pivot, 1), 0)
+        lu[..., k + 1:, k] = factor
+        lu[..., k + 1:, k + 1:] -= factor[..., :, None] * lu[..., k, None, k + 1:]
+    return lu, pivots, perm
+
+
+def _pivots_to_perm(pivots, m):
+    """The row order perm (A[perm] = L U) that LAPACK's sequential swaps make."""
+    pivots = np.asarray(pivots) - 1
+    batch = pivots.shape[:-1]
+    perm = np.broadcast_to(np.arange(m), (*batch, m)).copy()
+    index = np.indices(batch) if batch else ()
+    for k in range(pivots.shape[-1]):
+        p = pivots[..., k]
+        perm_k, perm_p = perm[..., k].copy(), perm[(*index, p)].copy()
+        perm[..., k], perm[(*index, p)] = perm_p, perm_k
+    return perm
+
+
+class LuOp(Function):
+    """LU (packed) with A = P L U, P given by perm (rows reordered: A[perm] = L U); see above for gA.
+    A wide A = P L [U₁ U₂] also has U₂ = L⁻¹ Pᵀ A₂, a tall one L₂ = (Pᵀ A)₂ U⁻¹: their gradients reach
+    A₂ (L⁻ᵀ gU₂, gL₂ U⁻ᵀ) and, through L (U), the square part's formula."""
+
+    @staticmethod
+    def forward(ctx, a, packed=None, perm=None):
+        ctx.save_for_backward(packed, perm)
+        return packed
+
+    @staticmethod
+    def backward(ctx, grad):
+        packed, perm = ctx.saved_tensors
+        m, n = packed.shape[-2:]
+        k = min(m, n)
+        low = np.tril(packed[..., :, :k], -1) + np.eye(m, k, dtype=packed.dtype)
+        up = np.triu(packed[..., :k, :])
+        g_low, g_up = np.tril(grad[..., :, :k], -1), np.triu(grad[..., :k, :])
+        lower = _mT(low[..., :k, :]) @ g_low[..., :k, :]
+        upper = g_up[..., :, :k] @ _mT(up[..., :, :k])
+        if n > k:  # wide: U₂ = L⁻¹ Pᵀ A₂ depends on L
+            lower = lower - g_up[..., :, k:] @ _mT(up[..., :, k:])
+        if m > k:  # tall: L₂ = (Pᵀ A)₂ U⁻¹ depends on U
+            upper = upper - _mT(low[..., k:, :]) @ g_low[..., k:, :]
+        inner = np.tril(lower, -1) + np.triu(upper)
+        low_t, up_t = _mT(low[..., :k, :]), _mT(up[..., :, :k])
+        permuted = np.linalg.solve(low_t, _right_solve(up_t, inner))  # L⁻ᵀ inner U⁻ᵀ = (Pᵀ gA)₁
+        if n > k:
+            permuted = np.concatenate([permuted, np.linalg.solve(low_t, g_up[..., :, k:])], axis=-1)
+        if m > k:
+            permuted = np.concatenate([permuted, _right_solve(up_t, g_low[..., k:, :])], axis=-2)
+        grad_a = np.empty_like(permuted)
+        np.put_along_axis(grad_a, np.broadcast_to(perm[..., None], permuted.shape), permuted, axis=-2)
+        return grad_a
+
+
+def _lu_factor_ex(self, pivot=True, check_errors=False):
+    if not pivot:
+        raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on the CPU")
+    a = _matrices("linalg.lu_factor", self)
+    packed, pivots, perm = _lu_numpy(a.data)
+    k = min(a.shape[-2:])
+    singular = np.diagonal(packed, axis1=-2, axis2=-1)[..., :k] == 0
+    info = np.where(singular.any(axis=-1), singular.argmax(axis=-1) + 1, 0).astype(np.int32)
+    if check_errors and info.any():
+        raise RuntimeError(f"linalg.lu_factor_ex: U[{info.max()},{info.max()}] is zero, singular U.")
+    lu = LuOp.apply(a, packed=packed, perm=perm)
+    return _lu_factor_ex_result(lu, Tensor._wrap(pivots), Tensor._wrap(info))
+
+
+def _permute_rows(b, perm, inverse=False):
+    """Pᵀ b = b[perm] (or, inverse=True, P b) for a batch of row orders."""
+    if inverse:
+        perm = np.argsort(perm, axis=-1)
+    index = np.broadcast_to(perm[..., None], (*b.shape[:-2], b.shape[-2], b.shape[-1]))
+    return b.gather(-2, Tensor._wrap(np.ascontiguousarray(index).astype(np.int64)))
+
+
+def _lu_solve(lu, pivots, b, left=True, adjoint=False):
+    lu, b = _promoted(lu, b, floating=True)
+    if not left:  # X A = B: Aᵀ Xᵀ = Bᵀ
+        return _lu_solve(lu, pivots, b.mT, True, not adjoint).mT
+    batch = np.broadcast_shapes(lu.shape[:-2], b.shape[:-2], tuple(pivots.shape[:-1]))
+    lu, b = lu.expand(*batch, *lu.shape[-2:]), b.expand(*batch, *b.shape[-2:])
+    perm = np.broadcast_to(_pivots_to_perm(_data(pivots), lu.shape[-1]), (*batch, lu.shape[-1]))
+    if adjoint:  # Aᵀ = Uᵀ Lᵀ Pᵀ: X = P L⁻ᵀ U⁻ᵀ B
+        y = _solve_triangular(lu.mT, b, upper=False)
+        return _permute_rows(_solve_triangular(lu.mT, y, upper=True, unitriangular=True), perm, inverse=True)
+    y = _solve_triangular(lu, _permute_rows(b, perm), upper=False, unitriangular=True)
+    return _solve_triangular(lu, y, upper=True)
+
+
+def _lu(self, pivot=True):
+    lu, pivots, _ = _lu_factor_ex(self, pivot)
+    m, n = lu.shape[-2:]
+    k = min(m, n)
+    eye = Tensor._wrap(np.eye(m, k, dtype=lu.dtype))
+    low, up = lu[..., :, :k].tril(-1) + eye, lu[..., :k, :].triu()
+    perm = _pivots_to_perm(pivots.data, m)
+    p = np.zeros((*perm.shape, m), dtype=lu.dtype)
+    np.put_along_axis(p, perm[..., None, :], 1, axis=-2)  # P[perm[i], i] = 1
+    return _lu_result(Tensor._wrap(p), low, up)
+
+
+def _expm(a):
+    """e^a for a batch of square float arrays: scaling and squaring with 18 Taylor terms."""
+    norm = np.abs(a).sum(axis=-2).max(axis=-1, initial=0.0)
+    with np.errstate(divide="ignore"):
+        s = np.maximum(0, np.ceil(np.log2(np.maximum(norm, 1e-300) / 0.5))).astype(int)
+    x = a / (2.0 ** s)[..., None, None]
+    eye = np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape)
+    result = eye.copy()
+    for k in range(18, 0, -1):  # Horner: I + x/1 (I + x/2 (I + ...))
+        result = eye + (x @ result) / k
+    for step in range(int(s.max(initial=0))):
+        result = np.where((step < s)[..., None, None], result @ result, result)
+    return result.astype(a.dtype)
+
+
+class MatrixExpOp(Function):
+    """e^A; gA = the upper-right n×n block of exp([[Aᵀ, g], [0, Aᵀ]])."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _expm(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        n = a.shape[-1]
+        block = np.zeros((*a.shape[:-2], 2 * n, 2 * n), dtype=a.dtype)
+        block[..., :n, :n] = block[..., n:, n:] = _mT(a)
+        block[..., :n, n:] = grad
+        return _expm(block)[..., :n, n:]
+
+
+def _matrix_exp(self):
+    return MatrixExpOp.apply(_square("linalg.matrix_exp")(self))
+
+
+def _matrix_norm(a, ord):
+    """The matrix norms of `cond`: "fro", "nuc", ±2 (singular values), ±1 (columns), ±inf (rows)."""
+    if ord == "fro":
+        return (a * a).sum(dim=(-2, -1)).sqrt()
+    if ord == "nuc":
+        return a._svd(full_matrices=False).S.sum(dim=-1)
+    if ord in (2, -2):
+        s = a._svd(full_matrices=False).S
+        return s.amax(dim=-1) if ord == 2 else s.amin(dim=-1)
+    if ord in (1, -1, math.inf, -math.inf):
+        sums = a.abs().sum(dim=-2 if abs(ord) == 1 else -1)
+        return sums.amax(dim=-1) if ord > 0 else sums.amin(dim=-1)
+    raise RuntimeError(f"linalg.cond got an invalid norm type: {ord}")
+
+
+def _cond(self, p=None):
+    a = _matrices("linalg.cond", self)
+    if p is None or p in (2, -2):
+        s = a._svd(full_matrices=False).S
+        big, small = s.amax(dim=-1), s.amin(dim=-1)
+        return big / small if p in (None, 2) else small / big
+    a = _square("linalg.cond")(a)
+    return _matrix_norm(a, p) * _matrix_norm(a.inverse(), p)
+
+
+def _checked(name, info, check_errors, message):
+    """(result, info) of an `_ex` function: raise (check_errors) or give NaN where info is not 0."""
+    info = np.asarray(info, dtype=np.int32)
+    if info.any() and check_errors:
+        raise RuntimeError(f"{name}: {message}")
+    return info
+
+
+def _singular_info(a):
+    packed, _, _ = _lu_numpy(a)
+    zero = np.diagonal(packed, axis1=-2, axis2=-1) == 0
+    return np.where(zero.any(axis=-1), zero.argmax(axis=-1) + 1, 0).astype(np.int32)
+
+
+def _with_nan(tensor, bad):
+    """tensor, but NaN in the matrices where `bad` (a boolean per matrix) holds."""
+    if not bad.any():
+        return tensor
+    nan = Tensor._wrap(np.full(tensor.shape, np.nan, dtype=tensor.dtype))
+    return where(Tensor._wrap(np.broadcast_to(bad.reshape(bad.shape + (1,) * (tensor.ndim - bad.ndim)),
+                                              tensor.shape).copy()), nan, tensor)
+
+
+def _safe_input(a, bad):
+    """a with the identity put in for the matrices where `bad` holds (so the forward raises nothing)."""
+    if not bad.any():
+        return a
+    eye = Tensor._wrap(np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape).copy())
+    return where(Tensor._wrap(np.broadcast_to(bad[..., None, None], a.shape).copy()), eye, a)
+
+
+def _inv_ex(self, check_errors=False):
+    a = _square("linalg.inv_ex")(self)
+    info = _checked("linalg.inv_ex", _singular_info(a.data), check_errors, "the matrix is singular")
+    return _ex_result(_with_nan(_safe_input(a, info != 0).inverse(), info != 0), Tensor._wrap(info))
+
+
+def _cholesky_info(a):
+    """The order of the first leading minor that is not positive definite (1-based; 0: none)."""
+    flat = a.reshape(-1, *a.shape[-2:])
+    info = np.zeros(len(flat), dtype=np.int32)
+    for i, matrix in enumerate(flat):
+        try:
+            np.linalg.cholesky(matrix)
+        except np.linalg.LinAlgError:
+            info[i] = next(k for k in range(1, len(matrix) + 1)
+                           if not _positive_definite(matrix[:k, :k]))
+    return info.reshape(a.shape[:-2])
+
+
+def _positive_definite(matrix):
+    try:
+        np.linalg.cholesky(matrix)
+        return True
+    except np.linalg.LinAlgError:
+        return False
+
+
+def _cholesky_ex(self, upper=False, check_errors=False):
+    a = _square("linalg.cholesky_ex")(self)
+    info = _checked("linalg.cholesky_ex", _cholesky_info(a.data), check_errors,
+                    "The factorization could not be completed because the input is not positive-definite.")
+    low = _with_nan(_safe_input(a, info != 0).cholesky(), info != 0)
+    return _ex_result(low.mT if upper else low, Tensor._wrap(info))
+
+
+def _solve_ex(self, other, left=True, check_errors=False):
+    a, b = _promoted(_square("linalg.solve_ex")(self), other, floating=True)
+    info = _checked("linalg.solve_ex", _singular_info(a.data), check_errors,
+                    "The solver failed because the input matrix is singular.")
+    safe = _safe_input(a, info != 0)
+    x = safe._solve(b) if left else safe.mT._solve(b.mT).mT
+    return _ex_result(_with_nan(x, info != 0), Tensor._wrap(info))
+
+
+def _lu_factor(self, pivot=True):
+    lu, pivots, _ = _lu_factor_ex(self, pivot)
+    return _lu_factor_result(lu, pivots)
+
+
+def _linalg_vander(self, N=None):
+    """Columns x⁰, x¹, …, x^(N-1) of x's last dimension (repeated products: differentiable everywhere)."""
+    if N is not None and N < 1:
+        raise RuntimeError("N must be greater than 1.")
+    n = self.shape[-1] if N is None else N
+    columns = [Tensor._wrap(np.ones(self.shape, dtype=self.dtype))]
+    for _ in range(n - 1):
+        columns.append(columns[-1] * self)
+    return stack(columns, dim=-1)
+
+
+def _tensorinv(self, ind=2):
+    rows, columns = self.shape[:ind], self.shape[ind:]
+    if ind <= 0 or math.prod(rows) != math.prod(columns):
+        raise RuntimeError("Expected self to satisfy the requirement prod(self.shape[ind:]) == "
+                           f"prod(self.shape[:ind]), but got {math.prod(columns)} != {math.prod(rows)}")
+    return self.reshape(math.prod(rows), math.prod(columns)).inverse().reshape(*columns, *rows)
+
+
+def _tensorsolve(self, other, dims=None):
+    a = self
+    if dims is not None:
+        dims = [d % a.ndim for d in dims]
+        a = a.permute(*[d for d in range(a.ndim) if d not in dims], *dims)
+    rest = a.shape[other.ndim:]
+    if math.prod(rest) != math.prod(other.shape):
+        raise RuntimeError(f"Expected self to satisfy the requirement prod(self.shape[other.ndim:]) == "
+                           f"prod(self.shape[:other.ndim]), but got {math.prod(rest)} != {math.prod(other.shape)}")
+    return a.reshape(math.prod(other.shape), math.prod(rest))._solve(other.reshape(-1)).reshape(*rest)
+
+
+Tensor.matrix_exp = _matrix_exp
+Tensor._solve_triangular, Tensor._lu_factor_ex, Tensor._lu, Tensor._cond = (
+    _solve_triangular, _lu_factor_ex, _lu, _cond)
+Tensor._inv_ex, Tensor._cholesky_ex, Tensor._solve_ex = _inv_ex, _cholesky_ex, _solve_ex
+Tensor._lu_factor, Tensor._lu_solve, Tensor._linalg_vander = _lu_factor, _lu_solve, _linalg_vander
+Tensor._tensorinv, Tensor._tensorsolve = _tensorinv, _tensorsolve
+
+# %%
+#| export core.linalg
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
+    """X with T X = B (X T = B with left=False), T the upper or lower triangle of A (unit diagonal: unitriangular)."""
+    return A._solve_triangular(B, upper, left, unitriangular)
+
+
+def lu_factor(A, *, pivot=True):
+    """(LU, pivots): A = P L U packed (L's unit diagonal left out), pivots LAPACK's 1-based row swaps."""
+    return A._lu_factor(pivot)
+
+
+def lu_factor_ex(A, *, pivot=True, check_errors=False):
+    """(LU, pivots, info): info 0, or the (1-based) index of U's first zero pivot."""
+    return A._lu_factor_ex(pivot, check_errors)
+
+
+def lu(A, *, pivot=True):
+    """(P, L, U) with A = P L U: P a permutation, L unit lower triangular, U upper triangular."""
+    return A._lu(pivot)
+
+
+def lu_solve(LU, pivots, B, *, left=True, adjoint=False):
+    """X with A X = B (Aᵀ X = B: adjoint; X A = B: left=False), A given by lu_factor's (LU, pivots)."""
+    return LU._lu_solve(pivots, B, left, adjoint)
+
+
+def matrix_exp(A):
+    """e^A = Σ Aᵏ/k! of (a batch of) square matrices."""
+    return A.matrix_exp()
+
+
+def cond(A, p=None):
+    """The condition number ‖A‖ ‖A⁻¹‖ (p None or 2: σ_max/σ_min; -2: σ_min/σ_max; "fro", "nuc", ±1, ±inf)."""
+    return A._cond(p)
+
+
+def vander(x, N=None):
+    """The Vandermonde matrix of x's last dimension: columns x⁰, x¹, …, x^(N-1) (N: x's length)."""
+    return x._linalg_vander(N)
+
+
+def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
+    return A.diagonal(offset, dim1, dim2)
+
+
+def matmul(input, other):
+    return input @ other
+
+
+def tensorinv(A, ind=2):
+    """The inverse of A read as a (prod shape[:ind]) × (prod shape[ind:]) matrix, shaped shape[ind:] + shape[:ind]."""
+    return A._tensorinv(ind)
+
+
+def tensorsolve(A, B, dims=None):
+    """X with tensordot(A, X, X.ndim) = B (A's dims, if given, moved to the end first)."""
+    return A._tensorsolve(B, dims)
+
+
+def inv_ex(A, *, check_errors=False):
+    """(inverse, info): info 0 for an invertible matrix, else the (1-based) zero pivot, and no error."""
+    return A._inv_ex(check_errors)
+
+
+def cholesky_ex(A, *, upper=False, check_errors=False):
+    """(L, info): info 0, or the order of the first leading minor that is not positive-definite."""
+    return A._cholesky_ex(upper, check_errors)
+
+
+def solve_ex(A, B, *, left=True, check_errors=False):
+    """(X, info) of linalg.solve (left=False: X A = B)."""
+    return A._solve_ex(B, left, check_errors)
+
+# %%
+def test_unit_triangular_lu_and_exp():
+    """Hand-worked: a 2×2 triangular solve and its gradient, the LU of [[1, 2], [3, 4]] (rows swapped:
+    L = [[1, 0], [1/3, 1]], U = [[3, 4], [0, 2/3]]), and e^[[0, 1], [0, 0]] = [[1, 1], [0, 1]]."""
+    t = Tensor([[2.0, 0.0], [1.0, 4.0]], requires_grad=True)
+    x = solve_triangular(t, Tensor([[2.0], [9.0]]), upper=False)
+    assert np.allclose(x.data, [[1.0], [2.0]])
+    x.sum().backward()  # g_B = T⁻ᵀ 1 = [3/8, 1/4]; g_T = -g_B xᵀ, lower triangle
+    assert np.allclose(t.grad.data, [[-3 / 8, 0.0], [-0.25, -0.5]])
+    lu_, pivots = lu_factor(Tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert pivots.data.tolist() == [2, 2] and pivots.dtype == np.int32
+    assert np.allclose(lu_.data, [[3.0, 4.0], [1 / 3, 2 / 3]])
+    p, low, up = lu(Tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert np.allclose((p @ low @ up).data, [[1.0, 2.0], [3.0, 4.0]])
+    assert np.allclose(lu_solve(lu_, pivots, Tensor([[5.0], [11.0]])).data, [[1.0], [2.0]])
+    a = Tensor([[0.0, 1.0], [0.0, 0.0]], requires_grad=True)
+    e = matrix_exp(a)
+    assert np.allclose(e.data, [[1.0, 1.0], [0.0, 1.0]])
+    e[0, 0].backward()  # d(e^A)₀₀ along E₁₀ is 1/2: e^A = I + A + A²/2, A·E₁₀ + E₁₀·A has (0,0) entry 1
+    assert np.allclose(a.grad.data, [[1.0, 0.0], [0.5, 0.0]])
+    assert np.isclose(cond(Tensor([[3.0, 0.0], [0.0, -2.0]])).item(), 1.5)
+    result, info = inv_ex(Tensor([[1.0, 2.0], [2.0, 4.0]]))
+    assert info.item() == 2 and np.isnan(result.data).all()
+
+if __name__ == "__main__":
+    test_unit_triangular_lu_and_exp()
+
+# %% [markdown]
 # ## A few more of `torch.*`
 #
 # Also given, and again mostly a line or two of the operations above: `vdot`, `ger`, `addbmm`,

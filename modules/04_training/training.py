@@ -3147,6 +3147,271 @@ if __name__ == "__main__":
     test_unit_checkpoint()
 
 # %% [markdown]
+# ## More of `torch.nn.utils` and `nn.init`, given
+#
+# **Weight normalization** (`weight_norm`) splits a weight into a direction `weight_v` and
+# a length `weight_g`, and rebuilds `weight = g · v / ‖v‖` (the norm over every dimension
+# but `dim`) before each forward, with a forward pre-hook; the gradient reaches g and v
+# through ordinary differentiable operations. **Spectral normalization** (`spectral_norm`)
+# divides the weight by its largest singular value σ, estimated by power iteration on the
+# buffers `weight_u` and `weight_v` (one step per training forward; GANs' discriminators use
+# it to keep them Lipschitz). `remove_weight_norm` / `remove_spectral_norm` turn the current
+# weight back into a plain Parameter. `get_total_norm` and `clip_grads_with_norm_` are the
+# two halves of `clip_grad_norm_`. `fuse_conv_bn_eval` / `fuse_linear_bn_eval` fold an
+# eval-mode BatchNorm into the layer before it (the inference trick: one layer instead of
+# two, same outputs). `init.dirac_` makes a convolution the identity; `init.sparse_` zeroes
+# a fraction of each column of a normal matrix.
+
+# %%
+#| export nn.utils
+import copy
+
+from tinytorch.nn.modules import Parameter
+
+
+def _norm_except_dim(v, dim):
+    """‖v‖ over every dimension but `dim` (all of them for dim=None), kept for broadcasting."""
+    axes = tuple(range(v.ndim)) if dim is None else tuple(d for d in range(v.ndim) if d != dim % v.ndim)
+    return (v * v).sum(dim=axes, keepdim=True).sqrt()
+
+
+def _hooks_of(module, kind):
+    return vars(module).setdefault(kind, {})
+
+
+def weight_norm(module, name="weight", dim=0):
+    """Reparametrize `module.<name>` as `<name>_g · <name>_v / ‖<name>_v‖`; returns the module."""
+    norms = _hooks_of(module, "_weight_norm_hooks")
+    if name in norms:
+        raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")
+    weight = getattr(module, name)
+    dim = None if dim is None or dim == -1 else dim  # PyTorch: -1 means the norm of the whole tensor
+    delattr(module, name)
+    setattr(module, name + "_g", Parameter(_norm_except_dim(weight, dim).data.copy(), dtype=weight.dtype))
+    setattr(module, name + "_v", Parameter(weight.data.copy(), dtype=weight.dtype))
+
+    def compute(mod, args=None):
+        v = getattr(mod, name + "_v")
+        setattr(mod, name, v * (getattr(mod, name + "_g") / _norm_except_dim(v, dim)))
+
+    compute(module)
+    norms[name] = (module.register_forward_pre_hook(compute), compute)
+    return module
+
+
+def remove_weight_norm(module, name="weight"):
+    """Make `module.<name>` a plain Parameter again (its current value); returns the module."""
+    norms = _hooks_of(module, "_weight_norm_hooks")
+    if name not in norms:
+        raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    handle, compute = norms.pop(name)
+    compute(module)
+    weight = getattr(module, name).data.copy()
+    handle.remove()
+    delattr(module, name + "_g")
+    delattr(module, name + "_v")
+    delattr(module, name)
+    setattr(module, name, Parameter(weight, dtype=weight.dtype))
+    return module
+
+
+def _normalized(x, eps):
+    return x / max(float(np.sqrt((x * x).sum())), eps)
+
+
+def _as_matrix(weight, dim):
+    """The weight with `dim` moved first, as a (size of dim, rest) matrix (a Tensor or an array)."""
+    if dim != 0:
+        order = (dim, *[d for d in range(weight.ndim) if d != dim])
+        weight = weight.permute(*order) if isinstance(weight, Tensor) else weight.transpose(order)
+    return weight.reshape(weight.shape[0], -1)
+
+
+def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=None):
+    """Divide `module.<name>` by its spectral norm σ (power iteration on buffers u, v); returns the module."""
+    norms = _hooks_of(module, "_spectral_norm_hooks")
+    if name in norms:
+        raise RuntimeError(f"Cannot register two spectral_norm hooks on the same parameter {name}")
+    if n_power_iterations <= 0:
+        raise ValueError(f"Expected n_power_iterations to be positive, but got n_power_iterations={n_power_iterations}")
+    if dim is None:  # PyTorch: dim 1 for the transposed convolutions (their output channels), else 0
+        dim = 1 if type(module).__name__.startswith("ConvTranspose") else 0
+    weight = getattr(module, name)
+    h, w = _as_matrix(weight.data, dim).shape
+    delattr(module, name)
+    setattr(module, name + "_orig", weight)
+    setattr(module, name, Tensor(weight.data, dtype=weight.dtype))
+    module.register_buffer(name + "_u", Tensor(_normalized(np.random.normal(size=h), eps), dtype=weight.dtype))
+    module.register_buffer(name + "_v", Tensor(_normalized(np.random.normal(size=w), eps), dtype=weight.dtype))
+
+    def compute(mod, args=None, power_iteration=None):
+        weight = getattr(mod, name + "_orig")
+        u, v = getattr(mod, name + "_u"), getattr(mod, name + "_v")
+        matrix = _as_matrix(weight.data, dim)
+        if mod.training if power_iteration is None else power_iteration:
+            for _ in range(n_power_iterations):  # in place, as PyTorch: the buffers carry the estimate on
+                v.data[...] = _normalized(matrix.T @ u.data, eps)
+                u.data[...] = _normalized(matrix @ v.data, eps)
+        column = Tensor(v.data.reshape(-1, 1).copy(), dtype=v.dtype)  # u and v are constants for the gradient, as in PyTorch
+        sigma = (Tensor(u.data.reshape(-1, 1).copy(), dtype=u.dtype) * (_as_matrix(weight, dim) @ column)).sum()
+        setattr(mod, name, weight / sigma)
+
+    norms[name] = (module.register_forward_pre_hook(compute), compute)
+    return module
+
+
+def remove_spectral_norm(module, name="weight"):
+    """Make `module.<name>` a plain Parameter holding the current normalized weight; returns the module."""
+    norms = _hooks_of(module, "_spectral_norm_hooks")
+    if name not in norms:
+        raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    handle, compute = norms.pop(name)
+    compute(module, power_iteration=False)
+    weight = getattr(module, name).data.copy()
+    handle.remove()
+    for suffix in ("", "_orig", "_u", "_v"):
+        delattr(module, name + suffix)
+    setattr(module, name, Parameter(weight, dtype=weight.dtype))
+    return module
+
+
+def _total_norm(arrays, norm_type):
+    norm_type = float(norm_type)
+    if not arrays:
+        return 0.0
+    if norm_type == 0:
+        return float(sum(bool(np.count_nonzero(a)) for a in arrays))
+    if math.isinf(norm_type):
+        return max(float(np.abs(a).max()) if a.size else 0.0 for a in arrays)
+    return sum(float((np.abs(a) ** norm_type).sum()) for a in arrays) ** (1.0 / norm_type)
+
+
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """The norm of all the tensors together, as if they were one vector (a 0-d Tensor)."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    total = _total_norm(arrays, norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"The total norm of order {float(norm_type)} for gradients from `parameters` is "
+                           "non-finite, so it cannot be clipped. To disable this error and scale the gradients "
+                           "by the non-finite norm anyway, set `error_if_nonfinite=False`")
+    return Tensor(total, dtype=arrays[0].dtype if arrays else np.float32)
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """Scale the gradients in place by min(1, max_norm / (total_norm + 1e-6)), given their total norm."""
+    total = float(total_norm.item() if isinstance(total_norm, Tensor) else total_norm)
+    scale = min(max_norm / (total + 1e-6), 1.0) if not math.isnan(total) else float("nan")
+    for g in _gradients(parameters):
+        g *= scale
+
+
+def fuse_conv_bn_weights(conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b, transpose=False):
+    """The (weight, bias) Parameters of one convolution that computes conv followed by an eval-mode BatchNorm."""
+    data = lambda t, like: np.asarray(t.data if isinstance(t, Tensor) else t) if t is not None else like
+    rm, rv = data(bn_rm, None), data(bn_rv, None)
+    w, b = data(bn_w, np.ones_like(rm)), data(bn_b, np.zeros_like(rm))
+    conv_bias = data(conv_b, np.zeros_like(rm))
+    scale = w / np.sqrt(rv + bn_eps)
+    shape = [1] * conv_w.ndim
+    shape[1 if transpose else 0] = -1
+    fused_w = conv_w.data * scale.reshape(shape)
+    fused_b = (conv_bias - rm) * scale + b
+    grad_b = conv_b.requires_grad if isinstance(conv_b, Tensor) else False
+    return (Parameter(fused_w, requires_grad=conv_w.requires_grad, dtype=conv_w.dtype),
+            Parameter(fused_b, requires_grad=grad_b, dtype=conv_w.dtype))
+
+
+def fuse_conv_bn_eval(conv, bn, transpose=False):
+    """A copy of `conv` that computes bn(conv(x)), both in eval mode."""
+    if conv.training or bn.training:
+        raise AssertionError("Fusion only for eval!")
+    if bn.running_mean is None or bn.running_var is None:
+        raise AssertionError("fuse_conv_bn_eval needs a BatchNorm that tracks running statistics")
+    fused = copy.deepcopy(conv)
+    fused.weight, fused.bias = fuse_conv_bn_weights(fused.weight, fused.bias, bn.running_mean, bn.running_var,
+                                                    bn.eps, bn.weight, bn.bias, transpose)
+    return fused
+
+
+def fuse_linear_bn_weights(linear_w, linear_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b):
+    """The (weight, bias) Parameters of one Linear that computes linear followed by an eval-mode BatchNorm."""
+    return fuse_conv_bn_weights(linear_w, linear_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b)
+
+
+def fuse_linear_bn_eval(linear, bn):
+    """A copy of `linear` that computes bn(linear(x)), both in eval mode."""
+    if linear.training or bn.training:
+        raise AssertionError("Fusion only for eval!")
+    if not (linear.out_features == bn.num_features or bn.num_features == 1):
+        raise AssertionError("To fuse, linear.out_features must equal bn.num_features or bn.num_features must be 1")
+    if bn.running_mean is None or bn.running_var is None:
+        raise AssertionError("fuse_linear_bn_eval needs a BatchNorm that tracks running statistics")
+    fused = copy.deepcopy(linear)
+    fused.weight, fused.bias = fuse_linear_bn_weights(fused.weight, fused.bias, bn.running_mean, bn.running_var,
+                                                      bn.eps, bn.weight, bn.bias)
+    return fused
+
+
+def skip_init(module_cls, *args, **kwargs):
+    """Build the module; PyTorch leaves its parameters uninitialized (to_empty), and so does this."""
+    return module_cls(*args, **kwargs).to_empty()
+
+
+# %%
+#| export nn.init
+def dirac_(tensor, groups=1):
+    """A convolution weight (3-5 dims) that copies each input channel to an output channel (per group)."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if tensor.shape[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    per_group = tensor.shape[0] // groups
+    channels = np.arange(min(per_group, tensor.shape[1]))
+    centre = tuple(size // 2 for size in tensor.shape[2:])
+    values = np.zeros(tensor.shape)
+    for g in range(groups):
+        values[(g * per_group + channels, channels, *centre)] = 1
+    return _fill(tensor, values)
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """A 2-D normal(0, std) matrix with ceil(sparsity · rows) zeros in each column."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, columns = tensor.shape
+    values = np.random.normal(0.0, std, tensor.shape)
+    zeros = np.argsort(np.random.random_sample((rows, columns)), axis=0)[:int(math.ceil(sparsity * rows))]
+    values[zeros, np.arange(columns)] = 0
+    return _fill(tensor, values)
+
+
+# %%
+def test_unit_weight_norm_fusion_and_dirac():
+    """Checks the given utilities: `weight_norm` starts from the same weight (g = ‖v‖) and sends
+    gradients to g and v, `fuse_linear_bn_eval` computes Linear then BatchNorm1d (eval) in one
+    layer, and `dirac_` copies each input channel to its output channel."""
+    np.random.seed(0)
+    layer, x = Linear(3, 2), Tensor(np.random.randn(4, 3))
+    before = layer(x).data.copy()
+    weight_norm(layer)
+    assert np.allclose(layer(x).data, before)
+    layer(x).sum().backward()
+    assert layer.weight_g.grad is not None and layer.weight_v.grad is not None
+    remove_weight_norm(layer)
+    bn = BatchNorm1d(2)
+    bn.running_mean.data[...], bn.running_var.data[...] = [0.5, -1.0], [4.0, 0.25]
+    plain = Linear(3, 2)
+    plain.eval(), bn.eval()
+    assert np.allclose(fuse_linear_bn_eval(plain, bn)(x).data, bn(plain(x)).data, atol=1e-5)
+    kernel = dirac_(Tensor(np.ones((2, 2, 3))))
+    assert kernel.data[:, :, 1].tolist() == [[1, 0], [0, 1]] and kernel.data.sum() == 2
+
+
+if __name__ == "__main__":
+    test_unit_weight_norm_fusion_and_dirac()
+
+# %% [markdown]
 # ## Done
 #
 # Run `tito module complete 04`. It exports `Adam`/`AdamW` into `tinytorch/optim/adam.py`,

@@ -1434,7 +1434,145 @@ Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:2188
+# %% modules/03_nn/nn.py:2189
+from collections import namedtuple
+
+_IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+_plain_state_dict, _plain_load_state_dict = Module.state_dict, Module.load_state_dict
+
+
+def _state_hooks(module):
+    """The module's state-dict hooks, one ordered dict per kind (None while it has none)."""
+    return vars(module).get("_state_dict_hooks")
+
+
+def _register_state_hook(module, kind, hook):
+    kinds = ("pre", "post", "load_pre", "load_post")
+    hooks = vars(module).setdefault("_state_dict_hooks", {k: OrderedDict() for k in kinds})
+    return _add_hook(hooks[kind], hook)  # module 02's: a handle with remove()
+
+
+def _has_extra_state(module, method):
+    return getattr(type(module), method) is not getattr(Module, method)
+
+
+def _state_tree(module, prefix="", holders=frozenset()):
+    """(prefix, module) in state_dict order, parents before children, as `_named_state` walks them."""
+    yield prefix, module
+    holders = holders | {id(module)}
+    for name, value in list(module._members()):
+        if isinstance(value, Module) and id(value) not in holders:
+            yield from _state_tree(value, f"{prefix}{name}.", holders)
+
+
+def _save_state(module, state, prefix, holders):
+    hooks = _state_hooks(module) or {}
+    for hook in list(hooks.get("pre", {}).values()):
+        hook(module, prefix, False)
+    members = list(module._members())
+    children = {id(value) for _, value in members if isinstance(value, Module)}
+    for name, value in module._named_state(prefix, holders | children | {id(module)}):
+        state[name] = value.data.copy()  # this module's own parameters and buffers only
+    if _has_extra_state(module, "get_extra_state"):
+        state[prefix + "_extra_state"] = module.get_extra_state()
+    holders = holders | {id(module)}
+    for name, value in members:
+        if isinstance(value, Module) and id(value) not in holders:
+            _save_state(value, state, f"{prefix}{name}.", holders)
+    for hook in list(hooks.get("post", {}).values()):
+        if hook(module, state, prefix, {"version": 1}) is not None:
+            raise RuntimeError("state_dict post-hook must return None")
+
+
+def _state_dict(self):
+    """{name: numpy copy} of every parameter and persistent buffer (plus `_extra_state` entries)."""
+    if not any(_state_hooks(m) or _has_extra_state(m, "get_extra_state") for _, m in _state_tree(self)):
+        return _plain_state_dict(self)
+    state = {}
+    _save_state(self, state, "", frozenset())
+    return state
+
+
+def _load_state_dict(self, state_dict, strict=True):
+    """Module.load_state_dict with the load hooks and extra state; returns (missing_keys, unexpected_keys)."""
+    tree = list(_state_tree(self))
+    if not any(_state_hooks(m) or _has_extra_state(m, "set_extra_state") for _, m in tree):
+        return _IncompatibleKeys(*_plain_load_state_dict(self, state_dict, strict))
+    state_dict, missing, unexpected, errors = dict(state_dict), [], [], []
+    for prefix, module in tree:  # pre-hooks may rewrite the (copied) dict before anything is read
+        for hook in list((_state_hooks(module) or {}).get("load_pre", {}).values()):
+            hook(module, state_dict, prefix, {}, strict, missing, unexpected, errors)
+    for prefix, module in tree:
+        key = prefix + "_extra_state"
+        if _has_extra_state(module, "set_extra_state"):
+            if key in state_dict:
+                module.set_extra_state(state_dict.pop(key))
+            else:
+                missing.append(key)
+    found_missing, found_unexpected = _plain_load_state_dict(self, state_dict, strict=False)
+    missing[:0], unexpected[:0] = found_missing, found_unexpected
+    result = _IncompatibleKeys(missing, unexpected)
+    for prefix, module in reversed(tree):  # children first, as PyTorch; hooks may edit the lists in place
+        for hook in list((_state_hooks(module) or {}).get("load_post", {}).values()):
+            if hook(module, result) is not None:
+                raise AssertionError("Hooks registered with ``register_load_state_dict_post_hook`` are not expected "
+                                     "to return new values, if incompatible_keys need to be modified, it should be "
+                                     "done inplace.")
+    problems = list(errors)
+    if strict and missing:
+        problems.append(f"missing keys {missing}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    if problems:
+        raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: " + "; ".join(problems))
+    return result
+
+
+def _get_extra_state(self):
+    raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called. "
+                       "Override get_extra_state() (and set_extra_state()) to save extra state.")
+
+
+def _set_extra_state(self, state):
+    raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called: the "
+                       "state_dict holds extra state that this module does not know how to load.")
+
+
+def _to_empty(self, *, device=None, recurse=True):
+    """Fresh, uninitialized storage of the same shapes and dtypes (PyTorch's to_empty); returns self."""
+    if device is not None:
+        self.to(device)  # only the CPU is allowed
+    tensors = self.parameters() + self.buffers() if recurse else [
+        v for v in vars(self).values() if isinstance(v, Parameter)] + [
+        getattr(self, n) for n in self._buffers if getattr(self, n, None) is not None]
+    for tensor in tensors:
+        tensor.data = np.empty_like(tensor.data)
+    return self
+
+
+def _not_on_this_machine(what):
+    def method(self, *args, **kwargs):
+        raise RuntimeError(f"Module.{what}(): tinytorch runs on the CPU with NumPy dtypes only "
+                           f"({'NumPy has no bfloat16' if what == 'bfloat16' else 'no accelerator devices'}); "
+                           "use .float(), .double() or .half() instead")
+    method.__name__ = what
+    return method
+
+
+Module.state_dict, Module.load_state_dict = _state_dict, _load_state_dict
+Module.get_extra_state, Module.set_extra_state = _get_extra_state, _set_extra_state
+Module.register_state_dict_pre_hook = lambda self, hook: _register_state_hook(self, "pre", hook)
+Module.register_state_dict_post_hook = lambda self, hook: _register_state_hook(self, "post", hook)
+Module.register_load_state_dict_pre_hook = lambda self, hook: _register_state_hook(self, "load_pre", hook)
+Module.register_load_state_dict_post_hook = lambda self, hook: _register_state_hook(self, "load_post", hook)
+Module.share_memory = lambda self: self  # NumPy arrays of one process: nothing to share
+Module.to_empty = _to_empty
+Module.compile = lambda self, *args, **kwargs: None  # no compiler here: forward runs as written
+Module.cuda, Module.xpu, Module.ipu, Module.mtia, Module.bfloat16 = map(
+    _not_on_this_machine, ("cuda", "xpu", "ipu", "mtia", "bfloat16"))
+
+
+# %% modules/03_nn/nn.py:2343
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
@@ -1927,7 +2065,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2722
+# %% modules/03_nn/nn.py:2877
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -2064,7 +2202,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:2925
+# %% modules/03_nn/nn.py:3080
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -2223,7 +2361,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:3128
+# %% modules/03_nn/nn.py:3283
 import warnings
 
 from tinytorch.core.autograd import einsum
@@ -2317,7 +2455,7 @@ class ChannelShuffle(Module):
         return f"groups={self.groups}"
 
 
-# %% modules/03_nn/nn.py:3267
+# %% modules/03_nn/nn.py:3422
 def relu_(input):
     return input._inplace(relu)
 
