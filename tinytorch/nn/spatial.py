@@ -1212,18 +1212,19 @@ def _max_pool_indices(x, kernel_size, stride, padding):
 
 
 def _unpool_size(size, kernel_size, stride, padding, output_size):
-    """MaxUnpool2d's output size: PyTorch's default, or output_size (2 or 4 numbers) within a stride of it."""
-    default = tuple((n - 1) * s - 2 * p + k for n, k, s, p in zip(size, kernel_size, stride, padding))
+    """MaxUnpool1d/2d/3d's output size: PyTorch's default, or output_size (n or n + 2 numbers) within a stride of it."""
+    n = len(kernel_size)
+    default = tuple((m - 1) * s - 2 * p + k for m, k, s, p in zip(size, kernel_size, stride, padding))
     if output_size is None:
         return default
-    wanted = tuple(output_size)[-2:] if len(output_size) == 4 else tuple(output_size)
-    if len(wanted) != 2:
-        raise ValueError(f"output_size should be a sequence containing 2 or 4 elements, but it has a length of "
-                         f"'{len(output_size)}'")
-    for d, (w, n, s) in enumerate(zip(wanted, default, stride)):
-        if not n - s < w < n + s:
-            raise ValueError(f'invalid output_size "{tuple(output_size)}" (dim {d} must be between {n - s} and '
-                             f'{n + s})')
+    wanted = tuple(output_size)[2:] if len(output_size) == n + 2 else tuple(output_size)
+    if len(wanted) != n:
+        raise ValueError(f"output_size should be a sequence containing {n} or {n + 2} elements, but it has a length "
+                         f"of '{len(output_size)}'")
+    for d, (w, m, s) in enumerate(zip(wanted, default, stride)):
+        if not m - s < w < m + s:
+            raise ValueError(f'invalid output_size "{tuple(output_size)}" (dim {d} must be between {m - s} and '
+                             f'{m + s})')
     return tuple(int(w) for w in wanted)
 
 
@@ -1343,7 +1344,7 @@ class Softmax2d(Module):
         return input.softmax(-3)
 
 
-# %% modules/05_spatial/spatial.py:2268
+# %% modules/05_spatial/spatial.py:2269
 from tinytorch.nn.dropout import _ChannelDropout, _channel_dropout
 
 
@@ -1646,7 +1647,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
     return _channel_dropout(input, p, training, 3)
 
 
-# %% modules/05_spatial/spatial.py:2618
+# %% modules/05_spatial/spatial.py:2619
 import functools
 
 
@@ -1670,7 +1671,7 @@ conv2d, conv_transpose2d = _unbatched(conv2d, 4), _unbatched(conv_transpose2d, 4
 adaptive_avg_pool2d, adaptive_max_pool2d = _unbatched(adaptive_avg_pool2d, 4), _unbatched(adaptive_max_pool2d, 4)
 
 
-# %% modules/05_spatial/spatial.py:2683
+# %% modules/05_spatial/spatial.py:2684
 def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                             return_indices=False):
     return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
@@ -1694,23 +1695,6 @@ def adaptive_max_pool2d_with_indices(input, output_size, return_indices=False):
     return adaptive_max_pool2d(input, output_size, True)
 
 
-def _unpool_sizes(size, kernel_size, stride, padding, output_size):
-    """MaxUnpoolNd's output size: PyTorch's default, or output_size (n or n + 2 numbers) within a stride of it."""
-    n = len(kernel_size)
-    default = tuple((m - 1) * s - 2 * p + k for m, k, s, p in zip(size, kernel_size, stride, padding))
-    if output_size is None:
-        return default
-    wanted = tuple(output_size)[2:] if len(output_size) == n + 2 else tuple(output_size)
-    if len(wanted) != n:
-        raise ValueError(f"output_size should be a sequence containing {n} or {n + 2} elements, but it has a length "
-                         f"of '{len(output_size)}'")
-    for d, (w, m, s) in enumerate(zip(wanted, default, stride)):
-        if not m - s < w < m + s:
-            raise ValueError(f'invalid output_size "{tuple(output_size)}" (dim {d} must be between {m - s} and '
-                             f'{m + s})')
-    return tuple(int(w) for w in wanted)
-
-
 def _max_unpool(input, indices, kernel_size, stride, padding, output_size, tup, name):
     """max_unpool1d / max_unpool3d: each value scattered to its flat index in a batch of zeros."""
     kernel_size = tup(kernel_size, "kernel_size")
@@ -1727,7 +1711,7 @@ def _max_unpool(input, indices, kernel_size, stride, padding, output_size, tup, 
         raise RuntimeError(f"{name}: expected shape of indices to be same as that of the input tensor "
                            f"({input.shape}) but got indices tensor with shape {where.shape}")
     x = input if input.ndim == dims + 2 else input.unsqueeze(0)
-    size = _unpool_sizes(x.shape[2:], kernel_size, stride, padding, output_size)
+    size = _unpool_size(x.shape[2:], kernel_size, stride, padding, output_size)
     (N, C), total = x.shape[:2], int(np.prod(size))
     flat = where.reshape(N, C, -1)
     if flat.size and (flat.min() < 0 or flat.max() >= total):
