@@ -168,20 +168,25 @@ def weight_norm(module, name="weight", dim=0):
     return module
 
 
-def remove_weight_norm(module, name="weight"):
-    """Make `module.<name>` a plain Parameter again (its current value); returns the module."""
-    norms = _hooks_of(module, "_weight_norm_hooks")
+def _remove_reparametrization(module, name, kind, parts, **last_compute):
+    """Undo weight_norm / spectral_norm: compute the weight once more, drop the hook and the
+    ``parts`` (suffixes of `name`), and keep a plain Parameter with that value; returns the module."""
+    norms = _hooks_of(module, f"_{kind}_hooks")
     if name not in norms:
-        raise ValueError(f"weight_norm of '{name}' not found in {module}")
+        raise ValueError(f"{kind} of '{name}' not found in {module}")
     handle, compute = norms.pop(name)
-    compute(module)
+    compute(module, **last_compute)
     weight = getattr(module, name).data.copy()
     handle.remove()
-    delattr(module, name + "_g")
-    delattr(module, name + "_v")
-    delattr(module, name)
+    for suffix in ("",) + parts:
+        delattr(module, name + suffix)
     setattr(module, name, Parameter(weight, dtype=weight.dtype))
     return module
+
+
+def remove_weight_norm(module, name="weight"):
+    """Make `module.<name>` a plain Parameter again (its current value); returns the module."""
+    return _remove_reparametrization(module, name, "weight_norm", ("_g", "_v"))
 
 
 def _normalized(x, eps):
@@ -231,17 +236,7 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 
 def remove_spectral_norm(module, name="weight"):
     """Make `module.<name>` a plain Parameter holding the current normalized weight; returns the module."""
-    norms = _hooks_of(module, "_spectral_norm_hooks")
-    if name not in norms:
-        raise ValueError(f"spectral_norm of '{name}' not found in {module}")
-    handle, compute = norms.pop(name)
-    compute(module, power_iteration=False)
-    weight = getattr(module, name).data.copy()
-    handle.remove()
-    for suffix in ("", "_orig", "_u", "_v"):
-        delattr(module, name + suffix)
-    setattr(module, name, Parameter(weight, dtype=weight.dtype))
-    return module
+    return _remove_reparametrization(module, name, "spectral_norm", ("_orig", "_u", "_v"), power_iteration=False)
 
 
 def _total_norm(arrays, norm_type):
