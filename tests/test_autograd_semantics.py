@@ -815,8 +815,10 @@ def test_index_add_scatter_values_meshgrid_cdist_and_torch_max_of_two():
     labels = np.array([[1], [3]])
     assert Tensor(np.zeros((2, 4))).scatter(1, Tensor(labels), value=1.0).data.tolist() == \
         th.zeros(2, 4).scatter(1, th.tensor(labels), value=1.0).tolist()
-    with pytest.raises(NotImplementedError, match="reduce"):
-        Tensor(np.zeros((2, 4))).scatter(1, Tensor(labels), 1.0, reduce="multiply")
+    with warnings.catch_warnings():  # PyTorch deprecates scatter's reduce= (scatter_reduce replaces it)
+        warnings.simplefilter("ignore")
+        theirs = th.full((2, 4), 3.0).scatter(1, th.tensor(labels), 2.0, reduce="multiply").tolist()
+    assert Tensor(np.full((2, 4), 3.0)).scatter(1, Tensor(labels), 2.0, reduce="multiply").data.tolist() == theirs
     for indexing in ("ij", "xy"):
         mine = tinytorch.meshgrid(tinytorch.arange(2), tinytorch.arange(3), tinytorch.arange(4), indexing=indexing)
         theirs = th.meshgrid(th.arange(2), th.arange(3), th.arange(4), indexing=indexing)

@@ -34,7 +34,7 @@ PyTorch quirk or float tolerance, excluded where it is excluded):
      add_bias_kv/add_zero_attn, softmax(dtype=); RReLU in training (random) is compared only in eval
   c  scaled_dot_product_attention with a 0-d or 1-d attn_mask: PyTorch raises IndexError for a 4-D query only
      and broadcasts the mask for 2-, 3- and 5-D queries; tinytorch always broadcasts (not drawn for 4-D)
-  c  gelu(approximate="none"): tinytorch's erf is a rational approximation (relative error < 1.2e-7): rtol 1e-6
+  c  gelu(approximate="none") of float32: tinytorch's erf is a rational approximation (relative error < 1.2e-7): rtol 1e-6
   c  cross_entropy/nll_loss "mean" over labels whose weights sum to 0: PyTorch's gradient is nan (0/0),
      tinytorch's 0 (its every-label-ignored rule)
   c  kl_div's target gradient where the target is 0 (log_target=False): PyTorch nan, tinytorch 0

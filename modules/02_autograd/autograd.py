@@ -1796,7 +1796,9 @@ if __name__ == "__main__":
 # `nan_to_num`, `median`, `nansum`, `nanmean`, `masked_select`, `count_nonzero` and the
 # gradient-free `isfinite`, `isclose`, `logical_and`/`or`/`xor`/`not`, `nelement`,
 # `element_size`, `new_full`; then `scatter`, `scatter_add`, `index_add` (one `ScatterOp`:
-# write or add src at the index; its backward gathers the gradient back from there) and the
+# write or add src at the index; its backward gathers the gradient back from there; PyTorch's
+# older `scatter(..., reduce="add" | "multiply")` adds or multiplies src or `value` in, and as in
+# PyTorch has no gradient: a backward through it raises) and the
 # functions `meshgrid`, `cdist`, `as_tensor`, the samplers `normal`, `bernoulli`, `multinomial`,
 # `inference_mode` (here the same as `no_grad`), `detach_`, `uniform_`, `normal_`, and the
 # last few: `tan`, `atan`, `atan2` (an `Atan2Op`), `diff`, `rot90`, `take`, `dist`,
@@ -2085,14 +2087,35 @@ class ScatterOp(Function):
         return grad_a, grad_src
 
 
+class ScatterModeOp(Function):
+    """scatter(..., reduce="add" | "multiply"): src added (np.add.at) or multiplied (np.multiply.at) in at
+    `index` along `dim`, repeats combining. PyTorch gives this deprecated form no derivative, so neither
+    does tinytorch: its backward raises, as PyTorch's does."""
+
+    @staticmethod
+    def forward(ctx, a, src, dim=0, index=None, reduce="add"):
+        out = a.copy()
+        combine = np.add if reduce == "add" else np.multiply
+        combine.at(out, _scatter_positions(index, dim), src[tuple(slice(0, n) for n in index.shape)])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("derivative for aten::scatter is not implemented (scatter with reduce=): "
+                           "use scatter_add or scatter_reduce for a gradient")
+
+
 def _scatter(self, dim, index, src=None, *, value=None, reduce=None, add=False):
-    """torch.scatter(dim, index, src) or (dim, index, value=...); scatter_add adds instead of writing."""
-    if reduce is not None:
-        raise NotImplementedError("scatter: reduce= is not supported; use scatter_add for sums")
+    """torch.scatter(dim, index, src) or (dim, index, value=...); scatter_add adds instead of writing;
+    reduce="add" or "multiply" combines src (or value) in instead (ScatterModeOp, no gradient)."""
+    if reduce is not None and reduce not in ("add", "multiply"):
+        raise RuntimeError("reduce argument must be either add or multiply.")
     source = value if src is None else src
     if not isinstance(source, Tensor):  # a number: every addressed entry gets it
         source = Tensor._wrap(np.full(index.shape, source, dtype=self.dtype))
     index = np.asarray(_data(index)).astype(np.int64)
+    if reduce is not None:
+        return ScatterModeOp.apply(self, source.to(self.dtype), dim=dim % self.ndim, index=index, reduce=reduce)
     return ScatterOp.apply(self, source.to(self.dtype), dim=dim % self.ndim, index=index, add=add)
 
 
@@ -2661,7 +2684,8 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
 
 # %% [markdown]
 # `tinytorch.linalg` holds PyTorch's `torch.linalg` names for the operations above (given;
-# exported into `tinytorch/core/linalg.py`, which `tinytorch.linalg` gathers).
+# exported into `tinytorch/core/linalg.py`, which `tinytorch.linalg` gathers). `matrix_norm` and
+# `linalg.norm` come later, with the singular values that some of their norms need.
 
 # %%
 #| export core.linalg
@@ -2683,18 +2707,6 @@ def vector_norm(x, ord=2, dim=None, keepdim=False):
     return x.norm(p=ord, dim=dim, keepdim=keepdim)
 
 
-def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False):
-    """The Frobenius norm of each matrix (the only ord here)."""
-    if ord != "fro":
-        raise NotImplementedError(f"linalg.matrix_norm: only ord='fro' is implemented, not {ord!r}")
-    return A.norm(dim=dim, keepdim=keepdim)
-
-
-def norm(A, ord=None, dim=None, keepdim=False):
-    """torch.linalg.norm: a vector norm over dim (every entry when dim and ord are None), or a matrix norm."""
-    if ord == "fro" or (isinstance(dim, (tuple, list)) and len(dim) == 2 and ord is not None):
-        return matrix_norm(A, ord, (-2, -1) if dim is None else dim, keepdim)
-    return vector_norm(A, 2 if ord is None else ord, dim, keepdim)
 
 # %% [markdown]
 # ## Decompositions
@@ -3207,7 +3219,10 @@ if __name__ == "__main__":
 # `matrix_exp` (`MatrixExpOp`) is e^A = Σ Aᵏ/k!: scaling and squaring, e^A = (e^(A/2ˢ))^(2ˢ), with
 # 2ˢ ≥ 2‖A‖₁ so that 18 Taylor terms of e^(A/2ˢ) reach float64's precision. Its gradient is the
 # upper-right block of exp([[Aᵀ, g], [0, Aᵀ]]) (the derivative of e^A along g, transposed).
-# `cond`, `vander`, `diagonal`, `matmul`, `tensorinv` and `tensorsolve` are compositions;
+# `cond`, `vander`, `diagonal`, `matmul`, `tensorinv` and `tensorsolve` are compositions; so are
+# `matrix_norm` (every PyTorch ord: "fro", "nuc" and ±2 from the singular values, ±1 and ±inf from
+# column and row sums of |A|, ties sharing the gradient as amax's do) and `linalg.norm`, which picks
+# a matrix norm for a pair of dims (or a 2-D input with an ord) and a vector norm otherwise;
 # `inv_ex`, `cholesky_ex`, `solve_ex` and `lu_factor_ex` also return `info` (0 where the matrix
 # could be factored; with `check_errors=False` they raise nothing and give NaN for the others).
 # Skipped: `eig`/`eigvals` (complex results), `ldl_*` and `householder_product`.
@@ -3433,6 +3448,50 @@ def _matrix_norm(a, ord):
     raise RuntimeError(f"linalg.cond got an invalid norm type: {ord}")
 
 
+def _linalg_matrix_norm(self, ord="fro", dim=(-2, -1), keepdim=False, dtype=None):
+    """linalg.matrix_norm: PyTorch's checks, then the two `dim`s moved last for `_matrix_norm` (and put
+    back as size-1 dimensions with keepdim). Its gradients come from abs/sum/amax (ties share) or SvdOp."""
+    if self.ndim < 2:
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    if not self.is_floating_point():
+        raise RuntimeError(f"linalg.matrix_norm: Expected a floating point or complex tensor as input. Got {self.dtype}")
+    if not isinstance(dim, (tuple, list)) or len(dim) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {dim}")
+    if not (ord in ("fro", "nuc") if isinstance(ord, str) else
+            isinstance(ord, (int, float)) and not isinstance(ord, bool) and ord in (1, -1, 2, -2, math.inf, -math.inf)):
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    for d in dim:
+        if not -self.ndim <= d < self.ndim:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-self.ndim}, {self.ndim - 1}], "
+                             f"but got {d})")
+    rows, columns = dim[0] % self.ndim, dim[1] % self.ndim
+    if rows == columns:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
+    a = self
+    if dtype is not None:
+        if np.promote_types(self.dtype, dtype) != np.dtype(dtype):
+            raise RuntimeError(f"linalg.matrix_norm: the dtype of the input ({self.dtype}) should be convertible "
+                               f"without narrowing to the specified dtype ({np.dtype(dtype)})")
+        a = a.to(dtype)
+    if ord == "fro":
+        return a.norm(dim=(rows, columns), keepdim=keepdim)
+    a = a.movedim((rows, columns), (-2, -1))
+    if 0 in a.shape[-2:]:  # empty matrices: norm 0, but a negative ord's minimum over no sums is an error
+        m, n = a.shape[-2:]
+        if ord in (-1, -2, -math.inf) and {-1: n, -2: 0, -math.inf: m}[ord] == 0:
+            raise IndexError("amin(): Expected reduction dim -1 to have non-zero size.")
+        out = (a * 0).sum(dim=(-2, -1))
+    else:
+        out = _matrix_norm(a, ord)
+    if keepdim:
+        for d in sorted((rows, columns)):
+            out = out.unsqueeze(d)
+    return out
+
+
+Tensor._linalg_matrix_norm = _linalg_matrix_norm
+
+
 def _cond(self, p=None):
     a = _matrices("linalg.cond", self)
     if p is None or p in (2, -2):
@@ -3596,6 +3655,29 @@ def matrix_exp(A):
 def cond(A, p=None):
     """The condition number ‖A‖ ‖A⁻¹‖ (p None or 2: σ_max/σ_min; -2: σ_min/σ_max; "fro", "nuc", ±1, ±inf)."""
     return A._cond(p)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
+    """The ord-norm of each matrix (over the two dims): "fro", "nuc" (Σ σ), 2/-2 (largest/smallest σ),
+    1/-1 (largest/smallest column sum of |A|), inf/-inf (largest/smallest row sum)."""
+    return A._linalg_matrix_norm(ord, dim, keepdim, dtype)
+
+
+def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
+    """torch.linalg.norm: a matrix norm when dim is a pair, or when ord is given without dim (then A must be
+    1-D, a vector norm, or 2-D, a matrix norm); otherwise a vector norm over dim (every entry by default)."""
+    if dtype is not None:
+        A = A.to(dtype)
+    if isinstance(dim, int):
+        dim = (dim,)
+    if dim is None and ord is not None:
+        if A.ndim not in (1, 2):
+            raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
+                               f"Got {A.ndim}D.")
+        dim = tuple(range(A.ndim))
+    if (dim is not None and len(dim) == 2) or isinstance(ord, str):
+        return matrix_norm(A, "fro" if ord is None else ord, dim if dim is not None else (-2, -1), keepdim)
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim)
 
 
 def vander(x, N=None):

@@ -614,6 +614,34 @@ class _ModuleSequence(_Container):
         return self
 
 
+class _ModuleMapping(_Container):
+    """Plumbing of ModuleDict (and of `module.parametrizations`): named sub-Modules, a dict's methods."""
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self._add(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+
 class Sequential(_ModuleSequence):
     """Applies its layers in order: Sequential(Linear(2, 8), ReLU(), Linear(8, 1))."""
 
@@ -914,7 +942,8 @@ if __name__ == "__main__":
 # - **exact** (the default, `GELU()`): $\Phi(x) = \tfrac12\,\mathrm{erfc}(-x/\sqrt2)$.
 #   NumPy has no `erfc`, so `_erfc` below evaluates W. H. Press et al.'s Chebyshev fit
 #   (*Numerical Recipes in C*, 2nd ed., §6.2, `erfcc`), whose relative error is below
-#   $1.2\cdot10^{-7}$ everywhere — float32's own precision. Its derivative needs no
+#   $1.2\cdot10^{-7}$ everywhere — float32's own precision (a float64 input gets module 02's
+#   series instead, as exact as PyTorch's, and slower). Its derivative needs no
 #   approximation: $\frac{d}{dx}\,x\Phi(x) = \Phi(x) + x\,\varphi(x)$, with the normal
 #   density $\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}$.
 # - **tanh** (`GELU(approximate="tanh")`, the form of the original paper and GPT-2):
@@ -956,7 +985,10 @@ _ERFC_COEFFICIENTS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.278868
 
 
 def _erfc(x):
-    """The complementary error function, relative error < 1.2e-7 (Numerical Recipes' erfcc)."""
+    """The complementary error function, relative error < 1.2e-7 (Numerical Recipes' erfcc) — a
+    float32's precision; float64 inputs get module 02's series instead, to a few ulp, as PyTorch."""
+    if x.dtype == np.float64:
+        return _erf_erfc(x)[1]
     z = np.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
     poly = _ERFC_COEFFICIENTS[0] * t  # Horner's rule, in place: no temporary arrays
@@ -2364,9 +2396,9 @@ class ErfOp(Function):
     def forward(ctx, x, complement=False):
         ctx.save_for_backward(x)
         ctx.sign = -1.0 if complement else 1.0
-        if x.dtype == np.float64:  # float64 wants more digits than the fit's 1.2e-7: module 02's series
-            return _erf_erfc(x)[1 if complement else 0]
-        return _erfc(x).astype(x.dtype, copy=False) if complement else _erf(x)
+        if complement:
+            return _erfc(x).astype(x.dtype, copy=False)
+        return _erf_erfc(x)[0] if x.dtype == np.float64 else _erf(x)  # float64: module 02's digits
 
     @staticmethod
     def backward(ctx, grad):

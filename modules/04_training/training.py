@@ -3407,6 +3407,342 @@ if __name__ == "__main__":
     test_unit_weight_norm_fusion_and_dirac()
 
 # %% [markdown]
+# ## `nn.utils.parametrize` and `nn.utils.parametrizations`, given
+#
+# A **parametrization** replaces a stored weight by a function of it: after
+# `register_parametrization(layer, "weight", P)` the layer keeps the free tensor as
+# `layer.parametrizations.weight.original` and `layer.weight` is `P(original)`, computed
+# anew on **every** access. That is why it is a *property* (the layer's class is swapped for
+# a subclass that has one, as in PyTorch): the optimizer updates `original`, and the next
+# forward sees the constrained weight (symmetric, unit-norm, orthogonal, ...) with the
+# gradient flowing back through `P` to `original`. If `P` has a `right_inverse`, it turns
+# the initial weight (or a value assigned later to `layer.weight`) into `original`; several
+# parametrizations on one name are applied in order. `remove_parametrizations` turns the
+# weight back into a plain Parameter. `parametrizations.weight_norm` and
+# `parametrizations.spectral_norm` are the modern forms of `weight_norm`/`spectral_norm`
+# above, built on the same math. Inside `with parametrize.cached():` each parametrized
+# weight is computed once and reused.
+
+# %%
+#| export nn.utils
+import contextlib
+
+from tinytorch.core.autograd import no_grad
+from tinytorch.nn.modules import Module, _ModuleMapping, _ModuleSequence
+
+_cache_depth = 0
+_cache = {}
+
+
+@contextlib.contextmanager
+def cached():
+    """Inside this block each parametrized tensor is computed once, on its first access, and reused."""
+    global _cache_depth
+    _cache_depth += 1
+    try:
+        yield
+    finally:
+        _cache_depth -= 1
+        if not _cache_depth:
+            _cache.clear()
+
+
+def _register_parameter_or_buffer(module, name, value):
+    if isinstance(value, Parameter):
+        setattr(module, name, value)
+    else:
+        module.register_buffer(name, value)
+
+
+def _as_stored(value, like):
+    """`value` as `like` holds it: a Parameter (with like's requires_grad) for a Parameter, else a plain Tensor."""
+    data = np.array(value.data if isinstance(value, Tensor) else value)
+    if isinstance(like, Parameter):
+        return Parameter(data, requires_grad=like.requires_grad, dtype=data.dtype)
+    return Tensor(data, dtype=data.dtype)
+
+
+class ParametrizationList(_ModuleSequence):
+    """The parametrizations of one tensor, applied in order to `original` (or original0, original1, ...)."""
+
+    def __init__(self, modules, original, unsafe=False):
+        super().__init__()
+        if not modules:
+            raise ValueError("ParametrizationList requires one or more modules.")
+        for module in modules:
+            self.append(module)
+        self.unsafe = unsafe
+        new = original
+        with no_grad():
+            for module in reversed(list(self)):
+                if hasattr(module, "right_inverse"):
+                    new = module.right_inverse(new)
+        if not isinstance(new, (Tensor, list, tuple)):
+            raise ValueError(f"'right_inverse' must return a Tensor or a Sequence of tensors (list, tuple...). "
+                             f"Got {type(new).__name__}")
+        self.is_tensor = isinstance(new, Tensor)
+        self.ntensors = 1 if self.is_tensor else len(new)
+        if self.is_tensor:  # the same object stays the original, so an optimizer built before still holds it
+            original.data = np.array(new.data, dtype=original.data.dtype)
+            _register_parameter_or_buffer(self, "original", original)
+        else:
+            for i, tensor in enumerate(new):
+                if not isinstance(tensor, Tensor):
+                    raise ValueError(f"'right_inverse' must return a Tensor or a Sequence of tensors. Got element {i} "
+                                     f"of type {type(tensor).__name__}")
+                _register_parameter_or_buffer(self, f"original{i}", _as_stored(tensor, original))
+        if not unsafe:
+            value = self()
+            if not isinstance(value, Tensor):
+                raise ValueError(f"A parametrization must return a tensor. Got {type(value).__name__}.")
+            if value.shape != original.shape or value.dtype != original.dtype:
+                raise ValueError("Registering a parametrization may not change the shape or dtype of the tensor, "
+                                 f"unless `unsafe` flag is enabled. unparametrized shape {original.shape}, "
+                                 f"parametrized shape {value.shape}")
+
+    def _members(self):  # the originals (Parameters or buffers) come first in state_dict, then the modules
+        names = ["original"] if self.__dict__.get("is_tensor", True) else \
+            [f"original{i}" for i in range(self.ntensors)]
+        for name in names:
+            if isinstance(self.__dict__.get(name), Parameter):
+                yield name, self.__dict__[name]
+        yield from super()._members()
+
+    def __getitem__(self, index):
+        return list(self)[index]
+
+    def right_inverse(self, value):
+        """Store `value` as the tensor: the right_inverses in reverse order give the new originals."""
+        with no_grad():
+            for module in reversed(list(self)):
+                if not hasattr(module, "right_inverse"):
+                    raise RuntimeError(f"parametrization {type(module).__name__} does not implement right_inverse.")
+                value = module.right_inverse(value)
+            values = [value] if self.is_tensor else list(value)
+            names = ["original"] if self.is_tensor else [f"original{i}" for i in range(self.ntensors)]
+            for name, new in zip(names, values):
+                original = getattr(self, name)
+                if new.shape != original.shape and not self.unsafe:
+                    raise ValueError(f"When `right_inverse` outputs one tensor, it may not change the shape. "
+                                     f"original.shape: {original.shape}, right_inverse(value).shape: {new.shape}")
+                original.data = np.array(new.data, dtype=original.data.dtype)
+
+    def forward(self, *args):
+        if self.is_tensor:
+            x = self[0](self.original)
+        else:
+            x = self[0](*(getattr(self, f"original{i}") for i in range(self.ntensors)))
+        for module in list(self)[1:]:
+            x = module(x)
+        return x
+
+
+class _Parametrizations(_ModuleMapping):
+    """`module.parametrizations`: the ParametrizationList of each parametrized tensor, by name (a ModuleDict)."""
+
+
+def _parametrized_property(tensor_name):
+    def get(self):
+        parametrization = self.parametrizations[tensor_name]
+        if not _cache_depth:
+            return parametrization()
+        key = (id(self), tensor_name)
+        if key not in _cache:
+            _cache[key] = parametrization()
+        return _cache[key]
+
+    def set(self, value):
+        self.parametrizations[tensor_name].right_inverse(value)
+
+    return property(get, set)
+
+
+def is_parametrized(module, tensor_name=None):
+    """Whether `module` has a parametrization (on `tensor_name`, or on anything when it is None)."""
+    parametrizations = vars(module).get("parametrizations")
+    if not isinstance(parametrizations, _Parametrizations):
+        return False
+    return len(parametrizations) > 0 if tensor_name is None else tensor_name in parametrizations
+
+
+def type_before_parametrizations(module):
+    """The class the module had before its first parametrization."""
+    return type(module).__bases__[0] if is_parametrized(module) else type(module)
+
+
+def register_parametrization(module, tensor_name, parametrization, *, unsafe=False):
+    """Make `module.<tensor_name>` be `parametrization(original)` on each access; returns the module."""
+    if is_parametrized(module, tensor_name):
+        parametrizations = module.parametrizations[tensor_name]
+        if not unsafe:
+            value = parametrization(module.parametrizations[tensor_name]())
+            original = getattr(module, tensor_name)
+            if not isinstance(value, Tensor) or value.shape != original.shape or value.dtype != original.dtype:
+                raise ValueError("Registering a parametrization may not change the shape or dtype of the tensor, "
+                                 "unless the `unsafe` flag is enabled.")
+        parametrizations.append(parametrization)
+        parametrizations.unsafe = parametrizations.unsafe or unsafe
+        return module
+    original = vars(module).get(tensor_name)
+    is_buffer = tensor_name in vars(module).get("_buffers", {})
+    if not isinstance(original, Parameter) and not (is_buffer and isinstance(original, Tensor)):
+        if hasattr(module, tensor_name):
+            raise ValueError(f"Module '{module}' has an attribute with name '{tensor_name}' that is not a "
+                             "parameter or a buffer")
+        raise ValueError(f"Module '{module}' does not have a parameter, a buffer, or a parametrized element "
+                         f"with name '{tensor_name}'")
+    parametrizations = ParametrizationList([parametrization], original, unsafe=unsafe)
+    delattr(module, tensor_name)  # Module.__delattr__ forgets it as a buffer too
+    if not is_parametrized(module):  # PyTorch's trick: a subclass per module, so the property is this module's only
+        cls = type(module)
+        module.__class__ = type(f"Parametrized{cls.__name__}", (cls,), {})
+        module.parametrizations = _Parametrizations()
+    setattr(type(module), tensor_name, _parametrized_property(tensor_name))
+    module.parametrizations[tensor_name] = parametrizations
+    return module
+
+
+def remove_parametrizations(module, tensor_name, leave_parametrized=True):
+    """Make `module.<tensor_name>` a plain Parameter (or buffer) again: its current value when
+    `leave_parametrized`, else the original; returns the module."""
+    if not is_parametrized(module, tensor_name):
+        raise ValueError(f"Module {module} does not have a parametrization on {tensor_name}")
+    parametrizations = module.parametrizations[tensor_name]
+    if parametrizations.is_tensor:
+        original = parametrizations.original
+        if leave_parametrized:
+            with no_grad():
+                value = getattr(module, tensor_name)
+            if value.dtype != original.dtype:
+                raise ValueError(f"The parametrized tensor's dtype {value.dtype} differs from the original's {original.dtype}")
+            original.data = np.array(value.data)  # the same object goes back, as PyTorch's set_
+    else:
+        if not leave_parametrized:
+            raise ValueError("Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is "
+                             "parametrized in terms of a sequence of tensors.")
+        with no_grad():
+            value = getattr(module, tensor_name)
+        original = _as_stored(value, parametrizations.original0)
+    delattr(type(module), tensor_name)
+    del module.parametrizations[tensor_name]
+    _register_parameter_or_buffer(module, tensor_name, original)
+    if not is_parametrized(module):
+        del module.parametrizations
+        module.__class__ = type(module).__bases__[0]
+    return module
+
+
+class _WeightNorm(Module):
+    """weight = g · v / ‖v‖ (the norm over every dimension but `dim`); right_inverse splits a weight into (g, v)."""
+
+    def __init__(self, dim=0):
+        super().__init__()
+        self.dim = None if dim is None or dim == -1 else dim
+
+    def forward(self, weight_g, weight_v):
+        return weight_v * (weight_g / _norm_except_dim(weight_v, self.dim))
+
+    def right_inverse(self, weight):
+        return _norm_except_dim(weight, self.dim), weight
+
+
+class _SpectralNorm(Module):
+    """weight / σ, σ estimated by power iteration on the buffers _u, _v (one step per training forward)."""
+
+    def __init__(self, weight, n_power_iterations=1, dim=0, eps=1e-12):
+        super().__init__()
+        if n_power_iterations <= 0:
+            raise ValueError(f"Expected n_power_iterations to be positive, but got n_power_iterations={n_power_iterations}")
+        self.dim = dim % weight.ndim if weight.ndim else 0
+        self.eps, self.n_power_iterations = eps, n_power_iterations
+        if weight.ndim > 1:
+            h, w = _as_matrix(weight.data, self.dim).shape
+            self.register_buffer("_u", Tensor(_normalized(np.random.normal(size=h), eps), dtype=weight.dtype))
+            self.register_buffer("_v", Tensor(_normalized(np.random.normal(size=w), eps), dtype=weight.dtype))
+            self._power_method(_as_matrix(weight.data, self.dim), 15)  # PyTorch starts from a good estimate
+
+    def _power_method(self, matrix, n_power_iterations):
+        for _ in range(n_power_iterations):  # u first, then v, as PyTorch's parametrization (in place)
+            self._u.data[...] = _normalized(matrix @ self._v.data, self.eps)
+            self._v.data[...] = _normalized(matrix.T @ self._u.data, self.eps)
+
+    def forward(self, weight):
+        if weight.ndim == 1:
+            return weight / max(float(np.sqrt((weight.data * weight.data).sum())), self.eps)
+        if self.training:
+            self._power_method(_as_matrix(weight.data, self.dim), self.n_power_iterations)
+        column = Tensor(self._v.data.reshape(-1, 1).copy(), dtype=weight.dtype)  # u and v: constants for the gradient
+        sigma = (Tensor(self._u.data.reshape(-1, 1).copy(), dtype=weight.dtype) * (_as_matrix(weight, self.dim) @ column)).sum()
+        return weight / sigma
+
+    def right_inverse(self, value):
+        return value
+
+
+def _parametrization_weight_norm(module, name="weight", dim=0):
+    """weight_norm as a parametrization: original0 = g, original1 = v; returns the module."""
+    return register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+
+def _parametrization_spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=None):
+    """spectral_norm as a parametrization (buffers parametrizations.<name>.0._u/_v); returns the module."""
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if dim is None:  # PyTorch: dim 1 for the transposed convolutions (their output channels), else 0
+        dim = 1 if type(module).__name__.startswith("ConvTranspose") else 0
+    return register_parametrization(module, name, _SpectralNorm(weight, n_power_iterations, dim, eps))
+
+
+# PyTorch's submodules torch.nn.utils.parametrize and torch.nn.utils.parametrizations: modules of
+# this file registered in sys.modules, as `rnn` above, so `from tinytorch.nn.utils.parametrize import ...` works.
+def _submodule(name, doc, members):
+    submodule = types.ModuleType(f"{__name__}.{name}", doc)
+    submodule.__spec__ = importlib.machinery.ModuleSpec(submodule.__name__, None)
+    for public, value in members.items():
+        setattr(submodule, public, value)
+    submodule.__all__ = list(members)
+    sys.modules[submodule.__name__] = submodule
+    return submodule
+
+
+parametrize = _submodule("parametrize", "Tensors of a module computed as functions of free tensors.", {
+    "register_parametrization": register_parametrization, "remove_parametrizations": remove_parametrizations,
+    "is_parametrized": is_parametrized, "cached": cached, "type_before_parametrizations": type_before_parametrizations,
+    "ParametrizationList": ParametrizationList})
+parametrizations = _submodule("parametrizations", "weight_norm and spectral_norm as parametrizations.", {
+    "weight_norm": _parametrization_weight_norm, "spectral_norm": _parametrization_spectral_norm})
+
+# %%
+def test_unit_parametrize():
+    """Checks the given parametrizations: `layer.weight` is recomputed from `original` on each
+    access with gradients reaching it, right_inverse sets the original, state_dict names, and
+    removal gives back a plain Parameter; weight_norm's parametrization keeps the weight."""
+    class Symmetric(Module):
+        def forward(self, X):
+            return X.triu() + X.triu(1).T
+
+    np.random.seed(0)
+    layer = Linear(3, 3)
+    register_parametrization(layer, "weight", Symmetric())
+    assert np.allclose(layer.weight.data, layer.weight.data.T) and is_parametrized(layer, "weight")
+    layer(Tensor(np.ones((2, 3)))).sum().backward()
+    assert layer.parametrizations.weight.original.grad is not None
+    assert sorted(layer.state_dict()) == ["bias", "parametrizations.weight.original"]
+    value = layer.weight.data.copy()
+    remove_parametrizations(layer, "weight")
+    assert type(layer) is Linear and isinstance(vars(layer)["weight"], Parameter)
+    assert np.allclose(layer.weight.data, value) and not is_parametrized(layer)
+    before = layer.weight.data.copy()
+    parametrizations.weight_norm(layer)
+    assert np.allclose(layer.weight.data, before)
+    assert "parametrizations.weight.original0" in layer.state_dict()
+
+
+if __name__ == "__main__":
+    test_unit_parametrize()
+
+# %% [markdown]
 # ## Done
 #
 # Run `tito module complete 04`. It exports `Adam`/`AdamW` into `tinytorch/optim/adam.py`,

@@ -2926,6 +2926,108 @@ if __name__ == "__main__":
     test_unit_pooling_family_and_conv_transpose_3d()
 
 # %% [markdown]
+# ## Given: lazy convolutions
+#
+# As module 03's `LazyLinear`, PyTorch's `LazyConv1d/2d/3d(out_channels, kernel_size, ...)` and
+# `LazyConvTranspose1d/2d/3d` leave out `in_channels`: it is read from the first input
+# (`shape[1]` of a batch, `shape[0]` of one example). Until then `in_channels` is 0 and the
+# weight has a 0-sized dimension; the first call resizes that same Parameter (an optimizer
+# built before it still holds it), fills it with PyTorch's default ±1/√fan_in, and the layer
+# becomes the ordinary class (`type(conv) is Conv2d`).
+
+# %%
+#| export
+class _LazyConvMixin:
+    """The lazy part of LazyConv*/LazyConvTranspose*: in_channels from the first input, then the plain class."""
+
+    cls_to_become = None
+
+    def __init__(self, out_channels, kernel_size, *args, **kwargs):
+        self.cls_to_become.__init__(self, 0, out_channels, kernel_size, *args, **kwargs)  # sized at the first call
+
+    def has_uninitialized_params(self):
+        return self.in_channels == 0
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params():  # nothing to fill before the first call (fan_in is 0)
+            self.cls_to_become.reset_parameters(self)
+
+    def initialize_parameters(self, input):
+        dims = len(self.kernel_size)
+        if input.ndim not in (dims + 1, dims + 2):
+            raise RuntimeError(f"Expected {dims + 1}D (unbatched) or {dims + 2}D (batched) input to "
+                               f"{type(self).__name__}, but got input of size: {tuple(input.shape)}")
+        in_channels = input.shape[1] if input.ndim == dims + 2 else input.shape[0]
+        if in_channels % self.groups:
+            raise ValueError("in_channels must be divisible by groups")
+        self.in_channels = in_channels
+        transposed = issubclass(self.cls_to_become, _ConvTransposeNd)  # weight (in, out // g, ...) there
+        channels = (in_channels, self.out_channels // self.groups) if transposed else (
+            self.out_channels, in_channels // self.groups)
+        self.weight.data = np.zeros(channels + self.kernel_size, dtype=self.weight.dtype)
+        self.reset_parameters()
+        self.__class__ = self.cls_to_become
+
+    def forward(self, input, *args, **kwargs):
+        self.initialize_parameters(input)
+        return type(self).forward(self, input, *args, **kwargs)  # the plain class's forward from now on
+
+
+class LazyConv1d(_LazyConvMixin, Conv1d):
+    """A Conv1d whose in_channels is its first input's; then it becomes a Conv1d."""
+
+    cls_to_become = Conv1d
+
+
+class LazyConv2d(_LazyConvMixin, Conv2d):
+    """A Conv2d whose in_channels is its first input's; then it becomes a Conv2d."""
+
+    cls_to_become = Conv2d
+
+
+class LazyConv3d(_LazyConvMixin, Conv3d):
+    """A Conv3d whose in_channels is its first input's; then it becomes a Conv3d."""
+
+    cls_to_become = Conv3d
+
+
+class LazyConvTranspose1d(_LazyConvMixin, ConvTranspose1d):
+    """A ConvTranspose1d whose in_channels is its first input's; then it becomes a ConvTranspose1d."""
+
+    cls_to_become = ConvTranspose1d
+
+
+class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
+    """A ConvTranspose2d whose in_channels is its first input's; then it becomes a ConvTranspose2d."""
+
+    cls_to_become = ConvTranspose2d
+
+
+class LazyConvTranspose3d(_LazyConvMixin, ConvTranspose3d):
+    """A ConvTranspose3d whose in_channels is its first input's; then it becomes a ConvTranspose3d."""
+
+    cls_to_become = ConvTranspose3d
+
+
+# %%
+def test_unit_lazy_conv():
+    """Checks the provided lazy convolutions: in_channels 0 until the first call, then the input's
+    channels, the same weight Parameter resized and filled, and the plain class afterwards."""
+    np.random.seed(0)
+    conv = LazyConv2d(4, 3)
+    weight = conv.weight
+    assert conv.in_channels == 0 and weight.shape == (4, 0, 3, 3)
+    assert conv(Tensor(np.random.rand(2, 5, 6, 6))).shape == (2, 4, 4, 4)
+    assert type(conv) is Conv2d and conv.weight is weight and weight.shape == (4, 5, 3, 3)
+    assert np.any(weight.data != 0) and np.abs(weight.data).max() <= 1 / math.sqrt(45)
+    up = LazyConvTranspose1d(6, 2, groups=2)
+    assert up(Tensor(np.ones((4, 7)))).shape == (6, 8) and up.weight.shape == (4, 3, 2)
+
+
+if __name__ == "__main__":
+    test_unit_lazy_conv()
+
+# %% [markdown]
 # ## A convolutional network
 #
 # Everything snaps together with `Sequential` from module 03. For 8×8 digits:
@@ -2979,7 +3081,8 @@ if __name__ == "__main__":
 # `F.interpolate` / `Upsample`, `MaxUnpool2d`, `LPPool2d`, `LocalResponseNorm` and
 # `Softmax2d`, the 3-D layers (`Conv3d`, `MaxPool3d`, `AvgPool3d`, `AdaptiveAvgPool3d`,
 # `BatchNorm3d`, `InstanceNorm3d`, `Dropout3d`), `MaxUnpool1d`/`MaxUnpool3d`, `AdaptiveMaxPool3d`,
-# `LPPool3d`, `ConvTranspose3d` and the `F.*_with_indices` poolings, and unlocks the **CNN milestone** (1998 — Convolutional Networks): `tito
+# `LPPool3d`, `ConvTranspose3d`, the lazy convolutions (`LazyConv1d/2d/3d`,
+# `LazyConvTranspose1d/2d/3d`) and the `F.*_with_indices` poolings, and unlocks the **CNN milestone** (1998 — Convolutional Networks): `tito
 # milestone run cnn` trains this
 # network, with twice as many filters (16 and 32), on TinyDigits and checks that it
 # beats 95 % on digits it has never seen — in under a second.

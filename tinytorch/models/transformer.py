@@ -127,7 +127,7 @@ class TransformerBlock(Module):
         return f"causal={self.causal}"
 
 
-# %% modules/08_transformer/transformer.py:528
+# %% modules/08_transformer/transformer.py:507
 class GPT(Module):
     """A decoder-only transformer language model: ids (B, T) -> logits (B, T, vocab_size)."""
 
@@ -166,7 +166,7 @@ class GPT(Module):
         return Tensor(ids[0] if single else ids, dtype=np.int64)
 
 
-# %% modules/08_transformer/transformer.py:618
+# %% modules/08_transformer/transformer.py:597
 import copy
 
 from tinytorch.nn.attention import MultiheadAttention
@@ -227,7 +227,7 @@ class TransformerEncoder(Module):
         return x if self.norm is None else self.norm(x)
 
 
-# %% modules/08_transformer/transformer.py:695
+# %% modules/08_transformer/transformer.py:674
 from tinytorch.nn import init
 
 

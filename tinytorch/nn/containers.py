@@ -6,7 +6,7 @@ __all__ = ['ModuleList', 'ModuleDict', 'ParameterList', 'ParameterDict']
 
 # %% modules/08_transformer/transformer.py:361
 from tinytorch.core.tensor import Tensor
-from tinytorch.nn.modules import Module, Parameter, _check_member_name, _Container, _ModuleSequence
+from tinytorch.nn.modules import Module, Parameter, _check_member_name, _ModuleMapping, _ModuleSequence
 
 
 class ModuleList(_ModuleSequence):
@@ -48,7 +48,7 @@ class ModuleList(_ModuleSequence):
                 for a, b, text in runs]
 
 
-class ModuleDict(_Container):
+class ModuleDict(_ModuleMapping):
     """A dict of Modules whose parameters are registered, in insertion order."""
 
     def __init__(self, modules=None):
@@ -56,30 +56,9 @@ class ModuleDict(_Container):
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key):
-        return self._modules[key]
-
     def __setitem__(self, key, module):
         _check_member_name(self, key, "module", lambda value: value is None or isinstance(value, Module))
         self._add(key, module)
-
-    def __delitem__(self, key):
-        del self._modules[key]
-
-    def __contains__(self, key):
-        return key in self._modules
-
-    def __iter__(self):
-        return iter(self._modules)
-
-    def keys(self):
-        return self._modules.keys()
-
-    def values(self):
-        return self._modules.values()
-
-    def items(self):
-        return self._modules.items()
 
     def update(self, modules):
         for key, module in (modules.items() if hasattr(modules, "items") else modules):

@@ -374,6 +374,34 @@ class _ModuleSequence(_Container):
         return self
 
 
+class _ModuleMapping(_Container):
+    """Plumbing of ModuleDict (and of `module.parametrizations`): named sub-Modules, a dict's methods."""
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self._add(key, module)
+
+    def __delitem__(self, key):
+        del self._modules[key]
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+
 class Sequential(_ModuleSequence):
     """Applies its layers in order: Sequential(Linear(2, 8), ReLU(), Linear(8, 1))."""
 
@@ -408,7 +436,7 @@ class Identity(Module):
         return x
 
 
-# %% modules/03_nn/nn.py:675
+# %% modules/03_nn/nn.py:703
 class _Activation(Module):
     """An activation that PyTorch lets work in place: `inplace=True` is accepted, so that PyTorch
     code runs, but the result is always a new tensor (the input is never overwritten)."""
@@ -469,7 +497,7 @@ class LeakyReLU(_Activation):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
-# %% modules/03_nn/nn.py:805
+# %% modules/03_nn/nn.py:833
 class SoftmaxOp(Function):
     @staticmethod
     def forward(ctx, x, dim=-1):
@@ -532,7 +560,7 @@ class LogSoftmax(Softmax):
         return _along(LogSoftmaxOp, x, self.dim)
 
 
-# %% modules/03_nn/nn.py:949
+# %% modules/03_nn/nn.py:978
 _GELU_C = math.sqrt(2.0 / math.pi)
 
 
@@ -541,7 +569,10 @@ _ERFC_COEFFICIENTS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.278868
 
 
 def _erfc(x):
-    """The complementary error function, relative error < 1.2e-7 (Numerical Recipes' erfcc)."""
+    """The complementary error function, relative error < 1.2e-7 (Numerical Recipes' erfcc) — a
+    float32's precision; float64 inputs get module 02's series instead, to a few ulp, as PyTorch."""
+    if x.dtype == np.float64:
+        return _erf_erfc(x)[1]
     z = np.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
     poly = _ERFC_COEFFICIENTS[0] * t  # Horner's rule, in place: no temporary arrays
@@ -619,7 +650,7 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-# %% modules/03_nn/nn.py:1100
+# %% modules/03_nn/nn.py:1132
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -667,7 +698,7 @@ class MSELoss(_Loss):
         return _reduce(diff * diff, self.reduction)
 
 
-# %% modules/03_nn/nn.py:1167
+# %% modules/03_nn/nn.py:1199
 class BinaryCrossEntropyOp(Function):
     @staticmethod
     def forward(ctx, p, target):
@@ -756,7 +787,7 @@ class BCEWithLogitsLoss(_WeightedLoss):
         return _reduce(self._weighted(losses), self.reduction)
 
 
-# %% modules/03_nn/nn.py:1301
+# %% modules/03_nn/nn.py:1333
 def _class_labels(scores, target, who, ignore_index):
     """Integer labels for scores (N, C, d1, ...): checked, shape (N, d1, ...)."""
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
@@ -927,7 +958,7 @@ class NLLLoss(_ClassificationLoss):
         return self._reduced(losses, labels, log_probs.ndim == 1)
 
 
-# %% modules/03_nn/nn.py:1573
+# %% modules/03_nn/nn.py:1605
 def linear(input, weight, bias=None):
     return LinearOp.apply(input, weight) if bias is None else LinearOp.apply(input, weight, bias)
 
@@ -990,7 +1021,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return NLLLoss(weight, size_average, ignore_index, reduce, reduction)(input, target)
 
 
-# %% modules/03_nn/nn.py:1664
+# %% modules/03_nn/nn.py:1696
 def _elementwise_loss(pred, target, who):
     target = _target_tensor(target)
     _same_shape(pred, target, who)
@@ -1434,7 +1465,7 @@ Module.get_parameter = lambda self, target: _get_tensor(self, target, "parameter
 Module.get_buffer = lambda self, target: _get_tensor(self, target, "buffer")
 
 
-# %% modules/03_nn/nn.py:2189
+# %% modules/03_nn/nn.py:2221
 from collections import namedtuple
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -1572,7 +1603,7 @@ Module.cuda, Module.xpu, Module.ipu, Module.mtia, Module.bfloat16 = map(
     _not_on_this_machine, ("cuda", "xpu", "ipu", "mtia", "bfloat16"))
 
 
-# %% modules/03_nn/nn.py:2343
+# %% modules/03_nn/nn.py:2375
 _ERF_SERIES = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(8))  # erf's Maclaurin series / (2/√π)
 
 
@@ -1595,9 +1626,9 @@ class ErfOp(Function):
     def forward(ctx, x, complement=False):
         ctx.save_for_backward(x)
         ctx.sign = -1.0 if complement else 1.0
-        if x.dtype == np.float64:  # float64 wants more digits than the fit's 1.2e-7: module 02's series
-            return _erf_erfc(x)[1 if complement else 0]
-        return _erfc(x).astype(x.dtype, copy=False) if complement else _erf(x)
+        if complement:
+            return _erfc(x).astype(x.dtype, copy=False)
+        return _erf_erfc(x)[0] if x.dtype == np.float64 else _erf(x)  # float64: module 02's digits
 
     @staticmethod
     def backward(ctx, grad):
@@ -2065,7 +2096,7 @@ class TripletMarginLoss(_Loss):
         return triplet_margin_loss(anchor, positive, negative, self.margin, self.p, self.eps, self.swap, self.reduction)
 
 
-# %% modules/03_nn/nn.py:2877
+# %% modules/03_nn/nn.py:2909
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -2202,7 +2233,7 @@ class RReLU(_Activation):
         return _with_inplace(f"lower={self.lower}, upper={self.upper}", self.inplace)
 
 
-# %% modules/03_nn/nn.py:3080
+# %% modules/03_nn/nn.py:3112
 def _matching_target(input, target, who):
     """The target as a floating Tensor of the input's shape (integer counts and ±1 labels included)."""
     target = _target_tensor(target)
@@ -2361,7 +2392,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return GaussianNLLLoss(full=full, eps=eps, reduction=reduction)(input, target, var)
 
 
-# %% modules/03_nn/nn.py:3283
+# %% modules/03_nn/nn.py:3315
 import warnings
 
 from tinytorch.core.autograd import einsum
@@ -2455,7 +2486,7 @@ class ChannelShuffle(Module):
         return f"groups={self.groups}"
 
 
-# %% modules/03_nn/nn.py:3422
+# %% modules/03_nn/nn.py:3454
 def relu_(input):
     return input._inplace(relu)
 
