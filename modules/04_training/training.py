@@ -1963,6 +1963,78 @@ if __name__ == "__main__":
     test_unit_batch_norm()
 
 # %% [markdown]
+# ## Lazy normalization layers, given
+#
+# As module 03's `LazyLinear`, PyTorch's `LazyBatchNorm1d(eps, momentum, affine,
+# track_running_stats)` leaves out `num_features`: it is read from the first input's channel
+# dimension (`shape[1]`; an unbatched instance-norm input `(C, ...)` gives `shape[0]`). Before
+# that call the layer's weight, bias and running statistics are 0-sized; at the call they are
+# resized **in place** (the same Parameter objects, so an optimizer built earlier still holds
+# them), filled with their defaults, and the layer becomes the plain class
+# (`type(layer) is BatchNorm1d`, PyTorch's `cls_to_become`). `_LazyNormMixin` is the part they
+# share; module 05 adds the 2-D/3-D and instance-norm ones on it.
+
+# %%
+#| export nn.batchnorm
+class _LazyNormMixin:
+    """The lazy part of LazyBatchNorm*/LazyInstanceNorm*: num_features from the first input, then the plain class."""
+
+    cls_to_become = None
+
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, **kwargs):
+        self.cls_to_become.__init__(self, 0, eps, momentum, affine, track_running_stats, **kwargs)  # sized at the first call
+
+    def has_uninitialized_params(self):
+        return self.num_features == 0
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params():  # nothing to fill before the first call
+            self.cls_to_become.reset_parameters(self)
+
+    def initialize_parameters(self, input):
+        dims = getattr(self.cls_to_become, "_dims", None)  # instance norms: (C, ...) unbatched is allowed
+        channel_dim = 0 if dims is not None and input.ndim == dims + 1 else 1
+        if input.ndim <= channel_dim:
+            raise ValueError(f"{type(self).__name__} expected an input with a channel dimension, got {tuple(input.shape)}")
+        self.num_features = input.shape[channel_dim]
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            tensor = getattr(self, name)
+            if tensor is not None:  # the same object, resized in place
+                tensor.data = np.zeros(self.num_features, dtype=tensor.dtype)
+        self.reset_parameters()
+        self.__class__ = self.cls_to_become
+
+    def forward(self, input, *args, **kwargs):
+        self.initialize_parameters(input)
+        return type(self).forward(self, input, *args, **kwargs)  # the plain class's forward from now on
+
+
+class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
+    """A BatchNorm1d whose num_features is its first input's shape[1]; then it becomes a BatchNorm1d."""
+
+    cls_to_become = BatchNorm1d
+
+
+# %%
+def test_unit_lazy_batch_norm():
+    """Checks `LazyBatchNorm1d`: 0-sized before the first call, then num_features from `shape[1]`,
+    the same Parameter objects resized with ones/zeros, running statistics updated by that first
+    call, and the class turned into `BatchNorm1d`. If it fails, look at `_LazyNormMixin`."""
+    layer = LazyBatchNorm1d()
+    weight = layer.weight
+    assert layer.weight.shape == (0,) and repr(layer).startswith("LazyBatchNorm1d(0, eps=1e-05")
+    x0 = np.random.default_rng(1).normal(2.0, 1.0, size=(8, 3))
+    y = layer(Tensor(x0))
+    assert type(layer) is BatchNorm1d and layer.num_features == 3 and layer.weight is weight
+    assert weight.data.tolist() == [1.0, 1.0, 1.0] and layer.bias.data.tolist() == [0.0, 0.0, 0.0]
+    assert np.allclose(layer.running_mean.data, 0.1 * x0.mean(0), atol=1e-5)
+    assert np.allclose(y.data.mean(0), 0.0, atol=1e-5) and int(layer.num_batches_tracked.data) == 1
+
+
+if __name__ == "__main__":
+    test_unit_lazy_batch_norm()
+
+# %% [markdown]
 # ## Gradient clipping
 #
 # One unlucky batch can produce a gradient a thousand times the usual size, and one
@@ -3741,6 +3813,134 @@ def test_unit_parametrize():
 
 if __name__ == "__main__":
     test_unit_parametrize()
+
+# %% [markdown]
+# ## `parametrizations.orthogonal`, given
+#
+# `orthogonal(layer)` keeps `layer.weight` orthogonal: $W^\top W = I$ for a tall (or square)
+# weight, $W W^\top = I$ for a wide one. The free tensor `X` is mapped onto the orthogonal
+# matrices: with `"matrix_exp"` the skew-symmetric $A = \mathrm{tril}(X) - \mathrm{tril}(X)^\top$
+# gives $Q = e^A$; with `"cayley"`, $Q = (I - A/2)^{-1}(I + A/2)$; with `"householder"`,
+# $Q = H_1 \cdots H_k$, one reflection $H_i = I - \tau_i v_i v_i^\top$ per column below the
+# diagonal. A tall weight takes the first $k$ columns of an $n \times n$ one. The default is
+# PyTorch's: `"matrix_exp"` for a square weight, `"householder"` otherwise. With
+# `use_trivialization=True` (the default) the weight is `base @ Q`: `right_inverse` stores the
+# initial weight (made orthogonal by a QR if it is not) as the buffer `base` and starts `X` at
+# $-I$, so that $Q = I$ and the weight is unchanged.
+
+# %%
+#| export nn.utils
+from tinytorch.core.autograd import cat
+from tinytorch.core.linalg import matrix_exp, solve
+
+_ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _householder_product(A, tau):
+    """The first k columns of H_1 ... H_k, H_i = I - tau_i v_i v_i^T, v_i column i of A below a unit diagonal."""
+    n, k = A.shape[-2], A.shape[-1]
+    V = A.tril(-1) + Tensor(np.eye(n, k), dtype=A.dtype)
+    Q = Tensor(np.broadcast_to(np.eye(n), A.shape[:-2] + (n, n)).copy(), dtype=A.dtype)
+    for i in range(k):  # Q <- Q H_i
+        v = V[..., :, i:i + 1]
+        Q = Q - (Q @ v) * tau[..., i:i + 1].unsqueeze(-1) @ v.mT
+    return Q[..., :k]
+
+
+def _make_orthogonal(A):
+    """The Q of A = QR (A tall) with diag(R) >= 0, as PyTorch's (numpy)."""
+    Q, R = np.linalg.qr(A)
+    return Q * np.sign(np.diagonal(R, axis1=-2, axis2=-1))[..., None, :]
+
+
+class _Orthogonal(Module):
+    """An orthogonal matrix (or batch of them) from a free tensor by `orthogonal_map`; `base @ Q` with trivialization."""
+
+    def __init__(self, weight, orthogonal_map, *, use_trivialization=True):
+        super().__init__()
+        self.shape, self.orthogonal_map = tuple(weight.shape), orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, X):
+        n, k = X.shape[-2], X.shape[-1]
+        transposed = n < k
+        if transposed:
+            X, n, k = X.mT, k, n
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
+            X = X.tril()
+            if n != k:  # embed the tall n x k into an n x n
+                X = cat([X, Tensor(np.zeros(X.shape[:-2] + (n, n - k)), dtype=X.dtype)], dim=-1)
+            A = X - X.mT  # skew-symmetric
+            if self.orthogonal_map == "matrix_exp":
+                Q = matrix_exp(A)
+            else:
+                eye = Tensor(np.eye(n), dtype=A.dtype)
+                Q = solve(eye - A * 0.5, eye + A * 0.5)
+            Q = Q[..., :k] if n != k else Q
+        else:
+            A = X.tril(-1)
+            tau = 2.0 / (1.0 + (A * A).sum(axis=-2))
+            signs = np.trunc(np.diagonal(X.data, axis1=-2, axis2=-1))[..., None, :]  # X's diagonal: ±1, no gradient
+            Q = _householder_product(A, tau) * Tensor(signs, dtype=X.dtype)
+        if "base" in self._buffers:
+            Q = self.base @ Q
+        return Q.mT if transposed else Q
+
+    def right_inverse(self, Q):
+        if tuple(Q.shape) != self.shape:
+            raise ValueError(f"Expected a matrix or batch of matrices of shape {self.shape}. Got a tensor of shape {tuple(Q.shape)}.")
+        value = np.array(Q.data)
+        n, k = value.shape[-2], value.shape[-1]
+        transposed = n < k
+        if transposed:
+            value, n, k = np.swapaxes(value, -1, -2), k, n
+        if "base" not in self._buffers:
+            if self.orthogonal_map != "householder":
+                raise NotImplementedError("It is not possible to assign to the matrix exponential "
+                                          "or the Cayley parametrizations when use_trivialization=False.")
+            reflectors = np.zeros_like(value)  # PyTorch's: geqrf, its diagonal (R's) replaced by its signs
+            for index in np.ndindex(value.shape[:-2]):
+                h, tau = np.linalg.qr(value[index], mode="raw")  # LAPACK geqrf (h transposed)
+                a = h.T.copy()
+                signs = np.sign(np.diagonal(a).copy())
+                signs[tau == 0.0] *= -1
+                a[np.arange(k), np.arange(k)] = signs
+                reflectors[index] = a  # R above the diagonal is kept (unused), as PyTorch
+            result = np.swapaxes(reflectors, -1, -2) if transposed else reflectors
+            return Tensor(result, dtype=Q.dtype)
+        if n == k:
+            eye = np.eye(k)
+            orthogonal = np.allclose(np.swapaxes(value, -1, -2) @ value, eye, atol=10.0 * n * np.finfo(value.dtype).eps)
+            base = value.copy() if orthogonal else _make_orthogonal(value)
+        else:  # complete Q into a full n x n orthogonal matrix
+            extra = np.random.standard_normal(value.shape[:-2] + (n, n - k)).astype(value.dtype)
+            base = _make_orthogonal(np.concatenate([value, extra], axis=-1))
+        self.base = Tensor(base, dtype=Q.dtype)
+        neg_id = np.zeros(Q.shape)  # X = -I: householder(0) * diag(X) = I, and tril(-I) - tril(-I)^T = 0
+        neg_id[..., np.arange(min(Q.shape[-2:])), np.arange(min(Q.shape[-2:]))] = -1.0
+        return Tensor(neg_id, dtype=Q.dtype)
+
+
+def orthogonal(module, name="weight", orthogonal_map=None, *, use_trivialization=True):
+    """Make `module.<name>` orthogonal (matrix_exp, cayley or householder map); returns the module."""
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError(f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions.")
+    if orthogonal_map is None:
+        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] else "householder"
+    if orthogonal_map not in _ORTHOGONAL_MAPS:
+        raise ValueError('orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
+                         f"Got: {orthogonal_map}")
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    return register_parametrization(module, name, orth, unsafe=True)
+
+
+parametrizations.orthogonal = orthogonal
+parametrizations.__all__.append("orthogonal")
+parametrizations.__doc__ = "weight_norm, spectral_norm and orthogonal as parametrizations."
 
 # %% [markdown]
 # ## Done

@@ -3009,6 +3009,37 @@ class LazyConvTranspose3d(_LazyConvMixin, ConvTranspose3d):
     cls_to_become = ConvTranspose3d
 
 
+# The same for the normalizations of this module, with module 04's `_LazyNormMixin`: num_features
+# from the first input. PyTorch's lazy instance norms default to affine=True and
+# track_running_stats=True, unlike the plain InstanceNorm classes.
+from tinytorch.nn.batchnorm import _LazyNormMixin  # noqa: E402
+
+
+class LazyBatchNorm2d(_LazyNormMixin, BatchNorm2d):
+    cls_to_become = BatchNorm2d
+
+
+class LazyBatchNorm3d(_LazyNormMixin, BatchNorm3d):
+    cls_to_become = BatchNorm3d
+
+
+class _LazyInstanceNorm(_LazyNormMixin):
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__(eps, momentum, affine, track_running_stats)
+
+
+class LazyInstanceNorm1d(_LazyInstanceNorm, InstanceNorm1d):
+    cls_to_become = InstanceNorm1d
+
+
+class LazyInstanceNorm2d(_LazyInstanceNorm, InstanceNorm2d):
+    cls_to_become = InstanceNorm2d
+
+
+class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
+    cls_to_become = InstanceNorm3d
+
+
 # %%
 def test_unit_lazy_conv():
     """Checks the provided lazy convolutions: in_channels 0 until the first call, then the input's
@@ -3026,6 +3057,205 @@ def test_unit_lazy_conv():
 
 if __name__ == "__main__":
     test_unit_lazy_conv()
+
+# %% [markdown]
+# ## Given: `F.affine_grid` and `F.grid_sample` (spatial transformers)
+#
+# A *spatial transformer* (Jaderberg et al., 2015) lets a network learn where to look: a small
+# network predicts an affine map `theta` (N, 2, 3) per image, `affine_grid(theta, size)` turns it
+# into a sampling grid (N, H, W, 2) — for every output pixel the (x, y) point of the input to read,
+# in normalized coordinates (−1 the left/top edge, +1 the right/bottom) — and
+# `grid_sample(input, grid)` reads the input there. `align_corners=True` puts ±1 on the centres of
+# the corner pixels, `False` on their outer edges (PyTorch's two conventions).
+#
+# - **affine_grid** is a base grid of `[x, y, 1]` rows (PyTorch's `linspace(−1, 1, W)` rule,
+#   shrunk by `(W − 1)/W` without `align_corners`) times `thetaᵀ`: one batched matmul.
+# - **grid_sample** unnormalizes each point to pixel units, applies the `padding_mode` to the
+#   coordinates (`"border"` clips them into the image; `"reflection"` mirrors them at the edges
+#   as PyTorch's `reflect_coordinates`; `"zeros"` leaves them, and reads 0 outside), then
+#   `"bilinear"` gathers the four neighbouring pixels with integer index arrays
+#   (`input[n, :, iy, ix]`) and mixes them with weights from the fractional parts;
+#   `"nearest"` reads the one pixel at the rounded point (half to even, as PyTorch);
+#   `"bicubic"` mixes 4×4 pixels with the cubic weights of `interpolate`.
+#
+# Nothing here has its own backward: every step is a Tensor op (indexing, products, sums), so
+# autograd gives the gradient to the input (each gathered pixel collects its weight) and, through
+# the weights' fractional parts, to the grid — hence to `theta`, which is what lets the
+# localisation network learn. Only 4-D inputs (images) are supported; 5-D volumes raise
+# `NotImplementedError`.
+
+# %%
+#| export
+_GRID_MODES = ("bilinear", "nearest", "bicubic")
+_GRID_PADDINGS = ("zeros", "border", "reflection")
+
+
+def _base_coordinates(steps, align_corners):
+    """PyTorch's normalized pixel positions along one axis: linspace(−1, 1), times (n − 1)/n without align_corners."""
+    if steps <= 1:
+        return np.zeros(max(steps, 0))
+    line = np.linspace(-1.0, 1.0, steps)
+    return line if align_corners else line * ((steps - 1) / steps)
+
+
+def affine_grid(theta, size, align_corners=False):
+    """The (N, H, W, 2) sampling grid of the affine maps theta (N, 2, 3) for an output of size (N, C, H, W):
+    PyTorch's F.affine_grid (2-D). Differentiable in theta."""
+    size = tuple(int(s) for s in size)
+    if len(size) == 5:
+        raise NotImplementedError("affine_grid: only 2-D grids (size (N, C, H, W), theta (N, 2, 3)) are "
+                                  "supported here, not 3-D volumes")
+    if len(size) != 4:
+        raise NotImplementedError(f"affine_grid only supports 4D sizes, for 2D affine transforms. Got size {size}.")
+    if not theta.is_floating_point():
+        raise ValueError(f"Expected theta to have floating point type, but got {theta.dtype}")
+    N, _, H, W = size
+    if theta.ndim != 3 or tuple(theta.shape[1:]) != (2, 3):
+        raise ValueError(f"Expected a batch of 2D affine matrices of shape Nx2x3 for size {size}. "
+                         f"Got {tuple(theta.shape)}.")
+    if theta.shape[0] != N:
+        raise ValueError(f"affine_grid: theta has {theta.shape[0]} matrices but size asks for a batch of {N}")
+    if min(size) <= 0:
+        raise ValueError(f"Expected non-zero, positive output size. Got {size}")
+    xs, ys = _base_coordinates(W, align_corners), _base_coordinates(H, align_corners)
+    base = np.stack([np.broadcast_to(xs, (H, W)), np.broadcast_to(ys[:, None], (H, W)), np.ones((H, W))], axis=-1)
+    base = Tensor._wrap(base.reshape(H * W, 3).astype(theta.dtype))
+    return base.matmul(theta.transpose(1, 2)).reshape(N, H, W, 2)
+
+
+def _clip_coordinates(coord, size):
+    """Coordinates clipped into [0, size − 1]; as PyTorch, the borders count as outside for the gradient."""
+    inside = (coord.data > 0) & (coord.data < size - 1)
+    return coord * Tensor._wrap(inside.astype(coord.dtype)) + Tensor._wrap(
+        np.where(inside, 0, np.clip(coord.data, 0, size - 1)).astype(coord.dtype))
+
+
+def _reflect_coordinates(coord, twice_low, twice_high):
+    """PyTorch's reflect_coordinates: coord mirrored at low and high (given doubled) until it lies between them."""
+    if twice_low == twice_high:
+        return Tensor._wrap(np.zeros(coord.shape, dtype=coord.dtype))
+    low, span = twice_low / 2, (twice_high - twice_low) / 2
+    sign = np.where(coord.data - low < 0, -1.0, 1.0).astype(coord.dtype)
+    distance = (coord - low) * Tensor._wrap(sign)  # |coord − low|, with PyTorch's gradient sign
+    flips = np.floor(distance.data / span)
+    extra = distance - Tensor._wrap((flips * span).astype(coord.dtype))  # fmod(distance, span)
+    odd = (flips % 2 == 1)
+    return extra * Tensor._wrap(np.where(odd, -1.0, 1.0).astype(coord.dtype)) + Tensor._wrap(
+        (low + np.where(odd, span, 0.0)).astype(coord.dtype))
+
+
+def _source_coordinates(coord, size, padding_mode, align_corners, pad=True):
+    """PyTorch's grid_sampler_compute_source_index: normalized → pixel units, then the padding mode."""
+    if align_corners:
+        coord = (coord + 1) * ((size - 1) / 2)
+    else:
+        coord = ((coord + 1) * size - 1) * 0.5
+    if not pad or padding_mode == "zeros":
+        return coord
+    if padding_mode == "reflection":
+        coord = (_reflect_coordinates(coord, 0, 2 * (size - 1)) if align_corners
+                 else _reflect_coordinates(coord, -1, 2 * size - 1))
+    return _clip_coordinates(coord, size)
+
+
+def _pad_index(index, size, padding_mode, align_corners):
+    """An integer pixel index moved into the image by "border" (clip) or "reflection" (mirror), as PyTorch."""
+    coord = Tensor._wrap(index.astype(np.float64))
+    if padding_mode == "reflection":
+        coord = (_reflect_coordinates(coord, 0, 2 * (size - 1)) if align_corners
+                 else _reflect_coordinates(coord, -1, 2 * size - 1))
+    return np.clip(coord.data, 0, size - 1).astype(np.int64)
+
+
+def _gather_pixels(input, batch, iy, ix, padding_mode, align_corners):
+    """input[n, :, iy, ix] for integer arrays (N, Ho, Wo) → (N, Ho, Wo, C), and a 0/1 mask of the reads in
+    the image (all 1 after "border"/"reflection" coordinates; bicubic's taps get the padding mode here)."""
+    H, W = input.shape[2], input.shape[3]
+    if padding_mode != "zeros":  # integer taps (bicubic): move them into the image as PyTorch's compute_coordinates
+        ix, iy = _pad_index(ix, W, padding_mode, align_corners), _pad_index(iy, H, padding_mode, align_corners)
+    inside = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
+    values = input[batch, :, np.clip(iy, 0, H - 1), np.clip(ix, 0, W - 1)]
+    return values, inside
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """input (N, C, H, W) read at the normalized (x, y) points of grid (N, Ho, Wo, 2) → (N, C, Ho, Wo):
+    PyTorch's F.grid_sample (2-D), differentiable in the input and (bilinear, bicubic) in the grid."""
+    if mode not in _GRID_MODES:
+        raise ValueError(f"nn.functional.grid_sample(): expected mode to be 'bilinear', 'nearest' or 'bicubic', "
+                         f"but got: '{mode}'")
+    if padding_mode not in _GRID_PADDINGS:
+        raise ValueError(f"nn.functional.grid_sample(): expected padding_mode to be 'zeros', 'border', or "
+                         f"'reflection', but got: '{padding_mode}'")
+    if input.ndim == 5:
+        raise NotImplementedError("grid_sample: only 4-D inputs (N, C, H, W) are supported here, not 5-D volumes")
+    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2:
+        raise RuntimeError(f"grid_sampler(): expected 4D input (N, C, H, W) and grid (N, H_out, W_out, 2), "
+                           f"but got input of shape {tuple(input.shape)} and grid of shape {tuple(grid.shape)}")
+    if input.shape[0] != grid.shape[0]:
+        raise RuntimeError(f"grid_sampler(): expected grid and input to have same batch size, but got input with "
+                           f"sizes {tuple(input.shape)} and grid with sizes {tuple(grid.shape)}")
+    if not input.is_floating_point() or input.dtype != grid.dtype:
+        raise RuntimeError(f"grid_sampler(): expected input and grid to have the same floating-point dtype, but "
+                           f"got {input.dtype} and {grid.dtype}")
+    align_corners = bool(align_corners)
+    N, _, H, W = input.shape
+    batch = np.arange(N).reshape(N, 1, 1)
+    cubic = mode == "bicubic"
+    ix = _source_coordinates(grid[..., 0], W, padding_mode, align_corners, pad=not cubic)
+    iy = _source_coordinates(grid[..., 1], H, padding_mode, align_corners, pad=not cubic)
+    if mode == "nearest":
+        taps = [(np.rint(iy.data).astype(np.int64), np.rint(ix.data).astype(np.int64), None)]
+    else:
+        x0, y0 = np.floor(ix.data), np.floor(iy.data)
+        tx = ix - Tensor._wrap(x0.astype(ix.dtype))  # the fractional parts carry the gradient to the grid
+        ty = iy - Tensor._wrap(y0.astype(iy.dtype))
+        x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
+        if cubic:
+            wx, wy, offsets = _cubic_weights(tx), _cubic_weights(ty), (-1, 0, 1, 2)
+        else:
+            wx, wy, offsets = (1 - tx, tx), (1 - ty, ty), (0, 1)
+        taps = [(y0 + dy, x0 + dx, wy[j] * wx[i]) for j, dy in enumerate(offsets) for i, dx in enumerate(offsets)]
+    total = None
+    for rows, cols, weight in taps:
+        values, inside = _gather_pixels(input, batch, rows, cols, padding_mode if cubic else "zeros", align_corners)
+        scale = Tensor._wrap(inside.astype(input.dtype)) if weight is None else weight * Tensor._wrap(
+            inside.astype(input.dtype))
+        term = values * scale.reshape(scale.shape + (1,))
+        total = term if total is None else total + term
+    return total.permute(0, 3, 1, 2)
+
+
+# %%
+def test_unit_grid_sample():
+    """Checks the provided `affine_grid` / `grid_sample`: the identity theta reads every pixel back
+    (both align_corners), a shift by one pixel (2/W in normalized units) moves the image, "zeros"
+    reads 0 outside and "border" the edge, nearest rounds half to even, and the gradients reach the
+    input (each pixel collects its weights) and theta. This code is provided: if it fails, look at
+    Tensor indexing with integer arrays and its backward.
+    """
+    image = Tensor(np.arange(12.0).reshape(1, 1, 3, 4), requires_grad=True)
+    identity = Tensor(np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]), requires_grad=True)
+    for corners in (False, True):
+        grid = affine_grid(identity, (1, 1, 3, 4), align_corners=corners)
+        assert grid.shape == (1, 3, 4, 2)
+        assert np.allclose(grid_sample(image, grid, align_corners=corners).data, image.data)
+    shift = Tensor(np.array([[[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]]))  # x + 0.5: one pixel right of a 4-wide image
+    moved = grid_sample(image, affine_grid(shift, (1, 1, 3, 4)))
+    assert np.allclose(moved.data[0, 0, :, :3], image.data[0, 0, :, 1:]) and np.all(moved.data[0, 0, :, 3] == 0)
+    edge = grid_sample(image, affine_grid(shift, (1, 1, 3, 4)), padding_mode="border")
+    assert np.allclose(edge.data[0, 0, :, 3], image.data[0, 0, :, 3])
+    half = Tensor(np.array([[[[-0.5, -1.0], [0.0, -1.0]]]]))  # x = 0.5 and 1.5 pixels: rounded to 0 and 2
+    assert grid_sample(image, half, mode="nearest").data.ravel().tolist() == [0.0, 2.0]
+    out = grid_sample(image, affine_grid(identity, (1, 1, 3, 4)))
+    (out * out).sum().backward()
+    assert np.allclose(image.grad.data, 2 * image.data)  # the identity reads each pixel once, with weight 1
+    assert identity.grad is not None and identity.grad.shape == (1, 2, 3)
+
+
+if __name__ == "__main__":
+    test_unit_grid_sample()
+
 
 # %% [markdown]
 # ## A convolutional network
@@ -3082,7 +3312,7 @@ if __name__ == "__main__":
 # `Softmax2d`, the 3-D layers (`Conv3d`, `MaxPool3d`, `AvgPool3d`, `AdaptiveAvgPool3d`,
 # `BatchNorm3d`, `InstanceNorm3d`, `Dropout3d`), `MaxUnpool1d`/`MaxUnpool3d`, `AdaptiveMaxPool3d`,
 # `LPPool3d`, `ConvTranspose3d`, the lazy convolutions (`LazyConv1d/2d/3d`,
-# `LazyConvTranspose1d/2d/3d`) and the `F.*_with_indices` poolings, and unlocks the **CNN milestone** (1998 — Convolutional Networks): `tito
+# `LazyConvTranspose1d/2d/3d`), the `F.*_with_indices` poolings and `F.affine_grid` / `F.grid_sample`, and unlocks the **CNN milestone** (1998 — Convolutional Networks): `tito
 # milestone run cnn` trains this
 # network, with twice as many filters (16 and 32), on TinyDigits and checks that it
 # beats 95 % on digits it has never seen — in under a second.
