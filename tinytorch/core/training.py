@@ -11,7 +11,7 @@ from tinytorch.core.autograd import no_grad
 from tinytorch.core.tensor import Tensor
 
 
-# %% modules/04_training/training.py:2921
+# %% modules/04_training/training.py:2911
 def accuracy(logits_or_probs, labels):
     """Fraction of correct predictions: argmax of (N, C) scores, or probability > 0.5 for (N,) / (N, 1)."""
     scores = logits_or_probs.data if isinstance(logits_or_probs, Tensor) else np.asarray(logits_or_probs)
@@ -24,7 +24,7 @@ def accuracy(logits_or_probs, labels):
     return float(np.mean(predicted == labels))
 
 
-# %% modules/04_training/training.py:2977
+# %% modules/04_training/training.py:2967
 def _progress_bar(total):
     """A started rich Progress and its task id, or (None, None) when rich is not installed."""
     try:
@@ -111,7 +111,7 @@ class Trainer:
         return history
 
 
-# %% modules/04_training/training.py:3109
+# %% modules/04_training/training.py:3099
 import json
 import os
 

@@ -4,7 +4,7 @@
 __all__ = ['Dataset', 'TensorDataset', 'Subset', 'ConcatDataset', 'random_split', 'default_collate', 'DataLoader', 'Sampler', 'SequentialSampler', 'RandomSampler', 'SubsetRandomSampler', 'WeightedRandomSampler', 'BatchSampler', 'IterableDataset', 'StackDataset', 'get_worker_info', 'tinydigits_dir', 'load_tinydigits']
 
 
-# %% modules/04_training/training.py:2169
+# %% modules/04_training/training.py:2159
 import os
 from collections.abc import Mapping
 from itertools import accumulate
@@ -175,7 +175,7 @@ class DataLoader:
         return (self.collate_fn or default_collate)(items)
 
 
-# %% modules/04_training/training.py:2382
+# %% modules/04_training/training.py:2372
 from itertools import islice
 
 
@@ -383,7 +383,7 @@ def _custom_batches(loader):
         yield collate(batch)
 
 
-# %% modules/04_training/training.py:2660
+# %% modules/04_training/training.py:2650
 def tinydigits_dir():
     """Where load_tinydigits() looks: $TINYTORCH_DATA, else <project>/datasets/tinydigits."""
     override = os.environ.get("TINYTORCH_DATA")

@@ -125,22 +125,18 @@ class BatchNorm1d(_BatchNorm):
 
 
 # %% modules/04_training/training.py:1977
-class _LazyNormMixin:
-    """The lazy part of LazyBatchNorm*/LazyInstanceNorm*: num_features from the first input, then the plain class."""
+from tinytorch.nn.modules import _LazyMixin  # noqa: E402  (module 03's: LazyLinear's lazy part)
 
-    cls_to_become = None
+
+class _LazyNormMixin(_LazyMixin):
+    """The lazy part of LazyBatchNorm*/LazyInstanceNorm*: num_features from the first input (module 03's _LazyMixin)."""
+
+    _inferred = "num_features"
 
     def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, **kwargs):
         self.cls_to_become.__init__(self, 0, eps, momentum, affine, track_running_stats, **kwargs)  # sized at the first call
 
-    def has_uninitialized_params(self):
-        return self.num_features == 0
-
-    def reset_parameters(self):
-        if not self.has_uninitialized_params():  # nothing to fill before the first call
-            self.cls_to_become.reset_parameters(self)
-
-    def initialize_parameters(self, input):
+    def _sized(self, input):
         dims = getattr(self.cls_to_become, "_dims", None)  # instance norms: (C, ...) unbatched is allowed
         channel_dim = 0 if dims is not None and input.ndim == dims + 1 else 1
         if input.ndim <= channel_dim:
@@ -150,12 +146,6 @@ class _LazyNormMixin:
             tensor = getattr(self, name)
             if tensor is not None:  # the same object, resized in place
                 tensor.data = np.zeros(self.num_features, dtype=tensor.dtype)
-        self.reset_parameters()
-        self.__class__ = self.cls_to_become
-
-    def forward(self, input, *args, **kwargs):
-        self.initialize_parameters(input)
-        return type(self).forward(self, input, *args, **kwargs)  # the plain class's forward from now on
 
 
 class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):

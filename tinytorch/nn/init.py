@@ -142,7 +142,7 @@ def _default_layer_init(weight, bias):
         uniform_(bias, -bound, bound)
 
 
-# %% modules/04_training/training.py:3428
+# %% modules/04_training/training.py:3418
 def dirac_(tensor, groups=1):
     """A convolution weight (3-5 dims) that copies each input channel to an output channel (per group)."""
     if tensor.ndim not in (3, 4, 5):

@@ -2600,10 +2600,35 @@ class TripletMarginWithDistanceLoss(_Loss):
                                                  margin=self.margin, swap=self.swap, reduction=self.reduction)
 
 
-class LazyLinear(Linear):
+class _LazyMixin:
+    """The lazy part of PyTorch's Lazy* layers: the first input sizes them (`_sized`), their default
+    initialization fills the same Parameters, and they become the plain class (`cls_to_become`)."""
+
+    cls_to_become = None
+    _inferred = None  # the size the first input gives: "in_features", "in_channels", "num_features"
+
+    def has_uninitialized_params(self):
+        return getattr(self, self._inferred) == 0
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params():  # nothing to fill before the first call
+            self.cls_to_become.reset_parameters(self)
+
+    def initialize_parameters(self, input):
+        if self.has_uninitialized_params():
+            self._sized(input)  # the layer's own part: its sizes, its arrays resized in place
+            self.reset_parameters()
+            self.__class__ = self.cls_to_become
+
+    def forward(self, input, *args, **kwargs):
+        self.initialize_parameters(input)
+        return type(self).forward(self, input, *args, **kwargs)  # the plain class's forward from now on
+
+
+class LazyLinear(_LazyMixin, Linear):
     """A Linear whose in_features is the last dimension of its first input; then it becomes a Linear."""
 
-    cls_to_become = Linear
+    cls_to_become, _inferred = Linear, "in_features"
 
     def __init__(self, out_features, bias=True):
         Module.__init__(self)
@@ -2611,16 +2636,6 @@ class LazyLinear(Linear):
         self.weight = Parameter(np.zeros((out_features, 0)))  # sized at the first call, the same Parameter
         self.bias = Parameter(np.zeros(out_features)) if bias else None
 
-    def has_uninitialized_params(self):
-        return self.in_features == 0
-
-    def initialize_parameters(self, input):
-        if self.has_uninitialized_params():
-            self.in_features = input.shape[-1]
-            self.weight.data = np.zeros((self.out_features, self.in_features), dtype=self.weight.dtype)
-            self.reset_parameters()
-            self.__class__ = self.cls_to_become
-
-    def forward(self, x):
-        self.initialize_parameters(x)
-        return Linear.forward(self, x)
+    def _sized(self, input):
+        self.in_features = input.shape[-1]
+        self.weight.data = np.zeros((self.out_features, self.in_features), dtype=self.weight.dtype)

@@ -1884,22 +1884,18 @@ class ConvTranspose3d(_ConvTransposeNd):
 
 
 # %% modules/05_spatial/spatial.py:2938
-class _LazyConvMixin:
-    """The lazy part of LazyConv*/LazyConvTranspose*: in_channels from the first input, then the plain class."""
+from tinytorch.nn.modules import _LazyMixin  # noqa: E402  (module 03's: LazyLinear's lazy part)
 
-    cls_to_become = None
+
+class _LazyConvMixin(_LazyMixin):
+    """The lazy part of LazyConv*/LazyConvTranspose*: in_channels from the first input (module 03's _LazyMixin)."""
+
+    _inferred = "in_channels"
 
     def __init__(self, out_channels, kernel_size, *args, **kwargs):
         self.cls_to_become.__init__(self, 0, out_channels, kernel_size, *args, **kwargs)  # sized at the first call
 
-    def has_uninitialized_params(self):
-        return self.in_channels == 0
-
-    def reset_parameters(self):
-        if not self.has_uninitialized_params():  # nothing to fill before the first call (fan_in is 0)
-            self.cls_to_become.reset_parameters(self)
-
-    def initialize_parameters(self, input):
+    def _sized(self, input):
         dims = len(self.kernel_size)
         if input.ndim not in (dims + 1, dims + 2):
             raise RuntimeError(f"Expected {dims + 1}D (unbatched) or {dims + 2}D (batched) input to "
@@ -1912,12 +1908,6 @@ class _LazyConvMixin:
         channels = (in_channels, self.out_channels // self.groups) if transposed else (
             self.out_channels, in_channels // self.groups)
         self.weight.data = np.zeros(channels + self.kernel_size, dtype=self.weight.dtype)
-        self.reset_parameters()
-        self.__class__ = self.cls_to_become
-
-    def forward(self, input, *args, **kwargs):
-        self.initialize_parameters(input)
-        return type(self).forward(self, input, *args, **kwargs)  # the plain class's forward from now on
 
 
 class LazyConv1d(_LazyConvMixin, Conv1d):
@@ -1987,7 +1977,7 @@ class LazyInstanceNorm3d(_LazyInstanceNorm, InstanceNorm3d):
     cls_to_become = InstanceNorm3d
 
 
-# %% modules/05_spatial/spatial.py:3087
+# %% modules/05_spatial/spatial.py:3077
 _GRID_MODES = ("bilinear", "nearest", "bicubic")
 _GRID_PADDINGS = ("zeros", "border", "reflection")
 

@@ -4,7 +4,7 @@
 __all__ = ['clip_grad_norm_', 'clip_grad_value_', 'parameters_to_vector', 'vector_to_parameters', 'pad_sequence', 'unpad_sequence', 'pack_padded_sequence', 'pad_packed_sequence', 'pack_sequence', 'rnn', 'weight_norm', 'remove_weight_norm', 'spectral_norm', 'remove_spectral_norm', 'get_total_norm', 'clip_grads_with_norm_', 'fuse_conv_bn_weights', 'fuse_conv_bn_eval', 'fuse_linear_bn_weights', 'fuse_linear_bn_eval', 'skip_init', 'cached', 'ParametrizationList', 'is_parametrized', 'type_before_parametrizations', 'register_parametrization', 'remove_parametrizations', 'parametrize', 'parametrizations', 'orthogonal']
 
 
-# %% modules/04_training/training.py:2049
+# %% modules/04_training/training.py:2039
 import math
 
 import numpy as np
@@ -62,7 +62,7 @@ def vector_to_parameters(vec, parameters):
         start += p.data.size
 
 
-# %% modules/04_training/training.py:2812
+# %% modules/04_training/training.py:2802
 import importlib.machinery
 import sys
 import types
@@ -132,7 +132,7 @@ rnn.__all__ = ["pad_sequence", "unpad_sequence", "pack_padded_sequence", "pad_pa
 sys.modules[rnn.__name__] = rnn
 
 
-# %% modules/04_training/training.py:3237
+# %% modules/04_training/training.py:3227
 import copy
 
 from tinytorch.nn.modules import Parameter
@@ -322,7 +322,7 @@ def skip_init(module_cls, *args, **kwargs):
     return module_cls(*args, **kwargs).to_empty()
 
 
-# %% modules/04_training/training.py:3498
+# %% modules/04_training/training.py:3488
 import contextlib
 
 from tinytorch.core.autograd import no_grad
@@ -612,7 +612,7 @@ parametrizations = _submodule("parametrizations", "weight_norm and spectral_norm
     "weight_norm": _parametrization_weight_norm, "spectral_norm": _parametrization_spectral_norm})
 
 
-# %% modules/04_training/training.py:3831
+# %% modules/04_training/training.py:3821
 from tinytorch.core.autograd import cat
 from tinytorch.core.linalg import matrix_exp, solve
 

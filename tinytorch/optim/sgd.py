@@ -4,7 +4,7 @@
 __all__ = ['Optimizer', 'SGD']
 
 
-# %% modules/03_nn/nn.py:3678
+# %% modules/03_nn/nn.py:3693
 import copy
 
 import numpy as np
